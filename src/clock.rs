@@ -1,0 +1,41 @@
+//! The only place that reads the wall clock. Protocol code takes `now` from a `Clock`, so tests
+//! can pin and advance time instead of sleeping.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch, the unit of every timestamp in tokens and in the store.
+pub type UnixTime = i64;
+
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    /// Seconds added to the system time; shared so a test can move every clone at once.
+    offset: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Self::default()
+    }
+
+    pub fn now(&self) -> UnixTime {
+        system_now() + self.offset.load(Ordering::Relaxed)
+    }
+
+    /// Moves this clock (and all its clones) forward. Tests use it for expiry and windows.
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the one sanctioned read of the wall clock"
+)]
+fn system_now() -> UnixTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

@@ -1,0 +1,326 @@
+//! Settings: defaults, then an optional TOML file, then `TESSERA_*` environment variables.
+//!
+//! The settings are flat on purpose: every key in the TOML file has exactly one environment
+//! variable, `TESSERA_` + the key in capitals, which keeps the README's table honest.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// A configuration problem, worded for the operator: it names the setting and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The issuer URL: `iss` of every token and the base of every endpoint.
+    pub issuer: String,
+    /// Address the HTTP server listens on (`host:port`; port 0 picks a free one).
+    pub bind: String,
+    /// Where the embedded SQLite database lives when `database_url` is not set.
+    pub data_dir: PathBuf,
+    /// Directory holding the PEM private signing keys.
+    pub keys_dir: PathBuf,
+    /// `postgres://…` or `sqlite://…`. Also read from `DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// Largest number of pooled database connections (default: 4 per core, at least 4).
+    pub database_max_connections: Option<u32>,
+    /// How long `serve` and `migrate` keep retrying a database that does not answer at start.
+    #[serde(with = "duration")]
+    pub database_connect_timeout: Duration,
+    /// How long a request waits for a pooled connection before answering 503.
+    #[serde(with = "duration")]
+    pub database_acquire_timeout: Duration,
+
+    #[serde(with = "duration")]
+    pub access_token_ttl: Duration,
+    #[serde(with = "duration")]
+    pub id_token_ttl: Duration,
+    #[serde(with = "duration")]
+    pub refresh_token_ttl: Duration,
+    #[serde(with = "duration")]
+    pub refresh_token_idle_ttl: Duration,
+    /// Window in which a refresh token presented twice (two tabs) is not treated as reuse.
+    #[serde(with = "duration")]
+    pub refresh_token_grace: Duration,
+    #[serde(with = "duration")]
+    pub authorization_code_ttl: Duration,
+    #[serde(with = "duration")]
+    pub session_ttl: Duration,
+    #[serde(with = "duration")]
+    pub session_idle_ttl: Duration,
+    /// `Cache-Control: max-age` of `/jwks`; keep it shorter than the key pre-publication time.
+    #[serde(with = "duration")]
+    pub jwks_max_age: Duration,
+
+    /// argon2id parameters (OWASP defaults); hashes are upgraded at the next login when changed.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Failed logins allowed per account and per client IP within `login_failure_window`.
+    pub login_max_failures: u32,
+    #[serde(with = "duration")]
+    pub login_failure_window: Duration,
+
+    /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            issuer: "http://127.0.0.1:8080".into(),
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            keys_dir: PathBuf::from("./keys"),
+            database_url: None,
+            database_max_connections: None,
+            database_connect_timeout: Duration::from_secs(30),
+            database_acquire_timeout: Duration::from_secs(5),
+            access_token_ttl: Duration::from_secs(5 * 60),
+            id_token_ttl: Duration::from_secs(5 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
+            refresh_token_grace: Duration::ZERO,
+            authorization_code_ttl: Duration::from_secs(60),
+            session_ttl: Duration::from_secs(12 * 3600),
+            session_idle_ttl: Duration::from_secs(2 * 3600),
+            jwks_max_age: Duration::from_secs(10 * 60),
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            login_max_failures: 5,
+            login_failure_window: Duration::from_secs(15 * 60),
+            log_level: "info".into(),
+            log_format: LogFormat::Human,
+        }
+    }
+}
+
+/// Environment variables that start with `TESSERA_` but are not settings.
+const NOT_SETTINGS: &[&str] = &["config"];
+
+impl Settings {
+    /// Defaults → TOML file (if given) → `TESSERA_*` and `DATABASE_URL` from the environment.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "--config {}: no such file; give the path of a TOML file (see the README's sample)",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::raw().only(&["DATABASE_URL"])).merge(
+            Env::prefixed("TESSERA_")
+                .filter(|k| !NOT_SETTINGS.contains(&k.as_str()) && !k.starts_with("test_")),
+        );
+        let settings: Settings = figment.extract().map_err(|e| {
+            let e = e
+                .into_iter()
+                .next()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            ConfigError(format!(
+                "{e} (settings are the keys of the README's configuration table; \
+                 environment variables are TESSERA_ plus the key in capitals)"
+            ))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that cannot be expressed in types. Every message names the setting and the fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.issuer_url()?;
+        self.database()?;
+        if self.access_token_ttl.is_zero() || self.access_token_ttl > Duration::from_secs(3600) {
+            return Err(ConfigError(
+                "TESSERA_ACCESS_TOKEN_TTL must be between 1s and 1h (e.g. 5m)".into(),
+            ));
+        }
+        if self.log_level.trim().is_empty() {
+            return Err(ConfigError(
+                "TESSERA_LOG_LEVEL is empty; use e.g. info or debug".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The issuer as a URL: absolute, https unless the host is loopback, no query or fragment.
+    pub fn issuer_url(&self) -> Result<Url, ConfigError> {
+        let bad = |why: &str| {
+            ConfigError(format!(
+                "TESSERA_ISSUER '{}' {why}; set it to the public https URL of this server, \
+                 e.g. https://id.example.com (http is allowed only for 127.0.0.1/localhost)",
+                self.issuer
+            ))
+        };
+        let url = Url::parse(&self.issuer).map_err(|_| bad("is not an absolute URL"))?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query or fragment"));
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => return Err(bad("uses http on a host that is not loopback")),
+            _ => return Err(bad("is not an http(s) URL")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(bad("has no host"));
+        }
+        Ok(url)
+    }
+
+    /// The issuer without a trailing slash, as it appears in `iss`.
+    pub fn issuer(&self) -> String {
+        self.issuer.trim_end_matches('/').to_string()
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// Which database to use: the configured URL, or an SQLite file in the data directory.
+    pub fn database(&self) -> Result<DatabaseUrl, ConfigError> {
+        match &self.database_url {
+            Some(url) => DatabaseUrl::parse(url),
+            None => Ok(DatabaseUrl::SqliteFile(self.data_dir.join("tessera.db"))),
+        }
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip == Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+/// A validated database location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(String),
+    /// The default: a file that is created (with its directory) when missing.
+    SqliteFile(PathBuf),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| {
+            ConfigError(format!(
+                "DATABASE_URL {why}; use postgres://USER[:PASSWORD]@HOST[:PORT]/DB \
+                 or sqlite://PATH (or leave it unset for an SQLite file in TESSERA_DATA_DIR)"
+            ))
+        };
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            let url = Url::parse(raw).map_err(|e| bad(&format!("is not a valid URL ({e})")))?;
+            if url.host_str().is_none_or(str::is_empty) && !raw.contains("host=") {
+                return Err(bad("names no host"));
+            }
+            Ok(Self::Postgres(raw.to_string()))
+        } else if raw.starts_with("sqlite:") {
+            if raw == "sqlite:" || raw == "sqlite://" {
+                return Err(bad("names no SQLite file"));
+            }
+            Ok(Self::Sqlite(raw.to_string()))
+        } else {
+            Err(bad("must start with postgres://, postgresql:// or sqlite:"))
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+}
+
+/// Durations are written `300s`, `5m`, `12h`, `30d`; a bare number means seconds.
+mod duration {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let t = text.trim();
+        if let Ok(secs) = t.parse::<u64>() {
+            return Ok(Duration::from_secs(secs));
+        }
+        humantime::parse_duration(t)
+            .map_err(|_| format!("'{t}' is not a duration; write e.g. 300s, 5m, 12h or 30d"))
+    }
+}
+
+pub use duration::parse as parse_duration;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_must_be_https_unless_loopback() {
+        let with = |issuer: &str| Settings {
+            issuer: issuer.into(),
+            ..Settings::default()
+        };
+        assert!(with("https://id.example.com").validate().is_ok());
+        assert!(with("http://localhost:8080").validate().is_ok());
+        assert!(with("http://[::1]:8080").validate().is_ok());
+        assert!(with("http://id.example.com").validate().is_err());
+        assert!(with("id.example.com").validate().is_err());
+        assert!(with("https://id.example.com/?a=b").validate().is_err());
+        assert!(with("ftp://127.0.0.1").validate().is_err());
+    }
+
+    #[test]
+    fn database_urls_are_recognised_by_scheme() {
+        assert!(DatabaseUrl::parse("postgres://u@h/db").is_ok_and(|d| d.is_postgres()));
+        assert!(DatabaseUrl::parse("sqlite://x.db").is_ok_and(|d| !d.is_postgres()));
+        assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
+        assert!(DatabaseUrl::parse("postgres://").is_err());
+        assert!(DatabaseUrl::parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn durations_accept_units_and_bare_seconds() {
+        assert_eq!(parse_duration("300"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert!(parse_duration("five").is_err());
+    }
+}

@@ -1,0 +1,9 @@
+//! Signing keys: loaded once from the keys directory, kept parsed in memory, published as JWKS.
+
+mod jwks;
+mod pem;
+mod ring;
+
+pub use jwks::thumbprint_rsa;
+pub use pem::{KeyFileError, load_existing, load_or_generate};
+pub use ring::{KeyRing, SigningKey};

@@ -1,0 +1,173 @@
+//! Builds the application from settings: database, migrations, keys, listener, routes.
+//! `Application::build` works on port 0, so tests run the real server in-process.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::clock::Clock;
+use crate::config::{ConfigError, DatabaseUrl, Settings};
+use crate::keys::{self, KeyRing};
+use crate::oauth::discovery::{self, Metadata};
+use crate::store::{PoolSettings, Store};
+
+/// Everything a handler may use, shared by all workers.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub keys: KeyRing,
+    pub clock: Clock,
+    pub discovery: Metadata,
+}
+
+/// Why the server could not start; each message is one line an operator can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration error: {0}")]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot connect to the database {url} ({cause}); check DATABASE_URL and that the server is running"
+    )]
+    Database { url: String, cause: String },
+    #[error("database migration failed: {0}")]
+    Migrate(String),
+    #[error("signing keys: {0}")]
+    Keys(#[from] keys::KeyFileError),
+    #[error("the server stopped with an error: {0}")]
+    Serve(std::io::Error),
+    #[error("TESSERA_BIND {addr}: cannot listen ({cause})")]
+    Bind { addr: String, cause: std::io::Error },
+}
+
+/// Connects to the configured database (with bounded retries) and applies the migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
+    let db = settings.database()?;
+    let pool = PoolSettings {
+        max_connections: settings.database_max_connections.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+            (cores * 4).max(4)
+        }),
+        connect_timeout: settings.database_connect_timeout,
+        acquire_timeout: settings.database_acquire_timeout,
+    };
+    let store = Store::connect(&db, &pool)
+        .await
+        .map_err(|e| StartError::Database {
+            url: redacted(&db),
+            cause: std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string()),
+        })?;
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartError::Migrate(e.to_string()))?;
+    Ok(store)
+}
+
+/// The database location with any password removed, for messages and logs.
+fn redacted(db: &DatabaseUrl) -> String {
+    match db {
+        DatabaseUrl::Postgres(raw) => match url::Url::parse(raw) {
+            Ok(mut u) => {
+                if u.password().is_some() {
+                    let _ = u.set_password(Some("***"));
+                }
+                u.to_string()
+            }
+            Err(_) => "postgres://…".into(),
+        },
+        DatabaseUrl::Sqlite(raw) => raw.clone(),
+        DatabaseUrl::SqliteFile(path) => path.display().to_string(),
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds `settings.bind` and builds the server.
+    pub async fn build(settings: Settings, clock: Clock) -> Result<Self, StartError> {
+        settings.validate()?;
+        let listener = TcpListener::bind(&settings.bind).map_err(|cause| StartError::Bind {
+            addr: settings.bind.clone(),
+            cause,
+        })?;
+        Self::build_with_listener(settings, clock, listener).await
+    }
+
+    /// Builds the server on a listener the caller bound (tests bind port 0 first, so the
+    /// issuer URL can name the port).
+    pub async fn build_with_listener(
+        settings: Settings,
+        clock: Clock,
+        listener: TcpListener,
+    ) -> Result<Self, StartError> {
+        settings.validate()?;
+        let store = open_store(&settings).await?;
+        let keys = keys::load_or_generate(&settings.keys_dir, clock.now())?;
+        tracing::info!(
+            kid = keys.active().kid(),
+            keys = keys.len(),
+            "signing keys loaded"
+        );
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let state = web::Data::new(AppState {
+            discovery: discovery::metadata(&settings),
+            settings: Arc::new(settings),
+            store,
+            keys,
+            clock,
+        });
+        let server = server(listener, state.clone())?;
+        tracing::info!(port, issuer = %state.settings.issuer(), "listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// A handle that stops the server gracefully (in-flight requests finish).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(crate::http::security_headers())
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .configure(crate::http::routes)
+    })
+    .shutdown_timeout(10)
+    // The binary stops the server on SIGINT/SIGTERM itself (see main.rs), so that tests can
+    // run many servers in one process without each one claiming the signals.
+    .disable_signals()
+    .listen(listener)
+    .map_err(|cause| StartError::Bind { addr, cause })?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,4 @@
+//! Tokens are minted and checked here: signed JWTs, and opaque secrets stored only as hashes.
+
+pub mod jws;
+pub mod opaque;

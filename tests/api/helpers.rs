@@ -1,0 +1,187 @@
+//! `spawn_app`: the real server, in-process, on a random port, against a fresh database.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use sqlx::Connection;
+use tessera::clock::Clock;
+use tessera::config::Settings;
+use tessera::startup::{AppState, Application};
+
+use crate::pg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs one async test body once per backend: `dual!(name)` makes `name::postgres` and
+/// `name::sqlite` from `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! dual {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+        }
+    )+};
+}
+
+/// A fresh database: a uniquely named PostgreSQL database (dropped when this is dropped) or an
+/// SQLite file in a temporary directory.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Postgres => {
+                let name = format!("tessera_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(pg::admin_url())
+                    .await
+                    .expect("connect to the test PostgreSQL server");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                Self {
+                    url: pg::url_for(&name),
+                    pg_name: Some(name),
+                    _dir: dir,
+                }
+            }
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.path().join("tessera.db").display()),
+                pg_name: None,
+                _dir: dir,
+            },
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside async context; a small runtime on its own thread does the work.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(pg::admin_url()).await {
+                    let sql = format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#);
+                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[allow(dead_code, reason = "not every test uses every field")]
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    /// Cookie jar on, redirects off: tests look at every redirect.
+    pub client: reqwest::Client,
+    pub clock: Clock,
+    pub state: actix_web::web::Data<AppState>,
+    pub keys_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    _keys: tempfile::TempDir,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Stops the server (in-flight requests finish) and keeps the database and keys.
+    pub async fn stop(self) -> (TestDb, tempfile::TempDir) {
+        self.handle.stop(true).await;
+        (self.db, self._keys)
+    }
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDb::new(backend).await;
+    let keys = tempfile::tempdir().expect("temp dir");
+    spawn_on(db, keys, configure).await
+}
+
+/// Starts a server on an existing database and keys directory (restart tests, second nodes).
+pub async fn spawn_on(
+    db: TestDb,
+    keys: tempfile::TempDir,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut settings = Settings {
+        issuer: format!("http://127.0.0.1:{port}"),
+        bind: format!("127.0.0.1:{port}"),
+        keys_dir: keys.path().to_path_buf(),
+        database_url: Some(db.url.clone()),
+        database_max_connections: Some(5),
+        // Fast hashing keeps the suite quick; one test checks the production parameters.
+        argon2_memory_kib: 1024,
+        argon2_iterations: 1,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let clock = Clock::system();
+    let app = Application::build_with_listener(settings, clock.clone(), listener)
+        .await
+        .expect("the application starts");
+    let state = app.state();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        client: http_client(),
+        clock,
+        state,
+        keys_dir: keys.path().to_path_buf(),
+        handle,
+        _keys: keys,
+        db,
+    }
+}

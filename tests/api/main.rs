@@ -1,0 +1,12 @@
+//! The one integration-test binary. Every test talks HTTP to the real server, on PostgreSQL and
+//! on SQLite (`dual!`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests may panic")]
+
+mod helpers;
+mod pg;
+
+mod cli_config;
+mod discovery;
+mod health;
+mod keys;
