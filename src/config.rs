@@ -73,6 +73,8 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     /// Failed logins allowed per account and per client IP within `login_failure_window`.
     pub login_max_failures: u32,
+    /// Failed logins allowed per client IP within the window (higher: many users share NATs).
+    pub login_max_failures_per_ip: u32,
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
 
@@ -105,6 +107,7 @@ impl Default for Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             login_max_failures: 5,
+            login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
             log_level: "info".into(),
             log_format: LogFormat::Human,

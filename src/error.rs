@@ -60,3 +60,87 @@ impl ResponseError for ApiError {
             .json(serde_json::json!({ "error": code, "error_description": self.to_string() }))
     }
 }
+
+/// Errors of HTML pages: a readable page with the right status, never internals.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the request is too large")]
+    TooLarge,
+    #[error("the page does not exist")]
+    NotFound,
+    #[error("the service is temporarily unavailable; please try again in a moment")]
+    Unavailable,
+    #[error("something went wrong on our side; please try again")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                PageError::Unavailable
+            }
+            other => PageError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        PageError::Internal(e.into())
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PageError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            PageError::NotFound => StatusCode::NOT_FOUND,
+            PageError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use askama::Template;
+        let title = match self {
+            PageError::BadRequest(_) => "Bad request",
+            PageError::Forbidden(_) => "Forbidden",
+            PageError::TooLarge => "Too large",
+            PageError::NotFound => "Not found",
+            PageError::Unavailable => "Unavailable",
+            PageError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                "Error"
+            }
+        };
+        let message = self.to_string();
+        let body = ErrorPage {
+            title,
+            message: &message,
+        }
+        .render()
+        .unwrap_or_else(|_| message.clone());
+        let mut res = HttpResponse::build(self.status_code());
+        if matches!(self, PageError::Unavailable) {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .content_type("text/html; charset=utf-8")
+            .body(body)
+    }
+}

@@ -3,13 +3,16 @@
 //! A request enters in [`http`], which parses it and calls [`oauth`] (the protocol rules);
 //! tokens are minted in [`tokens`] with keys from [`keys`]; every SQL statement is in [`store`].
 
+pub mod accounts;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod sessions;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

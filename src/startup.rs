@@ -8,10 +8,14 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
+use crate::accounts::login::Limits;
+use crate::accounts::password::PasswordHasherPool;
+use crate::accounts::throttle::Policy;
 use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::keys::{self, KeyRing};
 use crate::oauth::discovery::{self, Metadata};
+use crate::sessions::Lifetimes;
 use crate::store::{PoolSettings, Store};
 
 /// Everything a handler may use, shared by all workers.
@@ -21,6 +25,13 @@ pub struct AppState {
     pub keys: KeyRing,
     pub clock: Clock,
     pub discovery: Metadata,
+    pub hasher: PasswordHasherPool,
+    pub login_limits: Limits,
+    pub session_lifetimes: Lifetimes,
+    /// `scheme://host[:port]` of the issuer: what a same-site form POST sends as `Origin`.
+    pub issuer_origin: String,
+    /// Whether the issuer is https: cookies get `Secure` and the `__Host-` prefix.
+    pub https: bool,
 }
 
 /// Why the server could not start; each message is one line an operator can act on.
@@ -34,6 +45,8 @@ pub enum StartError {
     Database { url: String, cause: String },
     #[error("database migration failed: {0}")]
     Migrate(String),
+    #[error("argon2 settings: {0}")]
+    Hasher(#[from] crate::accounts::password::HashError),
     #[error("signing keys: {0}")]
     Keys(#[from] keys::KeyFileError),
     #[error("the server stopped with an error: {0}")]
@@ -116,8 +129,31 @@ impl Application {
             "signing keys loaded"
         );
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let hasher = PasswordHasherPool::new(
+            settings.argon2_memory_kib,
+            settings.argon2_iterations,
+            settings.argon2_parallelism,
+        )?;
+        let issuer_origin = settings.issuer_url()?.origin().ascii_serialization();
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
+            hasher,
+            login_limits: Limits {
+                account: Policy {
+                    max_failures: settings.login_max_failures,
+                    window_secs: secs(settings.login_failure_window),
+                },
+                ip: Policy {
+                    max_failures: settings.login_max_failures_per_ip,
+                    window_secs: secs(settings.login_failure_window),
+                },
+            },
+            session_lifetimes: Lifetimes {
+                absolute_secs: secs(settings.session_ttl),
+                idle_secs: secs(settings.session_idle_ttl),
+            },
+            issuer_origin,
+            https: settings.is_https(),
             settings: Arc::new(settings),
             store,
             keys,
@@ -160,6 +196,7 @@ fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, S
             .wrap(crate::http::security_headers())
             .wrap(TracingLogger::default())
             .app_data(state.clone())
+            .app_data(crate::http::form_config())
             .configure(crate::http::routes)
     })
     .shutdown_timeout(10)
@@ -170,4 +207,8 @@ fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, S
     .map_err(|cause| StartError::Bind { addr, cause })?
     .run();
     Ok(server)
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }

@@ -10,7 +10,8 @@ create table users (
     password_hash text not null,
     -- space-separated roles, e.g. 'admin'
     roles text not null default '',
-    disabled boolean not null default false,
+    -- 0 or 1: flags are integers so that one query reads them on both backends
+    disabled bigint not null default 0,
     created_at bigint not null,
     updated_at bigint not null,
     password_changed_at bigint not null

@@ -2,6 +2,13 @@
 //! queries through sqlx's `Any` driver; the two backends differ only in their migrations and in
 //! the connection setup below, so no caller ever asks which backend it has.
 
+mod sessions;
+mod throttle;
+mod users;
+
+pub use sessions::SessionRow;
+pub use users::NewUser;
+
 use std::path::Path;
 use std::time::Duration;
 

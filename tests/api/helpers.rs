@@ -185,3 +185,98 @@ pub async fn spawn_on(
         db,
     }
 }
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The value of `<input name="csrf" value="…">` in a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .expect("closing quote")
+        .to_string()
+}
+
+/// The `name=value` of a `Set-Cookie` for `name`, with its attributes.
+pub fn set_cookie<'a>(res: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+}
+
+impl TestApp {
+    pub async fn create_user(&self, name: &str, password: &str) -> tessera::accounts::User {
+        tessera::accounts::manage::create_user(
+            &self.state.store,
+            &self.state.hasher,
+            tessera::accounts::manage::NewAccount {
+                username: name.into(),
+                email: Some(format!("{name}@example.com")),
+                display_name: Some(format!("{name} Example")),
+                roles: vec![],
+                password: secrecy::SecretString::from(password.to_string()),
+            },
+            self.clock.now(),
+        )
+        .await
+        .expect("create user")
+    }
+
+    /// GET /login with `client` and return the CSRF token of the form.
+    pub async fn login_csrf(&self, client: &reqwest::Client) -> String {
+        let res = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .expect("GET /login");
+        assert_eq!(res.status(), 200);
+        csrf_in(&res.text().await.expect("body"))
+    }
+
+    pub async fn post_login_with(
+        &self,
+        client: &reqwest::Client,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/login"))
+            .form(form)
+            .send()
+            .await
+            .expect("POST /login")
+    }
+
+    /// Fetches the form, then signs in; returns the response to the POST.
+    pub async fn login_as(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let csrf = self.login_csrf(client).await;
+        self.post_login_with(
+            client,
+            &[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+    }
+
+    /// The account page's CSRF token for a signed-in client.
+    pub async fn account_csrf(&self, client: &reqwest::Client) -> String {
+        let res = client
+            .get(self.url("/account"))
+            .send()
+            .await
+            .expect("GET /account");
+        assert_eq!(res.status(), 200, "signed in");
+        csrf_in(&res.text().await.expect("body"))
+    }
+}

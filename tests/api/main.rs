@@ -1,7 +1,12 @@
 //! The one integration-test binary. Every test talks HTTP to the real server, on PostgreSQL and
 //! on SQLite (`dual!`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests may panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests may panic"
+)]
 
 mod helpers;
 mod pg;
@@ -10,3 +15,5 @@ mod cli_config;
 mod discovery;
 mod health;
 mod keys;
+mod login_page;
+mod user_cli;

@@ -1,0 +1,61 @@
+//! What each subcommand does. `main.rs` only parses, loads settings and calls `run`.
+
+mod keys;
+mod user;
+
+use crate::cli::Command;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::startup::{self, Application, StartError};
+
+/// A command's failure: one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub async fn run(command: Command, settings: Settings) -> Result<(), CommandError> {
+    let clock = Clock::system();
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings, clock).await?;
+            let handle = app.handle();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down: finishing in-flight requests");
+                handle.stop(true).await;
+            });
+            app.run_until_stopped()
+                .await
+                .map_err(|e| StartError::Serve(e).into())
+        }
+        Command::Migrate => {
+            let store = startup::open_store(&settings).await?;
+            store.close().await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Keys(cmd) => keys::run(cmd, &settings),
+        Command::User(cmd) => user::run(cmd, &settings, &clock).await,
+    }
+}
+
+/// SIGINT or SIGTERM, whichever comes first.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let ctrl_c = tokio::signal::ctrl_c();
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `tessera user …`: passwords come from a TTY prompt (twice) or stdin, never from argv.
+
+use std::io::{IsTerminal, Read};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::CommandError;
+use crate::accounts::manage::{self, NewAccount};
+use crate::accounts::password::PasswordHasherPool;
+use crate::accounts::{Role, User};
+use crate::cli::UserCommand;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::startup;
+
+fn failed(e: impl std::fmt::Display) -> CommandError {
+    CommandError::Failed(e.to_string())
+}
+
+fn read_password(from_stdin: bool) -> Result<SecretString, CommandError> {
+    if from_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| failed(format!("cannot read the password from stdin: {e}")))?;
+        let line = text.strip_suffix('\n').unwrap_or(&text);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        return Ok(SecretString::from(line.to_string()));
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(failed(
+            "no terminal to ask for the password; pipe it in with --password-stdin",
+        ));
+    }
+    let first = rpassword::prompt_password("Password: ").map_err(failed)?;
+    let second = rpassword::prompt_password("Repeat password: ").map_err(failed)?;
+    if first != second {
+        return Err(failed("the two passwords differ"));
+    }
+    Ok(SecretString::from(first))
+}
+
+fn hasher(settings: &Settings) -> Result<PasswordHasherPool, CommandError> {
+    PasswordHasherPool::new(
+        settings.argon2_memory_kib,
+        settings.argon2_iterations,
+        settings.argon2_parallelism,
+    )
+    .map_err(failed)
+}
+
+fn user_json(u: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id, "username": u.username, "email": u.email, "display_name": u.display_name,
+        "roles": u.roles, "disabled": u.disabled, "created_at": u.created_at,
+        "updated_at": u.updated_at, "password_changed_at": u.password_changed_at,
+    })
+}
+
+pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result<(), CommandError> {
+    let store = startup::open_store(settings).await?;
+    let now = clock.now();
+    match cmd {
+        UserCommand::Add {
+            name,
+            email,
+            display_name,
+            admin,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            let user = manage::create_user(
+                &store,
+                &hasher(settings)?,
+                NewAccount {
+                    username: name,
+                    email,
+                    display_name,
+                    roles: if admin { vec![Role::Admin] } else { vec![] },
+                    password,
+                },
+                now,
+            )
+            .await
+            .map_err(failed)?;
+            println!("created user {} ({})", user.username, user.id);
+        }
+        UserCommand::Passwd {
+            name,
+            password_stdin,
+        } => {
+            let password = read_password(password_stdin)?;
+            if password.expose_secret().is_empty() {
+                return Err(failed("the password is empty"));
+            }
+            let user = manage::set_password(&store, &hasher(settings)?, &name, password, now)
+                .await
+                .map_err(failed)?;
+            println!(
+                "password changed for {}; their sessions have ended",
+                user.username
+            );
+        }
+        UserCommand::Disable { name } => {
+            let user = manage::set_disabled(&store, &name, true, now)
+                .await
+                .map_err(failed)?;
+            println!("disabled {}; their sessions have ended", user.username);
+        }
+        UserCommand::Enable { name } => {
+            let user = manage::set_disabled(&store, &name, false, now)
+                .await
+                .map_err(failed)?;
+            println!("enabled {}", user.username);
+        }
+        UserCommand::List { json } => {
+            let users = store.list_users(10_000, 0).await.map_err(failed)?;
+            if json {
+                let list: Vec<_> = users.iter().map(user_json).collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for u in &users {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        u.username,
+                        u.email.as_deref().unwrap_or("-"),
+                        if u.roles.is_empty() {
+                            "-".to_string()
+                        } else {
+                            u.roles.join(",")
+                        },
+                        if u.disabled { "disabled" } else { "active" }
+                    );
+                }
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! The signed-in user of a browser request, from the session cookie.
+
+use actix_web::HttpRequest;
+
+use crate::error::PageError;
+use crate::http::cookies;
+use crate::sessions::{self, Session};
+use crate::startup::AppState;
+
+/// The cookie secret and its live session, if the browser has one.
+pub async fn current_session(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<Option<(String, Session)>, PageError> {
+    let Some(secret) = cookies::read(req, cookies::SESSION, state.https) else {
+        return Ok(None);
+    };
+    let session = sessions::current(
+        &state.store,
+        &secret,
+        state.session_lifetimes,
+        state.clock.now(),
+    )
+    .await?;
+    Ok(session.map(|s| (secret, s)))
+}
+
+/// The peer address as the throttling key. Forwarded headers are not trusted: any client
+/// could set them to dodge the per-IP limit.
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string())
+}

@@ -1,0 +1,93 @@
+//! Server-side login sessions (the SSO session). The browser holds a 256-bit random secret; the
+//! store holds its SHA-256. A new secret is issued at every login (no fixation).
+
+use crate::accounts::User;
+use crate::clock::UnixTime;
+use crate::store::{SessionRow, Store, StoreError};
+use crate::tokens::opaque::{self, Kind};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetimes {
+    pub absolute_secs: i64,
+    pub idle_secs: i64,
+}
+
+/// A live session and its user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub row: SessionRow,
+    pub user: User,
+}
+
+/// What the browser gets: the cookie secret (shown once) and the public session id.
+pub struct Created {
+    pub secret: String,
+    pub sid: String,
+}
+
+pub struct Origin<'a> {
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+pub async fn create(
+    store: &Store,
+    user: &User,
+    amr: &str,
+    lifetimes: Lifetimes,
+    origin: Origin<'_>,
+    now: UnixTime,
+) -> Result<Created, StoreError> {
+    let secret = opaque::generate(Kind::Session);
+    let sid = uuid::Uuid::new_v4().to_string();
+    store
+        .insert_session(&SessionRow {
+            id_hash: opaque::hash(&secret),
+            sid: sid.clone(),
+            user_id: user.id.clone(),
+            auth_time: now,
+            amr: amr.to_string(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + lifetimes.absolute_secs,
+            ip: origin.ip.map(|s| s.chars().take(64).collect()),
+            user_agent: origin.user_agent.map(|s| s.chars().take(256).collect()),
+        })
+        .await?;
+    Ok(Created { secret, sid })
+}
+
+/// The live session for a cookie secret, if any. Disabled users have none. Activity is
+/// recorded at most once a minute, so a busy page does not write on every request.
+pub async fn current(
+    store: &Store,
+    secret: &str,
+    lifetimes: Lifetimes,
+    now: UnixTime,
+) -> Result<Option<Session>, StoreError> {
+    if !opaque::has_kind(secret, Kind::Session) {
+        return Ok(None);
+    }
+    let hash = opaque::hash(secret);
+    let Some(row) = store
+        .live_session(&hash, now, now - lifetimes.idle_secs)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(user) = store.user_by_id(&row.user_id).await? else {
+        return Ok(None);
+    };
+    if user.disabled {
+        return Ok(None);
+    }
+    if now - row.last_seen_at >= 60 {
+        store.touch_session(&hash, now).await?;
+    }
+    Ok(Some(Session { row, user }))
+}
+
+/// Ends the session of this cookie secret; returns it if it existed.
+pub async fn end(store: &Store, secret: &str) -> Result<Option<SessionRow>, StoreError> {
+    store.delete_session(&opaque::hash(secret)).await
+}

@@ -1,0 +1,145 @@
+//! Login (SSO) sessions. Only the SHA-256 of the cookie secret is stored.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub sid: String,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+    pub amr: String,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent";
+
+fn session_from_row(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        id_hash: r.try_get("id_hash")?,
+        sid: r.try_get("sid")?,
+        user_id: r.try_get("user_id")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: r.try_get("amr")?,
+        created_at: r.try_get("created_at")?,
+        last_seen_at: r.try_get("last_seen_at")?,
+        expires_at: r.try_get("expires_at")?,
+        ip: r.try_get("ip")?,
+        user_agent: r.try_get("user_agent")?,
+    })
+}
+
+impl Store {
+    #[tracing::instrument(skip_all, fields(sid = s.sid))]
+    pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into sessions (id_hash, sid, user_id, auth_time, amr, created_at, \
+             last_seen_at, expires_at, ip, user_agent) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.sid)
+        .bind(&s.user_id)
+        .bind(s.auth_time)
+        .bind(&s.amr)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .bind(s.expires_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The session with this hash if it is neither past its absolute expiry nor idle since
+    /// before `idle_min`.
+    #[tracing::instrument(skip_all)]
+    pub async fn live_session(
+        &self,
+        id_hash: &str,
+        now: UnixTime,
+        idle_min: UnixTime,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from sessions \
+             where id_hash = $1 and expires_at > $2 and last_seen_at > $3"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash)
+            .bind(now)
+            .bind(idle_min)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn touch_session(&self, id_hash: &str, now: UnixTime) -> Result<(), StoreError> {
+        sqlx::query("update sessions set last_seen_at = $2 where id_hash = $1")
+            .bind(id_hash)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_session(&self, id_hash: &str) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!("delete from sessions where id_hash = $1 returning {COLUMNS}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
+    /// Ends every session of the user except `keep` (the one asking).
+    #[tracing::instrument(skip_all)]
+    pub async fn delete_other_sessions(
+        &self,
+        user_id: &str,
+        keep: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("delete from sessions where user_id = $1 and id_hash <> $2 returning sid")
+                .bind(user_id)
+                .bind(keep)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("sid"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_sessions(
+        &self,
+        user_id: &str,
+        now: UnixTime,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from sessions where user_id = $1 and expires_at > $2 \
+             order by last_seen_at desc limit 100"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_id)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+}

@@ -1,0 +1,153 @@
+//! Users.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::accounts::User;
+use crate::clock::UnixTime;
+
+const COLUMNS: &str = "id, username, email, display_name, password_hash, roles, disabled, \
+                       created_at, updated_at, password_changed_at";
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub username_key: &'a str,
+    pub email: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub roles: &'a str,
+    pub now: UnixTime,
+}
+
+fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
+    let roles: String = row.try_get("roles")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        display_name: row.try_get("display_name")?,
+        password_hash: row.try_get("password_hash")?,
+        roles: roles.split_whitespace().map(str::to_string).collect(),
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        password_changed_at: row.try_get("password_changed_at")?,
+    })
+}
+
+impl Store {
+    #[tracing::instrument(skip_all, fields(username = u.username))]
+    pub async fn insert_user(&self, u: NewUser<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into users (id, username, username_key, email, display_name, password_hash, \
+             roles, disabled, created_at, updated_at, password_changed_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8, $8)",
+        )
+        .bind(u.id)
+        .bind(u.username)
+        .bind(u.username_key)
+        .bind(u.email)
+        .bind(u.display_name)
+        .bind(u.password_hash)
+        .bind(u.roles)
+        .bind(u.now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_by_username_key(&self, key: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("select {COLUMNS} from users where username_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("select {COLUMNS} from users where id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(user_from_row).transpose()?)
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn list_users(&self, limit: i64, offset: i64) -> Result<Vec<User>, StoreError> {
+        let sql = format!("select {COLUMNS} from users order by username_key limit $1 offset $2");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the hash after a login found stale argon2 parameters; not a password change.
+    #[tracing::instrument(skip_all)]
+    pub async fn update_password_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
+        sqlx::query("update users set password_hash = $2 where id = $1")
+            .bind(id)
+            .bind(hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A password change: new hash, and every session of the user ends (in one transaction).
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        id: &str,
+        hash: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "update users set password_hash = $2, password_changed_at = $3, updated_at = $3 \
+             where id = $1",
+        )
+        .bind(id)
+        .bind(hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("delete from sessions where user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Disabling a user also ends every session of theirs.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("update users set disabled = $2, updated_at = $3 where id = $1")
+            .bind(id)
+            .bind(i64::from(disabled))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if disabled {
+            sqlx::query("delete from sessions where user_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
