@@ -36,18 +36,21 @@ pub fn verify(
     }
 }
 
+/// Browsers say where a request comes from in `Sec-Fetch-Site` (all current ones) or `Origin`.
+/// Our pages send `Referrer-Policy: no-referrer`, under which Chromium sends `Origin: null`
+/// even for a same-origin form, so `Sec-Fetch-Site` is asked first and `null` proves nothing
+/// either way (the token check still applies).
 fn check_origin(req: &HttpRequest, issuer_origin: &str) -> Result<(), PageError> {
     let headers = req.headers();
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return Err(PageError::Forbidden(REFUSED.into()));
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            _ => Err(PageError::Forbidden(REFUSED.into())),
+        };
     }
-    match headers.get("origin") {
-        Some(origin) if origin.as_bytes() != issuer_origin.as_bytes() => {
-            Err(PageError::Forbidden(REFUSED.into()))
-        }
-        _ => Ok(()),
+    match headers.get("origin").map(|o| o.as_bytes()) {
+        Some(b"null") | None => Ok(()),
+        Some(origin) if origin == issuer_origin.as_bytes() => Ok(()),
+        Some(_) => Err(PageError::Forbidden(REFUSED.into())),
     }
 }

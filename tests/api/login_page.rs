@@ -173,6 +173,21 @@ async fn forms_without_a_valid_csrf_token_or_from_another_origin_are_refused(bac
         .await
         .expect("post");
     assert_eq!(foreign_origin.status(), StatusCode::FORBIDDEN);
+    for site in ["cross-site", "same-site"] {
+        let res = client
+            .post(app.url("/login"))
+            .header("Sec-Fetch-Site", site)
+            .header("Origin", "null")
+            .form(&[creds[0], creds[1], ("csrf", &csrf)])
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(
+            res.status(),
+            StatusCode::FORBIDDEN,
+            "Sec-Fetch-Site: {site}"
+        );
+    }
     // And the real thing works.
     let ok = app
         .post_login_with(&client, &[creds[0], creds[1], ("csrf", &csrf)])

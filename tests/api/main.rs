@@ -11,6 +11,7 @@
 mod helpers;
 mod pg;
 
+mod browser;
 mod cli_config;
 mod discovery;
 mod health;
