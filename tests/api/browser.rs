@@ -28,6 +28,7 @@ pub async fn chromedriver() -> Chromedriver {
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port();
+    #[allow(clippy::zombie_processes, reason = "Chromedriver::drop kills and waits for it")]
     let child = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
