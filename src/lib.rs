@@ -3,6 +3,7 @@
 //! A request enters in [`http`], which parses it and calls [`oauth`] (the protocol rules);
 //! tokens are minted in [`tokens`] with keys from [`keys`]; every SQL statement is in [`store`].
 
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -5,7 +5,7 @@ use tessera::cli::{Cli, Command, KeysCommand};
 use tessera::clock::Clock;
 use tessera::config::Settings;
 use tessera::startup::{self, Application, StartError};
-use tessera::{keys, telemetry};
+use tessera::{admin, keys, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -27,7 +27,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, settings: Settings) -> Result<(), StartError> {
+async fn run(command: Command, settings: Settings) -> Result<(), Box<dyn std::error::Error>> {
     let clock = Clock::system();
     match command {
         Command::Serve => {
@@ -38,7 +38,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), StartError> {
                 tracing::info!("shutting down: finishing in-flight requests");
                 handle.stop(true).await;
             });
-            app.run_until_stopped().await.map_err(StartError::Serve)
+            app.run_until_stopped().await.map_err(StartError::Serve)?;
+            Ok(())
         }
         Command::Migrate => {
             let store = startup::open_store(&settings).await?;
@@ -46,6 +47,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), StartError> {
             println!("migrations applied");
             Ok(())
         }
+        Command::Client(command) => Ok(admin::clients::run(command, &settings, &clock).await?),
         Command::Keys(KeysCommand::List) => {
             let ring = keys::load_existing(&settings.keys_dir)?;
             for key in ring.all() {

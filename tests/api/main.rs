@@ -1,12 +1,20 @@
 //! The one integration-test binary. Every test talks HTTP to the real server, on PostgreSQL and
 //! on SQLite (`dual!`).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests may panic")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests may panic"
+)]
 
 mod helpers;
 mod pg;
 
+mod cli_clients;
 mod cli_config;
+mod clients;
 mod discovery;
 mod health;
 mod keys;
+mod token;
