@@ -33,8 +33,13 @@ impl RedirectUri {
             uri: raw.escape_default().to_string(),
             why,
         };
-        if raw.trim() != raw || raw.is_empty() {
-            return Err(bad("has leading or trailing spaces, or is empty"));
+        if raw.is_empty() {
+            return Err(bad("is empty"));
+        }
+        // The URL parser would quietly percent-encode these, and the exact string is what is
+        // matched (and what the store separates lists by).
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("contains a space or a control character"));
         }
         let url = Url::parse(raw).map_err(|_| {
             bad("is not an absolute URI (RFC 6749 §3.1.2); write e.g. https://app.example.com/callback")
@@ -167,6 +172,13 @@ mod tests {
         assert!(err("/cb", Confidential).contains("not an absolute URI"));
         assert!(err("app.example.com/cb", Confidential).contains("not an absolute URI"));
         assert!(err("", Confidential).contains("empty"));
+        for spaced in [
+            " https://a.example/cb",
+            "https://a.example/a b",
+            "https://a.example/\n",
+        ] {
+            assert!(err(spaced, Confidential).contains("space"), "{spaced:?}");
+        }
         assert!(err("https://app.example.com/cb#x", Confidential).contains("fragment"));
         assert!(err("https://app.example.com/cb#", Confidential).contains("fragment"));
         assert!(err("https://u:p@app.example.com/cb", Confidential).contains("credentials"));

@@ -227,6 +227,26 @@ async fn basic_and_client_secret_post_at_once_is_invalid_request(backend: Backen
     assert_error(res, 400, "invalid_request").await;
 }
 
+/// RFC 6749 §4.1.3 has clients send client_id in the body; beside Basic it is accepted when
+/// it names the same client, and is invalid_request (§2.3: one client per request) otherwise.
+async fn a_client_id_in_the_body_beside_basic_must_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_service_client("api.read").await;
+    let other = app.create_service_client("api.read").await;
+    let res = app
+        .post_token_basic(
+            &client.id,
+            client.secret(),
+            &[CC, ("client_id", &client.id)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app
+        .post_token_basic(&client.id, client.secret(), &[CC, ("client_id", &other.id)])
+        .await;
+    assert_error(res, 400, "invalid_request").await;
+}
+
 /// RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
 /// clients"; §5.2 unauthorized_client: the client may not use this grant type.
 async fn a_public_client_cannot_use_client_credentials(backend: Backend) {
@@ -468,6 +488,7 @@ dual!(
     a_wrong_secret_is_invalid_client,
     a_request_without_client_authentication_is_invalid_client,
     basic_and_client_secret_post_at_once_is_invalid_request,
+    a_client_id_in_the_body_beside_basic_must_match,
     a_public_client_cannot_use_client_credentials,
     a_client_not_registered_for_the_grant_is_unauthorized_client,
     an_unknown_grant_type_is_unsupported_grant_type,
