@@ -100,3 +100,63 @@ pub fn verify_access_token(
     }
     Ok(claims)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> (tempfile::TempDir, KeyRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = crate::keys::load_or_generate(dir.path(), 0).unwrap();
+        (dir, ring)
+    }
+
+    fn payload(token: &str) -> serde_json::Value {
+        use base64::Engine;
+        let part = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn user_claims_round_trip_and_are_left_out_when_absent() {
+        let (_dir, ring) = ring();
+        let grant = AccessGrant {
+            subject: "user-1".into(),
+            audience: "api".into(),
+            client_id: "app".into(),
+            scope: "openid profile".into(),
+            ttl: Duration::from_secs(60),
+            sid: Some("sid-1".into()),
+            auth_time: Some(990),
+            roles: Some(vec!["admin".into()]),
+            family: Some("fam-1".into()),
+        };
+        let minted = mint(ring.active(), "https://id.example", grant, 1000).unwrap();
+        assert_eq!(minted.expires_in, 60);
+        let claims = verify_access_token(&ring, "https://id.example", &minted.token, 1059).unwrap();
+        assert_eq!(claims, minted.claims);
+        assert_eq!(claims.fam.as_deref(), Some("fam-1"));
+        assert_eq!(payload(&minted.token)["fam"], "fam-1");
+
+        let bare = AccessGrant {
+            subject: "svc".into(),
+            audience: "svc".into(),
+            client_id: "svc".into(),
+            ttl: Duration::from_secs(60),
+            ..AccessGrant::default()
+        };
+        let minted = mint(ring.active(), "https://id.example", bare, 1000).unwrap();
+        let json = payload(&minted.token);
+        for absent in ["scope", "sid", "auth_time", "roles", "fam"] {
+            assert!(json.get(absent).is_none(), "{absent}: {json}");
+        }
+        // Expiry is judged by the `now` argument alone.
+        assert!(matches!(
+            verify_access_token(&ring, "https://id.example", &minted.token, 1060),
+            Err(AccessTokenError::Expired)
+        ));
+    }
+}

@@ -28,7 +28,7 @@ fn help_explains_every_subcommand() {
     let out = tessera(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "migrate", "keys"] {
+    for sub in ["serve", "migrate", "client", "keys"] {
         assert!(text.contains(sub), "--help does not mention {sub}: {text}");
     }
 }
