@@ -1,8 +1,8 @@
-//! The command line: `tessera [--config FILE] <serve|migrate|keys …>`.
+//! The command line: `tessera [--config FILE] <serve|migrate|user …|client …|keys …>`.
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage users: add, change password, disable/enable, list.
     #[command(subcommand)]
     User(UserCommand),
+    /// Register and manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Inspect the signing keys in TESSERA_KEYS_DIR.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -84,4 +87,70 @@ pub enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Values are taken as text and checked by `oauth::client::Registration`, so that every
+/// mistake is reported as one line naming the option.
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its id and, for a confidential client, its secret (shown
+    /// only this once: Tessera keeps only a hash).
+    Add(AddClient),
+    /// List the registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one client.
+    Show {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client.
+    Remove { client_id: String },
+    /// Give a confidential client a new secret; the old one stops working at once.
+    RotateSecret {
+        client_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddClient {
+    /// A name shown to users on the consent page.
+    #[arg(long)]
+    pub name: String,
+    /// `confidential` (has a secret: server-side apps) or `public` (no secret: mobile,
+    /// desktop and single-page apps; PKCE required).
+    #[arg(long = "type", value_name = "confidential|public")]
+    pub client_type: String,
+    /// Where authorization responses may be sent; exact match. Repeatable.
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Where the client may be sent after logout. Repeatable.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// authorization_code, refresh_token or client_credentials (confidential only).
+    /// Repeatable. Default: authorization_code and refresh_token.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// The scopes the client may ask for, space-separated.
+    /// Default: "openid profile email offline_access".
+    #[arg(long, value_name = "SCOPES")]
+    pub scope: Option<String>,
+    /// A first-party client skips the consent page.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Access-token lifetime for this client (e.g. 300s, 10m; at most 1h).
+    /// Default: the access_token_ttl setting.
+    #[arg(long, value_name = "DURATION")]
+    pub access_token_ttl: Option<String>,
+    /// OpenID Connect Back-Channel Logout URI of the client.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
+use crate::oauth::error::OAuthError;
 use crate::store::StoreError;
 
 /// Errors of JSON endpoints that are not OAuth endpoints (health, JWKS, 404s).
@@ -142,5 +143,48 @@ impl ResponseError for PageError {
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .content_type("text/html; charset=utf-8")
             .body(body)
+    }
+}
+
+/// RFC 6749 §5.2: a JSON body `{"error", "error_description"}`, 400 except 401 for
+/// `invalid_client` (with `WWW-Authenticate` when the client used Basic), 503 when the store is
+/// down, 500 for internal errors (cause logged, never sent). Like every token response, errors
+/// are not cached (§5.1).
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            OAuthError::InvalidClient { basic: true, .. } => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tessera\""),
+                ));
+            }
+            OAuthError::MethodNotAllowed(allow) => {
+                res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+            }
+            OAuthError::TemporarilyUnavailable => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            OAuthError::ServerError(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+            }
+            _ => {}
+        }
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+            .json(
+                serde_json::json!({ "error": self.code(), "error_description": self.to_string() }),
+            )
     }
 }

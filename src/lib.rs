@@ -4,6 +4,7 @@
 //! tokens are minted in [`tokens`] with keys from [`keys`]; every SQL statement is in [`store`].
 
 pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod commands;

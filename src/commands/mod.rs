@@ -40,6 +40,9 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
         }
         Command::Keys(cmd) => keys::run(cmd, &settings),
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
+        Command::Client(cmd) => crate::admin::clients::run(cmd, &settings, &clock)
+            .await
+            .map_err(|e| CommandError::Failed(e.to_string())),
     }
 }
 

@@ -5,12 +5,15 @@ mod cookies;
 mod csrf;
 mod current_session;
 mod discovery;
+mod extractors;
+mod form;
 mod headers;
 mod health;
 mod jwks;
 mod login;
 mod pages;
 mod return_to;
+mod token;
 
 use actix_web::error::UrlencodedError;
 use actix_web::{HttpRequest, web};
@@ -39,6 +42,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(account::end_other_sessions),
     )
     .route("/static/tessera.css", web::get().to(pages::stylesheet))
+    .service(
+        web::resource("/token")
+            .route(web::post().to(token::token))
+            .default_service(web::to(token::method_not_allowed)),
+    )
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .default_service(web::to(not_found));

@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Settings;
+use crate::oauth::{scope, token};
 
 /// Both documents, rendered once at start.
 #[derive(Debug, Clone)]
@@ -14,10 +15,16 @@ pub struct Metadata {
 
 pub fn metadata(settings: &Settings) -> Metadata {
     let issuer = settings.issuer();
+    let grants: Vec<&str> = token::SUPPORTED_GRANTS.iter().map(|g| g.as_str()).collect();
     let doc = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
+        "token_endpoint": format!("{issuer}/token"),
         "response_types_supported": ["code"],
+        "grant_types_supported": grants,
+        "token_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": scope::SUPPORTED,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     });

@@ -1,3 +1,10 @@
 //! The protocol rules. No `HttpRequest` and no SQL here: typed inputs and `now` in, decisions out.
 
+pub mod client;
+pub mod client_auth;
 pub mod discovery;
+pub mod error;
+pub mod grants;
+pub mod redirect_uri;
+pub mod scope;
+pub mod token;

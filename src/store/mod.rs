@@ -19,6 +19,8 @@ use tokio::time::Instant;
 
 use crate::config::DatabaseUrl;
 
+mod clients;
+
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 

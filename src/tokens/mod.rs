@@ -1,4 +1,6 @@
 //! Tokens are minted and checked here: signed JWTs, and opaque secrets stored only as hashes.
 
+pub mod access;
+pub mod claims;
 pub mod jws;
 pub mod opaque;

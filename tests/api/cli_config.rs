@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 
-fn tessera(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub fn tessera(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
     cmd.env_clear()
         .current_dir(dir)
@@ -18,7 +18,7 @@ fn tessera(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output
     cmd.output().expect("run tessera")
 }
 
-fn stderr(out: &Output) -> String {
+pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -28,7 +28,7 @@ fn help_explains_every_subcommand() {
     let out = tessera(dir.path(), &["--help"], &[]);
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["serve", "migrate", "keys"] {
+    for sub in ["serve", "migrate", "client", "keys"] {
         assert!(text.contains(sub), "--help does not mention {sub}: {text}");
     }
 }

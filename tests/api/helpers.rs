@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use sqlx::Connection;
 use tessera::clock::Clock;
 use tessera::config::Settings;
+use tessera::oauth::client::RegistrationInput;
 use tessera::startup::{AppState, Application};
 
 use crate::pg;
@@ -121,10 +122,86 @@ impl TestApp {
             .expect("request failed")
     }
 
+    /// Registers a client through the library (as `tessera client add` does).
+    pub async fn create_client(&self, input: RegistrationInput) -> TestClient {
+        let registered = tessera::admin::clients::add(&self.state.store, input, self.clock.now())
+            .await
+            .expect("register the client");
+        TestClient {
+            id: registered.client.id.to_string(),
+            secret: registered.secret,
+        }
+    }
+
+    /// A confidential client allowed the client_credentials grant and `scope`.
+    pub async fn create_service_client(&self, scope: &str) -> TestClient {
+        self.create_client(service_client(scope)).await
+    }
+
+    /// `POST /token` with a form body and no Authorization header.
+    pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url("/token"))
+            .form(form)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `POST /token` authenticating with HTTP Basic (client_secret_basic).
+    pub async fn post_token_basic(
+        &self,
+        id: &str,
+        secret: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url("/token"))
+            .basic_auth(id, Some(secret))
+            .form(form)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
     /// Stops the server (in-flight requests finish) and keeps the database and keys.
     pub async fn stop(self) -> (TestDb, tempfile::TempDir) {
         self.handle.stop(true).await;
         (self.db, self._keys)
+    }
+}
+
+/// A registered client; `secret` only for confidential clients.
+#[derive(Debug, Clone)]
+pub struct TestClient {
+    pub id: String,
+    pub secret: Option<String>,
+}
+
+impl TestClient {
+    pub fn secret(&self) -> &str {
+        self.secret.as_deref().expect("a confidential client")
+    }
+}
+
+/// Registration input for a confidential client with only the client_credentials grant.
+pub fn service_client(scope: &str) -> RegistrationInput {
+    RegistrationInput {
+        name: "Service".into(),
+        client_type: "confidential".into(),
+        grant_types: vec!["client_credentials".into()],
+        scope: Some(scope.into()),
+        ..RegistrationInput::default()
+    }
+}
+
+/// Registration input for a client of the given type with the default (code + refresh) grants.
+pub fn code_flow_client(client_type: &str) -> RegistrationInput {
+    RegistrationInput {
+        name: format!("A {client_type} app"),
+        client_type: client_type.into(),
+        redirect_uris: vec!["https://app.example.com/cb".into()],
+        ..RegistrationInput::default()
     }
 }
 

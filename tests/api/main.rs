@@ -12,9 +12,12 @@ mod helpers;
 mod pg;
 
 mod browser;
+mod cli_clients;
 mod cli_config;
+mod clients;
 mod discovery;
 mod health;
 mod keys;
 mod login_page;
+mod token;
 mod user_cli;

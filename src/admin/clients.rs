@@ -1,0 +1,260 @@
+//! Client administration: register, list, show, remove, rotate a secret. The functions take the
+//! store and `now`, so the CLI, the tests and a future admin API share them; `run` is the CLI.
+
+use serde::Serialize;
+
+use crate::cli::{AddClient, ClientCommand};
+use crate::clock::{Clock, UnixTime};
+use crate::config::Settings;
+use crate::oauth::client::{
+    Client, ClientError, ClientId, ClientType, Registration, RegistrationInput,
+};
+use crate::oauth::redirect_uri::RedirectUri;
+use crate::startup::{self, StartError};
+use crate::store::{Store, StoreError};
+use crate::tokens::opaque::{self, Kind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(#[from] ClientError),
+    #[error("no client with id '{0}'")]
+    NotFound(String),
+    #[error("client '{0}' is public: it has no secret to rotate")]
+    NoSecret(String),
+    #[error("{}", with_cause(.0))]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// Store errors are worded generically for HTTP clients; an operator at the console gets the
+/// underlying cause too.
+fn with_cause(e: &StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+/// A newly registered client: its id and, for a confidential client, the secret in clear,
+/// which exists only here (the store keeps its SHA-256).
+#[derive(Debug)]
+pub struct Registered {
+    pub client: Client,
+    pub secret: Option<String>,
+}
+
+pub async fn add(
+    store: &Store,
+    input: RegistrationInput,
+    now: UnixTime,
+) -> Result<Registered, AdminError> {
+    let registration = Registration::parse(input)?;
+    let id = ClientId::generate();
+    let secret = (registration.client_type == ClientType::Confidential)
+        .then(|| opaque::generate(Kind::ClientSecret));
+    let hash = secret.as_deref().map(opaque::hash);
+    store
+        .insert_client(&id, &registration, hash.as_deref(), now)
+        .await?;
+    let client = show(store, id.as_str()).await?;
+    Ok(Registered { client, secret })
+}
+
+pub async fn show(store: &Store, id: &str) -> Result<Client, AdminError> {
+    store
+        .get_client(id)
+        .await?
+        .ok_or_else(|| AdminError::NotFound(id.escape_default().to_string()))
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
+    Ok(store.list_clients().await?)
+}
+
+pub async fn remove(store: &Store, id: &str) -> Result<(), AdminError> {
+    if store.delete_client(id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound(id.escape_default().to_string()))
+    }
+}
+
+/// A new secret for a confidential client; the old one stops working at once.
+pub async fn rotate_secret(store: &Store, id: &str, now: UnixTime) -> Result<String, AdminError> {
+    let client = show(store, id).await?;
+    if client.client_type != ClientType::Confidential {
+        return Err(AdminError::NoSecret(client.id.to_string()));
+    }
+    let secret = opaque::generate(Kind::ClientSecret);
+    if !store
+        .set_client_secret_hash(id, &opaque::hash(&secret), now)
+        .await?
+    {
+        return Err(AdminError::NotFound(id.escape_default().to_string()));
+    }
+    Ok(secret)
+}
+
+/// A client as the CLI (and later the admin API) shows it: everything but the secret hash.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    pub client_id: String,
+    pub name: String,
+    pub client_type: &'static str,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<&'static str>,
+    pub scope: String,
+    pub first_party: bool,
+    /// Seconds; absent when the server default applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        let uris = |list: &[RedirectUri]| list.iter().map(|u| u.as_str().to_string()).collect();
+        Self {
+            client_id: c.id.to_string(),
+            name: c.name.clone(),
+            client_type: c.client_type.as_str(),
+            redirect_uris: uris(&c.redirect_uris),
+            post_logout_redirect_uris: uris(&c.post_logout_redirect_uris),
+            grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
+            scope: c.scopes.to_string(),
+            first_party: c.first_party,
+            access_token_ttl: c.access_token_ttl.map(|d| d.as_secs()),
+            backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// `tessera client …`: stdout carries the result (text or `--json`), stderr the notes.
+pub async fn run(
+    command: ClientCommand,
+    settings: &Settings,
+    clock: &Clock,
+) -> Result<(), AdminError> {
+    // Check a registration before touching the database, so a typo fails fast and clearly.
+    if let ClientCommand::Add(args) = &command {
+        Registration::parse(registration_input(args))?;
+    }
+    let store = startup::open_store(settings).await?;
+    let result = run_on(&store, command, clock.now()).await;
+    store.close().await;
+    result
+}
+
+fn registration_input(args: &AddClient) -> RegistrationInput {
+    RegistrationInput {
+        name: args.name.clone(),
+        client_type: args.client_type.clone(),
+        redirect_uris: args.redirect_uris.clone(),
+        post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
+        grant_types: args.grant_types.clone(),
+        scope: args.scope.clone(),
+        first_party: args.first_party,
+        access_token_ttl: args.access_token_ttl.clone(),
+        backchannel_logout_uri: args.backchannel_logout_uri.clone(),
+    }
+}
+
+async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<(), AdminError> {
+    match command {
+        ClientCommand::Add(args) => {
+            let registered = add(store, registration_input(&args), now).await?;
+            print_registered(&registered, args.json);
+            Ok(())
+        }
+        ClientCommand::List { json } => {
+            let clients = list(store).await?;
+            if json {
+                let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+                println!("{}", to_json(&views));
+            } else {
+                for c in &clients {
+                    println!("{}\t{}\t{}", c.id, c.client_type.as_str(), c.name);
+                }
+            }
+            Ok(())
+        }
+        ClientCommand::Show { client_id, json } => {
+            let client = show(store, &client_id).await?;
+            print_client(&client, json);
+            Ok(())
+        }
+        ClientCommand::Remove { client_id } => {
+            remove(store, &client_id).await?;
+            println!("removed client {client_id}");
+            Ok(())
+        }
+        ClientCommand::RotateSecret { client_id, json } => {
+            let secret = rotate_secret(store, &client_id, now).await?;
+            if json {
+                let doc = serde_json::json!({ "client_id": client_id, "client_secret": secret });
+                println!("{doc}");
+            } else {
+                println!("client_id: {client_id}\nclient_secret: {secret}");
+            }
+            eprintln!("The new secret is shown only now; the old one no longer works.");
+            Ok(())
+        }
+    }
+}
+
+fn print_registered(r: &Registered, json: bool) {
+    if json {
+        let mut doc = serde_json::to_value(ClientView::from(&r.client)).unwrap_or_default();
+        if let (Some(secret), Some(obj)) = (&r.secret, doc.as_object_mut()) {
+            obj.insert("client_secret".into(), secret.clone().into());
+        }
+        println!("{doc}");
+    } else {
+        println!("client_id: {}", r.client.id);
+        if let Some(secret) = &r.secret {
+            println!("client_secret: {secret}");
+        }
+    }
+    if r.secret.is_some() {
+        eprintln!("The client secret is shown only now; Tessera keeps only its hash.");
+    }
+}
+
+fn print_client(c: &Client, json: bool) {
+    let view = ClientView::from(c);
+    if json {
+        println!("{}", to_json(&view));
+        return;
+    }
+    let list = |l: &[String]| l.join(" ");
+    println!("client_id: {}", view.client_id);
+    println!("name: {}", view.name);
+    println!("type: {}", view.client_type);
+    println!("redirect_uris: {}", list(&view.redirect_uris));
+    println!(
+        "post_logout_redirect_uris: {}",
+        list(&view.post_logout_redirect_uris)
+    );
+    println!("grant_types: {}", view.grant_types.join(" "));
+    println!("scope: {}", view.scope);
+    println!("first_party: {}", view.first_party);
+    match view.access_token_ttl {
+        Some(s) => println!("access_token_ttl: {s}s"),
+        None => println!("access_token_ttl: default"),
+    }
+    if let Some(uri) = &view.backchannel_logout_uri {
+        println!("backchannel_logout_uri: {uri}");
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

@@ -1,0 +1,126 @@
+//! `application/x-www-form-urlencoded` bodies, read strictly: a size limit, UTF-8 only, and
+//! repeated parameters visible (serde_urlencoded would silently keep one of them).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, web};
+use futures_util::StreamExt;
+
+use crate::oauth::error::OAuthError;
+
+/// Token requests are a handful of short parameters; anything bigger is not one.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    #[error("the request body is not valid UTF-8 form data")]
+    NotUtf8,
+    #[error("the parameter {0} is included more than once (RFC 6749 §3.2)")]
+    Repeated(String),
+}
+
+/// Parses a form body into name → value. Per RFC 6749 §3.1, a parameter sent without a value
+/// is treated as omitted; a name present twice (with values) is an error (§3.2).
+pub fn parse(body: &[u8]) -> Result<BTreeMap<String, String>, FormError> {
+    let mut params = BTreeMap::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let (name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        };
+        let name = decode_component(name)?;
+        let value = decode_component(value)?;
+        if value.is_empty() {
+            continue;
+        }
+        if params.contains_key(&name) {
+            return Err(FormError::Repeated(name.escape_default().to_string()));
+        }
+        params.insert(name, value);
+    }
+    Ok(params)
+}
+
+/// One form-urlencoded component: `+` is a space, `%XX` a byte, and the result must be UTF-8.
+pub fn decode_component(raw: &[u8]) -> Result<String, FormError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).map_err(|_| FormError::NotUtf8)
+}
+
+/// Reads a form body: the media type must be `application/x-www-form-urlencoded` (RFC 6749
+/// §3.2) and the body at most `MAX_BODY` bytes. Every failure is an `invalid_request`.
+pub async fn read(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<BTreeMap<String, String>, OAuthError> {
+    let media_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/x-www-form-urlencoded")) {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded (RFC 6749 §3.2)",
+        ));
+    }
+    let too_large = || OAuthError::invalid_request("the request body is too large");
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| OAuthError::invalid_request("the request body could not be read"))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_are_decoded() {
+        let p = parse(b"grant_type=client_credentials&scope=a+b%20c&x=%C3%A9").unwrap();
+        assert_eq!(p["grant_type"], "client_credentials");
+        assert_eq!(p["scope"], "a b c");
+        assert_eq!(p["x"], "é");
+    }
+
+    #[test]
+    fn empty_values_count_as_omitted() {
+        let p = parse(b"scope=&a=1&&b&scope=x").unwrap();
+        assert_eq!(p.get("scope").map(String::as_str), Some("x"));
+        assert!(!p.contains_key("b"));
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(
+            parse(b"scope=a&scope=b"),
+            Err(FormError::Repeated("scope".into()))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_raw_or_percent_encoded() {
+        assert_eq!(parse(b"a=%FF"), Err(FormError::NotUtf8));
+        assert_eq!(parse(b"a=\xff"), Err(FormError::NotUtf8));
+        assert_eq!(parse(b"%C3=1"), Err(FormError::NotUtf8));
+    }
+}

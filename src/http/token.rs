@@ -1,0 +1,35 @@
+//! `POST /token` (RFC 6749 §3.2): read the form and the client's credentials, let
+//! `oauth::token` decide, answer JSON that no one caches (§5.1).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::{extractors, form};
+use crate::oauth::error::OAuthError;
+use crate::oauth::token::{self, TokenContext, TokenRequest};
+use crate::startup::AppState;
+
+pub async fn token(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthError> {
+    let mut params = form::read(&req, payload).await?;
+    let credentials = extractors::client_credentials(&req, &mut params)?;
+    let ctx = TokenContext {
+        store: &state.store,
+        keys: &state.keys,
+        settings: &state.settings,
+        now: state.clock.now(),
+    };
+    let response = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// Any other method on /token: 405 with `Allow: POST` and an RFC 6749 error body.
+pub async fn method_not_allowed() -> Result<HttpResponse, OAuthError> {
+    Err(OAuthError::MethodNotAllowed("POST"))
+}

@@ -1,0 +1,83 @@
+//! `OAuthError`: the error codes of RFC 6749 §5.2 (and the few HTTP-level cases the token
+//! endpoint adds). `crate::error` turns them into responses; this module only decides.
+
+use std::borrow::Cow;
+
+use crate::store::StoreError;
+use crate::tokens::jws::JwsError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// Missing, repeated or malformed parameter; two client authentication methods at once.
+    #[error("{0}")]
+    InvalidRequest(Cow<'static, str>),
+    /// Client authentication failed (401). `basic` says the client tried HTTP Basic, so the
+    /// answer carries `WWW-Authenticate: Basic` (RFC 6749 §5.2).
+    #[error("{description}")]
+    InvalidClient {
+        description: Cow<'static, str>,
+        basic: bool,
+    },
+    #[error("{0}")]
+    InvalidGrant(Cow<'static, str>),
+    #[error("{0}")]
+    UnauthorizedClient(Cow<'static, str>),
+    #[error("{0}")]
+    UnsupportedGrantType(Cow<'static, str>),
+    #[error("{0}")]
+    InvalidScope(Cow<'static, str>),
+    /// The endpoint exists but answers only another method (405).
+    #[error("this endpoint accepts only {0}")]
+    MethodNotAllowed(&'static str),
+    /// The store is unreachable (503, retry later).
+    #[error("the service is temporarily unavailable; retry later")]
+    TemporarilyUnavailable,
+    /// Anything else: logged with its cause, answered with a generic message (500).
+    #[error("internal error")]
+    ServerError(#[source] anyhow::Error),
+}
+
+impl OAuthError {
+    /// The RFC 6749 `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::MethodNotAllowed(_) => "invalid_request",
+            Self::InvalidClient { .. } => "invalid_client",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnsupportedGrantType(_) => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError(_) => "server_error",
+        }
+    }
+
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(description.into())
+    }
+
+    pub fn invalid_client(description: impl Into<Cow<'static, str>>, basic: bool) -> Self {
+        Self::InvalidClient {
+            description: description.into(),
+            basic,
+        }
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::TemporarilyUnavailable
+            }
+            other => Self::ServerError(other.into()),
+        }
+    }
+}
+
+impl From<JwsError> for OAuthError {
+    fn from(e: JwsError) -> Self {
+        Self::ServerError(e.into())
+    }
+}

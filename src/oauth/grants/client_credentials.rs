@@ -1,0 +1,70 @@
+//! The client credentials grant (RFC 6749 §4.4): a confidential client asks for a token for
+//! itself. No user, so no refresh token and no ID token (§4.4.3).
+
+use crate::oauth::client::{Client, ClientType};
+use crate::oauth::error::OAuthError;
+use crate::oauth::scope::{self, Scope};
+use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::tokens::access::{self, AccessGrant};
+
+pub fn exchange(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    // RFC 6749 §4.4: only confidential clients. Registration already refuses the grant for
+    // public clients; this holds even if a stored row says otherwise.
+    if client.client_type != ClientType::Confidential {
+        return Err(OAuthError::UnauthorizedClient(
+            "the client_credentials grant is for confidential clients only".into(),
+        ));
+    }
+    let granted = granted_scope(client, request.get("scope"))?;
+    // RFC 9068 §2.2 / §3: `aud` names the resource. Without resource indicators (RFC 8707)
+    // the token is for the client's own use, so its audience is the client id.
+    let token = access::mint(
+        ctx.keys.active(),
+        &ctx.settings.issuer(),
+        AccessGrant {
+            subject: client.id.to_string(),
+            audience: client.id.to_string(),
+            client_id: client.id.to_string(),
+            scope: granted.to_string(),
+            ttl: client.access_token_ttl_or(ctx.settings.access_token_ttl),
+            ..AccessGrant::default()
+        },
+        ctx.now,
+    )?;
+    Ok(TokenResponse {
+        access_token: token.token,
+        token_type: "Bearer",
+        expires_in: token.expires_in,
+        scope: (!granted.is_empty()).then(|| granted.to_string()),
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+/// RFC 6749 §3.3: the requested scope must be within the client's allowed scopes. With no
+/// `scope` parameter the client gets all it is allowed, less the scopes that need a user
+/// (`openid`, `offline_access`), which this grant can never honour and so refuses outright.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<Scope, OAuthError> {
+    let Some(raw) = requested else {
+        return Ok(client.scopes.without(scope::USER_ONLY));
+    };
+    let requested =
+        Scope::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string().into()))?;
+    if let Some(user_only) = scope::USER_ONLY.iter().find(|s| requested.contains(s)) {
+        return Err(OAuthError::InvalidScope(
+            format!("the scope {user_only} needs a user; the client_credentials grant has none")
+                .into(),
+        ));
+    }
+    if !requested.is_subset(&client.scopes) {
+        let excess: Vec<&str> = requested.excess(&client.scopes).collect();
+        return Err(OAuthError::InvalidScope(
+            format!("this client may not request the scope {}", excess.join(" ")).into(),
+        ));
+    }
+    Ok(requested)
+}

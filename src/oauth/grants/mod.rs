@@ -1,0 +1,3 @@
+//! One module per grant type; `oauth::token::exchange` dispatches to them.
+
+pub mod client_credentials;

@@ -1,0 +1,109 @@
+//! The token endpoint's rules (RFC 6749 §3.2, §5): authenticate the client, read
+//! `grant_type`, and hand over to the grant. A new grant is a module under `grants/` and one
+//! arm in `exchange`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::client::GrantType;
+use super::client_auth::{self, ClientCredentials};
+use super::error::OAuthError;
+use super::grants;
+use crate::clock::UnixTime;
+use crate::config::Settings;
+use crate::keys::KeyRing;
+use crate::store::Store;
+
+/// The form parameters of a token request, each present at most once (the HTTP layer refuses
+/// repeats, RFC 6749 §3.2) and never empty (§3.1: empty means omitted). Client credentials
+/// have already been taken out.
+#[derive(Debug, Clone, Default)]
+pub struct TokenRequest {
+    params: BTreeMap<String, String>,
+}
+
+impl TokenRequest {
+    pub fn new(params: BTreeMap<String, String>) -> Self {
+        Self { params }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+}
+
+/// What a grant needs besides the request: the store, the keys, the settings and the time.
+pub struct TokenContext<'a> {
+    pub store: &'a Store,
+    pub keys: &'a KeyRing,
+    pub settings: &'a Settings,
+    pub now: UnixTime,
+}
+
+/// RFC 6749 §5.1. Optional members are left out when absent.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Grant types this server serves today; discovery advertises exactly these.
+pub const SUPPORTED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
+
+pub async fn exchange(
+    ctx: &TokenContext<'_>,
+    credentials: &ClientCredentials,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    let client = client_auth::authenticate(ctx.store, credentials).await?;
+    let grant_type = request
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;
+    let grant = GrantType::parse(grant_type)
+        .ok()
+        .filter(|g| SUPPORTED_GRANTS.contains(g))
+        .ok_or_else(|| {
+            OAuthError::UnsupportedGrantType(
+                format!(
+                    "grant type '{}' is not supported; supported: {}",
+                    grant_type.escape_default(),
+                    supported_grants_text()
+                )
+                .into(),
+            )
+        })?;
+    if !client.allows_grant(grant) {
+        return Err(OAuthError::UnauthorizedClient(
+            format!(
+                "this client is not registered for the {} grant",
+                grant.as_str()
+            )
+            .into(),
+        ));
+    }
+    match grant {
+        GrantType::ClientCredentials => grants::client_credentials::exchange(ctx, &client, request),
+        // Registered-for but not yet served: filtered out above with unsupported_grant_type.
+        GrantType::AuthorizationCode | GrantType::RefreshToken => {
+            Err(OAuthError::UnsupportedGrantType(
+                format!("grant type '{}' is not supported yet", grant.as_str()).into(),
+            ))
+        }
+    }
+}
+
+fn supported_grants_text() -> String {
+    SUPPORTED_GRANTS
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,162 @@
+//! Access tokens: JWTs per RFC 9068, `typ: at+jwt`, signed with the ring's active key.
+//! Every grant mints through `mint`; resource-side checks go through `verify_access_token`.
+
+use std::time::Duration;
+
+use super::claims::AccessClaims;
+use super::jws::{self, JwsError};
+use crate::clock::UnixTime;
+use crate::keys::{KeyRing, SigningKey};
+
+/// RFC 9068 §2.1: the `typ` header of an access token.
+pub const TYP: &str = "at+jwt";
+
+/// What a grant decided; `mint` adds iss, iat, exp and jti.
+#[derive(Debug, Clone, Default)]
+pub struct AccessGrant {
+    pub subject: String,
+    pub audience: String,
+    pub client_id: String,
+    /// Space-separated; empty when no scope was granted.
+    pub scope: String,
+    pub ttl: Duration,
+    pub sid: Option<String>,
+    pub auth_time: Option<UnixTime>,
+    pub roles: Option<Vec<String>>,
+    pub family: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub token: String,
+    pub claims: AccessClaims,
+    /// Seconds until expiry, the `expires_in` of the token response.
+    pub expires_in: u64,
+}
+
+/// Signs an access token valid from `now` for `grant.ttl`.
+pub fn mint(
+    key: &SigningKey,
+    issuer: &str,
+    grant: AccessGrant,
+    now: UnixTime,
+) -> Result<AccessToken, JwsError> {
+    let expires_in = grant.ttl.as_secs();
+    let claims = AccessClaims {
+        iss: issuer.to_string(),
+        sub: grant.subject,
+        aud: grant.audience,
+        client_id: grant.client_id,
+        scope: grant.scope,
+        exp: now.saturating_add(i64::try_from(expires_in).unwrap_or(i64::MAX)),
+        iat: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        sid: grant.sid,
+        auth_time: grant.auth_time,
+        roles: grant.roles,
+        fam: grant.family,
+    };
+    let token = jws::sign(key, TYP, &claims)?;
+    Ok(AccessToken {
+        token,
+        claims,
+        expires_in,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    WrongType,
+    #[error("the token has expired")]
+    Expired,
+    #[error(transparent)]
+    Jws(#[from] JwsError),
+}
+
+/// Checks signature (key chosen by `kid`, algorithm from the key), `typ` (RFC 9068 §4: also
+/// `application/at+jwt`), `iss`, and `exp` against `now` rather than the wall clock. The
+/// audience is left to the resource server, which knows who it is.
+pub fn verify_access_token(
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+    now: UnixTime,
+) -> Result<AccessClaims, AccessTokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::Malformed)?;
+    let typ = header.typ.as_deref().unwrap_or_default();
+    if !typ.eq_ignore_ascii_case(TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
+        return Err(AccessTokenError::WrongType);
+    }
+    let claims: AccessClaims = jws::verify(ring, token, |v| {
+        v.validate_exp = false;
+        v.validate_nbf = false;
+        v.validate_aud = false;
+        v.set_required_spec_claims(&["exp", "iss", "sub", "aud", "iat"]);
+        v.set_issuer(&[issuer]);
+    })?;
+    if now >= claims.exp {
+        return Err(AccessTokenError::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> (tempfile::TempDir, KeyRing) {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = crate::keys::load_or_generate(dir.path(), 0).unwrap();
+        (dir, ring)
+    }
+
+    fn payload(token: &str) -> serde_json::Value {
+        use base64::Engine;
+        let part = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn user_claims_round_trip_and_are_left_out_when_absent() {
+        let (_dir, ring) = ring();
+        let grant = AccessGrant {
+            subject: "user-1".into(),
+            audience: "api".into(),
+            client_id: "app".into(),
+            scope: "openid profile".into(),
+            ttl: Duration::from_secs(60),
+            sid: Some("sid-1".into()),
+            auth_time: Some(990),
+            roles: Some(vec!["admin".into()]),
+            family: Some("fam-1".into()),
+        };
+        let minted = mint(ring.active(), "https://id.example", grant, 1000).unwrap();
+        assert_eq!(minted.expires_in, 60);
+        let claims = verify_access_token(&ring, "https://id.example", &minted.token, 1059).unwrap();
+        assert_eq!(claims, minted.claims);
+        assert_eq!(claims.fam.as_deref(), Some("fam-1"));
+        assert_eq!(payload(&minted.token)["fam"], "fam-1");
+
+        let bare = AccessGrant {
+            subject: "svc".into(),
+            audience: "svc".into(),
+            client_id: "svc".into(),
+            ttl: Duration::from_secs(60),
+            ..AccessGrant::default()
+        };
+        let minted = mint(ring.active(), "https://id.example", bare, 1000).unwrap();
+        let json = payload(&minted.token);
+        for absent in ["scope", "sid", "auth_time", "roles", "fam"] {
+            assert!(json.get(absent).is_none(), "{absent}: {json}");
+        }
+        // Expiry is judged by the `now` argument alone.
+        assert!(matches!(
+            verify_access_token(&ring, "https://id.example", &minted.token, 1060),
+            Err(AccessTokenError::Expired)
+        ));
+    }
+}
