@@ -67,6 +67,8 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub jwks_max_age: Duration,
 
+    /// Require PKCE (S256) from confidential clients too (public clients always need it).
+    pub require_pkce: bool,
     /// argon2id parameters (OWASP defaults); hashes are upgraded at the next login when changed.
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
@@ -103,6 +105,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_ttl: Duration::from_secs(2 * 3600),
             jwks_max_age: Duration::from_secs(10 * 60),
+            require_pkce: true,
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,

@@ -188,3 +188,42 @@ impl ResponseError for OAuthError {
             )
     }
 }
+
+/// RFC 6750 §3: a `WWW-Authenticate: Bearer` challenge naming the error, and a JSON body.
+impl ResponseError for crate::oauth::error::BearerError {
+    fn status_code(&self) -> StatusCode {
+        use crate::oauth::error::BearerError as E;
+        match self {
+            E::Missing | E::InvalidToken => StatusCode::UNAUTHORIZED,
+            E::InvalidRequest => StatusCode::BAD_REQUEST,
+            E::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::oauth::error::BearerError as E;
+        let code = match self {
+            E::Missing => None,
+            E::InvalidRequest => Some("invalid_request"),
+            E::InvalidToken => Some("invalid_token"),
+            E::InsufficientScope(_) => Some("insufficient_scope"),
+            E::Unavailable => Some("temporarily_unavailable"),
+        };
+        let challenge = match code {
+            None => "Bearer realm=\"tessera\"".to_string(),
+            Some(code) => {
+                format!("Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{self}\"")
+            }
+        };
+        let mut res = HttpResponse::build(self.status_code());
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            res.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(serde_json::json!({
+                "error": code.unwrap_or("invalid_request"),
+                "error_description": self.to_string(),
+            }))
+    }
+}

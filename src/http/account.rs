@@ -9,6 +9,7 @@ use crate::error::PageError;
 use crate::http::current_session::current_session;
 use crate::http::login::CsrfForm;
 use crate::http::{csrf, pages};
+use crate::sessions;
 use crate::startup::AppState;
 
 struct SessionView {
@@ -83,10 +84,7 @@ pub async fn end_other_sessions(
         return Ok(pages::redirect("/login?return_to=/account"));
     };
     csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
-    let ended = state
-        .store
-        .delete_other_sessions(&session.user.id, &session.row.id_hash)
-        .await?;
-    tracing::info!(user_id = %session.user.id, ended = ended.len(), "signed out of other sessions");
+    let ended = sessions::end_others(&state.store, &session, state.clock.now()).await?;
+    tracing::info!(user_id = %session.user.id, ended, "signed out of other sessions");
     Ok(pages::redirect("/account"))
 }

@@ -30,6 +30,8 @@ struct LoggedOutPage;
 #[derive(Deserialize)]
 pub struct LoginQuery {
     return_to: Option<String>,
+    /// OIDC `login_hint`, passed on by /authorize: pre-fills the username.
+    login_hint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,7 +80,14 @@ pub async fn show(
         &LoginPage {
             csrf: &csrf::token_for(&secret),
             return_to: &return_to,
-            username: "",
+            username: &query
+                .login_hint
+                .as_deref()
+                .unwrap_or_default()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>(),
             error: None,
         },
     )?;
@@ -146,7 +155,7 @@ pub async fn submit(
         Outcome::Success(user) => {
             // A new session id at every login: a planted cookie never becomes a session.
             if let Some((old, _)) = current_session(&req, &state).await? {
-                sessions::end(&state.store, &old).await?;
+                sessions::end(&state.store, &old, now).await?;
             }
             let user_agent = req
                 .headers()
@@ -186,7 +195,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, PageError> {
     if let Some((secret, session)) = current_session(&req, &state).await? {
         csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
-        sessions::end(&state.store, &secret).await?;
+        sessions::end(&state.store, &secret, state.clock.now()).await?;
         tracing::info!(sid = %session.row.sid, "signed out");
     }
     let mut res = pages::render(StatusCode::OK, &LoggedOutPage)?;

@@ -1,10 +1,12 @@
 //! A request enters here. `routes` lists every path and its handler, in one place.
 
 mod account;
+mod authorize;
 mod cookies;
 mod csrf;
 mod current_session;
 mod discovery;
+mod end_session;
 mod extractors;
 mod form;
 mod headers;
@@ -14,6 +16,7 @@ mod login;
 mod pages;
 mod return_to;
 mod token;
+mod userinfo;
 
 use actix_web::error::UrlencodedError;
 use actix_web::{HttpRequest, web};
@@ -33,6 +36,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/jwks", web::get().to(jwks::jwks))
     .route("/", web::get().to(|| async { pages::redirect("/account") }))
+    .route("/authorize", web::get().to(authorize::authorize))
+    .route("/authorize", web::post().to(authorize::authorize))
+    .route("/consent", web::post().to(authorize::consent))
+    .route("/userinfo", web::get().to(userinfo::userinfo))
+    .route("/userinfo", web::post().to(userinfo::userinfo))
+    .route("/end-session", web::get().to(end_session::end_session))
+    .route("/end-session", web::post().to(end_session::end_session))
     .route("/login", web::get().to(login::show))
     .route("/login", web::post().to(login::submit))
     .route("/logout", web::post().to(login::logout))

@@ -81,3 +81,19 @@ impl From<JwsError> for OAuthError {
         Self::ServerError(e.into())
     }
 }
+
+/// Errors of endpoints that take a bearer access token (RFC 6750 §3.1).
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// No token: 401 with a bare challenge (§3.1: no error code).
+    #[error("an access token is required")]
+    Missing,
+    #[error("the request is malformed")]
+    InvalidRequest,
+    #[error("the access token is invalid, expired or revoked")]
+    InvalidToken,
+    #[error("the access token lacks the {0} scope")]
+    InsufficientScope(&'static str),
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable,
+}

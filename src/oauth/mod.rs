@@ -1,10 +1,12 @@
 //! The protocol rules. No `HttpRequest` and no SQL here: typed inputs and `now` in, decisions out.
 
+pub mod authorize;
 pub mod client;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod token;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// Scopes this server gives a meaning to; advertised as `scopes_supported`.
-pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access"];
+pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access", "roles"];
 
 /// Scopes that only make sense when a user signs in (an ID token, a refresh token for the
 /// user's session); grants without a user, such as client_credentials, never carry them.
@@ -65,6 +65,11 @@ impl Scope {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// Everything in either set (consent accumulates).
+    pub fn union(&self, other: &Scope) -> Self {
+        Self(self.0.union(&other.0).cloned().collect())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {

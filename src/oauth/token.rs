@@ -56,7 +56,11 @@ pub struct TokenResponse {
 }
 
 /// Grant types this server serves today; discovery advertises exactly these.
-pub const SUPPORTED_GRANTS: &[GrantType] = &[GrantType::ClientCredentials];
+pub const SUPPORTED_GRANTS: &[GrantType] = &[
+    GrantType::AuthorizationCode,
+    GrantType::RefreshToken,
+    GrantType::ClientCredentials,
+];
 
 pub async fn exchange(
     ctx: &TokenContext<'_>,
@@ -91,12 +95,10 @@ pub async fn exchange(
     }
     match grant {
         GrantType::ClientCredentials => grants::client_credentials::exchange(ctx, &client, request),
-        // Registered-for but not yet served: filtered out above with unsupported_grant_type.
-        GrantType::AuthorizationCode | GrantType::RefreshToken => {
-            Err(OAuthError::UnsupportedGrantType(
-                format!("grant type '{}' is not supported yet", grant.as_str()).into(),
-            ))
+        GrantType::AuthorizationCode => {
+            grants::authorization_code::exchange(ctx, &client, request).await
         }
+        GrantType::RefreshToken => grants::refresh_token::exchange(ctx, &client, request).await,
     }
 }
 

@@ -87,7 +87,33 @@ pub async fn current(
     Ok(Some(Session { row, user }))
 }
 
-/// Ends the session of this cookie secret; returns it if it existed.
-pub async fn end(store: &Store, secret: &str) -> Result<Option<SessionRow>, StoreError> {
-    store.delete_session(&opaque::hash(secret)).await
+/// Ends the session of this cookie secret and revokes the refresh tokens issued in it;
+/// returns the session if it existed.
+pub async fn end(
+    store: &Store,
+    secret: &str,
+    now: UnixTime,
+) -> Result<Option<SessionRow>, StoreError> {
+    let ended = store.delete_session(&opaque::hash(secret)).await?;
+    if let Some(row) = &ended {
+        store
+            .revoke_session_families(&row.sid, "logout", now)
+            .await?;
+    }
+    Ok(ended)
+}
+
+/// Ends every other session of the user, with their refresh tokens.
+pub async fn end_others(
+    store: &Store,
+    current: &Session,
+    now: UnixTime,
+) -> Result<usize, StoreError> {
+    let sids = store
+        .delete_other_sessions(&current.user.id, &current.row.id_hash)
+        .await?;
+    for sid in &sids {
+        store.revoke_session_families(sid, "logout", now).await?;
+    }
+    Ok(sids.len())
 }

@@ -2,10 +2,15 @@
 //! queries through sqlx's `Any` driver; the two backends differ only in their migrations and in
 //! the connection setup below, so no caller ever asks which backend it has.
 
+mod codes;
+mod consents;
+mod refresh_tokens;
 mod sessions;
 mod throttle;
 mod users;
 
+pub use codes::CodeRow;
+pub use refresh_tokens::{FamilyRow, RefreshRow};
 pub use sessions::SessionRow;
 pub use users::NewUser;
 

@@ -122,6 +122,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        revoke_user_families(&mut tx, id, "password changed", now).await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
@@ -146,8 +147,28 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            revoke_user_families(&mut tx, id, "user disabled", now).await?;
         }
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Ends every refresh-token family of the user (password change, disabling).
+async fn revoke_user_families(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    reason: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+         where user_id = $1 and revoked_at is null",
+    )
+    .bind(user_id)
+    .bind(now)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

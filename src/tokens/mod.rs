@@ -2,5 +2,6 @@
 
 pub mod access;
 pub mod claims;
+pub mod id_token;
 pub mod jws;
 pub mod opaque;

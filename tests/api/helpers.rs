@@ -357,3 +357,136 @@ impl TestApp {
         csrf_in(&res.text().await.expect("body"))
     }
 }
+
+/// The `name`/`value` pairs of the hidden inputs of a page (askama escapes them).
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let unescape = |s: &str| {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(i) = rest.find('&') {
+            out.push_str(&rest[..i]);
+            let tail = &rest[i..];
+            let end = tail.find(';').unwrap_or(0);
+            let entity = &tail[1..end.max(1)];
+            let decoded = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32),
+                e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+                _ => None,
+            };
+            match decoded {
+                Some(c) if end > 0 => {
+                    out.push(c);
+                    rest = &tail[end + 1..];
+                }
+                _ => {
+                    out.push('&');
+                    rest = &tail[1..];
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    };
+    html.split(r#"<input type="hidden" name=""#)
+        .skip(1)
+        .filter_map(|rest| {
+            let (name, rest) = rest.split_once('"')?;
+            let value = rest.split_once(r#"value=""#)?.1.split_once('"')?.0;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect()
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// What a user does in the browser for an authorization request.
+#[derive(Clone, Copy)]
+pub struct Browser<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    /// `Some("allow")` or `Some("deny")` on a consent page; `None` stops there.
+    pub consent: Option<&'a str>,
+}
+
+impl TestApp {
+    /// Follows an authorization request the way a browser would: redirects within Tessera,
+    /// the login form when asked, the consent form when shown. Returns the last response:
+    /// a redirect out of Tessera (to the client), or a page it stopped on.
+    pub async fn browse(
+        &self,
+        client: &reqwest::Client,
+        start: &str,
+        user: Browser<'_>,
+    ) -> reqwest::Response {
+        let mut url = start.to_string();
+        for _ in 0..10 {
+            let res = client.get(&url).send().await.expect("GET");
+            let res = if res.status().is_redirection() {
+                res
+            } else if res.status() == 200 && url.contains("/login") {
+                let html = res.text().await.expect("html");
+                let mut form = hidden_inputs(&html);
+                form.push(("username".into(), user.username.into()));
+                form.push(("password".into(), user.password.into()));
+                client
+                    .post(self.url("/login"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("POST /login")
+            } else if res.status() == 200 {
+                let html = res.text().await.expect("html");
+                if !html.contains(r#"action="/consent""#) {
+                    panic!("stopped on an unexpected page at {url}: {html}");
+                }
+                let Some(decision) = user.consent else {
+                    panic!("stopped on the consent page");
+                };
+                let mut form = hidden_inputs(&html);
+                form.push(("decision".into(), decision.into()));
+                client
+                    .post(self.url("/consent"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("POST /consent")
+            } else {
+                return res;
+            };
+            if !res.status().is_redirection() {
+                return res;
+            }
+            let next = location(&res);
+            if next.starts_with('/') {
+                url = self.url(&next);
+            } else if next.starts_with(&self.address) {
+                url = next;
+            } else {
+                return res;
+            }
+        }
+        panic!("too many redirects from {start}");
+    }
+}
+
+/// The query parameters of a URL.
+pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .expect("absolute url")
+        .query_pairs()
+        .into_owned()
+        .collect()
+}

@@ -19,5 +19,6 @@ mod discovery;
 mod health;
 mod keys;
 mod login_page;
+mod rp_openidconnect;
 mod token;
 mod user_cli;

@@ -1,0 +1,105 @@
+//! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14):
+//! each refresh token works once; presenting a used one revokes its whole family.
+
+use crate::oauth::client::Client;
+use crate::oauth::error::OAuthError;
+use crate::oauth::scope::Scope;
+use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::tokens::opaque::{self, Kind};
+
+use super::authorization_code::secs;
+use super::user_tokens::{self, UserGrant};
+
+fn invalid(description: &'static str) -> OAuthError {
+    OAuthError::InvalidGrant(description.into())
+}
+
+pub async fn exchange(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = request
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
+    let hash = opaque::hash(presented);
+    let row = match opaque::has_kind(presented, Kind::Refresh) {
+        true => ctx.store.refresh_token(&hash).await?,
+        false => None,
+    }
+    .ok_or_else(|| invalid("the refresh token is invalid or expired"))?;
+    let family = &row.family;
+    // §6: the token must belong to the authenticated client.
+    if family.client_id != client.id.as_str() {
+        return Err(invalid("the refresh token was issued to another client"));
+    }
+    if family.revoked_at.is_some() {
+        return Err(invalid("the refresh token has been revoked"));
+    }
+    if family.expires_at <= ctx.now || row.idle_expires_at <= ctx.now {
+        return Err(invalid("the refresh token is invalid or expired"));
+    }
+    let granted = Scope::parse(&family.scope).unwrap_or_else(|_| Scope::empty());
+    // §6: the scope may be narrowed, never widened.
+    let scope = match request.get("scope") {
+        Some(raw) => {
+            let asked =
+                Scope::parse(raw).map_err(|e| OAuthError::InvalidScope(e.to_string().into()))?;
+            if let Some(extra) = asked.excess(&granted).next() {
+                return Err(OAuthError::InvalidScope(
+                    format!("the scope {extra} was not granted originally").into(),
+                ));
+            }
+            asked
+        }
+        None => granted,
+    };
+    let user = ctx
+        .store
+        .user_by_id(&family.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| invalid("the user can no longer sign in"))?;
+
+    let successor = opaque::generate(Kind::Refresh);
+    let grace = secs(ctx.settings.refresh_token_grace);
+    // A token used within the grace window (two tabs refreshing at once) may be used again;
+    // with no grace, only an unused token rotates.
+    let reusable_since = if grace == 0 {
+        i64::MAX
+    } else {
+        ctx.now - grace
+    };
+    let idle_expires_at =
+        (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(family.expires_at);
+    let rotated = ctx
+        .store
+        .rotate_refresh_token(
+            &hash,
+            &opaque::hash(&successor),
+            &family.family_id,
+            ctx.now,
+            idle_expires_at,
+            reusable_since,
+        )
+        .await?;
+    if !rotated {
+        tracing::warn!(family_id = %family.family_id, client_id = %client.id, "refresh token reuse: revoking the family");
+        super::revoke_family(ctx, &family.family_id, "refresh token reuse").await?;
+        return Err(invalid("the refresh token was already used"));
+    }
+    user_tokens::respond(
+        ctx,
+        UserGrant {
+            client,
+            user: &user,
+            family_id: &family.family_id,
+            sid: family.sid.as_deref(),
+            scope: &scope,
+            auth_time: family.auth_time,
+            amr: &family.amr,
+            nonce: None,
+            refresh_token: Some(successor),
+        },
+    )
+}

@@ -1,0 +1,89 @@
+//! The tokens a user-bound grant answers with: an access token, an ID token when `openid` was
+//! granted, and the refresh token the grant decided on.
+
+use crate::accounts::User;
+use crate::oauth::client::Client;
+use crate::oauth::error::OAuthError;
+use crate::oauth::scope::Scope;
+use crate::oauth::token::{TokenContext, TokenResponse};
+use crate::tokens::access::{self, AccessGrant};
+use crate::tokens::id_token::{self, IdClaims, ProfileClaims};
+
+pub struct UserGrant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub family_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub scope: &'a Scope,
+    pub auth_time: i64,
+    pub amr: &'a str,
+    pub nonce: Option<&'a str>,
+    pub refresh_token: Option<String>,
+}
+
+/// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
+pub fn profile_claims(user: &User, scope: &Scope) -> ProfileClaims {
+    let mut claims = ProfileClaims::default();
+    if scope.contains("profile") {
+        claims.preferred_username = Some(user.username.clone());
+        claims.name = user.display_name.clone();
+    }
+    if scope.contains("email") && user.email.is_some() {
+        claims.email = user.email.clone();
+        // Tessera does not verify addresses; say so rather than imply it.
+        claims.email_verified = Some(false);
+    }
+    claims
+}
+
+pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse, OAuthError> {
+    let key = ctx.keys.active();
+    let issuer = ctx.settings.issuer();
+    let client_id = g.client.id.to_string();
+    let access = access::mint(
+        key,
+        &issuer,
+        AccessGrant {
+            subject: g.user.id.clone(),
+            audience: client_id.clone(),
+            client_id: client_id.clone(),
+            scope: g.scope.to_string(),
+            ttl: g.client.access_token_ttl_or(ctx.settings.access_token_ttl),
+            sid: g.sid.map(str::to_string),
+            auth_time: Some(g.auth_time),
+            roles: g.scope.contains("roles").then(|| g.user.roles.clone()),
+            family: Some(g.family_id.to_string()),
+        },
+        ctx.now,
+    )?;
+    let id_token = if g.scope.contains("openid") {
+        let ttl = i64::try_from(ctx.settings.id_token_ttl.as_secs()).unwrap_or(300);
+        Some(id_token::mint(
+            key,
+            &IdClaims {
+                iss: issuer,
+                sub: g.user.id.clone(),
+                aud: client_id.clone(),
+                exp: ctx.now + ttl,
+                iat: ctx.now,
+                auth_time: g.auth_time,
+                nonce: g.nonce.map(str::to_string),
+                at_hash: Some(id_token::at_hash(&access.token)),
+                sid: g.sid.map(str::to_string),
+                amr: g.amr.split_whitespace().map(str::to_string).collect(),
+                azp: client_id,
+                profile: profile_claims(g.user, g.scope),
+            },
+        )?)
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access.token,
+        token_type: "Bearer",
+        expires_in: access.expires_in,
+        scope: (!g.scope.is_empty()).then(|| g.scope.to_string()),
+        refresh_token: g.refresh_token,
+        id_token,
+    })
+}

@@ -1,0 +1,190 @@
+//! Refresh-token families and their tokens (DESIGN §3: rotation, reuse detection).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::clock::UnixTime;
+
+#[derive(Debug, Clone)]
+pub struct FamilyRow {
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: Option<String>,
+    pub scope: String,
+    pub auth_time: UnixTime,
+    pub amr: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// A presented refresh token and its family.
+#[derive(Debug, Clone)]
+pub struct RefreshRow {
+    pub token_hash: String,
+    pub idle_expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+    pub family: FamilyRow,
+}
+
+fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
+    Ok(FamilyRow {
+        family_id: r.try_get("family_id")?,
+        client_id: r.try_get("client_id")?,
+        user_id: r.try_get("user_id")?,
+        sid: r.try_get("sid")?,
+        scope: r.try_get("scope")?,
+        auth_time: r.try_get("auth_time")?,
+        amr: r.try_get("amr")?,
+        created_at: r.try_get("created_at")?,
+        expires_at: r.try_get("expires_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+impl Store {
+    /// A new family; with `first_token` its first refresh token (none when the client gets
+    /// no refresh token: the family then only names the access tokens, for revocation).
+    #[tracing::instrument(skip_all, fields(family_id = f.family_id))]
+    pub async fn insert_family(
+        &self,
+        f: &FamilyRow,
+        first_token: Option<(&str, UnixTime)>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
+             amr, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&f.family_id)
+        .bind(&f.client_id)
+        .bind(&f.user_id)
+        .bind(&f.sid)
+        .bind(&f.scope)
+        .bind(f.auth_time)
+        .bind(&f.amr)
+        .bind(f.created_at)
+        .bind(f.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        if let Some((hash, idle_expires_at)) = first_token {
+            insert_token(&mut tx, hash, &f.family_id, f.created_at, idle_expires_at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
+        let row = sqlx::query(
+            "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
+             f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
+             f.revoked_at from refresh_tokens t join refresh_families f \
+             on f.family_id = t.family_id where t.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(RefreshRow {
+            token_hash: r.try_get("token_hash")?,
+            idle_expires_at: r.try_get("idle_expires_at")?,
+            used_at: r.try_get("used_at")?,
+            family: family_from_row(&r)?,
+        }))
+    }
+
+    /// Rotation in one transaction: mark `old_hash` used (only if it was unused, unless
+    /// `allow_reused_since` admits a recent use: the grace window) and add its successor.
+    /// False when the old token was already used outside the grace window.
+    #[tracing::instrument(skip_all)]
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        family_id: &str,
+        now: UnixTime,
+        idle_expires_at: UnixTime,
+        allow_reused_since: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
+            "update refresh_tokens set used_at = coalesce(used_at, $2) \
+             where token_hash = $1 and (used_at is null or used_at >= $3)",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .bind(allow_reused_since)
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_token(&mut tx, new_hash, family_id, now, idle_expires_at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Revokes a family (reuse, code replay, logout, /revoke). Returns whether it was live.
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_family(
+        &self,
+        family_id: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+             where family_id = $1 and revoked_at is null",
+        )
+        .bind(family_id)
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Revokes every family of a login session (logout).
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_session_families(
+        &self,
+        sid: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+             where sid = $1 and revoked_at is null",
+        )
+        .bind(sid)
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    hash: &str,
+    family_id: &str,
+    now: UnixTime,
+    idle_expires_at: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into refresh_tokens (token_hash, family_id, created_at, idle_expires_at) \
+         values ($1, $2, $3, $4)",
+    )
+    .bind(hash)
+    .bind(family_id)
+    .bind(now)
+    .bind(idle_expires_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

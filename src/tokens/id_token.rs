@@ -1,0 +1,65 @@
+//! ID tokens (OIDC Core §2, §3.1.3.6): who signed in, when and how, for one client.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::jws::{self, JwsError};
+use crate::clock::UnixTime;
+use crate::keys::{KeyRing, SigningKey};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub auth_time: UnixTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    pub azp: String,
+    #[serde(flatten)]
+    pub profile: ProfileClaims,
+}
+
+/// Claims released by scope (OIDC Core §5.4): `profile` and `email`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProfileClaims {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+}
+
+/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+pub fn mint(key: &SigningKey, claims: &IdClaims) -> Result<String, JwsError> {
+    jws::sign(key, "JWT", claims)
+}
+
+/// Checks an `id_token_hint` (RP-initiated logout): our signature and issuer. Expiry is not
+/// checked: a hint may be presented after the ID token expired (OIDC RP-Initiated Logout §2).
+pub fn verify_hint(ring: &KeyRing, issuer: &str, token: &str) -> Result<IdClaims, JwsError> {
+    jws::verify(ring, token, |v| {
+        v.validate_exp = false;
+        v.validate_aud = false;
+        v.required_spec_claims.clear();
+        v.set_issuer(&[issuer]);
+    })
+}
