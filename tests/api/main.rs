@@ -15,6 +15,7 @@ mod browser;
 mod cli_clients;
 mod cli_config;
 mod clients;
+mod code_flow;
 mod discovery;
 mod health;
 mod keys;
