@@ -4,3 +4,4 @@ pub mod access;
 pub mod claims;
 pub mod jws;
 pub mod opaque;
+pub mod presented;
