@@ -5,6 +5,8 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod introspection;
 pub mod redirect_uri;
+pub mod revocation;
 pub mod scope;
 pub mod token;

@@ -1,0 +1,154 @@
+//! Token introspection (RFC 7662): may a resource server still honour this token?
+//!
+//! The access-token path reads no database: the signature is checked against the key ring and
+//! revocation against the in-memory list (`AccessTokenCheck` holds no `Store` and its methods
+//! are not `async`, so it cannot query one). Only client authentication touches the store.
+//!
+//! `username` (§2.2) is not returned: an access token carries the user's stable id (`sub`),
+//! not their username, and looking it up would put a query on every introspection. Resource
+//! servers that need a display name ask `/userinfo`.
+
+use serde::Serialize;
+
+use super::client::{Client, ClientType};
+use super::client_auth::{self, ClientCredentials};
+use super::error::OAuthError;
+use super::token::TokenRequest;
+use crate::clock::UnixTime;
+use crate::keys::KeyRing;
+use crate::revocation::RevocationList;
+use crate::store::Store;
+use crate::tokens::access::verify_access_token;
+use crate::tokens::claims::AccessClaims;
+use crate::tokens::presented::{self, Presented};
+
+/// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else, whatever the
+/// reason (expired, revoked, forged, unknown key, another issuer), so the answer reveals
+/// nothing about why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ActiveToken>,
+}
+
+/// The members of an active token's answer (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub client_id: String,
+    pub token_type: &'static str,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub sub: String,
+    pub aud: String,
+    pub iss: String,
+    pub jti: String,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            token: None,
+        }
+    }
+
+    fn active(claims: AccessClaims) -> Self {
+        Self {
+            active: true,
+            token: Some(ActiveToken {
+                scope: (!claims.scope.is_empty()).then_some(claims.scope),
+                client_id: claims.client_id,
+                token_type: "Bearer",
+                exp: claims.exp,
+                iat: claims.iat,
+                sub: claims.sub,
+                aud: claims.aud,
+                iss: claims.iss,
+                jti: claims.jti,
+            }),
+        }
+    }
+}
+
+/// Checks access tokens without I/O: keys, the in-memory revocation list, the time.
+#[derive(Clone, Copy)]
+pub struct AccessTokenCheck<'a> {
+    pub keys: &'a KeyRing,
+    pub revocations: &'a RevocationList,
+    pub issuer: &'a str,
+    pub now: UnixTime,
+}
+
+impl AccessTokenCheck<'_> {
+    /// The claims of a token this issuer signed with a key of its ring, not expired at `now`,
+    /// whatever its revocation status.
+    pub fn verified(&self, token: &str) -> Option<AccessClaims> {
+        verify_access_token(self.keys, self.issuer, token, self.now).ok()
+    }
+
+    /// The claims of a token a resource server may honour now: verified and not revoked.
+    pub fn live(&self, token: &str) -> Option<AccessClaims> {
+        self.verified(token)
+            .filter(|claims| !self.revocations.is_revoked(claims))
+    }
+
+    pub fn introspect(&self, token: &str) -> Introspection {
+        self.live(token)
+            .map_or_else(Introspection::inactive, Introspection::active)
+    }
+}
+
+/// What `POST /introspect` needs.
+pub struct IntrospectionContext<'a> {
+    pub store: &'a Store,
+    pub check: AccessTokenCheck<'a>,
+}
+
+/// RFC 7662 §2.1: the caller authenticates; `token` is required; `token_type_hint` is
+/// accepted and ignored, because the token's shape already says what it can be.
+pub async fn introspect(
+    ctx: &IntrospectionContext<'_>,
+    credentials: &ClientCredentials,
+    request: &TokenRequest,
+) -> Result<Introspection, OAuthError> {
+    let client = client_auth::authenticate(ctx.store, credentials).await?;
+    require_confidential(&client, credentials)?;
+    let token = required_token(request, "RFC 7662 §2.1")?;
+    Ok(match presented::classify(token) {
+        Presented::AccessToken(jwt) => ctx.check.introspect(jwt),
+        // The refresh-token branch: look the token up by hash in the store; active while it
+        // is unused, unexpired and its family unrevoked. Until refresh tokens exist, none is.
+        Presented::RefreshToken(_) => Introspection::inactive(),
+        Presented::Unrecognised => Introspection::inactive(),
+    })
+}
+
+/// RFC 7662 §2.1 asks the endpoint to authenticate its callers, and §4 to guard against token
+/// scanning. A public client proves nothing (anyone can send its client_id), so introspection,
+/// like pulling the revocation list, is for confidential clients (resource servers) only.
+pub fn require_confidential(
+    client: &Client,
+    credentials: &ClientCredentials,
+) -> Result<(), OAuthError> {
+    if client.client_type == ClientType::Confidential {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client(
+            "this endpoint is for confidential clients: authenticate with a client secret",
+            matches!(credentials, ClientCredentials::Basic { .. }),
+        ))
+    }
+}
+
+/// The `token` parameter, which RFC 7662 §2.1 and RFC 7009 §2.1 both require.
+pub fn required_token<'r>(
+    request: &'r TokenRequest,
+    section: &'static str,
+) -> Result<&'r str, OAuthError> {
+    request.get("token").ok_or_else(|| {
+        OAuthError::invalid_request(format!("the token parameter is missing ({section})"))
+    })
+}
