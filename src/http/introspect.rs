@@ -3,10 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{extractors, form, no_store};
+use super::{extractors, no_store};
 use crate::oauth::error::OAuthError;
-use crate::oauth::introspection::{self, AccessTokenCheck, IntrospectionContext};
-use crate::oauth::token::TokenRequest;
+use crate::oauth::introspection::{self, AccessTokenCheck, PresentedTokenContext};
 use crate::startup::AppState;
 
 pub async fn introspect(
@@ -14,23 +13,23 @@ pub async fn introspect(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let mut params = form::read(&req, payload).await?;
-    let credentials = extractors::client_credentials(&req, &mut params)?;
+    let (credentials, request) = extractors::client_form(&req, payload).await?;
     let issuer = state.settings.issuer();
-    let ctx = IntrospectionContext {
-        store: &state.store,
-        check: access_token_check(&state, &issuer),
-    };
-    let answer = introspection::introspect(&ctx, &credentials, &TokenRequest::new(params)).await?;
+    let answer =
+        introspection::introspect(&context(&state, &issuer), &credentials, &request).await?;
     Ok(no_store().json(answer))
 }
 
-/// The I/O-free access-token checker for this request: keys, revocation list, time.
-pub fn access_token_check<'a>(state: &'a AppState, issuer: &'a str) -> AccessTokenCheck<'a> {
-    AccessTokenCheck {
-        keys: &state.keys,
-        revocations: &state.revocations,
-        issuer,
-        now: state.clock.now(),
+/// The store for client authentication, and the I/O-free access-token check: keys, the
+/// in-memory revocation list, the time.
+pub fn context<'a>(state: &'a AppState, issuer: &'a str) -> PresentedTokenContext<'a> {
+    PresentedTokenContext {
+        store: &state.store,
+        check: AccessTokenCheck {
+            keys: &state.keys,
+            revocations: &state.revocations,
+            issuer,
+            now: state.clock.now(),
+        },
     }
 }

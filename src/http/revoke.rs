@@ -3,11 +3,9 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::introspect::access_token_check;
-use super::{extractors, form, no_store};
+use super::{extractors, introspect, no_store};
 use crate::oauth::error::OAuthError;
-use crate::oauth::revocation::{self, RevocationContext};
-use crate::oauth::token::TokenRequest;
+use crate::oauth::revocation;
 use crate::startup::AppState;
 
 pub async fn revoke(
@@ -15,13 +13,13 @@ pub async fn revoke(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
-    let mut params = form::read(&req, payload).await?;
-    let credentials = extractors::client_credentials(&req, &mut params)?;
+    let (credentials, request) = extractors::client_form(&req, payload).await?;
     let issuer = state.settings.issuer();
-    let ctx = RevocationContext {
-        store: &state.store,
-        check: access_token_check(&state, &issuer),
-    };
-    revocation::revoke(&ctx, &credentials, &TokenRequest::new(params)).await?;
+    revocation::revoke(
+        &introspect::context(&state, &issuer),
+        &credentials,
+        &request,
+    )
+    .await?;
     Ok(no_store().finish())
 }

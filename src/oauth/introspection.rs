@@ -101,8 +101,9 @@ impl AccessTokenCheck<'_> {
     }
 }
 
-/// What `POST /introspect` needs.
-pub struct IntrospectionContext<'a> {
+/// What `POST /introspect` and `POST /revoke` need: the store (client authentication, and
+/// refresh tokens once they exist) and the I/O-free access-token check.
+pub struct PresentedTokenContext<'a> {
     pub store: &'a Store,
     pub check: AccessTokenCheck<'a>,
 }
@@ -110,7 +111,7 @@ pub struct IntrospectionContext<'a> {
 /// RFC 7662 §2.1: the caller authenticates; `token` is required; `token_type_hint` is
 /// accepted and ignored, because the token's shape already says what it can be.
 pub async fn introspect(
-    ctx: &IntrospectionContext<'_>,
+    ctx: &PresentedTokenContext<'_>,
     credentials: &ClientCredentials,
     request: &TokenRequest,
 ) -> Result<Introspection, OAuthError> {

@@ -5,18 +5,12 @@ use serde::Serialize;
 
 use super::client_auth::{self, ClientCredentials};
 use super::error::OAuthError;
-use super::introspection::{AccessTokenCheck, require_confidential, required_token};
+use super::introspection::{PresentedTokenContext, require_confidential, required_token};
 use super::token::TokenRequest;
 use crate::clock::UnixTime;
 use crate::revocation::{Entry, Revocation, Target, reason};
 use crate::store::Store;
 use crate::tokens::presented::{self, Presented};
-
-/// What `POST /revoke` needs.
-pub struct RevocationContext<'a> {
-    pub store: &'a Store,
-    pub check: AccessTokenCheck<'a>,
-}
 
 /// RFC 7009 §2.1: the client authenticates (a public client by its client_id, §5) and names
 /// a token; `token_type_hint` is accepted and ignored, the token's shape says what it is.
@@ -25,7 +19,7 @@ pub struct RevocationContext<'a> {
 /// server ... verifies whether the token was issued to the client making the revocation
 /// request"; if not, it is left alone and the caller learns nothing).
 pub async fn revoke(
-    ctx: &RevocationContext<'_>,
+    ctx: &PresentedTokenContext<'_>,
     credentials: &ClientCredentials,
     request: &TokenRequest,
 ) -> Result<(), OAuthError> {

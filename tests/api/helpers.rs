@@ -451,3 +451,25 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
         .expect("base64url");
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
+
+impl TestApp {
+    /// RFC 6749 §2.3 / §5.2: `path` answers 401 invalid_client to a form POST without client
+    /// authentication, and to one with a wrong secret (with `WWW-Authenticate`, Basic was tried).
+    pub async fn assert_requires_client_auth(&self, path: &str, client: &TestClient, token: &str) {
+        let anonymous = self.client.post(self.url(path)).form(&[("token", token)]);
+        let wrong_secret = self
+            .client
+            .post(self.url(path))
+            .basic_auth(&client.id, Some("tcs_wrong"))
+            .form(&[("token", token)]);
+        for (request, basic) in [(anonymous, false), (wrong_secret, true)] {
+            let res = request.send().await.expect("request failed");
+            assert_eq!(res.status(), 401, "{path}");
+            if basic {
+                assert!(res.headers().contains_key("www-authenticate"), "{path}");
+            }
+            let body: serde_json::Value = res.json().await.expect("a JSON error");
+            assert_eq!(body["error"], "invalid_client", "{path}");
+        }
+    }
+}

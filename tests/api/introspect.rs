@@ -149,29 +149,8 @@ async fn introspection_requires_client_authentication(backend: Backend) {
     let client = app.create_service_client("api.read").await;
     let token = app.access_token(&client).await;
 
-    let res = app
-        .client
-        .post(app.url("/introspect"))
-        .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert_eq!(
-        res.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
-
-    let res = app
-        .client
-        .post(app.url("/introspect"))
-        .basic_auth(&client.id, Some("tcs_wrong"))
-        .form(&[("token", &token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    assert!(res.headers().contains_key("www-authenticate"));
+    app.assert_requires_client_auth("/introspect", &client, &token)
+        .await;
 
     let public = app
         .create_client(crate::helpers::code_flow_client("public"))

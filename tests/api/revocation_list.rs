@@ -113,6 +113,15 @@ async fn a_revocation_on_one_node_reaches_another_within_a_second_and_after_a_lo
     assert!(becomes_inactive(&b, &client, &fourth, Duration::from_secs(1)).await);
 }
 
+/// One purge at the app's time: (entries dropped from memory, rows deleted from the store).
+async fn purge(app: &TestApp) -> (usize, u64) {
+    let Purged { memory, store } =
+        purge_once(&app.state.store, &app.state.revocations, app.clock.now())
+            .await
+            .unwrap();
+    (memory, store)
+}
+
 /// DESIGN §4: "An entry only needs to live until every access token it could match has
 /// expired"; the purge removes exactly those, from the store and from memory, and a node that
 /// starts again holds exactly what the store holds.
@@ -158,45 +167,17 @@ async fn purge_removes_only_expired_entries_and_a_restart_reloads_the_rest(backe
     };
 
     // Nothing has expired yet.
-    let now = app.clock.now();
-    let kept = purge_once(&app.state.store, &app.state.revocations, now)
-        .await
-        .unwrap();
-    assert_eq!(
-        kept,
-        Purged {
-            memory: 0,
-            store: 0
-        }
-    );
+    assert_eq!(purge(&app).await, (0, 0));
 
     app.clock.advance(301);
-    let purged = purge_once(&app.state.store, &app.state.revocations, app.clock.now())
-        .await
-        .unwrap();
-    assert_eq!(
-        purged,
-        Purged {
-            memory: 1,
-            store: 1
-        }
-    );
+    assert_eq!(purge(&app).await, (1, 1));
     assert_eq!(store_rows(&app).await, vec![client_entry.id]);
     assert_eq!(memory_ids(&app), vec![client_entry.id]);
     // The client entry still revokes the client's tokens issued before t0.
     assert_eq!(app.state.revocations.entries()[0], client_entry);
 
     app.clock.advance(3600);
-    let purged = purge_once(&app.state.store, &app.state.revocations, app.clock.now())
-        .await
-        .unwrap();
-    assert_eq!(
-        purged,
-        Purged {
-            memory: 1,
-            store: 1
-        }
-    );
+    assert_eq!(purge(&app).await, (1, 1));
     assert!(store_rows(&app).await.is_empty());
     assert!(app.state.revocations.is_empty());
 
