@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod revocation;
 pub mod sessions;
 pub mod startup;
 pub mod store;

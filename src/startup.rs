@@ -15,6 +15,7 @@ use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::keys::{self, KeyRing};
 use crate::oauth::discovery::{self, Metadata};
+use crate::revocation::{self, BackgroundTasks, RevocationList};
 use crate::sessions::Lifetimes;
 use crate::store::{PoolSettings, Store};
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub store: Store,
     pub keys: KeyRing,
     pub clock: Clock,
+    /// The revocation list, in memory on every node (DESIGN §4).
+    pub revocations: Arc<RevocationList>,
     pub discovery: Metadata,
     pub hasher: PasswordHasherPool,
     pub login_limits: Limits,
@@ -45,6 +48,8 @@ pub enum StartError {
     Database { url: String, cause: String },
     #[error("database migration failed: {0}")]
     Migrate(String),
+    #[error("cannot load the revocation list: {0}")]
+    Revocations(#[source] crate::store::StoreError),
     #[error("argon2 settings: {0}")]
     Hasher(#[from] crate::accounts::password::HashError),
     #[error("signing keys: {0}")]
@@ -100,6 +105,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// Revocation sync and purge; they stop when the application is dropped or stops.
+    background: BackgroundTasks,
 }
 
 impl Application {
@@ -128,6 +135,10 @@ impl Application {
             keys = keys.len(),
             "signing keys loaded"
         );
+        let revocations = RevocationList::load(&store, clock.now())
+            .await
+            .map(Arc::new)
+            .map_err(StartError::Revocations)?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let hasher = PasswordHasherPool::new(
             settings.argon2_memory_kib,
@@ -157,14 +168,21 @@ impl Application {
             settings: Arc::new(settings),
             store,
             keys,
+            revocations,
             clock,
         });
         let server = server(listener, state.clone())?;
+        let background = revocation::spawn_background(
+            state.store.clone(),
+            state.revocations.clone(),
+            state.clock.clone(),
+        );
         tracing::info!(port, issuer = %state.settings.issuer(), "listening");
         Ok(Self {
             port,
             server,
             state,
+            background,
         })
     }
 
@@ -182,7 +200,9 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        drop(self.background);
+        result
     }
 }
 

@@ -6,6 +6,7 @@ use super::password::{self, HashError, PasswordHasherPool, WeakPassword};
 use super::user::UsernameError;
 use super::{Email, Role, User, Username};
 use crate::clock::UnixTime;
+use crate::revocation::{RevocationList, reason};
 use crate::store::{NewUser, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,7 @@ pub async fn find(store: &Store, name: &str) -> Result<User, ManageError> {
 /// A new password; every session of the user ends.
 pub async fn set_password(
     store: &Store,
+    revocations: &RevocationList,
     hasher: &PasswordHasherPool,
     name: &str,
     password: SecretString,
@@ -109,17 +111,26 @@ pub async fn set_password(
     password::check_new_password(&password)?;
     let hash = hasher.hash(password).await?;
     store.change_password(&user.id, &hash, now).await?;
+    revocations
+        .revoke_user(store, &user.id, reason::PASSWORD_CHANGED, now)
+        .await?;
     Ok(user)
 }
 
 /// Disabling ends every session of the user.
 pub async fn set_disabled(
     store: &Store,
+    revocations: &RevocationList,
     name: &str,
     disabled: bool,
     now: UnixTime,
 ) -> Result<User, ManageError> {
     let user = find(store, name).await?;
     store.set_user_disabled(&user.id, disabled, now).await?;
+    if disabled {
+        revocations
+            .revoke_user(store, &user.id, reason::USER_DISABLED, now)
+            .await?;
+    }
     Ok(user)
 }

@@ -11,6 +11,8 @@ use crate::accounts::{Role, User};
 use crate::cli::UserCommand;
 use crate::clock::Clock;
 use crate::config::Settings;
+// The CLI writes revocations to the store; running nodes learn of them by NOTIFY or polling.
+use crate::revocation::RevocationList;
 use crate::startup;
 
 fn failed(e: impl std::fmt::Display) -> CommandError {
@@ -93,22 +95,29 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             if password.expose_secret().is_empty() {
                 return Err(failed("the password is empty"));
             }
-            let user = manage::set_password(&store, &hasher(settings)?, &name, password, now)
-                .await
-                .map_err(failed)?;
+            let user = manage::set_password(
+                &store,
+                &RevocationList::new(),
+                &hasher(settings)?,
+                &name,
+                password,
+                now,
+            )
+            .await
+            .map_err(failed)?;
             println!(
                 "password changed for {}; their sessions have ended",
                 user.username
             );
         }
         UserCommand::Disable { name } => {
-            let user = manage::set_disabled(&store, &name, true, now)
+            let user = manage::set_disabled(&store, &RevocationList::new(), &name, true, now)
                 .await
                 .map_err(failed)?;
             println!("disabled {}; their sessions have ended", user.username);
         }
         UserCommand::Enable { name } => {
-            let user = manage::set_disabled(&store, &name, false, now)
+            let user = manage::set_disabled(&store, &RevocationList::new(), &name, false, now)
                 .await
                 .map_err(failed)?;
             println!("enabled {}", user.username);

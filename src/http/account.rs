@@ -84,7 +84,13 @@ pub async fn end_other_sessions(
         return Ok(pages::redirect("/login?return_to=/account"));
     };
     csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
-    let ended = sessions::end_others(&state.store, &session, state.clock.now()).await?;
+    let ended = sessions::end_others(
+        &state.store,
+        &state.revocations,
+        &session,
+        state.clock.now(),
+    )
+    .await?;
     tracing::info!(user_id = %session.user.id, ended, "signed out of other sessions");
     Ok(pages::redirect("/account"))
 }

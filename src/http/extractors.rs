@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::HttpRequest;
 use actix_web::http::header;
+use actix_web::{HttpRequest, web};
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -12,6 +12,7 @@ use super::form;
 use crate::oauth::client::ClientSecret;
 use crate::oauth::client_auth::ClientCredentials;
 use crate::oauth::error::OAuthError;
+use crate::oauth::token::TokenRequest;
 
 /// Standard base64, padded or not: clients differ.
 const BASIC_B64: GeneralPurpose = GeneralPurpose::new(
@@ -52,6 +53,17 @@ pub fn client_credentials(
         )),
         (None, None, None) => Ok(ClientCredentials::Missing),
     }
+}
+
+/// A form POST to an endpoint where clients authenticate (`/introspect`, `/revoke`): the
+/// client's credentials, and the other parameters.
+pub async fn client_form(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(ClientCredentials, TokenRequest), OAuthError> {
+    let mut params = form::read(req, payload).await?;
+    let credentials = client_credentials(req, &mut params)?;
+    Ok((credentials, TokenRequest::new(params)))
 }
 
 /// `Authorization: Basic base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1).

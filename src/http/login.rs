@@ -155,7 +155,7 @@ pub async fn submit(
         Outcome::Success(user) => {
             // A new session id at every login: a planted cookie never becomes a session.
             if let Some((old, _)) = current_session(&req, &state).await? {
-                sessions::end(&state.store, &old, now).await?;
+                sessions::end(&state.store, &state.revocations, &old, now).await?;
             }
             let user_agent = req
                 .headers()
@@ -195,7 +195,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, PageError> {
     if let Some((secret, session)) = current_session(&req, &state).await? {
         csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
-        sessions::end(&state.store, &secret, state.clock.now()).await?;
+        sessions::end(&state.store, &state.revocations, &secret, state.clock.now()).await?;
         tracing::info!(sid = %session.row.sid, "signed out");
     }
     let mut res = pages::render(StatusCode::OK, &LoggedOutPage)?;

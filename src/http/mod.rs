@@ -11,15 +11,19 @@ mod extractors;
 mod form;
 mod headers;
 mod health;
+mod introspect;
 mod jwks;
 mod login;
 mod pages;
 mod return_to;
+mod revocations;
+mod revoke;
 mod token;
 mod userinfo;
 
 use actix_web::error::UrlencodedError;
-use actix_web::{HttpRequest, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 
 use crate::error::{ApiError, PageError};
 
@@ -57,6 +61,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(token::token))
             .default_service(web::to(token::method_not_allowed)),
     )
+    .service(
+        web::resource("/introspect")
+            .route(web::post().to(introspect::introspect))
+            .default_service(web::to(token::method_not_allowed)),
+    )
+    .service(
+        web::resource("/revoke")
+            .route(web::post().to(revoke::revoke))
+            .default_service(web::to(token::method_not_allowed)),
+    )
+    .route("/revocations", web::get().to(revocations::list))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .default_service(web::to(not_found));
@@ -64,6 +79,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// A 200 that no one caches: token data (RFC 6749 §5.1, RFC 7662 §2.2, RFC 7009 §2.2).
+fn no_store() -> HttpResponseBuilder {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
+    res
 }
 
 /// Largest form body a page accepts; a login form is a few hundred bytes.

@@ -20,6 +20,7 @@ pub async fn token(
         store: &state.store,
         keys: &state.keys,
         settings: &state.settings,
+        revocations: &state.revocations,
         now: state.clock.now(),
     };
     let response = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await?;

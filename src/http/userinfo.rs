@@ -40,6 +40,9 @@ pub async fn userinfo(
     let now = state.clock.now();
     let claims = verify_access_token(&state.keys, &state.settings.issuer(), &token, now)
         .map_err(|_| BearerError::InvalidToken)?;
+    if state.revocations.is_revoked(&claims) {
+        return Err(BearerError::InvalidToken);
+    }
     let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
     if !scope.contains("openid") {
         return Err(BearerError::InsufficientScope("openid"));

@@ -36,6 +36,14 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": format!("{issuer}/introspect"),
+        // Confidential clients only (oauth::introspection::require_confidential).
+        "introspection_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint": format!("{issuer}/revoke"),
+        // RFC 7009 §2.1 / §5: public clients revoke their own tokens with their client_id.
+        "revocation_endpoint_auth_methods_supported":
+            ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scope::SUPPORTED,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

@@ -13,6 +13,7 @@ use super::grants;
 use crate::clock::UnixTime;
 use crate::config::Settings;
 use crate::keys::KeyRing;
+use crate::revocation::RevocationList;
 use crate::store::Store;
 
 /// The form parameters of a token request, each present at most once (the HTTP layer refuses
@@ -38,6 +39,7 @@ pub struct TokenContext<'a> {
     pub store: &'a Store,
     pub keys: &'a KeyRing,
     pub settings: &'a Settings,
+    pub revocations: &'a RevocationList,
     pub now: UnixTime,
 }
 

@@ -3,6 +3,7 @@
 
 use crate::accounts::User;
 use crate::clock::UnixTime;
+use crate::revocation::{RevocationList, reason};
 use crate::store::{SessionRow, Store, StoreError};
 use crate::tokens::opaque::{self, Kind};
 
@@ -91,21 +92,38 @@ pub async fn current(
 /// returns the session if it existed.
 pub async fn end(
     store: &Store,
+    revocations: &RevocationList,
     secret: &str,
     now: UnixTime,
 ) -> Result<Option<SessionRow>, StoreError> {
     let ended = store.delete_session(&opaque::hash(secret)).await?;
     if let Some(row) = &ended {
-        store
-            .revoke_session_families(&row.sid, "logout", now)
-            .await?;
+        revoke_session_tokens(store, revocations, &row.sid, now).await?;
     }
     Ok(ended)
+}
+
+/// A session's refresh tokens stop working, and its access tokens (`sid`) are revoked on
+/// every node.
+async fn revoke_session_tokens(
+    store: &Store,
+    revocations: &RevocationList,
+    sid: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    store
+        .revoke_session_families(sid, reason::LOGOUT, now)
+        .await?;
+    revocations
+        .revoke_session(store, sid, reason::LOGOUT, now)
+        .await?;
+    Ok(())
 }
 
 /// Ends every other session of the user, with their refresh tokens.
 pub async fn end_others(
     store: &Store,
+    revocations: &RevocationList,
     current: &Session,
     now: UnixTime,
 ) -> Result<usize, StoreError> {
@@ -113,7 +131,7 @@ pub async fn end_others(
         .delete_other_sessions(&current.user.id, &current.row.id_hash)
         .await?;
     for sid in &sids {
-        store.revoke_session_families(sid, "logout", now).await?;
+        revoke_session_tokens(store, revocations, sid, now).await?;
     }
     Ok(sids.len())
 }

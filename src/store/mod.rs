@@ -25,6 +25,11 @@ use tokio::time::Instant;
 use crate::config::DatabaseUrl;
 
 mod clients;
+mod revocations;
+
+pub use revocations::{
+    LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL, RevocationRow,
+};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -74,6 +79,8 @@ pub struct PoolSettings {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The connection URL, for connections outside the pool (the revocation listener).
+    url: secrecy::SecretString,
 }
 
 impl Store {
@@ -108,7 +115,13 @@ impl Store {
         let mut delay = Duration::from_millis(100);
         loop {
             match pool_options.clone().connect_with(options.clone()).await {
-                Ok(pool) => return Ok(Self { pool, backend }),
+                Ok(pool) => {
+                    return Ok(Self {
+                        pool,
+                        backend,
+                        url: url.into(),
+                    });
+                }
                 Err(e) if Instant::now() + delay < deadline && is_transient(&e) => {
                     tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
                     tokio::time::sleep(delay).await;

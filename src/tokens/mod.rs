@@ -5,3 +5,4 @@ pub mod claims;
 pub mod id_token;
 pub mod jws;
 pub mod opaque;
+pub mod presented;

@@ -71,6 +71,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// The same database, not owned: dropping it leaves the database alone (second nodes).
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            pg_name: None,
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let Some(name) = self.pg_name.take() else {
@@ -489,4 +500,109 @@ pub fn query_of(url: &str) -> std::collections::HashMap<String, String> {
         .query_pairs()
         .into_owned()
         .collect()
+}
+
+/// Another node of `app`'s deployment: the same database, keys and issuer URL (as behind one
+/// load balancer). It owns neither, so `app` must outlive it.
+pub async fn spawn_node(app: &TestApp) -> TestApp {
+    let issuer = app.address.clone();
+    spawn_node_with(app, move |s| s.issuer = issuer).await
+}
+
+/// A server on `app`'s database and keys, with its own issuer URL unless `configure` sets one.
+pub async fn spawn_node_with(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let keys_dir = app.keys_dir.clone();
+    let mut node = spawn_on(
+        app.db.shared(),
+        tempfile::tempdir().expect("temp dir"),
+        |s| {
+            s.keys_dir = keys_dir;
+            configure(s);
+        },
+    )
+    .await;
+    node.keys_dir = app.keys_dir.clone();
+    node
+}
+
+impl TestApp {
+    /// A client_credentials access token for `client`, which must be issued.
+    pub async fn access_token(&self, client: &TestClient) -> String {
+        let res = self
+            .post_token_basic(
+                &client.id,
+                client.secret(),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.expect("json");
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
+    }
+
+    /// A form POST to `path` authenticating with HTTP Basic.
+    pub async fn post_form_basic(
+        &self,
+        path: &str,
+        client: &TestClient,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .basic_auth(&client.id, Some(client.secret()))
+            .form(form)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// `POST /introspect` as `client`; the answer must be a 200.
+    pub async fn introspect(&self, client: &TestClient, token: &str) -> serde_json::Value {
+        let res = self
+            .post_form_basic("/introspect", client, &[("token", token)])
+            .await;
+        assert_eq!(res.status(), 200);
+        res.json().await.expect("json")
+    }
+
+    /// `POST /revoke` as `client`.
+    pub async fn revoke(&self, client: &TestClient, token: &str) -> reqwest::Response {
+        self.post_form_basic("/revoke", client, &[("token", token)])
+            .await
+    }
+}
+
+/// The claims of a JWT, read without verifying it.
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+impl TestApp {
+    /// RFC 6749 §2.3 / §5.2: `path` answers 401 invalid_client to a form POST without client
+    /// authentication, and to one with a wrong secret (with `WWW-Authenticate`, Basic was tried).
+    pub async fn assert_requires_client_auth(&self, path: &str, client: &TestClient, token: &str) {
+        let anonymous = self.client.post(self.url(path)).form(&[("token", token)]);
+        let wrong_secret = self
+            .client
+            .post(self.url(path))
+            .basic_auth(&client.id, Some("tcs_wrong"))
+            .form(&[("token", token)]);
+        for (request, basic) in [(anonymous, false), (wrong_secret, true)] {
+            let res = request.send().await.expect("request failed");
+            assert_eq!(res.status(), 401, "{path}");
+            if basic {
+                assert!(res.headers().contains_key("www-authenticate"), "{path}");
+            }
+            let body: serde_json::Value = res.json().await.expect("a JSON error");
+            assert_eq!(body["error"], "invalid_client", "{path}");
+        }
+    }
 }

@@ -242,9 +242,15 @@ async fn unknown_users_and_wrong_passwords_get_the_same_answer(backend: Backend)
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
     app.create_user("carol", PASSWORD).await;
-    tessera::accounts::manage::set_disabled(&app.state.store, "carol", true, app.clock.now())
-        .await
-        .expect("disable");
+    tessera::accounts::manage::set_disabled(
+        &app.state.store,
+        &app.state.revocations,
+        "carol",
+        true,
+        app.clock.now(),
+    )
+    .await
+    .expect("disable");
     let client = http_client();
     let mut answers = Vec::new();
     for name in ["alice", "mallory", "carol"] {
@@ -423,6 +429,7 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions(backend: 
     app.login_as(&client, "alice", PASSWORD).await;
     tessera::accounts::manage::set_password(
         &app.state.store,
+        &app.state.revocations,
         &app.state.hasher,
         "alice",
         secrecy::SecretString::from("a brand new passphrase".to_string()),
@@ -448,9 +455,15 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions(backend: 
             .status(),
         200
     );
-    tessera::accounts::manage::set_disabled(&app.state.store, "alice", true, app.clock.now())
-        .await
-        .expect("disable");
+    tessera::accounts::manage::set_disabled(
+        &app.state.store,
+        &app.state.revocations,
+        "alice",
+        true,
+        app.clock.now(),
+    )
+    .await
+    .expect("disable");
     let res = client
         .get(app.url("/account"))
         .send()

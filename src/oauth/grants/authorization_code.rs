@@ -37,7 +37,7 @@ pub async fn exchange(
     // §4.1.2: a code used twice is refused, and what the first use issued is revoked.
     if row.used_at.is_some() {
         if let Some(family) = &row.family_id {
-            super::revoke_family(ctx, family, "authorization code replay").await?;
+            super::revoke_family(ctx, family, crate::revocation::reason::CODE_REUSE).await?;
         }
         return Err(invalid("the authorization code was already used"));
     }
@@ -79,7 +79,7 @@ pub async fn exchange(
     {
         // Another redemption won the race: this one is the replay.
         if let Some(first) = ctx.store.code(&code_hash).await?.and_then(|r| r.family_id) {
-            super::revoke_family(ctx, &first, "authorization code replay").await?;
+            super::revoke_family(ctx, &first, crate::revocation::reason::CODE_REUSE).await?;
         }
         return Err(invalid("the authorization code was already used"));
     }

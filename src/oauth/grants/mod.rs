@@ -13,8 +13,11 @@ use super::token::TokenContext;
 pub async fn revoke_family(
     ctx: &TokenContext<'_>,
     family_id: &str,
-    reason: &str,
+    reason: &'static str,
 ) -> Result<(), OAuthError> {
     ctx.store.revoke_family(family_id, reason, ctx.now).await?;
+    ctx.revocations
+        .revoke_family(ctx.store, family_id, reason, ctx.now)
+        .await?;
     Ok(())
 }

@@ -85,7 +85,12 @@ pub async fn exchange(
         .await?;
     if !rotated {
         tracing::warn!(family_id = %family.family_id, client_id = %client.id, "refresh token reuse: revoking the family");
-        super::revoke_family(ctx, &family.family_id, "refresh token reuse").await?;
+        super::revoke_family(
+            ctx,
+            &family.family_id,
+            crate::revocation::reason::REFRESH_REUSE,
+        )
+        .await?;
         return Err(invalid("the refresh token was already used"));
     }
     user_tokens::respond(

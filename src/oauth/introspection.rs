@@ -1,0 +1,192 @@
+//! Token introspection (RFC 7662): may a resource server still honour this token?
+//!
+//! The access-token path reads no database: the signature is checked against the key ring and
+//! revocation against the in-memory list (`AccessTokenCheck` holds no `Store` and its methods
+//! are not `async`, so it cannot query one). Only client authentication touches the store.
+//!
+//! `username` (§2.2) is not returned: an access token carries the user's stable id (`sub`),
+//! not their username, and looking it up would put a query on every introspection. Resource
+//! servers that need a display name ask `/userinfo`.
+
+use serde::Serialize;
+
+use super::client::{Client, ClientType};
+use super::client_auth::{self, ClientCredentials};
+use super::error::OAuthError;
+use super::token::TokenRequest;
+use crate::clock::UnixTime;
+use crate::keys::KeyRing;
+use crate::revocation::RevocationList;
+use crate::store::Store;
+use crate::tokens::access::verify_access_token;
+use crate::tokens::claims::AccessClaims;
+use crate::tokens::opaque;
+use crate::tokens::presented::{self, Presented};
+
+/// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else, whatever the
+/// reason (expired, revoked, forged, unknown key, another issuer), so the answer reveals
+/// nothing about why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ActiveToken>,
+}
+
+/// The members of an active token's answer (RFC 7662 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveToken {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub client_id: String,
+    pub token_type: &'static str,
+    pub exp: UnixTime,
+    pub iat: UnixTime,
+    pub sub: String,
+    pub aud: String,
+    pub iss: String,
+    pub jti: String,
+}
+
+impl Introspection {
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            token: None,
+        }
+    }
+
+    fn active(claims: AccessClaims) -> Self {
+        Self {
+            active: true,
+            token: Some(ActiveToken {
+                scope: (!claims.scope.is_empty()).then_some(claims.scope),
+                client_id: claims.client_id,
+                token_type: "Bearer",
+                exp: claims.exp,
+                iat: claims.iat,
+                sub: claims.sub,
+                aud: claims.aud,
+                iss: claims.iss,
+                jti: claims.jti,
+            }),
+        }
+    }
+}
+
+/// Checks access tokens without I/O: keys, the in-memory revocation list, the time.
+#[derive(Clone, Copy)]
+pub struct AccessTokenCheck<'a> {
+    pub keys: &'a KeyRing,
+    pub revocations: &'a RevocationList,
+    pub issuer: &'a str,
+    pub now: UnixTime,
+}
+
+impl AccessTokenCheck<'_> {
+    /// The claims of a token this issuer signed with a key of its ring, not expired at `now`,
+    /// whatever its revocation status.
+    pub fn verified(&self, token: &str) -> Option<AccessClaims> {
+        verify_access_token(self.keys, self.issuer, token, self.now).ok()
+    }
+
+    /// The claims of a token a resource server may honour now: verified and not revoked.
+    pub fn live(&self, token: &str) -> Option<AccessClaims> {
+        self.verified(token)
+            .filter(|claims| !self.revocations.is_revoked(claims))
+    }
+
+    pub fn introspect(&self, token: &str) -> Introspection {
+        self.live(token)
+            .map_or_else(Introspection::inactive, Introspection::active)
+    }
+}
+
+/// What `POST /introspect` and `POST /revoke` need: the store (client authentication, and
+/// refresh tokens once they exist) and the I/O-free access-token check.
+pub struct PresentedTokenContext<'a> {
+    pub store: &'a Store,
+    pub check: AccessTokenCheck<'a>,
+}
+
+/// RFC 7662 §2.1: the caller authenticates; `token` is required; `token_type_hint` is
+/// accepted and ignored, because the token's shape already says what it can be.
+pub async fn introspect(
+    ctx: &PresentedTokenContext<'_>,
+    credentials: &ClientCredentials,
+    request: &TokenRequest,
+) -> Result<Introspection, OAuthError> {
+    let client = client_auth::authenticate(ctx.store, credentials).await?;
+    require_confidential(&client, credentials)?;
+    let token = required_token(request, "RFC 7662 §2.1")?;
+    Ok(match presented::classify(token) {
+        Presented::AccessToken(jwt) => ctx.check.introspect(jwt),
+        Presented::RefreshToken(rt) => refresh_token(ctx, &client, rt).await?,
+        Presented::Unrecognised => Introspection::inactive(),
+    })
+}
+
+/// RFC 7662 §2.1 asks the endpoint to authenticate its callers, and §4 to guard against token
+/// scanning. A public client proves nothing (anyone can send its client_id), so introspection,
+/// like pulling the revocation list, is for confidential clients (resource servers) only.
+pub fn require_confidential(
+    client: &Client,
+    credentials: &ClientCredentials,
+) -> Result<(), OAuthError> {
+    if client.client_type == ClientType::Confidential {
+        Ok(())
+    } else {
+        Err(OAuthError::invalid_client(
+            "this endpoint is for confidential clients: authenticate with a client secret",
+            matches!(credentials, ClientCredentials::Basic { .. }),
+        ))
+    }
+}
+
+/// The `token` parameter, which RFC 7662 §2.1 and RFC 7009 §2.1 both require.
+pub fn required_token<'r>(
+    request: &'r TokenRequest,
+    section: &'static str,
+) -> Result<&'r str, OAuthError> {
+    request.get("token").ok_or_else(|| {
+        OAuthError::invalid_request(format!("the token parameter is missing ({section})"))
+    })
+}
+
+/// A refresh token is active while it is unused (or within the grace of its use), unexpired,
+/// and its family unrevoked. Only the client it was issued to learns that (RFC 7662 §2.2:
+/// the server may answer inactive to a caller that may not know).
+async fn refresh_token(
+    ctx: &PresentedTokenContext<'_>,
+    client: &Client,
+    token: &str,
+) -> Result<Introspection, OAuthError> {
+    let now = ctx.check.now;
+    let Some(row) = ctx.store.refresh_token(&opaque::hash(token)).await? else {
+        return Ok(Introspection::inactive());
+    };
+    let family = &row.family;
+    let live = family.client_id == client.id.as_str()
+        && family.revoked_at.is_none()
+        && row.used_at.is_none()
+        && family.expires_at > now
+        && row.idle_expires_at > now;
+    if !live {
+        return Ok(Introspection::inactive());
+    }
+    Ok(Introspection {
+        active: true,
+        token: Some(ActiveToken {
+            scope: (!family.scope.is_empty()).then(|| family.scope.clone()),
+            client_id: family.client_id.clone(),
+            token_type: "refresh_token",
+            exp: row.idle_expires_at.min(family.expires_at),
+            iat: family.created_at,
+            sub: family.user_id.clone(),
+            aud: family.client_id.clone(),
+            iss: ctx.check.issuer.to_string(),
+            // Not a JWT: the family id names it for the revocation list.
+            jti: family.family_id.clone(),
+        }),
+    })
+}

@@ -1,0 +1,275 @@
+//! The revocation list (DESIGN §4): how a logout, a reused refresh token or an admin action
+//! takes effect on access tokens before their `exp`.
+//!
+//! - Durable: `RevocationList::revoke` commits the entry to the store before it returns.
+//! - In memory on every node: `RevocationList::is_revoked` is a few hash look-ups, no I/O.
+//! - Consistent across nodes: PostgreSQL `LISTEN`/`NOTIFY` plus polling by cursor (`sync`).
+//! - Small: an entry lives only until no token it can match is alive (`purge`).
+
+mod list;
+pub mod purge;
+pub mod sync;
+
+use tokio::task::JoinHandle;
+
+pub use list::RevocationList;
+
+use crate::clock::{Clock, UnixTime};
+use crate::oauth::client::MAX_ACCESS_TOKEN_TTL;
+use crate::store::{NewRevocation, RevocationRow, Store, StoreError};
+use crate::tokens::claims::AccessClaims;
+
+/// What an entry revokes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// One access token, by its `jti`.
+    Jti(String),
+    /// Every token of a login session (`sid` claim).
+    Sid(String),
+    /// Every access token issued from a refresh-token family (`fam` claim).
+    Family(String),
+    /// Every token of this subject issued at or before `before` (`iat <= before`).
+    User { sub: String, before: UnixTime },
+    /// Every token issued to this client at or before `before`.
+    Client { client_id: String, before: UnixTime },
+}
+
+impl Target {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Jti(_) => "jti",
+            Self::Sid(_) => "sid",
+            Self::Family(_) => "family",
+            Self::User { .. } => "user",
+            Self::Client { .. } => "client",
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            Self::Jti(v) | Self::Sid(v) | Self::Family(v) => v,
+            Self::User { sub, .. } => sub,
+            Self::Client { client_id, .. } => client_id,
+        }
+    }
+
+    fn before(&self) -> Option<UnixTime> {
+        match self {
+            Self::User { before, .. } | Self::Client { before, .. } => Some(*before),
+            _ => None,
+        }
+    }
+}
+
+/// Why an entry exists: short codes, since resource servers see them (`GET /revocations`).
+pub mod reason {
+    /// The client asked (RFC 7009).
+    pub const CLIENT_REQUEST: &str = "client_request";
+    /// The user signed out, or the session ended.
+    pub const LOGOUT: &str = "logout";
+    /// A used refresh token was presented again (RFC 9700 §4.14).
+    pub const REFRESH_REUSE: &str = "refresh_reuse";
+    /// An authorization code was redeemed twice (RFC 6749 §4.1.2).
+    pub const CODE_REUSE: &str = "code_reuse";
+    /// An administrator acted (user disabled, client removed, password reset…).
+    pub const ADMIN: &str = "admin";
+    /// The user's password was changed: every token issued before is revoked.
+    pub const PASSWORD_CHANGED: &str = "password_changed";
+    /// The user was disabled.
+    pub const USER_DISABLED: &str = "user_disabled";
+}
+
+/// An entry of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Assigned by the store; only grows. The cursor of `sync` and of `GET /revocations`.
+    pub id: i64,
+    pub target: Target,
+    pub revoked_at: UnixTime,
+    /// When no token the entry can match is alive any more; purged after.
+    pub expires_at: UnixTime,
+    pub reason: String,
+}
+
+/// An entry about to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub target: Target,
+    pub reason: &'static str,
+    pub revoked_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The longest any access token lives, whatever the settings: `access_token_ttl` and each
+/// client's override are both capped at 1 h (DESIGN §3). Entries use this cap rather than the
+/// current setting, so that lowering the setting (or a per-client override above it) can never
+/// let an entry go while a token it matches is still alive.
+pub const MAX_TOKEN_LIFETIME: i64 = MAX_ACCESS_TOKEN_TTL.as_secs() as i64;
+
+impl Revocation {
+    /// Revokes `target` from `now` on. It expires when the newest token it can match has:
+    /// `before` + 1 h for a user or client, `now` + 1 h otherwise (a session or family gets
+    /// no new tokens once revoked, so none it matches was issued after `now`).
+    pub fn new(target: Target, reason: &'static str, now: UnixTime) -> Self {
+        let newest_match = target.before().unwrap_or(now);
+        Self {
+            target,
+            reason,
+            revoked_at: now,
+            expires_at: newest_match.saturating_add(MAX_TOKEN_LIFETIME),
+        }
+    }
+
+    /// Revokes one access token: the entry can go when the token does.
+    pub fn access_token(claims: &AccessClaims, reason: &'static str, now: UnixTime) -> Self {
+        Self {
+            target: Target::Jti(claims.jti.clone()),
+            reason,
+            revoked_at: now,
+            expires_at: claims.exp.min(now.saturating_add(MAX_TOKEN_LIFETIME)),
+        }
+    }
+}
+
+impl RevocationList {
+    /// Every live entry of the store: what a node holds when it starts.
+    pub async fn load(store: &Store, now: UnixTime) -> Result<Self, StoreError> {
+        let list = Self::new();
+        list.apply(entries(store.live_revocations(now).await?), now);
+        Ok(list)
+    }
+
+    /// Records a revocation: committed to the store, then applied here at once, then announced
+    /// to the other nodes. A failed announcement is only logged: the entry is durable, and the
+    /// other nodes' periodic poll picks it up within seconds (`sync`).
+    pub async fn revoke(&self, store: &Store, revocation: Revocation) -> Result<Entry, StoreError> {
+        let Revocation {
+            target,
+            reason,
+            revoked_at,
+            expires_at,
+        } = revocation;
+        let id = store
+            .insert_revocation(&NewRevocation {
+                kind: target.kind(),
+                target: target.value(),
+                issued_before: target.before(),
+                revoked_at,
+                expires_at,
+                reason,
+            })
+            .await?;
+        let entry = Entry {
+            id,
+            target,
+            revoked_at,
+            expires_at,
+            reason: reason.to_string(),
+        };
+        self.apply([entry.clone()], revoked_at);
+        if let Err(e) = store.notify_revocation(id).await {
+            tracing::warn!(error = %e, id, "could not announce a revocation; nodes will poll");
+        }
+        tracing::info!(id, kind = entry.target.kind(), reason, "revoked");
+        Ok(entry)
+    }
+
+    /// Revokes every access token issued from a refresh-token family (RFC 9700 §4.14).
+    pub async fn revoke_family(
+        &self,
+        store: &Store,
+        family: &str,
+        reason: &'static str,
+        now: UnixTime,
+    ) -> Result<Entry, StoreError> {
+        let target = Target::Family(family.to_string());
+        self.revoke(store, Revocation::new(target, reason, now))
+            .await
+    }
+
+    /// Revokes every access token of a login session (`sid`).
+    pub async fn revoke_session(
+        &self,
+        store: &Store,
+        sid: &str,
+        reason: &'static str,
+        now: UnixTime,
+    ) -> Result<Entry, StoreError> {
+        let target = Target::Sid(sid.to_string());
+        self.revoke(store, Revocation::new(target, reason, now))
+            .await
+    }
+
+    /// Revokes every access token of a user issued until `now`.
+    pub async fn revoke_user(
+        &self,
+        store: &Store,
+        sub: &str,
+        reason: &'static str,
+        now: UnixTime,
+    ) -> Result<Entry, StoreError> {
+        let target = Target::User {
+            sub: sub.to_string(),
+            before: now,
+        };
+        self.revoke(store, Revocation::new(target, reason, now))
+            .await
+    }
+}
+
+/// Store rows as entries; a row this version cannot read is skipped with a warning rather than
+/// stopping the node (a newer node may have written a kind this one does not know).
+pub fn entries(rows: Vec<RevocationRow>) -> Vec<Entry> {
+    rows.into_iter()
+        .filter_map(|row| {
+            let target = match (row.kind.as_str(), row.issued_before) {
+                ("jti", _) => Target::Jti(row.target),
+                ("sid", _) => Target::Sid(row.target),
+                ("family", _) => Target::Family(row.target),
+                ("user", Some(before)) => Target::User {
+                    sub: row.target,
+                    before,
+                },
+                ("client", Some(before)) => Target::Client {
+                    client_id: row.target,
+                    before,
+                },
+                (kind, _) => {
+                    tracing::warn!(id = row.id, kind, "skipping an unreadable revocation");
+                    return None;
+                }
+            };
+            Some(Entry {
+                id: row.id,
+                target,
+                revoked_at: row.revoked_at,
+                expires_at: row.expires_at,
+                reason: row.reason,
+            })
+        })
+        .collect()
+}
+
+/// The list's background tasks (cross-node sync, purge). Dropping this stops them, so a
+/// server that stops takes its tasks with it (tests start and stop many in one process).
+#[derive(Debug)]
+pub struct BackgroundTasks(Vec<JoinHandle<()>>);
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Starts syncing with the other nodes and purging expired entries.
+pub fn spawn_background(
+    store: Store,
+    list: std::sync::Arc<RevocationList>,
+    clock: Clock,
+) -> BackgroundTasks {
+    let sync = tokio::spawn(sync::run(store.clone(), list.clone(), clock.clone()));
+    let purge = tokio::spawn(purge::run(store, list, clock, purge::INTERVAL));
+    BackgroundTasks(vec![sync, purge])
+}

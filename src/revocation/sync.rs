@@ -1,0 +1,134 @@
+//! Keeps this node's list in step with the store, where other nodes add entries.
+//!
+//! PostgreSQL: a dedicated connection `LISTEN`s on the revocation channel; each `NOTIFY`
+//! triggers a poll by cursor (`id > cursor`), so a revocation reaches every node within
+//! milliseconds. Notifications are lost while that connection is down, so the node also polls
+//! after every (re)connect, on every reconnection attempt while the database is away (with
+//! backoff), and every `POLL_INTERVAL` regardless.
+//!
+//! Ids come from a sequence, which hands them out before commit: a row with id 5 can become
+//! visible after the row with id 6 has been seen. The periodic and reconnect polls therefore
+//! also re-read every row revoked in the last `LATE_COMMIT_WINDOW` seconds (applying a row
+//! twice is harmless), and a notification for an id below the cursor that this node does not
+//! hold triggers the same wider poll.
+//!
+//! SQLite serves one node: every entry is added by this node and applied at once, so there is
+//! nothing to sync and the task ends at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sqlx::postgres::{PgListener, PgNotification};
+
+use super::{RevocationList, entries};
+use crate::clock::Clock;
+use crate::store::Store;
+
+/// Polling interval when notifications are flowing: belt and braces.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How far back (seconds of `revoked_at`) the wide poll re-reads rows, to catch late commits.
+pub const LATE_COMMIT_WINDOW: i64 = 30;
+
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs until aborted (see `super::BackgroundTasks`).
+pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
+    let sync = Sync { store, list, clock };
+    let mut retry = FIRST_RETRY;
+    loop {
+        match sync.store.revocation_listener().await {
+            Ok(None) => return,
+            Ok(Some(listener)) => {
+                retry = FIRST_RETRY;
+                sync.follow(listener).await;
+                tracing::warn!("revocation listener lost its connection; reconnecting");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?retry, "cannot listen for revocations");
+            }
+        }
+        // Whatever was announced while no one listened is in the store: catch up, then retry.
+        sync.poll(Poll::Wide).await;
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+struct Sync {
+    store: Store,
+    list: Arc<RevocationList>,
+    clock: Clock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Poll {
+    /// Rows after the cursor: what a notification announces.
+    AfterCursor,
+    /// Also every row revoked in the last `LATE_COMMIT_WINDOW` seconds.
+    Wide,
+}
+
+impl Sync {
+    /// Follows the notifications until the listener fails for good (sqlx reconnects it once by
+    /// itself and says so with `Ok(None)`; after an error we start over with a new one).
+    async fn follow(&self, listener: PgListener) {
+        // LISTEN is in place: anything committed before it is in the store, so catch up now.
+        self.poll(Poll::Wide).await;
+        // A stream keeps the pending receive across `select!` rounds (cancel safety).
+        let mut notifications = Box::pin(futures_util::stream::unfold(
+            listener,
+            |mut listener| async move {
+                let next = listener.try_recv().await;
+                Some((next, listener))
+            },
+        ));
+        let mut tick = tokio::time::interval(POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.reset();
+        loop {
+            tokio::select! {
+                next = notifications.next() => match next {
+                    Some(Ok(Some(notification))) => self.notified(&notification).await,
+                    // The connection dropped and sqlx reconnected: notifications may be lost.
+                    Some(Ok(None)) => self.poll(Poll::Wide).await,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "revocation listener failed");
+                        return;
+                    }
+                    None => return,
+                },
+                _ = tick.tick() => self.poll(Poll::Wide).await,
+            }
+        }
+    }
+
+    async fn notified(&self, notification: &PgNotification) {
+        let id = notification.payload().parse::<i64>().ok();
+        let late = id.is_some_and(|id| id <= self.list.cursor() && !self.list.contains(id));
+        if id.is_some_and(|id| self.list.contains(id)) {
+            // Our own revocation, or one a poll already brought.
+            return;
+        }
+        self.poll(if late { Poll::Wide } else { Poll::AfterCursor })
+            .await;
+    }
+
+    async fn poll(&self, poll: Poll) {
+        let now = self.clock.now();
+        let recent_since = match poll {
+            Poll::AfterCursor => i64::MAX,
+            Poll::Wide => now.saturating_sub(LATE_COMMIT_WINDOW),
+        };
+        match self
+            .store
+            .revocations_after(self.list.cursor(), recent_since)
+            .await
+        {
+            Ok(rows) => self.list.apply(entries(rows), now),
+            Err(e) => tracing::warn!(error = %e, "cannot poll the revocation list"),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! The revocation list's rows (DESIGN §4), and on PostgreSQL the `LISTEN`/`NOTIFY` channel that
+//! tells the other nodes a row was added. What the rows mean is `crate::revocation`'s business.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::FromRow;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+
+use super::{Backend, Store, StoreError};
+use crate::clock::UnixTime;
+
+/// The PostgreSQL notification channel; the payload is the new row's id.
+pub const REVOCATION_CHANNEL: &str = "tessera_revocations";
+
+/// `application_name` of the listening connection, so operators (and tests) can find it in
+/// `pg_stat_activity`.
+pub const LISTENER_APPLICATION_NAME: &str = "tessera-revocations";
+
+#[derive(Debug, Clone, PartialEq, Eq, FromRow)]
+pub struct RevocationRow {
+    pub id: i64,
+    pub kind: String,
+    pub target: String,
+    pub issued_before: Option<UnixTime>,
+    pub revoked_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub reason: String,
+}
+
+/// A row to insert; the store assigns the id.
+#[derive(Debug, Clone, Copy)]
+pub struct NewRevocation<'a> {
+    pub kind: &'a str,
+    pub target: &'a str,
+    pub issued_before: Option<UnixTime>,
+    pub revoked_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub reason: &'a str,
+}
+
+const COLUMNS: &str = "id, kind, target, issued_before, revoked_at, expires_at, reason";
+
+impl Store {
+    /// Inserts and commits one revocation; returns its id (the cursor).
+    #[tracing::instrument(skip_all, fields(kind = r.kind, reason = r.reason))]
+    pub async fn insert_revocation(&self, r: &NewRevocation<'_>) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "insert into revocations \
+             (kind, target, issued_before, revoked_at, expires_at, reason) \
+             values ($1, $2, $3, $4, $5, $6) returning id",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .bind(r.issued_before)
+        .bind(r.revoked_at)
+        .bind(r.expires_at)
+        .bind(r.reason.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Tells the other nodes that revocation `id` exists (PostgreSQL `NOTIFY`). SQLite serves
+    /// one node, so there is no one to tell.
+    #[tracing::instrument(skip(self))]
+    pub async fn notify_revocation(&self, id: i64) -> Result<(), StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        // NOTIFY takes no bind parameters; the payload is an integer, so formatting is safe.
+        let sql = format!("notify {REVOCATION_CHANNEL}, '{id}'");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every row that can still match a live token: what a node loads at start.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_revocations(&self, now: UnixTime) -> Result<Vec<RevocationRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from revocations where expires_at > $1 order by id");
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Rows after `cursor`, and also every row revoked at or after `recent_since` whatever its
+    /// id: a sequence hands out ids before commit, so a row can become visible after a higher
+    /// id already has (see `revocation::sync`). Expired rows are included; callers drop them.
+    #[tracing::instrument(skip(self))]
+    pub async fn revocations_after(
+        &self,
+        cursor: i64,
+        recent_since: UnixTime,
+    ) -> Result<Vec<RevocationRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from revocations where id > $1 or revoked_at >= $2 order by id"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cursor)
+            .bind(recent_since)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    /// At most `limit` live rows after `cursor`, oldest first: a page of `GET /revocations`.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_revocations_after(
+        &self,
+        cursor: i64,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<Vec<RevocationRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from revocations where id > $1 and expires_at > $2 \
+             order by id limit $3"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(cursor)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
+    /// Deletes the rows that can no longer match a live token; returns how many.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("delete from revocations where expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// PostgreSQL: a dedicated connection (not from the pool) that `LISTEN`s on
+    /// `REVOCATION_CHANNEL`. SQLite: `None`, there are no other nodes to hear from.
+    pub async fn revocation_listener(&self) -> Result<Option<PgListener>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let options = PgConnectOptions::from_str(self.url.expose_secret())?
+            .application_name(LISTENER_APPLICATION_NAME);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with(options)
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(REVOCATION_CHANNEL).await?;
+        Ok(Some(listener))
+    }
+}
