@@ -152,3 +152,17 @@ pub fn parse_since(raw: Option<&str>) -> Result<i64, OAuthError> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_non_negative_cursor_defaulting_to_zero() {
+        assert_eq!(parse_since(None).unwrap(), 0);
+        assert_eq!(parse_since(Some("42")).unwrap(), 42);
+        for bad in ["-1", "x", "1.5", ""] {
+            assert!(parse_since(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

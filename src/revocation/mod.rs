@@ -273,3 +273,66 @@ pub fn spawn_background(
     let purge = tokio::spawn(purge::run(store, list, clock, purge::INTERVAL));
     BackgroundTasks(vec![sync, purge])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_when_the_newest_token_they_can_match_has() {
+        let session = Revocation::new(Target::Sid("s".into()), reason::LOGOUT, 1000);
+        assert_eq!(session.expires_at, 1000 + 3600);
+        let user = Target::User {
+            sub: "u".into(),
+            before: 900,
+        };
+        assert_eq!(
+            Revocation::new(user, reason::ADMIN, 1000).expires_at,
+            900 + 3600
+        );
+        let claims = AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            client_id: "c".into(),
+            scope: String::new(),
+            exp: 1300,
+            iat: 1000,
+            jti: "j".into(),
+            sid: None,
+            auth_time: None,
+            roles: None,
+            fam: None,
+        };
+        let token = Revocation::access_token(&claims, reason::CLIENT_REQUEST, 1100);
+        assert_eq!(token.target, Target::Jti("j".into()));
+        assert_eq!((token.revoked_at, token.expires_at), (1100, 1300));
+    }
+
+    #[test]
+    fn rows_of_unknown_kinds_are_skipped() {
+        let row = |kind: &str, issued_before| RevocationRow {
+            id: 1,
+            kind: kind.into(),
+            target: "t".into(),
+            issued_before,
+            revoked_at: 1,
+            expires_at: 2,
+            reason: "r".into(),
+        };
+        let read = entries(vec![
+            row("jti", None),
+            row("user", Some(5)),
+            row("user", None),
+            row("device", None),
+        ]);
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            read[1].target,
+            Target::User {
+                sub: "t".into(),
+                before: 5
+            }
+        );
+    }
+}
