@@ -69,6 +69,9 @@ pub struct Settings {
 
     /// Require PKCE (S256) from confidential clients too (public clients always need it).
     pub require_pkce: bool,
+    /// Timeout of one back-channel logout delivery to a client (retried twice).
+    #[serde(with = "duration")]
+    pub backchannel_logout_timeout: Duration,
     /// argon2id parameters (OWASP defaults); hashes are upgraded at the next login when changed.
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
@@ -106,6 +109,7 @@ impl Default for Settings {
             session_idle_ttl: Duration::from_secs(2 * 3600),
             jwks_max_age: Duration::from_secs(10 * 60),
             require_pkce: true,
+            backchannel_logout_timeout: Duration::from_secs(2),
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,

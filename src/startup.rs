@@ -25,6 +25,8 @@ pub struct AppState {
     pub store: Store,
     pub keys: KeyRing,
     pub clock: Clock,
+    /// Delivers back-channel logout tokens when a session ends.
+    pub backchannel: crate::sessions::Backchannel,
     /// The revocation list, in memory on every node (DESIGN §4).
     pub revocations: Arc<RevocationList>,
     pub discovery: Metadata,
@@ -146,6 +148,11 @@ impl Application {
             settings.argon2_parallelism,
         )?;
         let issuer_origin = settings.issuer_url()?.origin().ascii_serialization();
+        let backchannel = crate::sessions::Backchannel::new(
+            keys.clone(),
+            settings.issuer(),
+            settings.backchannel_logout_timeout,
+        );
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
             hasher,
@@ -169,6 +176,7 @@ impl Application {
             store,
             keys,
             revocations,
+            backchannel,
             clock,
         });
         let server = server(listener, state.clone())?;

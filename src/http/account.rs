@@ -87,6 +87,7 @@ pub async fn end_other_sessions(
     let ended = sessions::end_others(
         &state.store,
         &state.revocations,
+        &state.backchannel,
         &session,
         state.clock.now(),
     )

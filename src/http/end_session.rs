@@ -124,7 +124,14 @@ pub async fn end_session(
                 },
             );
         }
-        sessions::end(&state.store, &state.revocations, &secret, state.clock.now()).await?;
+        sessions::end(
+            &state.store,
+            &state.revocations,
+            &state.backchannel,
+            &secret,
+            state.clock.now(),
+        )
+        .await?;
         tracing::info!(sid = %session.row.sid, "signed out (RP-initiated)");
     }
     let mut res = match redirect {

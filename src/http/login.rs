@@ -155,7 +155,14 @@ pub async fn submit(
         Outcome::Success(user) => {
             // A new session id at every login: a planted cookie never becomes a session.
             if let Some((old, _)) = current_session(&req, &state).await? {
-                sessions::end(&state.store, &state.revocations, &old, now).await?;
+                sessions::end(
+                    &state.store,
+                    &state.revocations,
+                    &state.backchannel,
+                    &old,
+                    now,
+                )
+                .await?;
             }
             let user_agent = req
                 .headers()
@@ -195,7 +202,14 @@ pub async fn logout(
 ) -> Result<HttpResponse, PageError> {
     if let Some((secret, session)) = current_session(&req, &state).await? {
         csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
-        sessions::end(&state.store, &state.revocations, &secret, state.clock.now()).await?;
+        sessions::end(
+            &state.store,
+            &state.revocations,
+            &state.backchannel,
+            &secret,
+            state.clock.now(),
+        )
+        .await?;
         tracing::info!(sid = %session.row.sid, "signed out");
     }
     let mut res = pages::render(StatusCode::OK, &LoggedOutPage)?;

@@ -33,6 +33,8 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],

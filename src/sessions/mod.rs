@@ -1,6 +1,10 @@
 //! Server-side login sessions (the SSO session). The browser holds a 256-bit random secret; the
 //! store holds its SHA-256. A new secret is issued at every login (no fixation).
 
+pub mod backchannel;
+
+pub use backchannel::Backchannel;
+
 use crate::accounts::User;
 use crate::clock::UnixTime;
 use crate::revocation::{RevocationList, reason};
@@ -93,12 +97,14 @@ pub async fn current(
 pub async fn end(
     store: &Store,
     revocations: &RevocationList,
+    backchannel: &Backchannel,
     secret: &str,
     now: UnixTime,
 ) -> Result<Option<SessionRow>, StoreError> {
     let ended = store.delete_session(&opaque::hash(secret)).await?;
     if let Some(row) = &ended {
         revoke_session_tokens(store, revocations, &row.sid, now).await?;
+        backchannel.notify(store, &row.sid, &row.user_id, now);
     }
     Ok(ended)
 }
@@ -124,6 +130,7 @@ async fn revoke_session_tokens(
 pub async fn end_others(
     store: &Store,
     revocations: &RevocationList,
+    backchannel: &Backchannel,
     current: &Session,
     now: UnixTime,
 ) -> Result<usize, StoreError> {
@@ -132,6 +139,7 @@ pub async fn end_others(
         .await?;
     for sid in &sids {
         revoke_session_tokens(store, revocations, sid, now).await?;
+        backchannel.notify(store, sid, &current.user.id, now);
     }
     Ok(sids.len())
 }

@@ -143,3 +143,30 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 }
+
+impl Store {
+    /// The clients that took part in a session and registered a back-channel logout URI.
+    #[tracing::instrument(skip(self))]
+    pub async fn backchannel_targets(
+        &self,
+        sid: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "select c.client_id, c.backchannel_logout_uri from session_clients s \
+             join clients c on c.client_id = s.client_id \
+             where s.sid = $1 and c.backchannel_logout_uri is not null",
+        )
+        .bind(sid)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("client_id")?,
+                    r.try_get("backchannel_logout_uri")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}

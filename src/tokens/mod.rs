@@ -4,5 +4,6 @@ pub mod access;
 pub mod claims;
 pub mod id_token;
 pub mod jws;
+pub mod logout_token;
 pub mod opaque;
 pub mod presented;

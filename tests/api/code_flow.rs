@@ -13,7 +13,7 @@ use crate::helpers::{
     spawn_app_with,
 };
 
-const CB: &str = "https://app.example.com/cb";
+pub const CB: &str = "https://app.example.com/cb";
 const ALICE: Browser<'static> = Browser {
     username: "alice",
     password: PASSWORD,
@@ -38,7 +38,7 @@ pub fn pkce() -> Pkce {
     }
 }
 
-async fn client(app: &TestApp, client_type: &str, first_party: bool) -> TestClient {
+pub async fn client(app: &TestApp, client_type: &str, first_party: bool) -> TestClient {
     app.create_client(RegistrationInput {
         name: "Photo app".into(),
         client_type: client_type.into(),
@@ -51,13 +51,17 @@ async fn client(app: &TestApp, client_type: &str, first_party: bool) -> TestClie
     .await
 }
 
-fn authorize_url(app: &TestApp, params: &[(&str, &str)]) -> String {
+pub fn authorize_url(app: &TestApp, params: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&app.url("/authorize")).expect("url");
     url.query_pairs_mut().extend_pairs(params);
     url.to_string()
 }
 
-fn standard<'a>(client: &'a TestClient, p: &'a Pkce, scope: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn standard<'a>(
+    client: &'a TestClient,
+    p: &'a Pkce,
+    scope: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("response_type", "code"),
         ("client_id", &client.id),
@@ -71,7 +75,7 @@ fn standard<'a>(client: &'a TestClient, p: &'a Pkce, scope: &'a str) -> Vec<(&'a
 }
 
 /// Runs the browser part and returns the code.
-async fn get_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &str)]) -> String {
+pub async fn get_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &str)]) -> String {
     let res = app
         .browse(browser, &authorize_url(app, params), ALICE)
         .await;
@@ -83,7 +87,12 @@ async fn get_code(app: &TestApp, browser: &reqwest::Client, params: &[(&str, &st
         .unwrap_or_else(|| panic!("no code in {to}"))
 }
 
-async fn redeem(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+pub async fn redeem(
+    app: &TestApp,
+    c: &TestClient,
+    code: &str,
+    verifier: &str,
+) -> reqwest::Response {
     let form = [
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -97,7 +106,7 @@ async fn redeem(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> re
     }
 }
 
-async fn refresh(
+pub async fn refresh(
     app: &TestApp,
     c: &TestClient,
     token: &str,
@@ -110,7 +119,7 @@ async fn refresh(
     app.post_token_basic(&c.id, c.secret(), &form).await
 }
 
-async fn error_of(res: reqwest::Response) -> (StatusCode, String) {
+pub async fn error_of(res: reqwest::Response) -> (StatusCode, String) {
     let status = res.status();
     let body: Value = res.json().await.expect("json error");
     (

@@ -21,6 +21,7 @@ mod health;
 mod introspect;
 mod keys;
 mod login_page;
+mod logout_everywhere;
 mod revocation_list;
 mod revoke;
 mod rp_openidconnect;
