@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::client::GrantType;
+use super::client::{Client, GrantType};
 use super::client_auth::{self, ClientCredentials};
 use super::error::OAuthError;
 use super::grants;
 use crate::clock::UnixTime;
 use crate::config::Settings;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningKey};
 use crate::store::Store;
 
 /// The form parameters of a token request, each present at most once (the HTTP layer refuses
@@ -39,6 +39,21 @@ pub struct TokenContext<'a> {
     pub keys: &'a KeyRing,
     pub settings: &'a Settings,
     pub now: UnixTime,
+}
+
+impl TokenContext<'_> {
+    /// The key for the client's registered algorithm. The ring holds a key of every algorithm
+    /// a client can register (they are generated at start), so `None` is a broken keys
+    /// directory: a server error, never a silent fallback to another algorithm.
+    pub fn signing_key(&self, client: &Client) -> Result<&SigningKey, OAuthError> {
+        self.keys.for_alg(client.signing_alg).ok_or_else(|| {
+            OAuthError::ServerError(anyhow::anyhow!(
+                "no {} key in the keys directory for client {}",
+                client.signing_alg,
+                client.id
+            ))
+        })
+    }
 }
 
 /// RFC 6749 §5.1. Optional members are left out when absent.

@@ -21,5 +21,6 @@ mod health;
 mod keys;
 mod login_page;
 mod rp_openidconnect;
+mod signing_algs;
 mod token;
 mod user_cli;
