@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod error;
 pub mod grants;
 pub mod pkce;
+pub mod rate_limit;
 pub mod redirect_uri;
 pub mod scope;
 pub mod token;

@@ -10,6 +10,7 @@ use super::client::{Client, GrantType};
 use super::client_auth::{self, ClientCredentials};
 use super::error::OAuthError;
 use super::grants;
+use super::rate_limit::ClientRateLimiter;
 use crate::clock::UnixTime;
 use crate::config::Settings;
 use crate::keys::{KeyRing, SigningKey};
@@ -39,6 +40,7 @@ pub struct TokenContext<'a> {
     pub keys: &'a KeyRing,
     pub settings: &'a Settings,
     pub now: UnixTime,
+    pub rate_limit: &'a ClientRateLimiter,
 }
 
 impl TokenContext<'_> {
@@ -83,6 +85,9 @@ pub async fn exchange(
     request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
     let client = client_auth::authenticate(ctx.store, credentials).await?;
+    ctx.rate_limit
+        .check(client.id.as_str(), ctx.now)
+        .map_err(OAuthError::RateLimited)?;
     let grant_type = request
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;

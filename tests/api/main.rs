@@ -20,6 +20,7 @@ mod discovery;
 mod health;
 mod keys;
 mod login_page;
+mod operations;
 mod rp_openidconnect;
 mod signing_algs;
 mod token;
