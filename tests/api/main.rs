@@ -21,6 +21,7 @@ mod health;
 mod keys;
 mod login_page;
 mod operations;
+mod outage;
 mod rp_openidconnect;
 mod signing_algs;
 mod token;
