@@ -81,18 +81,25 @@ impl Cluster {
         self.data.display().to_string()
     }
 
-    fn run(&self, tool: &str, args: &[&str]) {
+    /// A PostgreSQL tool, run as the postgres user when we are root.
+    fn command(&self, tool: &str, args: &[&str]) -> Command {
         let exe = self.bin.join(tool);
-        let out = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
+        let mut cmd = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
         } else {
-            Command::new(&exe).args(args).output()
-        }
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+            Command::new(exe)
+        };
+        cmd.args(args);
+        cmd
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let out = self
+            .command(tool, args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
         assert!(
             out.status.success(),
             "{tool} failed: {}{}",
@@ -138,17 +145,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let exe = self.bin.join("pg_ctl");
-        let args = ["-D", &self.data_str(), "-m", "immediate", "stop"];
-        let _ = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&exe)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&exe).args(args).output()
-        };
+        let data = self.data_str();
+        let _ = self
+            .command("pg_ctl", &["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
 
