@@ -50,6 +50,13 @@ pub enum Command {
 pub enum KeysCommand {
     /// List the keys: kid, algorithm, file, and which one signs.
     List,
+    /// Add a new private key to TESSERA_KEYS_DIR (mode 0600). It is published and signs for
+    /// its algorithm from the next start on.
+    Generate {
+        /// RS256 (RSA-2048), ES256 (P-256) or EdDSA (Ed25519).
+        #[arg(long, value_name = "RS256|ES256|EdDSA", default_value = "RS256")]
+        alg: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -150,6 +157,9 @@ pub struct AddClient {
     /// OpenID Connect Back-Channel Logout URI of the client.
     #[arg(long, value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
+    /// What signs the client's access and ID tokens: RS256 (default), ES256 or EdDSA.
+    #[arg(long, value_name = "RS256|ES256|EdDSA")]
+    pub signing_alg: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

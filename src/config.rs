@@ -83,6 +83,16 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
 
+    /// Token requests one client may make per second on this node (0: no limit). Counted in
+    /// memory, per node.
+    pub token_rate_limit_per_client: u32,
+    /// How long a client has to send a request's headers before the connection is closed.
+    #[serde(with = "duration")]
+    pub client_request_timeout: Duration,
+    /// On SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
     pub log_format: LogFormat,
@@ -116,6 +126,9 @@ impl Default for Settings {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
+            token_rate_limit_per_client: 1000,
+            client_request_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
             log_level: "info".into(),
             log_format: LogFormat::Human,
         }

@@ -156,6 +156,7 @@ impl ResponseError for OAuthError {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -175,6 +176,9 @@ impl ResponseError for OAuthError {
             }
             OAuthError::TemporarilyUnavailable => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            OAuthError::RateLimited(retry_after) => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
             }
             OAuthError::ServerError(cause) => {
                 tracing::error!(error = ?cause, "internal error");

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod revocation;
 pub mod sessions;

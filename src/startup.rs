@@ -37,6 +37,8 @@ pub struct AppState {
     pub issuer_origin: String,
     /// Whether the issuer is https: cookies get `Secure` and the `__Host-` prefix.
     pub https: bool,
+    pub metrics: crate::metrics::Metrics,
+    pub token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
 }
 
 /// Why the server could not start; each message is one line an operator can act on.
@@ -172,6 +174,10 @@ impl Application {
             },
             issuer_origin,
             https: settings.is_https(),
+            metrics: crate::metrics::Metrics::new(),
+            token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
+                settings.token_rate_limit_per_client,
+            ),
             settings: Arc::new(settings),
             store,
             keys,
@@ -219,15 +225,20 @@ fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, S
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
+    let settings = state.settings.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(crate::http::security_headers())
+            .wrap(actix_web::middleware::from_fn(crate::http::record_metrics))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
             .app_data(crate::http::form_config())
+            .app_data(crate::http::payload_config())
             .configure(crate::http::routes)
     })
-    .shutdown_timeout(10)
+    .shutdown_timeout(settings.shutdown_timeout.as_secs())
+    // Slow-loris defence: headers must arrive within this time, or the connection closes.
+    .client_request_timeout(settings.client_request_timeout)
     // The binary stops the server on SIGINT/SIGTERM itself (see main.rs), so that tests can
     // run many servers in one process without each one claiming the signals.
     .disable_signals()

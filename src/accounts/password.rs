@@ -1,12 +1,15 @@
 //! argon2id password hashing on the blocking pool, under a semaphore sized to the cores so that
 //! a flood of logins queues here instead of starving the async workers (and `/token`).
+//! Verification reuses its 19 MiB work areas: allocating one per login made every blocking
+//! thread's malloc arena keep its own, and a login flood grew the process to ~1 GB.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 /// Longest password accepted, in bytes. Longer input is refused before hashing.
@@ -104,6 +107,8 @@ pub enum HashError {
 pub struct PasswordHasherPool {
     params: Params,
     permits: Arc<Semaphore>,
+    /// argon2 work areas, at most one per permit, reused from one verification to the next.
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
     /// A real hash of a random password, verified against for unknown users so that they take
     /// as long as known ones (no user enumeration by timing).
     dummy_hash: Arc<str>,
@@ -134,6 +139,7 @@ impl PasswordHasherPool {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(permits)),
+            memory: Arc::default(),
             dummy_hash,
         })
     }
@@ -158,13 +164,12 @@ impl PasswordHasherPool {
         let params = self.params.clone();
         let is_real = stored.is_some();
         let stored = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let memory = self.memory.clone();
         self.run(move || {
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 return Verified::No;
             };
-            let ok = Argon2::default()
-                .verify_password(password.expose_secret().as_bytes(), &parsed)
-                .is_ok();
+            let ok = verify_with_pooled_memory(&memory, &params, &password, &parsed);
             if !(ok && is_real) {
                 return Verified::No;
             }
@@ -194,6 +199,60 @@ impl PasswordHasherPool {
             .await
             .map_err(|_| HashError::Failed)
     }
+}
+
+/// Recomputes the hash of `password` with the stored hash's algorithm, version, parameters and
+/// salt, in a pooled work area, and compares in constant time.
+fn verify_with_pooled_memory(
+    pool: &Mutex<Vec<Vec<Block>>>,
+    configured: &Params,
+    password: &SecretString,
+    stored: &PasswordHash<'_>,
+) -> bool {
+    let (Some(expected), Some(salt)) = (stored.hash, stored.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(stored.algorithm) else {
+        return false;
+    };
+    let version = stored
+        .version
+        .map_or(Ok(Version::V0x13), Version::try_from)
+        .ok();
+    let (Some(version), Ok(params)) = (version, Params::try_from(stored)) else {
+        return false;
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    let mut memory = pool
+        .lock()
+        .ok()
+        .and_then(|mut p| p.pop())
+        .unwrap_or_default();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    let ok = Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.expose_secret().as_bytes(),
+            salt,
+            &mut out,
+            &mut memory[..blocks],
+        )
+        .is_ok()
+        && bool::from(out.ct_eq(expected.as_bytes()));
+    // Keep work areas of the configured size only: an odd stored hash (larger m) must not pin
+    // its memory for the life of the process.
+    if memory.len() <= configured.block_count()
+        && let Ok(mut p) = pool.lock()
+    {
+        p.push(memory);
+    }
+    ok
 }
 
 fn hash_with(params: &Params, password: &SecretString) -> Result<String, HashError> {

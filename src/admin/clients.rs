@@ -113,6 +113,7 @@ pub struct ClientView {
     pub access_token_ttl: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    pub signing_alg: &'static str,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -131,6 +132,7 @@ impl From<&Client> for ClientView {
             first_party: c.first_party,
             access_token_ttl: c.access_token_ttl.map(|d| d.as_secs()),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
+            signing_alg: c.signing_alg.as_str(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -164,6 +166,7 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
         first_party: args.first_party,
         access_token_ttl: args.access_token_ttl.clone(),
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
+        signing_alg: args.signing_alg.clone(),
     }
 }
 
@@ -253,6 +256,7 @@ fn print_client(c: &Client, json: bool) {
     if let Some(uri) = &view.backchannel_logout_uri {
         println!("backchannel_logout_uri: {uri}");
     }
+    println!("signing_alg: {}", view.signing_alg);
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

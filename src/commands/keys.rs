@@ -1,21 +1,43 @@
 use super::CommandError;
 use crate::cli::KeysCommand;
+use crate::clock::Clock;
 use crate::config::Settings;
-use crate::keys;
+use crate::keys::{self, SigningAlg};
 
-pub fn run(cmd: KeysCommand, settings: &Settings) -> Result<(), CommandError> {
+pub fn run(cmd: KeysCommand, settings: &Settings, clock: &Clock) -> Result<(), CommandError> {
     match cmd {
         KeysCommand::List => {
             let ring = keys::load_existing(&settings.keys_dir)
                 .map_err(|e| CommandError::Failed(e.to_string()))?;
             for key in ring.all() {
+                let signs = ring
+                    .for_alg(key.signing_alg())
+                    .is_some_and(|k| k.kid() == key.kid());
                 let state = if key.kid() == ring.active().kid() {
                     "active"
+                } else if signs {
+                    "signing"
                 } else {
                     "published"
                 };
                 println!("{}\t{:?}\t{state}", key.kid(), key.alg());
             }
+            Ok(())
+        }
+        KeysCommand::Generate { alg } => {
+            let alg = SigningAlg::parse(&alg).map_err(|e| CommandError::Failed(e.to_string()))?;
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&settings.keys_dir)
+                .map_err(|e| {
+                    CommandError::Failed(format!("{}: {e}", settings.keys_dir.display()))
+                })?;
+            let path = keys::generate(&settings.keys_dir, alg, clock.now())
+                .map_err(|e| CommandError::Failed(e.to_string()))?;
+            println!("{}", path.display());
+            eprintln!("New {alg} key written; it signs for {alg} clients from the next start.");
             Ok(())
         }
     }

@@ -38,7 +38,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
             println!("migrations applied");
             Ok(())
         }
-        Command::Keys(cmd) => keys::run(cmd, &settings),
+        Command::Keys(cmd) => keys::run(cmd, &settings, &clock),
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
         Command::Client(cmd) => crate::admin::clients::run(cmd, &settings, &clock)
             .await

@@ -139,6 +139,11 @@ pub async fn submit(
             },
         )
     };
+    state.metrics.login(match &outcome {
+        Outcome::Failed => "failure",
+        Outcome::Throttled { .. } => "throttled",
+        Outcome::Success(_) => "success",
+    });
     match outcome {
         Outcome::Failed => again(StatusCode::UNAUTHORIZED, FAILED),
         Outcome::Throttled { retry_after } => {

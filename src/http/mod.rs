@@ -14,6 +14,7 @@ mod health;
 mod introspect;
 mod jwks;
 mod login;
+mod metrics;
 mod pages;
 mod return_to;
 mod revocations;
@@ -28,6 +29,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use crate::error::{ApiError, PageError};
 
 pub use headers::security_headers;
+pub use metrics::record as record_metrics;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -74,6 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/revocations", web::get().to(revocations::list))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(metrics::metrics))
     .default_service(web::to(not_found));
 }
 
@@ -91,6 +94,11 @@ fn no_store() -> HttpResponseBuilder {
 
 /// Largest form body a page accepts; a login form is a few hundred bytes.
 pub const FORM_LIMIT: usize = 64 * 1024;
+
+/// Any other body extractor (`Bytes`, `String`) reads at most this much.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(FORM_LIMIT)
+}
 
 /// Malformed or oversized form bodies on pages get a readable page, never a 500.
 pub fn form_config() -> web::FormConfig {

@@ -5,6 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{extractors, form};
+use crate::oauth::client::GrantType;
 use crate::oauth::error::OAuthError;
 use crate::oauth::token::{self, TokenContext, TokenRequest};
 use crate::startup::AppState;
@@ -15,6 +16,10 @@ pub async fn token(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthError> {
     let mut params = form::read(&req, payload).await?;
+    let grant = params
+        .get("grant_type")
+        .and_then(|g| GrantType::parse(g).ok())
+        .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
     let ctx = TokenContext {
         store: &state.store,
@@ -22,8 +27,15 @@ pub async fn token(
         settings: &state.settings,
         revocations: &state.revocations,
         now: state.clock.now(),
+        rate_limit: &state.token_rate_limit,
     };
-    let response = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await?;
+    let result = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await;
+    match (&result, grant) {
+        (Ok(_), Some(grant)) => state.metrics.token_issued(grant),
+        (Err(OAuthError::RateLimited(_)), _) => state.metrics.rate_limited(),
+        _ => {}
+    }
+    let response = result?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))

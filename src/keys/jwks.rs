@@ -10,6 +10,18 @@ pub fn thumbprint_rsa(n_b64: &str, e_b64: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// RFC 7638 §3.2 for an EC key: {"crv","kty","x","y"}.
+pub fn thumbprint_ec(crv: &str, x_b64: &str, y_b64: &str) -> String {
+    let canonical = format!(r#"{{"crv":"{crv}","kty":"EC","x":"{x_b64}","y":"{y_b64}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// RFC 8037 §2 with RFC 7638 for an OKP key: {"crv","kty","x"}.
+pub fn thumbprint_okp(crv: &str, x_b64: &str) -> String {
+    let canonical = format!(r#"{{"crv":"{crv}","kty":"OKP","x":"{x_b64}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
 pub fn render<'a>(keys: impl Iterator<Item = &'a serde_json::Value>) -> String {
     serde_json::json!({ "keys": keys.collect::<Vec<_>>() }).to_string()
 }
@@ -25,6 +37,15 @@ mod tests {
         assert_eq!(
             thumbprint_rsa(n, "AQAB"),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    /// The worked example of RFC 8037 Appendix A.3.
+    #[test]
+    fn okp_thumbprint_matches_rfc8037_example() {
+        assert_eq!(
+            thumbprint_okp("Ed25519", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
+            "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }
 }

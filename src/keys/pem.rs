@@ -6,10 +6,13 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::RsaKeyPair;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
+};
 
-use super::{KeyRing, SigningKey};
+use super::{KeyRing, SigningAlg, SigningKey};
 use crate::clock::UnixTime;
 
 /// A problem with the keys directory, worded for the operator (file name and the fix).
@@ -32,7 +35,8 @@ pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
 }
 
 /// Loads every `*.pem` key in `dir` (sorted by name: names start with their creation time, so
-/// the newest signs). An empty or missing directory gets one new RSA-2048 key.
+/// the newest of each algorithm signs). An algorithm with no key gets a new one: RSA-2048 for
+/// RS256 (the default), P-256 for ES256 and Ed25519 for EdDSA, so that a client may choose any.
 pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileError> {
     if !dir.exists() {
         fs::DirBuilder::new()
@@ -46,15 +50,17 @@ pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileErr
                 ))
             })?;
     }
-    let mut files = key_files(dir)?;
-    if files.is_empty() {
-        files.push(generate_rsa(dir, now)?);
-        tracing::info!(dir = %dir.display(), "generated a new RS256 signing key");
-    }
-    let keys = files
+    let mut keys = key_files(dir)?
         .iter()
         .map(|path| load(path))
         .collect::<Result<Vec<_>, _>>()?;
+    for alg in SigningAlg::ALL {
+        if !keys.iter().any(|k| k.signing_alg() == alg) {
+            let path = generate(dir, alg, now)?;
+            tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
+            keys.push(load(&path)?);
+        }
+    }
     KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key could be loaded".into()))
 }
 
@@ -86,28 +92,64 @@ fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
     let text = fs::read(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
     let block =
         pem::parse(&text).map_err(|_| KeyFileError(format!("{shown} is not a PEM file")))?;
-    let pair = match block.tag() {
-        "PRIVATE KEY" => RsaKeyPair::from_pkcs8(block.contents()),
-        "RSA PRIVATE KEY" => RsaKeyPair::from_der(block.contents()),
-        other => {
-            return Err(KeyFileError(format!(
-                "{shown} holds a '{other}', not an RSA private key"
-            )));
+    let der = block.contents();
+    let unusable = || {
+        KeyFileError(format!(
+            "{shown}: not a usable private key (PKCS#8 RSA-2048 or larger, P-256 or Ed25519)"
+        ))
+    };
+    match block.tag() {
+        // PKCS#8 names its algorithm inside; try each kind Tessera signs with.
+        "PRIVATE KEY" => {
+            if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
+                Ok(SigningKey::from_rsa(pair))
+            } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
+                SigningKey::from_ed25519(pair).map_err(|_| unusable())
+            } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            {
+                SigningKey::from_es256(pair).map_err(|_| unusable())
+            } else {
+                Err(unusable())
+            }
         }
+        "RSA PRIVATE KEY" => RsaKeyPair::from_der(der)
+            .map(SigningKey::from_rsa)
+            .map_err(|e| KeyFileError(format!("{shown}: not a usable RSA private key ({e})"))),
+        "EC PRIVATE KEY" => {
+            EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .map_err(|_| unusable())
+                .and_then(|pair| SigningKey::from_es256(pair).map_err(|_| unusable()))
+        }
+        other => Err(KeyFileError(format!(
+            "{shown} holds a '{other}', not a private key"
+        ))),
     }
-    .map_err(|e| KeyFileError(format!("{shown}: not a usable RSA private key ({e})")))?;
-    Ok(SigningKey::from_rsa(pair))
 }
 
-/// Writes a new RSA-2048 key as PKCS#8 PEM, created with mode 0600 (never wider, not even briefly).
-pub fn generate_rsa(dir: &Path, now: UnixTime) -> Result<PathBuf, KeyFileError> {
-    let pair = RsaKeyPair::generate(KeySize::Rsa2048)
-        .map_err(|_| KeyFileError("RSA key generation failed".into()))?;
-    let der = pair
-        .as_der()
-        .map_err(|_| KeyFileError("RSA key encoding failed".into()))?;
-    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der.as_ref().to_vec()));
-    let path = dir.join(format!("{now:012}-rs256.pem"));
+/// Writes a new key for `alg` as PKCS#8 PEM, created with mode 0600 (never wider, not even
+/// briefly). It signs for its algorithm from the next start on.
+pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, KeyFileError> {
+    let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
+    let der: Vec<u8> = match alg {
+        SigningAlg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| failed("generation"))?
+            .as_der()
+            .map_err(|_| failed("encoding"))?
+            .as_ref()
+            .to_vec(),
+        SigningAlg::Es256 => {
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .map_err(|_| failed("generation"))?
+                .as_ref()
+                .to_vec()
+        }
+        SigningAlg::EdDsa => Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
+            .map_err(|_| failed("generation"))?
+            .as_ref()
+            .to_vec(),
+    };
+    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+    let path = dir.join(format!("{now:012}-{}.pem", alg.file_tag()));
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)

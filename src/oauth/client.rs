@@ -9,6 +9,7 @@ use url::Url;
 use super::redirect_uri::{RedirectUri, RedirectUriError};
 use super::scope::Scope;
 use crate::clock::UnixTime;
+use crate::keys::SigningAlg;
 
 /// Longest access-token lifetime a client may ask for (DESIGN §3).
 pub const MAX_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -139,6 +140,8 @@ pub struct Client {
     /// Overrides the `access_token_ttl` setting when set.
     pub access_token_ttl: Option<Duration>,
     pub backchannel_logout_uri: Option<Url>,
+    /// What signs this client's access and ID tokens (`id_token_signed_response_alg`).
+    pub signing_alg: SigningAlg,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -168,6 +171,8 @@ pub struct RegistrationInput {
     /// A duration such as `300s` or `5m`.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// `RS256` (default), `ES256` or `EdDSA`.
+    pub signing_alg: Option<String>,
 }
 
 /// A client registration that passed every check: what the store inserts (with an id and,
@@ -183,6 +188,7 @@ pub struct Registration {
     pub first_party: bool,
     pub access_token_ttl: Option<Duration>,
     pub backchannel_logout_uri: Option<Url>,
+    pub signing_alg: SigningAlg,
 }
 
 /// Scopes a client gets when the operator names none.
@@ -272,6 +278,14 @@ impl Registration {
             })
             .transpose()?;
 
+        let signing_alg = input
+            .signing_alg
+            .as_deref()
+            .map(SigningAlg::parse)
+            .transpose()
+            .map_err(|e| ClientError(format!("--signing-alg: {e}")))?
+            .unwrap_or_default();
+
         Ok(Self {
             name,
             client_type,
@@ -282,6 +296,7 @@ impl Registration {
             first_party: input.first_party,
             access_token_ttl,
             backchannel_logout_uri,
+            signing_alg,
         })
     }
 }
@@ -338,6 +353,22 @@ mod tests {
         );
         assert_eq!(r.scopes.to_string(), "email offline_access openid profile");
         assert_eq!(r.access_token_ttl, None);
+        assert_eq!(r.signing_alg, SigningAlg::Rs256);
+    }
+
+    #[test]
+    fn the_signing_algorithm_is_one_tessera_has_keys_for() {
+        let mut i = input("confidential");
+        i.signing_alg = Some("EdDSA".into());
+        assert_eq!(
+            Registration::parse(i.clone()).unwrap().signing_alg,
+            SigningAlg::EdDsa
+        );
+        for bad in ["none", "HS256", "eddsa"] {
+            i.signing_alg = Some(bad.into());
+            let err = Registration::parse(i.clone()).unwrap_err().0;
+            assert!(err.contains("--signing-alg"), "{err}");
+        }
     }
 
     #[test]

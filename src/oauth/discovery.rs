@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::config::Settings;
+use crate::keys::SigningAlg;
 use crate::oauth::{scope, token};
 
 /// Both documents, rendered once at start.
@@ -16,6 +17,7 @@ pub struct Metadata {
 pub fn metadata(settings: &Settings) -> Metadata {
     let issuer = settings.issuer();
     let grants: Vec<&str> = token::SUPPORTED_GRANTS.iter().map(|g| g.as_str()).collect();
+    let algs: Vec<&str> = SigningAlg::ALL.iter().map(|a| a.as_str()).collect();
     let doc = json!({
         "issuer": issuer,
         "jwks_uri": format!("{issuer}/jwks"),
@@ -48,7 +50,8 @@ pub fn metadata(settings: &Settings) -> Metadata {
             ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scope::SUPPORTED,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        // Every algorithm has a key (generated at start); a client picks one at registration.
+        "id_token_signing_alg_values_supported": algs,
     });
     let oauth = doc.clone();
     Metadata {

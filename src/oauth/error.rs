@@ -29,6 +29,9 @@ pub enum OAuthError {
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
+    /// The client sent more token requests than its rate limit allows (429 + Retry-After).
+    #[error("too many token requests from this client; retry after {0} s")]
+    RateLimited(u64),
     /// The store is unreachable (503, retry later).
     #[error("the service is temporarily unavailable; retry later")]
     TemporarilyUnavailable,
@@ -47,7 +50,8 @@ impl OAuthError {
             Self::UnauthorizedClient(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
+            Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
         }
     }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod grants;
 pub mod introspection;
 pub mod pkce;
+pub mod rate_limit;
 pub mod redirect_uri;
 pub mod revocation;
 pub mod scope;

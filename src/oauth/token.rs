@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::client::GrantType;
+use super::client::{Client, GrantType};
 use super::client_auth::{self, ClientCredentials};
 use super::error::OAuthError;
 use super::grants;
+use super::rate_limit::ClientRateLimiter;
 use crate::clock::UnixTime;
 use crate::config::Settings;
-use crate::keys::KeyRing;
+use crate::keys::{KeyRing, SigningKey};
 use crate::revocation::RevocationList;
 use crate::store::Store;
 
@@ -41,6 +42,22 @@ pub struct TokenContext<'a> {
     pub settings: &'a Settings,
     pub revocations: &'a RevocationList,
     pub now: UnixTime,
+    pub rate_limit: &'a ClientRateLimiter,
+}
+
+impl TokenContext<'_> {
+    /// The key for the client's registered algorithm. The ring holds a key of every algorithm
+    /// a client can register (they are generated at start), so `None` is a broken keys
+    /// directory: a server error, never a silent fallback to another algorithm.
+    pub fn signing_key(&self, client: &Client) -> Result<&SigningKey, OAuthError> {
+        self.keys.for_alg(client.signing_alg).ok_or_else(|| {
+            OAuthError::ServerError(anyhow::anyhow!(
+                "no {} key in the keys directory for client {}",
+                client.signing_alg,
+                client.id
+            ))
+        })
+    }
 }
 
 /// RFC 6749 §5.1. Optional members are left out when absent.
@@ -70,6 +87,9 @@ pub async fn exchange(
     request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
     let client = client_auth::authenticate(ctx.store, credentials).await?;
+    ctx.rate_limit
+        .check(client.id.as_str(), ctx.now)
+        .map_err(OAuthError::RateLimited)?;
     let grant_type = request
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("the grant_type parameter is missing"))?;

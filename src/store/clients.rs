@@ -8,6 +8,7 @@ use url::Url;
 
 use super::{Store, StoreError};
 use crate::clock::UnixTime;
+use crate::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientId, ClientType, GrantType, Registration};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::Scope;
@@ -25,6 +26,7 @@ struct ClientRow {
     first_party: i64,
     access_token_ttl: Option<i64>,
     backchannel_logout_uri: Option<String>,
+    signing_alg: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -35,7 +37,7 @@ macro_rules! columns {
     () => {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
-         created_at, updated_at"
+         signing_alg, created_at, updated_at"
     };
 }
 
@@ -52,7 +54,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -81,6 +83,7 @@ impl Store {
                 .as_ref()
                 .map(Url::to_string),
         )
+        .bind(registration.signing_alg.as_str().to_string())
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -191,6 +194,8 @@ impl ClientRow {
                 .map(Url::parse)
                 .transpose()
                 .map_err(|e| decode_error("backchannel_logout_uri", e.to_string()))?,
+            signing_alg: SigningAlg::parse(&self.signing_alg)
+                .map_err(|e| decode_error("signing_alg", e.to_string()))?,
             name: self.name,
             client_type,
             secret_hash: self.secret_hash,

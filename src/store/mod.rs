@@ -149,6 +149,15 @@ impl Store {
         Ok(())
     }
 
+    /// Open and idle connections and the pool's maximum, for `/metrics`.
+    pub fn pool_gauges(&self) -> crate::metrics::PoolGauges {
+        crate::metrics::PoolGauges {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
     }

@@ -23,6 +23,7 @@ fn full_input() -> RegistrationInput {
         first_party: true,
         access_token_ttl: Some("10m".into()),
         backchannel_logout_uri: Some("https://app.example.com/bcl".into()),
+        signing_alg: Some("ES256".into()),
     }
 }
 
@@ -55,6 +56,7 @@ async fn a_registered_client_reads_back_with_every_field(backend: Backend) {
     assert_eq!(c.scopes.to_string(), "openid profile");
     assert!(c.first_party);
     assert_eq!(c.access_token_ttl, Some(Duration::from_secs(600)));
+    assert_eq!(c.signing_alg, tessera::keys::SigningAlg::Es256);
     assert_eq!(
         c.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
         Some("https://app.example.com/bcl")

@@ -24,7 +24,8 @@ async fn jwks_publishes_public_rsa_members_only(backend: Backend) {
     let app = spawn_app(backend).await;
     let jwks = fetch_jwks(&app).await;
     let keys = jwks["keys"].as_array().expect("keys");
-    assert_eq!(keys.len(), 1);
+    // One key per algorithm (RS256, ES256, EdDSA); the default, RS256, comes first.
+    assert_eq!(keys.len(), 3);
     let key = keys[0].as_object().expect("object");
     for member in ["kid", "kty", "alg", "use", "n", "e"] {
         assert!(key.contains_key(member), "missing {member}");
@@ -43,6 +44,12 @@ async fn jwks_publishes_public_rsa_members_only(backend: Backend) {
         .decode(key["n"].as_str().expect("n"))
         .expect("b64");
     assert_eq!(n.len(), 256);
+    for key in &keys[1..] {
+        let key = key.as_object().expect("object");
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(!key.contains_key(private), "private {private} published");
+        }
+    }
 }
 
 /// RFC 7638 §3: the kid is the SHA-256 thumbprint of {"e","kty","n"}, recomputed here.
@@ -96,18 +103,18 @@ async fn a_restart_with_the_same_keys_directory_keeps_the_kid(backend: Backend) 
         .expect("keys dir")
         .map(|e| e.expect("entry").path())
         .collect();
-    assert_eq!(files.len(), 1);
-    let mode = std::fs::metadata(&files[0])
-        .expect("meta")
-        .permissions()
-        .mode()
-        & 0o777;
-    assert_eq!(mode, 0o600);
+    assert_eq!(files.len(), 3, "one key per algorithm");
+    for file in &files {
+        let mode = std::fs::metadata(file).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let all_before = fetch_jwks(&app).await;
 
     let (db, keys) = app.stop().await;
     let app = spawn_on(db, keys, |_| {}).await;
     let kid_after = fetch_jwks(&app).await["keys"][0]["kid"].clone();
     assert_eq!(kid_before, kid_after);
+    assert_eq!(all_before, fetch_jwks(&app).await, "same keys, same order");
 }
 
 dual!(

@@ -23,7 +23,7 @@ pub fn exchange(
     // RFC 9068 §2.2 / §3: `aud` names the resource. Without resource indicators (RFC 8707)
     // the token is for the client's own use, so its audience is the client id.
     let token = access::mint(
-        ctx.keys.active(),
+        ctx.signing_key(client)?,
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),

@@ -37,7 +37,7 @@ pub fn profile_claims(user: &User, scope: &Scope) -> ProfileClaims {
 }
 
 pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse, OAuthError> {
-    let key = ctx.keys.active();
+    let key = ctx.signing_key(g.client)?;
     let issuer = ctx.settings.issuer();
     let client_id = g.client.id.to_string();
     let access = access::mint(

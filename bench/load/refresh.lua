@@ -1,0 +1,48 @@
+-- wrk script: the refresh_token grant with rotation. Each request spends one refresh token and
+-- each 200 answer gives back its successor, so every connection always presents a fresh token
+-- (never a reused one, which would revoke its family). REFRESH_TOKENS_DIR holds files
+-- tokens-1, tokens-2, … (one token per line, at least 2x the connections): each wrk run takes
+-- the lowest-numbered file left and renames it, since a spent token must never come back.
+-- Run with one wrk thread (-t1).
+--   WRK_PATH (token endpoint path), WRK_AUTH (client Basic credentials)
+local path = os.getenv("WRK_PATH") or "/token"
+local auth = os.getenv("WRK_AUTH")
+local dir = os.getenv("REFRESH_TOKENS_DIR")
+local pool = {}
+
+init = function(args)
+  for k = 1, 100 do
+    local file = dir .. "/tokens-" .. k
+    if os.rename(file, file .. ".spent") then
+      for line in io.lines(file .. ".spent") do
+        if line ~= "" and line ~= "null" then table.insert(pool, line) end
+      end
+      return
+    end
+  end
+end
+
+request = function()
+  local token = table.remove(pool, 1) or "exhausted"
+  local headers = { ["Accept"] = "application/json",
+    ["Content-Type"] = "application/x-www-form-urlencoded" }
+  if auth and auth ~= "" then headers["Authorization"] = auth end
+  return wrk.format("POST", path, headers, "grant_type=refresh_token&refresh_token=" .. token)
+end
+
+response = function(status, headers, body)
+  if status == 200 then
+    local next_token = string.match(body, '"refresh_token":"([^"]+)"')
+    if next_token then table.insert(pool, next_token) end
+  end
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%.0f "
+    .. "err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
