@@ -114,13 +114,16 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a client.
+    /// Delete a client; every token issued to it is revoked.
     Remove { client_id: String },
     /// Give a confidential client a new secret; the old one stops working at once.
     RotateSecret {
         client_id: String,
         #[arg(long)]
         json: bool,
+        /// Also revoke every token issued to the client so far (a leaked secret).
+        #[arg(long)]
+        revoke_tokens: bool,
     },
 }
 

@@ -196,11 +196,20 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
         }
         ClientCommand::Remove { client_id } => {
             remove(store, &client_id).await?;
-            println!("removed client {client_id}");
+            revoke_client_tokens(store, &client_id, now).await?;
+            println!("removed client {client_id}; its tokens are revoked");
             Ok(())
         }
-        ClientCommand::RotateSecret { client_id, json } => {
+        ClientCommand::RotateSecret {
+            client_id,
+            json,
+            revoke_tokens,
+        } => {
             let secret = rotate_secret(store, &client_id, now).await?;
+            if revoke_tokens {
+                revoke_client_tokens(store, &client_id, now).await?;
+                eprintln!("Every token issued to the client so far is revoked.");
+            }
             if json {
                 let doc = serde_json::json!({ "client_id": client_id, "client_secret": secret });
                 println!("{doc}");
@@ -211,6 +220,27 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
             Ok(())
         }
     }
+}
+
+/// Revokes every token issued to a client until `now`: refresh tokens in the store, access
+/// tokens through the revocation list (running nodes learn of it by NOTIFY or polling).
+pub async fn revoke_client_tokens(
+    store: &Store,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<(), AdminError> {
+    use crate::revocation::{Revocation, RevocationList, Target, reason};
+    store
+        .revoke_client_families(client_id, reason::ADMIN, now)
+        .await?;
+    let target = Target::Client {
+        client_id: client_id.to_string(),
+        before: now,
+    };
+    RevocationList::new()
+        .revoke(store, Revocation::new(target, reason::ADMIN, now))
+        .await?;
+    Ok(())
 }
 
 fn print_registered(r: &Registered, json: bool) {

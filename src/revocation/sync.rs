@@ -12,8 +12,9 @@
 //! twice is harmless), and a notification for an id below the cursor that this node does not
 //! hold triggers the same wider poll.
 //!
-//! SQLite serves one node: every entry is added by this node and applied at once, so there is
-//! nothing to sync and the task ends at once.
+//! SQLite serves one node, but not one process: the CLI (`tessera user disable`, `client
+//! remove`, …) writes revocations into the same file. With no notifications to follow, the
+//! node polls by cursor every `LOCAL_POLL_INTERVAL`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,9 @@ use crate::store::Store;
 /// Polling interval when notifications are flowing: belt and braces.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Polling interval where there is no LISTEN/NOTIFY (SQLite).
+pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 /// How far back (seconds of `revoked_at`) the wide poll re-reads rows, to catch late commits.
 pub const LATE_COMMIT_WINDOW: i64 = 30;
 
@@ -40,7 +44,10 @@ pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
     let mut retry = FIRST_RETRY;
     loop {
         match sync.store.revocation_listener().await {
-            Ok(None) => return,
+            Ok(None) => loop {
+                tokio::time::sleep(LOCAL_POLL_INTERVAL).await;
+                sync.poll(Poll::AfterCursor).await;
+            },
             Ok(Some(listener)) => {
                 retry = FIRST_RETRY;
                 sync.follow(listener).await;

@@ -148,6 +148,27 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Revokes every family of a client (client removed, or its secret rotated with
+    /// `--revoke-tokens`).
+    #[tracing::instrument(skip(self))]
+    pub async fn revoke_client_families(
+        &self,
+        client_id: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+             where client_id = $1 and revoked_at is null",
+        )
+        .bind(client_id)
+        .bind(now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Revokes every family of a login session (logout).
     #[tracing::instrument(skip(self))]
     pub async fn revoke_session_families(

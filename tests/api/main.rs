@@ -14,6 +14,7 @@ mod pg;
 mod browser;
 mod cli_clients;
 mod cli_config;
+mod cli_revocation;
 mod clients;
 mod code_flow;
 mod discovery;
