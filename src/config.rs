@@ -80,6 +80,10 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
 
+    /// How long client authentication may reuse a client it read from the database. Changes made
+    /// on this node apply at once; changes made on another node within this time.
+    #[serde(with = "duration")]
+    pub client_cache_ttl: Duration,
     /// Token requests one client may make per second on this node (0: no limit). Counted in
     /// memory, per node.
     pub token_rate_limit_per_client: u32,
@@ -122,6 +126,7 @@ impl Default for Settings {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
+            client_cache_ttl: Duration::from_secs(2),
             token_rate_limit_per_client: 1000,
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),

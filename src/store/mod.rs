@@ -68,12 +68,15 @@ pub struct PoolSettings {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// How long client authentication may use a client row it already read (0: always read).
+    pub client_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    client_cache: std::sync::Arc<clients::ClientCache>,
 }
 
 impl Store {
@@ -108,7 +111,15 @@ impl Store {
         let mut delay = Duration::from_millis(100);
         loop {
             match pool_options.clone().connect_with(options.clone()).await {
-                Ok(pool) => return Ok(Self { pool, backend }),
+                Ok(pool) => {
+                    return Ok(Self {
+                        pool,
+                        backend,
+                        client_cache: std::sync::Arc::new(clients::ClientCache::new(
+                            settings.client_cache_ttl,
+                        )),
+                    });
+                }
                 Err(e) if Instant::now() + delay < deadline && is_transient(&e) => {
                     tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
                     tokio::time::sleep(delay).await;
