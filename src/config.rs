@@ -83,6 +83,10 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
 
+    /// How long client authentication may reuse a client it read from the database. Changes made
+    /// on this node apply at once; changes made on another node within this time.
+    #[serde(with = "duration")]
+    pub client_cache_ttl: Duration,
     /// Token requests one client may make per second on this node (0: no limit). Counted in
     /// memory, per node.
     pub token_rate_limit_per_client: u32,
@@ -126,6 +130,9 @@ impl Default for Settings {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
+            // Off by default: a cached row lets a removed client, or an old secret, work for
+            // that long, and mint tokens newer than the revocation that removal wrote.
+            client_cache_ttl: Duration::ZERO,
             token_rate_limit_per_client: 1000,
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),

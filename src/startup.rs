@@ -74,6 +74,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
         }),
         connect_timeout: settings.database_connect_timeout,
         acquire_timeout: settings.database_acquire_timeout,
+        client_cache_ttl: settings.client_cache_ttl,
     };
     let store = Store::connect(&db, &pool)
         .await

@@ -59,7 +59,7 @@ pub async fn authenticate(
     };
     let presented_hash = secret.map(|s| opaque::hash(s.expose()));
     let client = match ClientId::parse(client_id) {
-        Ok(id) => store.get_client(id.as_str()).await?,
+        Ok(id) => store.get_client_for_auth(id.as_str()).await?,
         Err(_) => None,
     };
     let Some(client) = client else {

@@ -1,7 +1,11 @@
 //! Every SQL statement about OAuth clients. Rows become `Client`s here, through the same
 //! parsers the CLI uses, so a row that no longer parses is a decode error, not a silent default.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use sqlx::FromRow;
 use url::Url;
@@ -41,7 +45,65 @@ macro_rules! columns {
     };
 }
 
+/// Clients read for authentication, kept `ttl` (a monotonic deadline, not token time): the
+/// token endpoint then needs no database round trip for a client that calls often. Writes
+/// through this `Store` forget the entry at once.
+#[derive(Debug)]
+pub(super) struct ClientCache {
+    ttl: Duration,
+    entries: RwLock<HashMap<String, (Instant, Client)>>,
+}
+
+impl ClientCache {
+    pub(super) fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, id: &str) -> Option<Client> {
+        let entries = self.entries.read().ok()?;
+        let (deadline, client) = entries.get(id)?;
+        (Instant::now() < *deadline).then(|| client.clone())
+    }
+
+    fn put(&self, client: &Client) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            let now = Instant::now();
+            // Only existing clients are cached, so the map is bounded by the clients table;
+            // expired entries go when it grows.
+            if entries.len() >= 10_000 {
+                entries.retain(|_, (deadline, _)| now < *deadline);
+            }
+            entries.insert(client.id.to_string(), (now + self.ttl, client.clone()));
+        }
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.remove(id);
+        }
+    }
+}
+
 impl Store {
+    /// `get_client` through the cache: for client authentication only, where a client row at
+    /// most `client_cache_ttl` old is good enough.
+    pub async fn get_client_for_auth(&self, id: &str) -> Result<Option<Client>, StoreError> {
+        if let Some(client) = self.client_cache.get(id) {
+            return Ok(Some(client));
+        }
+        let client = self.get_client(id).await?;
+        if let Some(c) = &client {
+            self.client_cache.put(c);
+        }
+        Ok(client)
+    }
+
     /// Inserts a new client with `id` and (for confidential clients) the secret's hash.
     #[tracing::instrument(skip(self, registration, secret_hash))]
     pub async fn insert_client(
@@ -122,6 +184,7 @@ impl Store {
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
+        self.client_cache.forget(id);
         Ok(done.rows_affected() > 0)
     }
 
@@ -142,6 +205,7 @@ impl Store {
         .bind(id.to_string())
         .execute(&self.pool)
         .await?;
+        self.client_cache.forget(id);
         Ok(done.rows_affected() > 0)
     }
 }

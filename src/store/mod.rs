@@ -73,6 +73,8 @@ pub struct PoolSettings {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// How long client authentication may use a client row it already read (0: always read).
+    pub client_cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +83,7 @@ pub struct Store {
     backend: Backend,
     /// The connection URL, for connections outside the pool (the revocation listener).
     url: secrecy::SecretString,
+    client_cache: std::sync::Arc<clients::ClientCache>,
 }
 
 impl Store {
@@ -120,6 +123,9 @@ impl Store {
                         pool,
                         backend,
                         url: url.into(),
+                        client_cache: std::sync::Arc::new(clients::ClientCache::new(
+                            settings.client_cache_ttl,
+                        )),
                     });
                 }
                 Err(e) if Instant::now() + delay < deadline && is_transient(&e) => {

@@ -117,7 +117,48 @@ async fn oversized_bodies_and_headers_are_refused(backend: Backend) {
     assert_eq!(app.get("/jwks").await.status(), 200, "the server is fine");
 }
 
+/// Client authentication caches client rows for `client_cache_ttl`: a rotation on this node
+/// takes effect at once, one on another node (another `Store`) once the entry expires.
+async fn rotated_secrets_stop_working_at_once_here_and_within_the_cache_ttl_elsewhere(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| {
+        s.client_cache_ttl = Duration::from_millis(500);
+    })
+    .await;
+    let store = &app.state.store;
+    let client = app.create_service_client("api").await;
+    let status = |secret: String| {
+        let (app, id) = (&app, client.id.clone());
+        async move {
+            app.post_token_basic(&id, &secret, &[CC])
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(status(client.secret().to_string()).await, 200);
+
+    let here = tessera::admin::clients::rotate_secret(store, &client.id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(status(client.secret().to_string()).await, 401, "same node");
+    assert_eq!(status(here.clone()).await, 200);
+
+    let elsewhere = tessera::startup::open_store(&app.state.settings)
+        .await
+        .unwrap();
+    let there = tessera::admin::clients::rotate_secret(&elsewhere, &client.id, app.clock.now())
+        .await
+        .unwrap();
+    elsewhere.close().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(status(here).await, 401, "another node, after the ttl");
+    assert_eq!(status(there).await, 200);
+}
+
 dual!(
+    rotated_secrets_stop_working_at_once_here_and_within_the_cache_ttl_elsewhere,
     metrics_count_requests_tokens_and_the_pool,
     a_client_over_its_token_rate_limit_gets_429_with_retry_after,
     oversized_bodies_and_headers_are_refused
