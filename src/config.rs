@@ -80,6 +80,15 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
 
+    /// Admins must pass a TOTP second factor to use the console (turning it off is logged loudly).
+    pub admin_require_totp: bool,
+    /// How recent the last sign-in must be for sensitive admin actions (else: sign in again).
+    #[serde(with = "duration")]
+    pub admin_reauth_window: Duration,
+    /// How long audit-log entries are kept.
+    #[serde(with = "duration")]
+    pub audit_retention: Duration,
+
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
     pub log_format: LogFormat,
@@ -112,6 +121,9 @@ impl Default for Settings {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
+            admin_require_totp: true,
+            admin_reauth_window: Duration::from_secs(15 * 60),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             log_level: "info".into(),
             log_format: LogFormat::Human,
         }
