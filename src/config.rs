@@ -96,6 +96,14 @@ pub struct Settings {
     /// On SIGTERM/SIGINT: how long in-flight requests may take to finish before they are cut.
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Admins must pass a TOTP second factor to use the console (turning it off is logged loudly).
+    pub admin_require_totp: bool,
+    /// How recent the last sign-in must be for sensitive admin actions (else: sign in again).
+    #[serde(with = "duration")]
+    pub admin_reauth_window: Duration,
+    /// How long audit-log entries are kept.
+    #[serde(with = "duration")]
+    pub audit_retention: Duration,
 
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
@@ -136,6 +144,9 @@ impl Default for Settings {
             token_rate_limit_per_client: 1000,
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            admin_require_totp: true,
+            admin_reauth_window: Duration::from_secs(15 * 60),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             log_level: "info".into(),
             log_format: LogFormat::Human,
         }

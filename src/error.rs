@@ -231,3 +231,76 @@ impl ResponseError for crate::oauth::error::BearerError {
             }))
     }
 }
+
+/// Console pages: a redirect (sign in, second factor, re-authentication) or an error page.
+impl ResponseError for crate::http::admin::ConsoleError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Redirect(_) => StatusCode::SEE_OTHER,
+            Self::Page(page) => page.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            Self::Redirect(location) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, location.as_str()))
+                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+                .finish(),
+            Self::Page(page) => page.error_response(),
+        }
+    }
+}
+
+/// The admin JSON API: `{"error": {"code", "message"}}` with a stable code; a Bearer challenge
+/// on 401 (RFC 6750 §3); internals logged, never sent.
+impl ResponseError for crate::admin::api::ApiError {
+    fn status_code(&self) -> StatusCode {
+        use crate::admin::api::ApiError as E;
+        match self {
+            E::Unauthenticated | E::InvalidToken => StatusCode::UNAUTHORIZED,
+            E::InsufficientScope | E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            E::NotFound => StatusCode::NOT_FOUND,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        use crate::admin::api::ApiError as E;
+        let mut res = HttpResponse::build(self.status_code());
+        match self {
+            E::Unauthenticated => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tessera\""),
+                ));
+            }
+            E::InvalidToken => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
+                ));
+            }
+            E::InsufficientScope => {
+                res.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        "Bearer realm=\"tessera\", error=\"insufficient_scope\", scope=\"tessera:admin\"",
+                    ),
+                ));
+            }
+            E::Unavailable => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            E::Internal(cause) => tracing::error!(error = ?cause, "internal error"),
+            _ => {}
+        }
+        res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(serde_json::json!({
+                "error": { "code": self.code(), "message": self.to_string() }
+            }))
+    }
+}

@@ -134,6 +134,12 @@ impl Application {
     ) -> Result<Self, StartError> {
         settings.validate()?;
         let store = open_store(&settings).await?;
+        if !settings.admin_require_totp {
+            tracing::warn!(
+                "ADMIN_REQUIRE_TOTP IS OFF: administrators sign in to the console with a password \
+                 alone; set TESSERA_ADMIN_REQUIRE_TOTP=true in production"
+            );
+        }
         let keys = keys::load_or_generate(&settings.keys_dir, clock.now())?;
         tracing::info!(
             kid = keys.active().kid(),

@@ -4,6 +4,7 @@ pub mod login;
 pub mod manage;
 pub mod password;
 pub mod throttle;
+pub mod totp;
 pub mod user;
 
 pub use user::{Email, Role, User, Username};

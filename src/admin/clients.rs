@@ -73,9 +73,10 @@ pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
     Ok(store.list_clients().await?)
 }
 
-pub async fn remove(store: &Store, id: &str) -> Result<(), AdminError> {
+/// Deletes a client and revokes every token issued to it.
+pub async fn remove(store: &Store, id: &str, now: UnixTime) -> Result<(), AdminError> {
     if store.delete_client(id).await? {
-        Ok(())
+        revoke_client_tokens(store, id, now).await
     } else {
         Err(AdminError::NotFound(id.escape_default().to_string()))
     }
@@ -195,8 +196,7 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
             Ok(())
         }
         ClientCommand::Remove { client_id } => {
-            remove(store, &client_id).await?;
-            revoke_client_tokens(store, &client_id, now).await?;
+            remove(store, &client_id, now).await?;
             println!("removed client {client_id}; its tokens are revoked");
             Ok(())
         }

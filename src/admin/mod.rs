@@ -1,4 +1,7 @@
-//! Administration: the operations behind the `tessera client …` commands (and, later, the admin
-//! console and its JSON API).
+//! Administration: the operations behind the `tessera client …` commands, the admin console
+//! and its JSON API, and the audit log they write.
 
+pub mod api;
+pub mod audit;
 pub mod clients;
+pub mod users;

@@ -9,7 +9,7 @@ use crate::accounts::login::{self, Attempt, Outcome};
 use crate::error::PageError;
 use crate::http::current_session::{client_ip, current_session};
 use crate::http::return_to::ReturnTo;
-use crate::http::{cookies, csrf, pages};
+use crate::http::{admin, cookies, csrf, pages};
 use crate::sessions;
 use crate::startup::AppState;
 use crate::tokens::opaque::{self, Kind};
@@ -128,6 +128,8 @@ pub async fn submit(
         login::LoginError::Hash(h) => PageError::Internal(h.into()),
     })?;
 
+    admin::audit_login(&req, &state, &form.username, &outcome).await?;
+
     let again = |status: StatusCode, message: &str| {
         pages::render(
             status,
@@ -186,7 +188,7 @@ pub async fn submit(
             )
             .await?;
             tracing::info!(user_id = %user.id, sid = %created.sid, "signed in");
-            let mut res = pages::redirect(&return_to);
+            let mut res = pages::redirect(&admin::after_sign_in(&state, &user, &return_to));
             res.add_cookie(&cookies::build(
                 cookies::SESSION,
                 created.secret,

@@ -1,6 +1,7 @@
 //! A request enters here. `routes` lists every path and its handler, in one place.
 
 mod account;
+pub mod admin;
 mod authorize;
 mod cookies;
 mod csrf;
@@ -77,6 +78,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(metrics::metrics))
+    .configure(admin::routes)
     .default_service(web::to(not_found));
 }
 

@@ -177,6 +177,25 @@ impl Store {
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
+    /// One page of clients, in the order of `list_clients`.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_clients_page(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<Client>, StoreError> {
+        let rows: Vec<ClientRow> = sqlx::query_as(concat!(
+            "select ",
+            columns!(),
+            " from clients order by created_at, client_id limit $1 offset $2"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(ClientRow::into_client).collect()
+    }
+
     /// Whether a client was deleted.
     #[tracing::instrument(skip(self))]
     pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {

@@ -2,6 +2,8 @@
 //! queries through sqlx's `Any` driver; the two backends differ only in their migrations and in
 //! the connection setup below, so no caller ever asks which backend it has.
 
+mod admin;
+mod audit;
 mod codes;
 mod consents;
 mod refresh_tokens;
@@ -9,6 +11,8 @@ mod sessions;
 mod throttle;
 mod users;
 
+pub use admin::{TotpRow, contains_pattern};
+pub use audit::{AuditEntry, NewAuditEntry};
 pub use codes::CodeRow;
 pub use refresh_tokens::{FamilyRow, RefreshRow};
 pub use sessions::SessionRow;

@@ -109,13 +109,15 @@ async fn clients_are_listed_and_removed(backend: Backend) {
         .collect();
     assert_eq!(ids, [a.clone(), b.clone()]);
 
-    clients::remove(store, a.as_str()).await.unwrap();
+    clients::remove(store, a.as_str(), app.clock.now())
+        .await
+        .unwrap();
     assert!(matches!(
         clients::show(store, a.as_str()).await,
         Err(AdminError::NotFound(_))
     ));
     assert!(matches!(
-        clients::remove(store, a.as_str()).await,
+        clients::remove(store, a.as_str(), app.clock.now()).await,
         Err(AdminError::NotFound(_))
     ));
     // A public client has no secret to rotate.

@@ -11,6 +11,8 @@
 mod helpers;
 mod pg;
 
+mod admin;
+mod admin_browser;
 mod browser;
 mod cli_clients;
 mod cli_config;

@@ -1,0 +1,224 @@
+//! TOTP second factor (RFC 6238: HMAC-SHA-1, 6 digits, 30 s steps, one step of skew) and
+//! one-time recovery codes. Time is an argument; each accepted step is used once (§5.2).
+
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+use totp_rs::{Builder, Secret, Totp};
+
+use super::User;
+use super::throttle::Policy;
+use crate::clock::UnixTime;
+use crate::store::{Store, StoreError};
+use crate::tokens::opaque;
+
+pub const ISSUER: &str = "Tessera";
+pub const RECOVERY_CODES: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TotpError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored TOTP secret is unusable: {0}")]
+    Secret(String),
+}
+
+/// What an enrolment page shows: the secret in base32 and a QR code of the otpauth URL.
+pub struct Enrolment {
+    pub secret: SecretString,
+    pub qr_data_url: String,
+}
+
+/// The outcome of a code (TOTP or recovery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    Accepted,
+    Refused,
+    Throttled { retry_after: i64 },
+}
+
+fn totp_for(secret_b32: &str, account: &str) -> Result<Totp, TotpError> {
+    let secret =
+        Secret::try_from_base32(secret_b32).map_err(|e| TotpError::Secret(e.to_string()))?;
+    // otpauth labels cannot contain ':'.
+    let account: String = account.chars().filter(|&c| c != ':').collect();
+    Builder::new()
+        .with_secret(secret.as_bytes().to_vec())
+        .with_account_name(account)
+        .with_issuer(Some(ISSUER))
+        .build()
+        .map_err(|e| TotpError::Secret(e.to_string()))
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    #[allow(
+        clippy::expect_used,
+        reason = "no OS randomness: nothing secure can proceed"
+    )]
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the operating system's random generator failed");
+    bytes
+}
+
+/// The pending enrolment of `user`: a new secret unless one is waiting for confirmation.
+pub async fn pending_enrolment(
+    store: &Store,
+    user: &User,
+    now: UnixTime,
+) -> Result<Enrolment, TotpError> {
+    let secret = match store.totp_credential(&user.id).await? {
+        Some(row) if row.confirmed_at.is_none() => row.secret,
+        _ => {
+            let secret = Secret::from(random_bytes::<20>().to_vec()).to_base32();
+            store.put_pending_totp(&user.id, &secret, now).await?;
+            secret
+        }
+    };
+    let totp = totp_for(&secret, &user.username)?;
+    let png = totp
+        .to_qr_base64()
+        .map_err(|e| TotpError::Secret(e.to_string()))?;
+    Ok(Enrolment {
+        secret: SecretString::from(secret),
+        qr_data_url: format!("data:image/png;base64,{png}"),
+    })
+}
+
+/// Whether the user has a confirmed TOTP credential.
+pub async fn is_enrolled(store: &Store, user: &User) -> Result<bool, StoreError> {
+    Ok(store
+        .totp_credential(&user.id)
+        .await?
+        .is_some_and(|r| r.confirmed_at.is_some()))
+}
+
+fn throttle_key(user: &User) -> String {
+    format!("totp:{}", user.id)
+}
+
+/// Checks a code against the user's credential (a pending one only when `enrolling`),
+/// throttled like passwords. A TOTP step is accepted once.
+pub async fn check_code(
+    store: &Store,
+    policy: &Policy,
+    user: &User,
+    code: &str,
+    enrolling: bool,
+    now: UnixTime,
+) -> Result<Check, TotpError> {
+    let key = throttle_key(user);
+    if let Some(retry_after) = policy.retry_after(store.login_failures(&key).await?, now) {
+        return Ok(Check::Throttled { retry_after });
+    }
+    let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
+    let accepted = match store.totp_credential(&user.id).await? {
+        Some(row) if row.confirmed_at.is_some() != enrolling => {
+            let totp = totp_for(&row.secret, &user.username)?;
+            match totp.check(&code, u64::try_from(now).unwrap_or_default()) {
+                Some(step) => {
+                    store
+                        .use_totp_step(&user.id, i64::try_from(step).unwrap_or(i64::MAX))
+                        .await?
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    };
+    if accepted {
+        if enrolling {
+            store.confirm_totp(&user.id, now).await?;
+        }
+        store.clear_login_failures(&key).await?;
+        Ok(Check::Accepted)
+    } else {
+        store
+            .record_login_failure(&key, now, now - policy.window_secs)
+            .await?;
+        Ok(Check::Refused)
+    }
+}
+
+/// Recovery codes are compared case- and dash-insensitively.
+fn normalise_recovery(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Uses a recovery code (once), throttled with the TOTP codes.
+pub async fn use_recovery_code(
+    store: &Store,
+    policy: &Policy,
+    user: &User,
+    code: &str,
+    now: UnixTime,
+) -> Result<Check, TotpError> {
+    let key = throttle_key(user);
+    if let Some(retry_after) = policy.retry_after(store.login_failures(&key).await?, now) {
+        return Ok(Check::Throttled { retry_after });
+    }
+    let hash = opaque::hash(&normalise_recovery(code));
+    if store.use_recovery_code(&user.id, &hash, now).await? {
+        store.clear_login_failures(&key).await?;
+        Ok(Check::Accepted)
+    } else {
+        store
+            .record_login_failure(&key, now, now - policy.window_secs)
+            .await?;
+        Ok(Check::Refused)
+    }
+}
+
+/// New recovery codes (replacing any old ones); the clear text exists only in the result.
+pub async fn new_recovery_codes(
+    store: &Store,
+    user: &User,
+    now: UnixTime,
+) -> Result<Vec<SecretString>, StoreError> {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let text = Secret::from(random_bytes::<10>().to_vec()).to_base32();
+            let (a, b) = text.split_at(text.len() / 2);
+            format!("{a}-{b}").to_lowercase()
+        })
+        .collect();
+    let hashes: Vec<String> = codes
+        .iter()
+        .map(|c| opaque::hash(&normalise_recovery(c)))
+        .collect();
+    store.replace_recovery_codes(&user.id, &hashes, now).await?;
+    Ok(codes.into_iter().map(SecretString::from).collect())
+}
+
+/// For templates: the clear text of secrets being shown once.
+pub fn reveal(secrets: &[SecretString]) -> Vec<String> {
+    secrets
+        .iter()
+        .map(|s| s.expose_secret().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_compare_without_case_or_dashes() {
+        assert_eq!(normalise_recovery("abcd-efgh"), "ABCDEFGH");
+        assert_eq!(normalise_recovery(" ABCD efgh "), "ABCDEFGH");
+    }
+
+    #[test]
+    fn a_totp_code_matches_its_step_and_the_neighbours_only() {
+        let secret = Secret::from(vec![7u8; 20]).to_base32();
+        let totp = totp_for(&secret, "alice:x").unwrap();
+        let now = 1_700_000_000u64;
+        let code = totp.generate(now).to_string();
+        assert_eq!(totp.check(&code, now), Some(now / 30));
+        assert!(totp.check(&code, now + 30).is_some());
+        assert!(totp.check(&code, now + 90).is_none());
+    }
+}

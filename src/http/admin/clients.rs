@@ -1,0 +1,314 @@
+//! `/admin/clients…`: list, register (the CLI's options; the secret shown once), rotate the
+//! secret and delete (both sensitive: a recent sign-in and a confirmation).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use serde::Deserialize;
+
+use super::users::{ConfirmForm, ConfirmPage};
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, audit, split_page};
+use crate::admin::audit::Event;
+use crate::admin::clients::{self as client_admin, AdminError, ClientView};
+use crate::error::PageError;
+use crate::http::pages;
+use crate::oauth::client::RegistrationInput;
+use crate::startup::AppState;
+
+#[derive(askama::Template)]
+#[template(path = "admin/clients.html")]
+struct ListPage<'a> {
+    clients: &'a [ClientView],
+    page: i64,
+    more: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/client.html")]
+struct ClientPage<'a> {
+    c: &'a ClientView,
+    secret: Option<&'a str>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/client_new.html")]
+struct NewClientPage<'a> {
+    csrf: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct NewClientForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    client_type: String,
+    #[serde(default)]
+    redirect_uris: String,
+    #[serde(default)]
+    post_logout_redirect_uris: String,
+    #[serde(default)]
+    grant_types: String,
+    #[serde(default)]
+    scope: String,
+    #[serde(default)]
+    first_party: String,
+    #[serde(default)]
+    access_token_ttl: String,
+    #[serde(default)]
+    backchannel_logout_uri: String,
+}
+
+impl NewClientForm {
+    fn input(&self) -> RegistrationInput {
+        let list = |s: &str| s.split_whitespace().map(str::to_string).collect();
+        let optional = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        RegistrationInput {
+            name: self.name.trim().to_string(),
+            client_type: self.client_type.trim().to_string(),
+            redirect_uris: list(&self.redirect_uris),
+            post_logout_redirect_uris: list(&self.post_logout_redirect_uris),
+            grant_types: list(&self.grant_types),
+            scope: optional(&self.scope),
+            first_party: self.first_party == "yes",
+            access_token_ttl: optional(&self.access_token_ttl),
+            backchannel_logout_uri: optional(&self.backchannel_logout_uri),
+            // RS256, the default; the CLI's --signing-alg chooses another.
+            signing_alg: None,
+        }
+    }
+}
+
+pub fn admin_error(e: AdminError) -> ConsoleError {
+    match e {
+        AdminError::Invalid(e) => PageError::BadRequest(e.to_string()).into(),
+        AdminError::NotFound(_) => PageError::NotFound.into(),
+        AdminError::NoSecret(id) => {
+            PageError::BadRequest(format!("client '{id}' is public: it has no secret")).into()
+        }
+        AdminError::Store(s) => s.into(),
+        AdminError::Start(s) => PageError::Internal(s.into()).into(),
+    }
+}
+
+async fn client_view(state: &AppState, id: &str) -> Result<ClientView, ConsoleError> {
+    let client = client_admin::show(&state.store, id)
+        .await
+        .map_err(admin_error)?;
+    Ok(ClientView::from(&client))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: AdminSession,
+    query: web::Query<PageQuery>,
+) -> ConsoleResult {
+    let clients = state
+        .store
+        .list_clients_page(super::PAGE_SIZE + 1, query.offset())
+        .await?;
+    let (clients, more) = split_page(clients);
+    let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+    Ok(pages::render(
+        StatusCode::OK,
+        &ListPage {
+            clients: &views,
+            page: query.page(),
+            more,
+        },
+    )?)
+}
+
+pub async fn new_form(admin: AdminSession) -> ConsoleResult {
+    Ok(pages::render(
+        StatusCode::OK,
+        &NewClientPage {
+            csrf: &admin.csrf(),
+            error: None,
+        },
+    )?)
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    form: web::Form<NewClientForm>,
+) -> ConsoleResult {
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let registered = match client_admin::add(&state.store, form.input(), state.clock.now()).await {
+        Ok(r) => r,
+        Err(AdminError::Invalid(e)) => {
+            return Ok(pages::render(
+                StatusCode::BAD_REQUEST,
+                &NewClientPage {
+                    csrf: &admin.csrf(),
+                    error: Some(&e.to_string()),
+                },
+            )?);
+        }
+        Err(e) => return Err(admin_error(e)),
+    };
+    let view = ClientView::from(&registered.client);
+    audit(
+        &req,
+        &state,
+        Event {
+            actor: &admin.actor(),
+            action: "client.created",
+            target: Some(&view.client_id),
+            detail: serde_json::to_value(&view)
+                .ok()
+                .map(|v| serde_json::json!({ "after": v })),
+        },
+    )
+    .await?;
+    Ok(pages::render(
+        StatusCode::CREATED,
+        &ClientPage {
+            c: &view,
+            secret: registered.secret.as_deref(),
+        },
+    )?)
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    _admin: AdminSession,
+    id: web::Path<String>,
+) -> ConsoleResult {
+    let view = client_view(&state, &id).await?;
+    Ok(pages::render(
+        StatusCode::OK,
+        &ClientPage {
+            c: &view,
+            secret: None,
+        },
+    )?)
+}
+
+fn confirm_page(admin: &AdminSession, view: &ClientView, delete: bool) -> ConsoleResult {
+    let (title, message, action, button) = if delete {
+        (
+            "Delete client",
+            format!(
+                "Delete {} ({})? Apps using it can no longer sign users in or get tokens.",
+                view.name, view.client_id
+            ),
+            format!("/admin/clients/{}/delete", view.client_id),
+            "Delete",
+        )
+    } else {
+        (
+            "Rotate client secret",
+            format!(
+                "Give {} ({}) a new secret? The current one stops working at once.",
+                view.name, view.client_id
+            ),
+            format!("/admin/clients/{}/rotate", view.client_id),
+            "Rotate",
+        )
+    };
+    Ok(pages::render(
+        StatusCode::OK,
+        &ConfirmPage {
+            csrf: &admin.csrf(),
+            title,
+            message: &message,
+            action: &action,
+            button,
+            cancel: &format!("/admin/clients/{}", view.client_id),
+            grant: None,
+        },
+    )?)
+}
+
+pub async fn confirm_delete(
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    id: web::Path<String>,
+) -> ConsoleResult {
+    let view = client_view(&state, &id).await?;
+    admin.require_recent(&state, &format!("/admin/clients/{}/delete", view.client_id))?;
+    confirm_page(&admin, &view, true)
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    id: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> ConsoleResult {
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let view = client_view(&state, &id).await?;
+    let back = format!("/admin/clients/{}/delete", view.client_id);
+    admin.require_recent(&state, &back)?;
+    if !form.confirmed() {
+        return confirm_page(&admin, &view, true);
+    }
+    client_admin::remove(&state.store, &view.client_id, state.clock.now())
+        .await
+        .map_err(admin_error)?;
+    audit(
+        &req,
+        &state,
+        Event {
+            actor: &admin.actor(),
+            action: "client.deleted",
+            target: Some(&view.client_id),
+            detail: serde_json::to_value(&view)
+                .ok()
+                .map(|v| serde_json::json!({ "before": v })),
+        },
+    )
+    .await?;
+    Ok(pages::redirect("/admin/clients"))
+}
+
+pub async fn confirm_rotate(
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    id: web::Path<String>,
+) -> ConsoleResult {
+    let view = client_view(&state, &id).await?;
+    admin.require_recent(&state, &format!("/admin/clients/{}/rotate", view.client_id))?;
+    confirm_page(&admin, &view, false)
+}
+
+pub async fn rotate(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    id: web::Path<String>,
+    form: web::Form<ConfirmForm>,
+) -> ConsoleResult {
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let view = client_view(&state, &id).await?;
+    admin.require_recent(&state, &format!("/admin/clients/{}/rotate", view.client_id))?;
+    if !form.confirmed() {
+        return confirm_page(&admin, &view, false);
+    }
+    let secret = client_admin::rotate_secret(&state.store, &view.client_id, state.clock.now())
+        .await
+        .map_err(admin_error)?;
+    audit(
+        &req,
+        &state,
+        Event {
+            actor: &admin.actor(),
+            action: "client.secret_rotated",
+            target: Some(&view.client_id),
+            detail: None,
+        },
+    )
+    .await?;
+    Ok(pages::render(
+        StatusCode::OK,
+        &ClientPage {
+            c: &view,
+            secret: Some(&secret),
+        },
+    )?)
+}

@@ -1,0 +1,420 @@
+//! The second factor: TOTP enrolment (QR code, then recovery codes shown once), the TOTP step
+//! after an admin signs in, and the re-authentication page for sensitive actions.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{AdminSession, ConsoleError, ConsoleResult, PendingAdmin, audit};
+use crate::accounts::login::{self, Attempt, Outcome};
+use crate::accounts::totp::{self, Check};
+use crate::admin::audit::Event;
+use crate::error::PageError;
+use crate::http::current_session::client_ip;
+use crate::http::pages;
+use crate::http::return_to::ReturnTo;
+use crate::startup::AppState;
+
+#[derive(askama::Template)]
+#[template(path = "admin/mfa_enrol.html")]
+struct EnrolPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    qr: &'a str,
+    secret: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/mfa_recovery.html")]
+struct RecoveryPage<'a> {
+    codes: &'a [String],
+    return_to: &'a str,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/mfa_verify.html")]
+struct VerifyPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/reauth.html")]
+struct ReauthPage<'a> {
+    csrf: &'a str,
+    return_to: &'a str,
+    totp: bool,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct ReturnQuery {
+    return_to: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    recovery_code: String,
+}
+
+#[derive(Deserialize)]
+pub struct ReauthForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    return_to: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    code: String,
+}
+
+const WRONG_CODE: &str = "That code is not right. Try the current code from the app.";
+
+/// A local destination, the dashboard by default.
+fn destination(raw: Option<&str>) -> String {
+    raw.and_then(ReturnTo::parse)
+        .map_or_else(|| "/admin".to_string(), |r| r.as_str().to_string())
+}
+
+fn with_query(path: &str, return_to: &str) -> String {
+    format!("{path}?return_to={}", urlencoding::encode(return_to))
+}
+
+fn throttled(mut res: HttpResponse, retry_after: i64) -> HttpResponse {
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        header::HeaderValue::from(retry_after.max(1)),
+    );
+    res
+}
+
+async fn mark_passed(state: &AppState, admin: &AdminSession) -> Result<(), ConsoleError> {
+    let mut amr: Vec<&str> = admin.session.row.amr.split_whitespace().collect();
+    if !amr.contains(&"otp") {
+        amr.push("otp");
+    }
+    state
+        .store
+        .set_session_mfa(&admin.id_hash(), &amr.join(" "), state.clock.now())
+        .await?;
+    Ok(())
+}
+
+pub async fn show_enrol(
+    state: web::Data<AppState>,
+    PendingAdmin(admin): PendingAdmin,
+    query: web::Query<ReturnQuery>,
+) -> ConsoleResult {
+    let return_to = destination(query.return_to.as_deref());
+    if totp::is_enrolled(&state.store, admin.user()).await? {
+        return Ok(pages::redirect(&with_query("/admin/mfa", &return_to)));
+    }
+    enrol_page(&state, &admin, &return_to, StatusCode::OK, None).await
+}
+
+async fn enrol_page(
+    state: &AppState,
+    admin: &AdminSession,
+    return_to: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> ConsoleResult {
+    let enrolment = totp::pending_enrolment(&state.store, admin.user(), state.clock.now()).await?;
+    Ok(pages::render(
+        status,
+        &EnrolPage {
+            csrf: &admin.csrf(),
+            return_to,
+            qr: &enrolment.qr_data_url,
+            secret: enrolment.secret.expose_secret(),
+            error,
+        },
+    )?)
+}
+
+pub async fn enrol(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    PendingAdmin(admin): PendingAdmin,
+    form: web::Form<CodeForm>,
+) -> ConsoleResult {
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let return_to = destination(Some(&form.return_to));
+    if totp::is_enrolled(&state.store, admin.user()).await? {
+        return Ok(pages::redirect(&with_query("/admin/mfa", &return_to)));
+    }
+    let now = state.clock.now();
+    let check = totp::check_code(
+        &state.store,
+        &state.login_limits.account,
+        admin.user(),
+        &form.code,
+        true,
+        now,
+    )
+    .await?;
+    match check {
+        Check::Accepted => {
+            mark_passed(&state, &admin).await?;
+            let codes = totp::new_recovery_codes(&state.store, admin.user(), now).await?;
+            audit(
+                &req,
+                &state,
+                Event {
+                    actor: &admin.actor(),
+                    action: "totp.enrolled",
+                    target: Some(&admin.user().id),
+                    detail: None,
+                },
+            )
+            .await?;
+            Ok(pages::render(
+                StatusCode::OK,
+                &RecoveryPage {
+                    codes: &totp::reveal(&codes),
+                    return_to: &return_to,
+                },
+            )?)
+        }
+        Check::Refused => {
+            audit(
+                &req,
+                &state,
+                Event {
+                    actor: &admin.actor(),
+                    action: "totp.failed",
+                    target: Some(&admin.user().id),
+                    detail: Some(serde_json::json!({ "step": "enrolment" })),
+                },
+            )
+            .await?;
+            enrol_page(
+                &state,
+                &admin,
+                &return_to,
+                StatusCode::UNAUTHORIZED,
+                Some(WRONG_CODE),
+            )
+            .await
+        }
+        Check::Throttled { retry_after } => {
+            let res = enrol_page(
+                &state,
+                &admin,
+                &return_to,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(&format!(
+                    "Too many wrong codes. Try again in {retry_after} seconds."
+                )),
+            )
+            .await?;
+            Ok(throttled(res, retry_after))
+        }
+    }
+}
+
+pub async fn show_verify(
+    state: web::Data<AppState>,
+    PendingAdmin(admin): PendingAdmin,
+    query: web::Query<ReturnQuery>,
+) -> ConsoleResult {
+    let return_to = destination(query.return_to.as_deref());
+    if !totp::is_enrolled(&state.store, admin.user()).await? {
+        return Ok(pages::redirect(&with_query("/admin/mfa/enrol", &return_to)));
+    }
+    Ok(pages::render(
+        StatusCode::OK,
+        &VerifyPage {
+            csrf: &admin.csrf(),
+            return_to: &return_to,
+            error: None,
+        },
+    )?)
+}
+
+pub async fn verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    PendingAdmin(admin): PendingAdmin,
+    form: web::Form<CodeForm>,
+) -> ConsoleResult {
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let return_to = destination(Some(&form.return_to));
+    let now = state.clock.now();
+    let limits = &state.login_limits.account;
+    let recovery = !form.recovery_code.trim().is_empty();
+    let check = if recovery {
+        totp::use_recovery_code(&state.store, limits, admin.user(), &form.recovery_code, now)
+            .await?
+    } else {
+        totp::check_code(&state.store, limits, admin.user(), &form.code, false, now).await?
+    };
+    let page = |status: StatusCode, error: &str| {
+        pages::render(
+            status,
+            &VerifyPage {
+                csrf: &admin.csrf(),
+                return_to: &return_to,
+                error: Some(error),
+            },
+        )
+    };
+    let (action, result) = match check {
+        Check::Accepted => {
+            mark_passed(&state, &admin).await?;
+            let action = if recovery {
+                "recovery_code.used"
+            } else {
+                "totp.verified"
+            };
+            (action, Ok(pages::redirect(&return_to)))
+        }
+        Check::Refused => ("totp.failed", page(StatusCode::UNAUTHORIZED, WRONG_CODE)),
+        Check::Throttled { retry_after } => (
+            "totp.throttled",
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many wrong codes. Try again in {retry_after} seconds."),
+            )
+            .map(|res| throttled(res, retry_after)),
+        ),
+    };
+    audit(
+        &req,
+        &state,
+        Event {
+            actor: &admin.actor(),
+            action,
+            target: Some(&admin.user().id),
+            detail: Some(
+                serde_json::json!({ "method": if recovery { "recovery_code" } else { "totp" } }),
+            ),
+        },
+    )
+    .await?;
+    Ok(result?)
+}
+
+pub async fn show_reauth(
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    query: web::Query<ReturnQuery>,
+) -> ConsoleResult {
+    let return_to = destination(query.return_to.as_deref());
+    Ok(pages::render(
+        StatusCode::OK,
+        &ReauthPage {
+            csrf: &admin.csrf(),
+            return_to: &return_to,
+            totp: state.settings.admin_require_totp,
+            error: None,
+        },
+    )?)
+}
+
+/// Password (and TOTP when required) again; the session's `auth_time` moves to now.
+pub async fn reauth(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    admin: AdminSession,
+    form: web::Form<ReauthForm>,
+) -> ConsoleResult {
+    let form = form.into_inner();
+    admin.verify_csrf(&req, &state, &form.csrf)?;
+    let return_to = destination(Some(&form.return_to));
+    let now = state.clock.now();
+    let ip = client_ip(&req);
+    let outcome = login::login(
+        &state.store,
+        &state.hasher,
+        &state.login_limits,
+        Attempt {
+            username: &admin.user().username,
+            password: SecretString::from(form.password),
+            client_ip: &ip,
+            now,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        login::LoginError::Store(s) => ConsoleError::from(s),
+        login::LoginError::Hash(h) => PageError::Internal(h.into()).into(),
+    })?;
+    let mut check = match outcome {
+        Outcome::Success(user) if user.id == admin.user().id => Check::Accepted,
+        Outcome::Throttled { retry_after } => Check::Throttled { retry_after },
+        _ => Check::Refused,
+    };
+    if check == Check::Accepted && state.settings.admin_require_totp {
+        check = totp::check_code(
+            &state.store,
+            &state.login_limits.account,
+            admin.user(),
+            &form.code,
+            false,
+            now,
+        )
+        .await?;
+    }
+    let page = |status: StatusCode, error: &str| {
+        pages::render(
+            status,
+            &ReauthPage {
+                csrf: &admin.csrf(),
+                return_to: &return_to,
+                totp: state.settings.admin_require_totp,
+                error: Some(error),
+            },
+        )
+    };
+    let (action, result) = match check {
+        Check::Accepted => {
+            state
+                .store
+                .set_session_auth_time(&admin.id_hash(), now)
+                .await?;
+            if state.settings.admin_require_totp {
+                mark_passed(&state, &admin).await?;
+            }
+            ("reauth.succeeded", Ok(pages::redirect(&return_to)))
+        }
+        Check::Refused => (
+            "reauth.failed",
+            page(
+                StatusCode::UNAUTHORIZED,
+                "The password or the code is not right.",
+            ),
+        ),
+        Check::Throttled { retry_after } => (
+            "reauth.throttled",
+            page(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many failed attempts. Try again in {retry_after} seconds."),
+            )
+            .map(|res| throttled(res, retry_after)),
+        ),
+    };
+    audit(
+        &req,
+        &state,
+        Event {
+            actor: &admin.actor(),
+            action,
+            target: Some(&admin.user().id),
+            detail: None,
+        },
+    )
+    .await?;
+    Ok(result?)
+}

@@ -1,0 +1,366 @@
+//! The admin console (`/admin/…`) and its JSON API (`/admin/api/v1/…`). `routes` lists every
+//! admin path; the gate below decides who may see them.
+
+mod api;
+mod audit;
+mod clients;
+mod dashboard;
+mod mfa;
+mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use serde::Deserialize;
+
+use crate::accounts::{Role, User, totp};
+use crate::admin::audit::{self as audit_log, Context, Event};
+use crate::error::PageError;
+use crate::http::csrf;
+use crate::http::current_session::{client_ip, current_session};
+use crate::sessions::Session;
+use crate::startup::AppState;
+use crate::store::StoreError;
+use crate::tokens::opaque;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin", web::get().to(dashboard::show))
+        .route("/admin/mfa", web::get().to(mfa::show_verify))
+        .route("/admin/mfa", web::post().to(mfa::verify))
+        .route("/admin/mfa/enrol", web::get().to(mfa::show_enrol))
+        .route("/admin/mfa/enrol", web::post().to(mfa::enrol))
+        .route("/admin/reauth", web::get().to(mfa::show_reauth))
+        .route("/admin/reauth", web::post().to(mfa::reauth))
+        .route("/admin/users", web::get().to(users::list))
+        .route("/admin/users", web::post().to(users::create))
+        .route("/admin/users/new", web::get().to(users::new_form))
+        .route("/admin/users/{id}", web::get().to(users::show))
+        .route("/admin/users/{id}/disable", web::post().to(users::disable))
+        .route("/admin/users/{id}/enable", web::post().to(users::enable))
+        .route(
+            "/admin/users/{id}/password",
+            web::post().to(users::reset_password),
+        )
+        .route(
+            "/admin/users/{id}/admin",
+            web::get().to(users::confirm_admin),
+        )
+        .route("/admin/users/{id}/admin", web::post().to(users::set_admin))
+        .route(
+            "/admin/users/{id}/sign-out",
+            web::post().to(users::sign_out),
+        )
+        .route("/admin/clients", web::get().to(clients::list))
+        .route("/admin/clients", web::post().to(clients::create))
+        .route("/admin/clients/new", web::get().to(clients::new_form))
+        .route("/admin/clients/{id}", web::get().to(clients::show))
+        .route(
+            "/admin/clients/{id}/rotate",
+            web::get().to(clients::confirm_rotate),
+        )
+        .route(
+            "/admin/clients/{id}/rotate",
+            web::post().to(clients::rotate),
+        )
+        .route(
+            "/admin/clients/{id}/delete",
+            web::get().to(clients::confirm_delete),
+        )
+        .route(
+            "/admin/clients/{id}/delete",
+            web::post().to(clients::delete),
+        )
+        .route("/admin/audit", web::get().to(audit::list))
+        .route("/admin/api/v1/openapi.json", web::get().to(api::openapi))
+        .route("/admin/api/v1/users", web::get().to(api::list_users))
+        .route("/admin/api/v1/users", web::post().to(api::create_user))
+        .route(
+            "/admin/api/v1/users/{id}/disable",
+            web::post().to(api::disable_user),
+        )
+        .route("/admin/api/v1/clients", web::get().to(api::list_clients))
+        .route("/admin/api/v1/clients", web::post().to(api::create_client))
+        .route(
+            "/admin/api/v1/clients/{id}",
+            web::delete().to(api::delete_client),
+        );
+}
+
+/// Why a console request does not get its page: a redirect (sign in, second factor, re-auth)
+/// or an error page. Mapped to HTTP in `error.rs`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("redirect to {0}")]
+    Redirect(String),
+    #[error(transparent)]
+    Page(#[from] PageError),
+}
+
+impl From<StoreError> for ConsoleError {
+    fn from(e: StoreError) -> Self {
+        ConsoleError::Page(e.into())
+    }
+}
+
+impl From<askama::Error> for ConsoleError {
+    fn from(e: askama::Error) -> Self {
+        ConsoleError::Page(e.into())
+    }
+}
+
+impl From<totp::TotpError> for ConsoleError {
+    fn from(e: totp::TotpError) -> Self {
+        match e {
+            totp::TotpError::Store(s) => s.into(),
+            other => ConsoleError::Page(PageError::Internal(other.into())),
+        }
+    }
+}
+
+pub type ConsoleResult = Result<actix_web::HttpResponse, ConsoleError>;
+
+/// A signed-in admin who passed the second factor (when required).
+pub struct AdminSession {
+    pub secret: String,
+    pub session: Session,
+    pub mfa_at: Option<i64>,
+}
+
+/// A signed-in admin, second factor not yet checked: the enrolment and TOTP pages.
+pub struct PendingAdmin(pub AdminSession);
+
+impl AdminSession {
+    pub fn user(&self) -> &User {
+        &self.session.user
+    }
+
+    pub fn actor(&self) -> String {
+        audit_log::user_actor(&self.session.user.username)
+    }
+
+    pub fn csrf(&self) -> String {
+        csrf::token_for(&self.secret)
+    }
+
+    pub fn id_hash(&self) -> String {
+        opaque::hash(&self.secret)
+    }
+
+    /// Refuses a POST without this session's CSRF token (or from another site).
+    pub fn verify_csrf(
+        &self,
+        req: &HttpRequest,
+        state: &AppState,
+        token: &str,
+    ) -> Result<(), PageError> {
+        csrf::verify(req, &state.issuer_origin, Some(&self.secret), token)
+    }
+
+    /// Sensitive actions need a sign-in (password or second factor) within
+    /// `admin_reauth_window`; otherwise the admin signs in again and comes back to `back`.
+    pub fn require_recent(&self, state: &AppState, back: &str) -> Result<(), ConsoleError> {
+        let last = self
+            .session
+            .row
+            .auth_time
+            .max(self.mfa_at.unwrap_or_default());
+        let window =
+            i64::try_from(state.settings.admin_reauth_window.as_secs()).unwrap_or(i64::MAX);
+        if state.clock.now() - last <= window {
+            Ok(())
+        } else {
+            Err(ConsoleError::Redirect(format!(
+                "/admin/reauth?return_to={}",
+                urlencoding::encode(back)
+            )))
+        }
+    }
+}
+
+/// Where to come back to after signing in: the page asked for (GET) or the dashboard.
+fn requested_page(req: &HttpRequest) -> String {
+    if req.method() == actix_web::http::Method::GET {
+        match req.query_string() {
+            "" => req.path().to_string(),
+            q => format!("{}?{q}", req.path()),
+        }
+    } else {
+        "/admin".to_string()
+    }
+}
+
+async fn signed_in_admin(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<AdminSession, ConsoleError> {
+    let Some((secret, session)) = current_session(req, state).await? else {
+        return Err(ConsoleError::Redirect(format!(
+            "/login?return_to={}",
+            urlencoding::encode(&requested_page(req))
+        )));
+    };
+    if !session.user.has_role(Role::Admin) {
+        return Err(PageError::Forbidden("This page is for administrators.".into()).into());
+    }
+    let mfa_at = state.store.session_mfa_at(&opaque::hash(&secret)).await?;
+    Ok(AdminSession {
+        secret,
+        session,
+        mfa_at,
+    })
+}
+
+/// The gate of every console page: signed in, admin, second factor passed.
+async fn admin_gate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ConsoleError> {
+    let admin = signed_in_admin(req, state).await?;
+    if state.settings.admin_require_totp && admin.mfa_at.is_none() {
+        let step = if totp::is_enrolled(&state.store, admin.user()).await? {
+            "/admin/mfa"
+        } else {
+            "/admin/mfa/enrol"
+        };
+        return Err(ConsoleError::Redirect(format!(
+            "{step}?return_to={}",
+            urlencoding::encode(&requested_page(req))
+        )));
+    }
+    Ok(admin)
+}
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ConsoleError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| PageError::Internal(anyhow::anyhow!("no application state")).into())
+}
+
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ConsoleError>>>>;
+
+impl FromRequest for AdminSession {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            admin_gate(&req, &state).await
+        })
+    }
+}
+
+impl FromRequest for PendingAdmin {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            signed_in_admin(&req, &state).await.map(PendingAdmin)
+        })
+    }
+}
+
+/// The audit context of a request.
+pub fn audit_context<'a>(req: &'a HttpRequest, ip: &'a str, state: &AppState) -> Context<'a> {
+    Context {
+        now: state.clock.now(),
+        ip: Some(ip),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        retention_secs: i64::try_from(state.settings.audit_retention.as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Writes an audit entry for a console or API request.
+pub async fn audit(
+    req: &HttpRequest,
+    state: &AppState,
+    event: Event<'_>,
+) -> Result<(), StoreError> {
+    let ip = client_ip(req);
+    audit_log::record(&state.store, &audit_context(req, &ip, state), event).await
+}
+
+/// `?page=N` (1-based) on every list.
+#[derive(Deserialize, Default)]
+pub struct PageQuery {
+    #[serde(default)]
+    pub page: Option<u32>,
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+pub const PAGE_SIZE: i64 = 20;
+
+impl PageQuery {
+    pub fn page(&self) -> i64 {
+        i64::from(self.page.unwrap_or(1).max(1))
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page() - 1) * PAGE_SIZE
+    }
+}
+
+/// Fetches one more row than shown to know whether a next page exists.
+pub fn split_page<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
+    let more = rows.len() as i64 > PAGE_SIZE;
+    rows.truncate(usize::try_from(PAGE_SIZE).unwrap_or(20));
+    (rows, more)
+}
+
+/// Audits the outcome of a password sign-in (never the password; the name as typed, for a
+/// failure, since it may not be a user).
+pub async fn audit_login(
+    req: &HttpRequest,
+    state: &AppState,
+    username: &str,
+    outcome: &crate::accounts::login::Outcome,
+) -> Result<(), StoreError> {
+    use crate::accounts::login::Outcome;
+    let typed: String = username
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let (actor, action, target) = match outcome {
+        Outcome::Success(user) => (
+            audit_log::user_actor(&user.username),
+            "login.succeeded",
+            user.id.clone(),
+        ),
+        Outcome::Failed => ("anonymous".to_string(), "login.failed", typed),
+        Outcome::Throttled { .. } => ("anonymous".to_string(), "login.throttled", typed),
+    };
+    audit(
+        req,
+        state,
+        Event {
+            actor: &actor,
+            action,
+            target: Some(&target),
+            detail: None,
+        },
+    )
+    .await
+}
+
+/// Where a successful password sign-in goes: an admin first passes the TOTP step (or enrols),
+/// then continues to `return_to`.
+pub fn after_sign_in(state: &AppState, user: &User, return_to: &str) -> String {
+    if state.settings.admin_require_totp && user.has_role(Role::Admin) {
+        format!("/admin/mfa?return_to={}", urlencoding::encode(return_to))
+    } else {
+        return_to.to_string()
+    }
+}
