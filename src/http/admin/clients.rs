@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
 use super::users::{ConfirmForm, ConfirmPage};
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, audit, split_page};
-use crate::admin::audit::Event;
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, split_page};
 use crate::admin::clients::{self as client_admin, AdminError, ClientView};
 use crate::error::PageError;
 use crate::http::pages;
@@ -149,19 +148,17 @@ pub async fn create(
         Err(e) => return Err(admin_error(e)),
     };
     let view = ClientView::from(&registered.client);
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.created",
-            target: Some(&view.client_id),
-            detail: serde_json::to_value(&view)
+    admin
+        .record(
+            &req,
+            &state,
+            "client.created",
+            Some(&view.client_id),
+            serde_json::to_value(&view)
                 .ok()
                 .map(|v| serde_json::json!({ "after": v })),
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(pages::render(
         StatusCode::CREATED,
         &ClientPage {
@@ -249,19 +246,17 @@ pub async fn delete(
     client_admin::remove(&state.store, &view.client_id)
         .await
         .map_err(admin_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.deleted",
-            target: Some(&view.client_id),
-            detail: serde_json::to_value(&view)
+    admin
+        .record(
+            &req,
+            &state,
+            "client.deleted",
+            Some(&view.client_id),
+            serde_json::to_value(&view)
                 .ok()
                 .map(|v| serde_json::json!({ "before": v })),
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(pages::redirect("/admin/clients"))
 }
 
@@ -291,17 +286,15 @@ pub async fn rotate(
     let secret = client_admin::rotate_secret(&state.store, &view.client_id, state.clock.now())
         .await
         .map_err(admin_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.secret_rotated",
-            target: Some(&view.client_id),
-            detail: None,
-        },
-    )
-    .await?;
+    admin
+        .record(
+            &req,
+            &state,
+            "client.secret_rotated",
+            Some(&view.client_id),
+            None,
+        )
+        .await?;
     Ok(pages::render(
         StatusCode::OK,
         &ClientPage {
