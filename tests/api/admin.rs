@@ -222,25 +222,7 @@ async fn anonymous_users_are_sent_to_login_and_non_admins_get_403_everywhere(bac
 
     // The API: a token of a non-admin user (even with the scope) or of a client without the
     // scope is refused with 403; no token at all is 401.
-    let now = app.clock.now();
-    let bob_token = tessera::tokens::access::mint(
-        app.state.keys.active(),
-        &app.state.settings.issuer(),
-        tessera::tokens::access::AccessGrant {
-            subject: user.id.clone(),
-            audience: "x".into(),
-            client_id: c.id.clone(),
-            scope: "openid tessera:admin".into(),
-            ttl: std::time::Duration::from_secs(300),
-            sid: Some("s".into()),
-            auth_time: Some(now),
-            roles: None,
-            family: None,
-        },
-        now,
-    )
-    .unwrap()
-    .token;
+    let bob_token = user_token(&app, &user.id, "s", "openid tessera:admin");
     let res = app
         .post_token_basic(&c.id, c.secret(), &[("grant_type", "client_credentials")])
         .await;
