@@ -1,7 +1,6 @@
 //! TOTP second factor (RFC 6238: HMAC-SHA-1, 6 digits, 30 s steps, one step of skew) and
 //! one-time recovery codes. Time is an argument; each accepted step is used once (§5.2).
 
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
 use totp_rs::{Builder, Secret, Totp};
 
@@ -9,7 +8,7 @@ use super::User;
 use super::throttle::Policy;
 use crate::clock::UnixTime;
 use crate::store::{Store, StoreError};
-use crate::tokens::opaque;
+use crate::tokens::opaque::{self, random_bytes};
 
 pub const ISSUER: &str = "Tessera";
 pub const RECOVERY_CODES: usize = 10;
@@ -47,18 +46,6 @@ fn totp_for(secret_b32: &str, account: &str) -> Result<Totp, TotpError> {
         .with_issuer(Some(ISSUER))
         .build()
         .map_err(|e| TotpError::Secret(e.to_string()))
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    #[allow(
-        clippy::expect_used,
-        reason = "no OS randomness: nothing secure can proceed"
-    )]
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the operating system's random generator failed");
-    bytes
 }
 
 /// The pending enrolment of `user`: a new secret unless one is waiting for confirmation.
@@ -126,15 +113,26 @@ pub async fn check_code(
         }
         _ => false,
     };
+    if accepted && enrolling {
+        store.confirm_totp(&user.id, now).await?;
+    }
+    settle(store, policy, &key, accepted, now).await
+}
+
+/// Clears the failures after a success, counts one after a failure.
+async fn settle(
+    store: &Store,
+    policy: &Policy,
+    key: &str,
+    accepted: bool,
+    now: UnixTime,
+) -> Result<Check, TotpError> {
     if accepted {
-        if enrolling {
-            store.confirm_totp(&user.id, now).await?;
-        }
-        store.clear_login_failures(&key).await?;
+        store.clear_login_failures(key).await?;
         Ok(Check::Accepted)
     } else {
         store
-            .record_login_failure(&key, now, now - policy.window_secs)
+            .record_login_failure(key, now, now - policy.window_secs)
             .await?;
         Ok(Check::Refused)
     }
@@ -161,15 +159,8 @@ pub async fn use_recovery_code(
         return Ok(Check::Throttled { retry_after });
     }
     let hash = opaque::hash(&normalise_recovery(code));
-    if store.use_recovery_code(&user.id, &hash, now).await? {
-        store.clear_login_failures(&key).await?;
-        Ok(Check::Accepted)
-    } else {
-        store
-            .record_login_failure(&key, now, now - policy.window_secs)
-            .await?;
-        Ok(Check::Refused)
-    }
+    let accepted = store.use_recovery_code(&user.id, &hash, now).await?;
+    settle(store, policy, &key, accepted, now).await
 }
 
 /// New recovery codes (replacing any old ones); the clear text exists only in the result.

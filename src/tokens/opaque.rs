@@ -32,7 +32,15 @@ impl Kind {
 
 /// A freshly generated secret; hand the text to its owner once and store only `hash()`.
 pub fn generate(kind: Kind) -> String {
-    let mut bytes = [0u8; 32];
+    let bytes: [u8; 32] = random_bytes();
+    let mut out = String::from(kind.prefix());
+    URL_SAFE_NO_PAD.encode_string(bytes, &mut out);
+    out
+}
+
+/// `N` bytes from the operating system's generator.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
     // SystemRandom reads the OS generator; it fails only if the OS has none, which we cannot
     // run without. Falling back to zeros would be a catastrophic silent failure, so abort.
     #[allow(
@@ -42,9 +50,7 @@ pub fn generate(kind: Kind) -> String {
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("the operating system's random generator failed");
-    let mut out = String::from(kind.prefix());
-    URL_SAFE_NO_PAD.encode_string(bytes, &mut out);
-    out
+    bytes
 }
 
 /// Whether `text` has the shape of a secret of `kind` (cheap check before any look-up).

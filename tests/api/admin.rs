@@ -222,25 +222,7 @@ async fn anonymous_users_are_sent_to_login_and_non_admins_get_403_everywhere(bac
 
     // The API: a token of a non-admin user (even with the scope) or of a client without the
     // scope is refused with 403; no token at all is 401.
-    let now = app.clock.now();
-    let bob_token = tessera::tokens::access::mint(
-        app.state.keys.active(),
-        &app.state.settings.issuer(),
-        tessera::tokens::access::AccessGrant {
-            subject: user.id.clone(),
-            audience: "x".into(),
-            client_id: c.id.clone(),
-            scope: "openid tessera:admin".into(),
-            ttl: std::time::Duration::from_secs(300),
-            sid: Some("s".into()),
-            auth_time: Some(now),
-            roles: None,
-            family: None,
-        },
-        now,
-    )
-    .unwrap()
-    .token;
+    let bob_token = user_token(&app, &user.id, "s", "openid tessera:admin");
     let res = app
         .post_token_basic(&c.id, c.secret(), &[("grant_type", "client_credentials")])
         .await;
@@ -465,6 +447,27 @@ async fn the_audit_log_records_login_failures_and_admin_changes_without_secrets(
         .await;
     assert_eq!(res.status(), 200, "the console's client works");
 
+    // Rotating the secret (a fresh sign-in: within the window) shows the new one once.
+    let rotate = format!("/admin/clients/{id}/rotate");
+    let html = client
+        .get(app.url(&rotate))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let res = client
+        .post(app.url(&rotate))
+        .form(&[("csrf", csrf_in(&html).as_str()), ("confirm", "yes")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let rotated = between(&html, r#"<code id="client-secret">"#, "</code>").to_string();
+    assert_ne!(rotated, secret);
+
     let entries = app.state.store.list_audit("", "", 100, 0).await.unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for expected in [
@@ -486,7 +489,7 @@ async fn the_audit_log_records_login_failures_and_admin_changes_without_secrets(
     assert!(created.detail.as_deref().unwrap().contains("Reports"));
     for e in &entries {
         let text = format!("{e:?}");
-        for s in [wrong, PASSWORD, secret.as_str(), enrolled.secret.as_str()] {
+        for s in [wrong, PASSWORD, &secret, &rotated, &enrolled.secret] {
             assert!(!text.contains(s), "a secret in {text}");
         }
     }
@@ -626,6 +629,137 @@ async fn an_api_client_registers_a_client_that_completes_client_credentials(back
     assert!(audit.iter().any(|e| e.action == "client.deleted"));
 }
 
+/// An access token for `user_id` in session `sid` with `scope`, as /token would mint it.
+fn user_token(app: &TestApp, user_id: &str, sid: &str, scope: &str) -> String {
+    let now = app.clock.now();
+    tessera::tokens::access::mint(
+        app.state.keys.active(),
+        &app.state.settings.issuer(),
+        tessera::tokens::access::AccessGrant {
+            subject: user_id.into(),
+            audience: "admin-cli".into(),
+            client_id: "admin-cli".into(),
+            scope: scope.into(),
+            ttl: std::time::Duration::from_secs(300),
+            sid: Some(sid.into()),
+            auth_time: Some(now),
+            roles: None,
+            family: None,
+        },
+        now,
+    )
+    .unwrap()
+    .token
+}
+
+async fn an_admin_users_token_opens_the_api_only_from_a_session_that_passed_totp(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let _enrolled = enrol_admin(&app).await;
+    let root = app
+        .state
+        .store
+        .user_by_username_key(ADMIN)
+        .await
+        .unwrap()
+        .unwrap();
+    let passed = app
+        .state
+        .store
+        .user_sessions(&root.id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(passed.len(), 1);
+    let _pending = password_only(&app).await;
+    let sessions = app
+        .state
+        .store
+        .user_sessions(&root.id, app.clock.now())
+        .await
+        .unwrap();
+    let pending = sessions.iter().find(|s| s.sid != passed[0].sid).unwrap();
+
+    let get = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/admin/api/v1/users"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = get(user_token(
+        &app,
+        &root.id,
+        &passed[0].sid,
+        "openid tessera:admin",
+    ))
+    .await;
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(body["items"][0]["username"], ADMIN);
+    let res = get(user_token(
+        &app,
+        &root.id,
+        &pending.sid,
+        "openid tessera:admin",
+    ))
+    .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = get(user_token(&app, &root.id, &passed[0].sid, "openid")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "insufficient_scope");
+    let res = get("not-a-token".into()).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "invalid_token"
+    );
+}
+
+async fn without_required_totp_an_admin_signs_in_with_the_password_alone(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |s| s.admin_require_totp = false).await;
+    create_admin(&app, ADMIN).await;
+    let client = http_client();
+    let res = app.login_as(&client, ADMIN, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/account");
+    assert_eq!(
+        client.get(app.url("/admin")).send().await.unwrap().status(),
+        200
+    );
+    // Recent sign-in still guards sensitive actions: password only on the re-auth page.
+    app.clock.advance(16 * 60);
+    let c = app.create_service_client("api.read").await;
+    let res = client
+        .get(app.url(&format!("/admin/clients/{}/delete", c.id)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let html = client
+        .get(app.url(&location(&res)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(r#"name="code""#));
+    let mut form = hidden_inputs(&html);
+    form.push(("password".into(), PASSWORD.into()));
+    let res = client
+        .post(app.url("/admin/reauth"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("/admin/clients/{}/delete", c.id));
+}
+
 dual!(
     anonymous_users_are_sent_to_login_and_non_admins_get_403_everywhere,
     admin_sign_in_requires_totp_once_enrolled,
@@ -635,4 +769,6 @@ dual!(
     every_console_form_needs_the_session_csrf_token,
     the_audit_log_records_login_failures_and_admin_changes_without_secrets,
     an_api_client_registers_a_client_that_completes_client_credentials,
+    an_admin_users_token_opens_the_api_only_from_a_session_that_passed_totp,
+    without_required_totp_an_admin_signs_in_with_the_password_alone,
 );

@@ -6,8 +6,7 @@ use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
 use super::users::{ConfirmForm, ConfirmPage};
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, audit, split_page};
-use crate::admin::audit::Event;
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, split_page};
 use crate::admin::clients::{self as client_admin, AdminError, ClientView};
 use crate::error::PageError;
 use crate::http::pages;
@@ -151,19 +150,17 @@ pub async fn create(
         Err(e) => return Err(admin_error(e)),
     };
     let view = ClientView::from(&registered.client);
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.created",
-            target: Some(&view.client_id),
-            detail: serde_json::to_value(&view)
+    admin
+        .record(
+            &req,
+            &state,
+            "client.created",
+            Some(&view.client_id),
+            serde_json::to_value(&view)
                 .ok()
                 .map(|v| serde_json::json!({ "after": v })),
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(pages::render(
         StatusCode::CREATED,
         &ClientPage {
@@ -188,27 +185,41 @@ pub async fn show(
     )?)
 }
 
-fn confirm_page(admin: &AdminSession, view: &ClientView, delete: bool) -> ConsoleResult {
-    let (title, message, action, button) = if delete {
-        (
+/// The two sensitive client actions: both need a recent sign-in and a confirmation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sensitive {
+    Delete,
+    Rotate,
+}
+
+impl Sensitive {
+    /// The confirmation page (GET) and the action (POST).
+    fn path(self, client_id: &str) -> String {
+        match self {
+            Sensitive::Delete => format!("/admin/clients/{client_id}/delete"),
+            Sensitive::Rotate => format!("/admin/clients/{client_id}/rotate"),
+        }
+    }
+}
+
+fn confirm_page(admin: &AdminSession, view: &ClientView, action: Sensitive) -> ConsoleResult {
+    let (title, message, button) = match action {
+        Sensitive::Delete => (
             "Delete client",
             format!(
                 "Delete {} ({})? Apps using it can no longer sign users in or get tokens.",
                 view.name, view.client_id
             ),
-            format!("/admin/clients/{}/delete", view.client_id),
             "Delete",
-        )
-    } else {
-        (
+        ),
+        Sensitive::Rotate => (
             "Rotate client secret",
             format!(
                 "Give {} ({}) a new secret? The current one stops working at once.",
                 view.name, view.client_id
             ),
-            format!("/admin/clients/{}/rotate", view.client_id),
             "Rotate",
-        )
+        ),
     };
     Ok(pages::render(
         StatusCode::OK,
@@ -216,7 +227,7 @@ fn confirm_page(admin: &AdminSession, view: &ClientView, delete: bool) -> Consol
             csrf: &admin.csrf(),
             title,
             message: &message,
-            action: &action,
+            action: &action.path(&view.client_id),
             button,
             cancel: &format!("/admin/clients/{}", view.client_id),
             grant: None,
@@ -224,14 +235,35 @@ fn confirm_page(admin: &AdminSession, view: &ClientView, delete: bool) -> Consol
     )?)
 }
 
+/// The client, once the admin signed in recently enough (else: re-auth, then back to the
+/// confirmation page).
+async fn recent_client(
+    state: &AppState,
+    admin: &AdminSession,
+    id: &str,
+    action: Sensitive,
+) -> Result<ClientView, ConsoleError> {
+    let view = client_view(state, id).await?;
+    admin.require_recent(state, &action.path(&view.client_id))?;
+    Ok(view)
+}
+
+async fn confirm(
+    state: &AppState,
+    admin: &AdminSession,
+    id: &str,
+    action: Sensitive,
+) -> ConsoleResult {
+    let view = recent_client(state, admin, id, action).await?;
+    confirm_page(admin, &view, action)
+}
+
 pub async fn confirm_delete(
     state: web::Data<AppState>,
     admin: AdminSession,
     id: web::Path<String>,
 ) -> ConsoleResult {
-    let view = client_view(&state, &id).await?;
-    admin.require_recent(&state, &format!("/admin/clients/{}/delete", view.client_id))?;
-    confirm_page(&admin, &view, true)
+    confirm(&state, &admin, &id, Sensitive::Delete).await
 }
 
 pub async fn delete(
@@ -242,28 +274,24 @@ pub async fn delete(
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let view = client_view(&state, &id).await?;
-    let back = format!("/admin/clients/{}/delete", view.client_id);
-    admin.require_recent(&state, &back)?;
     if !form.confirmed() {
-        return confirm_page(&admin, &view, true);
+        return confirm(&state, &admin, &id, Sensitive::Delete).await;
     }
+    let view = recent_client(&state, &admin, &id, Sensitive::Delete).await?;
     client_admin::remove(&state.store, &view.client_id, state.clock.now())
         .await
         .map_err(admin_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.deleted",
-            target: Some(&view.client_id),
-            detail: serde_json::to_value(&view)
+    admin
+        .record(
+            &req,
+            &state,
+            "client.deleted",
+            Some(&view.client_id),
+            serde_json::to_value(&view)
                 .ok()
                 .map(|v| serde_json::json!({ "before": v })),
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(pages::redirect("/admin/clients"))
 }
 
@@ -272,9 +300,7 @@ pub async fn confirm_rotate(
     admin: AdminSession,
     id: web::Path<String>,
 ) -> ConsoleResult {
-    let view = client_view(&state, &id).await?;
-    admin.require_recent(&state, &format!("/admin/clients/{}/rotate", view.client_id))?;
-    confirm_page(&admin, &view, false)
+    confirm(&state, &admin, &id, Sensitive::Rotate).await
 }
 
 pub async fn rotate(
@@ -285,25 +311,22 @@ pub async fn rotate(
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let view = client_view(&state, &id).await?;
-    admin.require_recent(&state, &format!("/admin/clients/{}/rotate", view.client_id))?;
     if !form.confirmed() {
-        return confirm_page(&admin, &view, false);
+        return confirm(&state, &admin, &id, Sensitive::Rotate).await;
     }
+    let view = recent_client(&state, &admin, &id, Sensitive::Rotate).await?;
     let secret = client_admin::rotate_secret(&state.store, &view.client_id, state.clock.now())
         .await
         .map_err(admin_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "client.secret_rotated",
-            target: Some(&view.client_id),
-            detail: None,
-        },
-    )
-    .await?;
+    admin
+        .record(
+            &req,
+            &state,
+            "client.secret_rotated",
+            Some(&view.client_id),
+            None,
+        )
+        .await?;
     Ok(pages::render(
         StatusCode::OK,
         &ClientPage {

@@ -6,10 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{AdminSession, ConsoleError, ConsoleResult, PendingAdmin, audit};
+use super::{AdminSession, ConsoleError, ConsoleResult, PendingAdmin};
 use crate::accounts::login::{self, Attempt, Outcome};
 use crate::accounts::totp::{self, Check};
-use crate::admin::audit::Event;
 use crate::error::PageError;
 use crate::http::current_session::client_ip;
 use crate::http::pages;
@@ -80,6 +79,7 @@ pub struct ReauthForm {
 }
 
 const WRONG_CODE: &str = "That code is not right. Try the current code from the app.";
+const WRONG_REAUTH: &str = "The password or the code is not right.";
 
 /// A local destination, the dashboard by default.
 fn destination(raw: Option<&str>) -> String {
@@ -97,6 +97,22 @@ fn throttled(mut res: HttpResponse, retry_after: i64) -> HttpResponse {
         header::HeaderValue::from(retry_after.max(1)),
     );
     res
+}
+
+/// The form again after a refused attempt: 401, or 429 with `Retry-After` when throttled.
+fn refused(
+    retry_after: Option<i64>,
+    wrong: &str,
+    page: impl Fn(StatusCode, &str) -> Result<HttpResponse, PageError>,
+) -> Result<HttpResponse, PageError> {
+    match retry_after {
+        None => page(StatusCode::UNAUTHORIZED, wrong),
+        Some(secs) => page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many failed attempts. Try again in {secs} seconds."),
+        )
+        .map(|res| throttled(res, secs)),
+    }
 }
 
 async fn mark_passed(state: &AppState, admin: &AdminSession) -> Result<(), ConsoleError> {
@@ -168,17 +184,9 @@ pub async fn enrol(
         Check::Accepted => {
             mark_passed(&state, &admin).await?;
             let codes = totp::new_recovery_codes(&state.store, admin.user(), now).await?;
-            audit(
-                &req,
-                &state,
-                Event {
-                    actor: &admin.actor(),
-                    action: "totp.enrolled",
-                    target: Some(&admin.user().id),
-                    detail: None,
-                },
-            )
-            .await?;
+            admin
+                .record(&req, &state, "totp.enrolled", Some(&admin.user().id), None)
+                .await?;
             Ok(pages::render(
                 StatusCode::OK,
                 &RecoveryPage {
@@ -188,17 +196,15 @@ pub async fn enrol(
             )?)
         }
         Check::Refused => {
-            audit(
-                &req,
-                &state,
-                Event {
-                    actor: &admin.actor(),
-                    action: "totp.failed",
-                    target: Some(&admin.user().id),
-                    detail: Some(serde_json::json!({ "step": "enrolment" })),
-                },
-            )
-            .await?;
+            admin
+                .record(
+                    &req,
+                    &state,
+                    "totp.failed",
+                    Some(&admin.user().id),
+                    Some(serde_json::json!({ "step": "enrolment" })),
+                )
+                .await?;
             enrol_page(
                 &state,
                 &admin,
@@ -280,29 +286,21 @@ pub async fn verify(
             };
             (action, Ok(pages::redirect(&return_to)))
         }
-        Check::Refused => ("totp.failed", page(StatusCode::UNAUTHORIZED, WRONG_CODE)),
+        Check::Refused => ("totp.failed", refused(None, WRONG_CODE, page)),
         Check::Throttled { retry_after } => (
             "totp.throttled",
-            page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many wrong codes. Try again in {retry_after} seconds."),
-            )
-            .map(|res| throttled(res, retry_after)),
+            refused(Some(retry_after), WRONG_CODE, page),
         ),
     };
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
+    admin
+        .record(
+            &req,
+            &state,
             action,
-            target: Some(&admin.user().id),
-            detail: Some(
-                serde_json::json!({ "method": if recovery { "recovery_code" } else { "totp" } }),
-            ),
-        },
-    )
-    .await?;
+            Some(&admin.user().id),
+            Some(serde_json::json!({ "method": if recovery { "recovery_code" } else { "totp" } })),
+        )
+        .await?;
     Ok(result?)
 }
 
@@ -389,32 +387,14 @@ pub async fn reauth(
             }
             ("reauth.succeeded", Ok(pages::redirect(&return_to)))
         }
-        Check::Refused => (
-            "reauth.failed",
-            page(
-                StatusCode::UNAUTHORIZED,
-                "The password or the code is not right.",
-            ),
-        ),
+        Check::Refused => ("reauth.failed", refused(None, WRONG_REAUTH, page)),
         Check::Throttled { retry_after } => (
             "reauth.throttled",
-            page(
-                StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many failed attempts. Try again in {retry_after} seconds."),
-            )
-            .map(|res| throttled(res, retry_after)),
+            refused(Some(retry_after), WRONG_REAUTH, page),
         ),
     };
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action,
-            target: Some(&admin.user().id),
-            detail: None,
-        },
-    )
-    .await?;
+    admin
+        .record(&req, &state, action, Some(&admin.user().id), None)
+        .await?;
     Ok(result?)
 }

@@ -180,6 +180,27 @@ impl AdminSession {
     }
 }
 
+impl AdminSession {
+    /// Audits an action of this admin.
+    pub async fn record(
+        &self,
+        req: &HttpRequest,
+        state: &AppState,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let actor = self.actor();
+        let event = Event {
+            actor: &actor,
+            action,
+            target,
+            detail,
+        };
+        audit(req, state, event).await
+    }
+}
+
 /// Where to come back to after signing in: the page asked for (GET) or the dashboard.
 fn requested_page(req: &HttpRequest) -> String {
     if req.method() == actix_web::http::Method::GET {

@@ -6,10 +6,9 @@ use actix_web::{HttpRequest, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, audit, split_page};
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, split_page};
 use crate::accounts::manage::{self, ManageError, NewAccount};
 use crate::accounts::{Role, User};
-use crate::admin::audit::Event;
 use crate::admin::users as admin_users;
 use crate::error::PageError;
 use crate::http::pages;
@@ -223,15 +222,11 @@ pub async fn create(
             other => return Err(other),
         },
     };
-    audit(&req, &state, Event {
-        actor: &admin.actor(),
-        action: "user.created",
-        target: Some(&user.id),
-        detail: Some(serde_json::json!({
+    admin
+        .record(&req, &state, "user.created", Some(&user.id), Some(serde_json::json!({
             "after": { "username": user.username, "email": user.email, "roles": user.roles.join(" ") }
-        })),
-    })
-    .await?;
+        })))
+        .await?;
     Ok(pages::redirect(&format!("/admin/users/{}", user.id)))
 }
 
@@ -291,23 +286,21 @@ async fn set_disabled(
     )
     .await
     .map_err(manage_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: if disabled {
+    admin
+        .record(
+            &req,
+            &state,
+            if disabled {
                 "user.disabled"
             } else {
                 "user.enabled"
             },
-            target: Some(&user.id),
-            detail: Some(serde_json::json!({
+            Some(&user.id),
+            Some(serde_json::json!({
                 "before": { "disabled": user.disabled }, "after": { "disabled": disabled }
             })),
-        },
-    )
-    .await?;
+        )
+        .await?;
     Ok(pages::redirect(&format!("/admin/users/{}", user.id)))
 }
 
@@ -351,17 +344,9 @@ pub async fn reset_password(
     )
     .await
     .map_err(manage_error)?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "user.password_reset",
-            target: Some(&user.id),
-            detail: None,
-        },
-    )
-    .await?;
+    admin
+        .record(&req, &state, "user.password_reset", Some(&user.id), None)
+        .await?;
     Ok(pages::render(
         StatusCode::OK,
         &UserPage {
@@ -427,23 +412,19 @@ pub async fn set_admin(
     }
     let (before, after) =
         admin_users::set_role(&state.store, &user, Role::Admin, grant, state.clock.now()).await?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: if grant {
+    admin
+        .record(
+            &req,
+            &state,
+            if grant {
                 "user.admin_granted"
             } else {
                 "user.admin_revoked"
             },
-            target: Some(&user.id),
-            detail: Some(
-                serde_json::json!({ "before": { "roles": before }, "after": { "roles": after } }),
-            ),
-        },
-    )
-    .await?;
+            Some(&user.id),
+            Some(serde_json::json!({ "before": { "roles": before }, "after": { "roles": after } })),
+        )
+        .await?;
     Ok(pages::redirect(&format!("/admin/users/{}", user.id)))
 }
 
@@ -472,16 +453,14 @@ pub async fn sign_out(
         )?);
     }
     let ended = admin_users::sign_out_everywhere(&state.store, &user.id, state.clock.now()).await?;
-    audit(
-        &req,
-        &state,
-        Event {
-            actor: &admin.actor(),
-            action: "user.signed_out",
-            target: Some(&user.id),
-            detail: Some(serde_json::json!({ "sessions_ended": ended })),
-        },
-    )
-    .await?;
+    admin
+        .record(
+            &req,
+            &state,
+            "user.signed_out",
+            Some(&user.id),
+            Some(serde_json::json!({ "sessions_ended": ended })),
+        )
+        .await?;
     Ok(pages::redirect(&format!("/admin/users/{}", user.id)))
 }
