@@ -55,10 +55,24 @@ pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileErr
         .map(|path| load(path))
         .collect::<Result<Vec<_>, _>>()?;
     for alg in SigningAlg::ALL {
-        if !keys.iter().any(|k| k.signing_alg() == alg) {
-            let path = generate(dir, alg, now)?;
-            tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
-            keys.push(load(&path)?);
+        if keys.iter().any(|k| k.signing_alg() == alg) {
+            continue;
+        }
+        match generate(dir, alg, now) {
+            Ok(path) => {
+                tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
+                keys.push(load(&path)?);
+            }
+            // Without a key of the default algorithm nothing can be signed: refuse to start.
+            Err(e) if alg == SigningAlg::default() => return Err(e),
+            // A read-only keys directory (a mounted secret) that predates ES256/EdDSA: serve
+            // RS256 and say how to add the others; clients registered for them get a
+            // server_error until then.
+            Err(e) => tracing::warn!(
+                error = %e, %alg,
+                "no {alg} key and none could be created; run `tessera keys generate --alg {alg}` \
+                 where the keys directory is writable, then restart"
+            ),
         }
     }
     KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key could be loaded".into()))

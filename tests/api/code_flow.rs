@@ -820,3 +820,60 @@ dual!(
     userinfo_refuses_bad_expired_and_foreign_tokens,
     rp_initiated_logout_ends_the_session_and_its_refresh_tokens
 );
+
+/// A client registered for ES256 gets ES256 access and ID tokens from the code and refresh
+/// grants, and the ID token verifies against the published JWKS with jsonwebtoken.
+async fn an_es256_client_gets_es256_id_tokens_that_verify_against_the_jwks(backend: Backend) {
+    use jsonwebtoken::jwk::JwkSet;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let c = app
+        .create_client(RegistrationInput {
+            name: "EC app".into(),
+            client_type: "confidential".into(),
+            redirect_uris: vec![CB.into()],
+            scope: Some("openid profile offline_access".into()),
+            first_party: true,
+            signing_alg: Some("ES256".into()),
+            ..RegistrationInput::default()
+        })
+        .await;
+    let p = pkce();
+    let browser = http_client();
+    let code = get_code(
+        &app,
+        &browser,
+        &standard(&c, &p, "openid profile offline_access"),
+    )
+    .await;
+    let res = redeem(&app, &c, &code, &p.verifier).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    let set: JwkSet = app.get("/jwks").await.json().await.expect("jwks");
+    let check = |token: &str, aud: Option<&str>| {
+        let header = jsonwebtoken::decode_header(token).expect("header");
+        assert_eq!(header.alg, Algorithm::ES256);
+        let jwk = set.find(header.kid.as_deref().expect("kid")).expect("kid");
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_issuer(&[&app.address]);
+        match aud {
+            Some(aud) => v.set_audience(&[aud]),
+            None => v.validate_aud = false,
+        }
+        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).expect("key"), &v)
+            .expect("verifies")
+            .claims
+    };
+    let id = check(body["id_token"].as_str().expect("id_token"), Some(&c.id));
+    assert_eq!(id["nonce"], "n-0S6");
+    check(body["access_token"].as_str().expect("at"), None);
+
+    let res = refresh(&app, &c, body["refresh_token"].as_str().expect("rt"), None).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.expect("json");
+    check(body["access_token"].as_str().expect("at"), None);
+}
+
+dual!(an_es256_client_gets_es256_id_tokens_that_verify_against_the_jwks);

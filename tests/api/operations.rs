@@ -157,7 +157,40 @@ async fn rotated_secrets_stop_working_at_once_here_and_within_the_cache_ttl_else
     assert_eq!(status(there).await, 200);
 }
 
+/// Slow-loris defence: a client that does not finish its headers within
+/// `client_request_timeout` is cut off (408 or a closed connection), never held open.
+async fn a_client_that_never_finishes_its_headers_is_cut_off(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.client_request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let port = app.port;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /jwks HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            .unwrap();
+        let started = Instant::now();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        (String::from_utf8_lossy(&out).to_string(), started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (text, waited) = answer;
+    // Set to 0.5 s here; actix's own default (5 s) would not pass this bound.
+    assert!(
+        waited < Duration::from_secs(4),
+        "the connection was held open for {waited:?}"
+    );
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+}
+
 dual!(
+    a_client_that_never_finishes_its_headers_is_cut_off,
     rotated_secrets_stop_working_at_once_here_and_within_the_cache_ttl_elsewhere,
     metrics_count_requests_tokens_and_the_pool,
     a_client_over_its_token_rate_limit_gets_429_with_retry_after,

@@ -145,3 +145,44 @@ dual!(
     clients_get_rs256_unless_they_ask_and_discovery_lists_every_algorithm,
     a_token_claiming_another_alg_for_an_eddsa_key_is_refused
 );
+
+/// `tessera keys generate --alg` writes a private (0600) key that `keys list` then shows;
+/// an unknown algorithm is refused with the list of known ones.
+#[test]
+fn keys_generate_writes_a_private_key_of_the_chosen_algorithm() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let tessera = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .env_clear()
+            .current_dir(dir.path())
+            .env("TESSERA_KEYS_DIR", &keys)
+            .env("TESSERA_LOG_LEVEL", "warn")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = tessera(&["keys", "generate", "--alg", "EdDSA"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(path.ends_with("-eddsa.pem"), "{path}");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let out = tessera(&["keys", "list"]);
+    assert!(out.status.success());
+    let listed = String::from_utf8(out.stdout).unwrap();
+    assert!(listed.contains("\tEdDSA\t"), "{listed}");
+
+    let out = tessera(&["keys", "generate", "--alg", "HS256"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("RS256, ES256, EdDSA"), "{err}");
+}
