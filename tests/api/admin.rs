@@ -760,7 +760,24 @@ async fn without_required_totp_an_admin_signs_in_with_the_password_alone(backend
     assert_eq!(location(&res), format!("/admin/clients/{}/delete", c.id));
 }
 
+/// DESIGN §4: the admin API honours the revocation list like every token-taking endpoint.
+async fn a_revoked_token_no_longer_opens_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ops = app.create_service_client("tessera:admin").await;
+    let token = app.access_token(&ops).await;
+    let get = || {
+        app.client
+            .get(app.url("/admin/api/v1/clients"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(get().await.unwrap().status(), 200);
+    assert_eq!(app.revoke(&ops, &token).await.status(), 200);
+    assert_eq!(get().await.unwrap().status(), 401);
+}
+
 dual!(
+    a_revoked_token_no_longer_opens_the_api,
     anonymous_users_are_sent_to_login_and_non_admins_get_403_everywhere,
     admin_sign_in_requires_totp_once_enrolled,
     repeated_wrong_codes_are_throttled,

@@ -44,6 +44,10 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
         state.clock.now(),
     )
     .map_err(|_| ApiError::InvalidToken)?;
+    // DESIGN §4: every endpoint that takes an access token honours the revocation list.
+    if state.revocations.is_revoked(&claims) {
+        return Err(ApiError::InvalidToken);
+    }
     let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
     let user = if claims.sid.is_none() && claims.sub == claims.client_id {
         None
