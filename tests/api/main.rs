@@ -13,6 +13,7 @@ mod pg;
 
 mod admin;
 mod admin_browser;
+mod admin_console;
 mod browser;
 mod cli_clients;
 mod cli_config;

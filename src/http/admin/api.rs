@@ -374,9 +374,14 @@ pub async fn delete_client(
     let client = client_admin::show(&state.store, &id)
         .await
         .map_err(admin_error)?;
-    client_admin::remove(&state.store, client.id.as_str(), state.clock.now())
-        .await
-        .map_err(admin_error)?;
+    client_admin::remove(
+        &state.store,
+        &state.revocations,
+        client.id.as_str(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(admin_error)?;
     audit(
         &req,
         &state,
