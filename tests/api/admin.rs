@@ -85,7 +85,7 @@ pub(crate) async fn create_admin(app: &TestApp, name: &str) -> tessera::accounts
     user
 }
 
-fn code(secret: &str, now: i64) -> String {
+pub(crate) fn code(secret: &str, now: i64) -> String {
     let bytes = Secret::try_from_base32(secret).unwrap().as_bytes().to_vec();
     let totp = Builder::new().with_secret(bytes).build().unwrap();
     totp.generate(now as u64).to_string()
