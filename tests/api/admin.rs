@@ -22,6 +22,7 @@ fn console_gets(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients",
         "/admin/clients/new",
         "/admin/clients/{c}",
+        "/admin/clients/{c}/edit",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
         "/admin/sessions",
@@ -50,6 +51,7 @@ fn console_posts(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
+        "/admin/clients/{c}/edit",
         "/admin/sessions/some-sid/end",
         "/admin/revocations",
     ]

@@ -68,6 +68,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/clients/new", web::get().to(clients::new_form))
         .route("/admin/clients/{id}", web::get().to(clients::show))
         .route(
+            "/admin/clients/{id}/edit",
+            web::get().to(clients::edit_form),
+        )
+        .route("/admin/clients/{id}/edit", web::post().to(clients::edit))
+        .route(
             "/admin/clients/{id}/rotate",
             web::get().to(clients::confirm_rotate),
         )
