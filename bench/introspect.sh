@@ -31,6 +31,7 @@ trap cleanup EXIT
 
 export TESSERA_ISSUER="http://127.0.0.1:$port" TESSERA_BIND="127.0.0.1:$port"
 export TESSERA_DATA_DIR="$work/data" TESSERA_KEYS_DIR="$work/keys" TESSERA_LOG_LEVEL=warn
+export TESSERA_CLIENT_CACHE_TTL="${TESSERA_CLIENT_CACHE_TTL:-2s}"  # as in bench/run.sh; 0s reads the client row every time
 mkdir -p "$work/keys" && chmod 700 "$work/keys"
 
 "$bin" migrate >/dev/null
