@@ -58,17 +58,17 @@ echo "|---:|---:|---:|---:|---:|---:|"
 echo "| start | | | | | $(rss) |"
 mkdir -p "$work/refresh"
 for round in $(seq "$ROUNDS"); do
-  t="$(WRK_METHOD=POST WRK_PATH=/token WRK_BODY=grant_type=client_credentials WRK_AUTH="$(basic "$ed")" \
+  tokens="$(WRK_METHOD=POST WRK_PATH=/token WRK_BODY=grant_type=client_credentials WRK_AUTH="$(basic "$ed")" \
     wrk -t1 -c64 -d"${TOKEN_SECS}s" -s "$lua" "$base" | requests | shown)"
-  i="$(WRK_METHOD=POST WRK_PATH=/introspect WRK_BODY="token=$(live_token)" WRK_AUTH="$(basic "$rs")" \
+  introspections="$(WRK_METHOD=POST WRK_PATH=/introspect WRK_BODY="token=$(live_token)" WRK_AUTH="$(basic "$rs")" \
     wrk -t1 -c16 -d"${INTROSPECT_SECS}s" -s "$lua" "$base" | requests | shown)"
   # refresh.lua takes the lowest-numbered tokens file left: one fresh file per round.
   seed_refresh_tokens "$base" "$(jq -r .client_id <<<"$rf")" "$(jq -r .client_secret <<<"$rf")" \
     http://127.0.0.1:9/cb 40 "$work/refresh/tokens-$round" soak "$password"
-  r="$(REFRESH_TOKENS_DIR="$work/refresh" WRK_PATH=/token WRK_AUTH="$(basic "$rf")" \
+  refreshes="$(REFRESH_TOKENS_DIR="$work/refresh" WRK_PATH=/token WRK_AUTH="$(basic "$rf")" \
     wrk -t1 -c16 -d"${REFRESH_SECS}s" -s "$root/bench/load/refresh.lua" "$base" | requests | shown)"
-  l="$(WRK_METHOD=POST WRK_PATH=/login WRK_COOKIE="$cookie" \
+  logins="$(WRK_METHOD=POST WRK_PATH=/login WRK_COOKIE="$cookie" \
     WRK_BODY="username=soak&password=$password&csrf=$csrf&return_to=%2Faccount" \
     wrk -t1 -c16 -d"${LOGIN_SECS}s" -s "$lua" "$base" | requests | shown)"
-  echo "| $round | $t | $i | $r | $l | $(rss) |"
+  echo "| $round | $tokens | $introspections | $refreshes | $logins | $(rss) |"
 done

@@ -4,7 +4,7 @@
 # token (one per line in `out`), for refresh.lua to rotate.
 seed_refresh_tokens() { # base client_id secret redirect count out user password
   local base="$1" id="$2" secret="$3" redirect="$4" count="$5" out="$6" user="$7" password="$8"
-  local jar="$work/jar" verifier challenge csrf loc code
+  local jar="$work/jar" verifier challenge csrf loc code i
   rm -f "$jar"
   csrf="$(curl -fsS -c "$jar" -b "$jar" "$base/login" | sed -nE 's/.*name="csrf" value="([^"]*)".*/\1/p')"
   curl -fsS -c "$jar" -b "$jar" -o /dev/null \
