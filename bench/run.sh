@@ -53,30 +53,8 @@ tessera_env() { # backend port
        "TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0 TESSERA_CLIENT_CACHE_TTL=2s"
 }
 
-# Authorization-code flow with curl: log in once, then `count` authorizations for the
-# first-party client, each redeemed for a refresh token (one per line in `out`).
-seed_refresh_tokens() { # base client_id secret redirect count out
-  local base="$1" id="$2" secret="$3" redirect="$4" count="$5" out="$6" jar="$work/jar"
-  local verifier challenge csrf loc code
-  rm -f "$jar"
-  csrf="$(curl -fsS -c "$jar" -b "$jar" "$base/login" | sed -nE 's/.*name="csrf" value="([^"]*)".*/\1/p')"
-  curl -fsS -c "$jar" -b "$jar" -o /dev/null \
-    --data-urlencode username=bench --data-urlencode "password=$PASSWORD" \
-    --data-urlencode "csrf=$csrf" --data-urlencode return_to=/account "$base/login"
-  verifier="$(openssl rand -hex 32)"
-  challenge="$(printf %s "$verifier" | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
-  : >"$out"
-  for i in $(seq "$count"); do
-    loc="$(curl -sS -b "$jar" -o /dev/null -w '%{redirect_url}' -G "$base/authorize" \
-      -d response_type=code -d "client_id=$id" --data-urlencode "redirect_uri=$redirect" \
-      --data-urlencode "scope=openid offline_access" -d "state=s$i" -d "nonce=n$i" \
-      -d "code_challenge=$challenge" -d code_challenge_method=S256)"
-    code="$(sed -nE 's/.*[?&]code=([^&]*).*/\1/p' <<<"$loc")"
-    curl -fsS -u "$id:$secret" -d grant_type=authorization_code --data-urlencode "code=$code" \
-      --data-urlencode "redirect_uri=$redirect" -d "code_verifier=$verifier" "$base/token" \
-      | jq -r .refresh_token >>"$out"
-  done
-}
+# seed_refresh_tokens: the authorization-code flow with curl, for the refresh rows.
+. "$root/bench/load/seed-refresh.sh"
 
 bench_backend() { # backend port
   local backend="$1" port="$2" base="http://127.0.0.1:$2" env_vars pid
@@ -119,7 +97,7 @@ bench_backend() { # backend port
       # One file per wrk run (the warm-up and each concurrency): refresh.lua takes the next.
       for k in $(seq $(( $(wc -w <<<"$CONNS") + 1 ))); do
         seed_refresh_tokens "$base" "$(cid "$rf")" "$(secret "$rf")" http://127.0.0.1:9/cb \
-          $((2 * n + 8)) "$work/refresh/tokens-$k"
+          $((2 * n + 8)) "$work/refresh/tokens-$k" bench "$PASSWORD"
       done
       REFRESH_TOKENS_DIR="$work/refresh" CLIENT_ID="$(cid "$rf")" CLIENT_SECRET="$(secret "$rf")" \
         LABEL="[$backend] " HEADER=0 SANITY=0 ENDPOINTS=refresh "${load[@]}"

@@ -30,6 +30,8 @@ pub struct AppState {
     pub backchannel: crate::sessions::Backchannel,
     /// The revocation list, in memory on every node (DESIGN §4).
     pub revocations: Arc<RevocationList>,
+    /// Access tokens whose signature this node has verified (for `/introspect`).
+    pub verified_tokens: Arc<crate::tokens::verified_cache::VerifiedTokens>,
     pub discovery: Metadata,
     pub hasher: PasswordHasherPool,
     pub login_limits: Limits,
@@ -192,6 +194,7 @@ impl Application {
             store,
             keys,
             revocations,
+            verified_tokens: Arc::default(),
             backchannel,
             clock,
         });
@@ -259,7 +262,7 @@ fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, S
         App::new()
             .wrap(crate::http::security_headers())
             .wrap(actix_web::middleware::from_fn(crate::http::record_metrics))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
             .app_data(state.clone())
             .app_data(crate::http::form_config())
             .app_data(crate::http::payload_config())

@@ -28,6 +28,7 @@ pub fn context<'a>(state: &'a AppState, issuer: &'a str) -> PresentedTokenContex
         check: AccessTokenCheck {
             keys: &state.keys,
             revocations: &state.revocations,
+            verified: &state.verified_tokens,
             issuer,
             now: state.clock.now(),
         },

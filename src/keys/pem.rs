@@ -130,7 +130,7 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
         // PKCS#8 names its algorithm inside; try each kind Tessera signs with.
         "PRIVATE KEY" => {
             if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
-                Ok(SigningKey::from_rsa(pair))
+                SigningKey::from_rsa(pair).map_err(|_| unusable())
             } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
                 SigningKey::from_ed25519(pair).map_err(|_| unusable())
             } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
@@ -141,8 +141,8 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
             }
         }
         "RSA PRIVATE KEY" => RsaKeyPair::from_der(der)
-            .map(SigningKey::from_rsa)
-            .map_err(|e| KeyFileError(format!("{shown}: not a usable RSA private key ({e})"))),
+            .map_err(|e| KeyFileError(format!("{shown}: not a usable RSA private key ({e})")))
+            .and_then(|pair| SigningKey::from_rsa(pair).map_err(|_| unusable())),
         "EC PRIVATE KEY" => {
             EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
                 .map_err(|_| unusable())

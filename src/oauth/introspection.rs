@@ -8,6 +8,8 @@
 //! not their username, and looking it up would put a query on every introspection. Resource
 //! servers that need a display name ask `/userinfo`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::client::{Client, ClientType};
@@ -22,6 +24,7 @@ use crate::tokens::access::verify_access_token;
 use crate::tokens::claims::AccessClaims;
 use crate::tokens::opaque;
 use crate::tokens::presented::{self, Presented};
+use crate::tokens::verified_cache::VerifiedTokens;
 
 /// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else, whatever the
 /// reason (expired, revoked, forged, unknown key, another issuer), so the answer reveals
@@ -56,49 +59,61 @@ impl Introspection {
         }
     }
 
-    fn active(claims: AccessClaims) -> Self {
+    fn active(claims: &AccessClaims) -> Self {
         Self {
             active: true,
             token: Some(ActiveToken {
-                scope: (!claims.scope.is_empty()).then_some(claims.scope),
-                client_id: claims.client_id,
+                scope: (!claims.scope.is_empty()).then(|| claims.scope.clone()),
+                client_id: claims.client_id.clone(),
                 token_type: "Bearer",
                 exp: claims.exp,
                 iat: claims.iat,
-                sub: claims.sub,
-                aud: claims.aud,
-                iss: claims.iss,
-                jti: claims.jti,
+                sub: claims.sub.clone(),
+                aud: claims.aud.clone(),
+                iss: claims.iss.clone(),
+                jti: claims.jti.clone(),
             }),
         }
     }
 }
 
-/// Checks access tokens without I/O: keys, the in-memory revocation list, the time.
+/// Checks access tokens without I/O: keys, the in-memory revocation list, the time, and the
+/// node's cache of signatures already verified.
 #[derive(Clone, Copy)]
 pub struct AccessTokenCheck<'a> {
     pub keys: &'a KeyRing,
     pub revocations: &'a RevocationList,
+    pub verified: &'a VerifiedTokens,
     pub issuer: &'a str,
     pub now: UnixTime,
 }
 
 impl AccessTokenCheck<'_> {
     /// The claims of a token this issuer signed with a key of its ring, not expired at `now`,
-    /// whatever its revocation status.
-    pub fn verified(&self, token: &str) -> Option<AccessClaims> {
-        verify_access_token(self.keys, self.issuer, token, self.now).ok()
+    /// whatever its revocation status. A token seen before is found by its SHA-256 instead of
+    /// verifying its signature again; expiry is judged against `now` either way.
+    pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
+        let digest = VerifiedTokens::digest(token);
+        if let Some(claims) = self.verified.get(&digest, self.issuer, self.now) {
+            return Some(claims);
+        }
+        let claims = Arc::new(verify_access_token(self.keys, self.issuer, token, self.now).ok()?);
+        self.verified.insert(digest, claims.clone(), self.now);
+        Some(claims)
     }
 
-    /// The claims of a token a resource server may honour now: verified and not revoked.
-    pub fn live(&self, token: &str) -> Option<AccessClaims> {
+    /// The claims of a token a resource server may honour now: verified and not revoked. The
+    /// revocation list is consulted on every call, cached signature or not (DESIGN §4).
+    pub fn live(&self, token: &str) -> Option<Arc<AccessClaims>> {
         self.verified(token)
             .filter(|claims| !self.revocations.is_revoked(claims))
     }
 
     pub fn introspect(&self, token: &str) -> Introspection {
         self.live(token)
-            .map_or_else(Introspection::inactive, Introspection::active)
+            .map_or_else(Introspection::inactive, |claims| {
+                Introspection::active(&claims)
+            })
     }
 }
 

@@ -7,3 +7,4 @@ pub mod jws;
 pub mod logout_token;
 pub mod opaque;
 pub mod presented;
+pub mod verified_cache;

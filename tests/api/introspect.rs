@@ -75,6 +75,31 @@ async fn an_expired_access_token_is_inactive(backend: Backend) {
     assert_eq!(app.introspect(&client, &token).await, inactive());
 }
 
+/// Introspection remembers verified signatures (by the token's SHA-256), but judges the
+/// revocation list and expiry on every request: a token answered active, and so cached, is
+/// inactive once revoked; another, once it expires.
+async fn a_cached_token_is_inactive_once_revoked_or_expired(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.create_service_client("api.read").await;
+    let revoked = app.access_token(&client).await;
+    let expiring = app.access_token(&client).await;
+    for token in [&revoked, &expiring] {
+        assert_eq!(app.introspect(&client, token).await["active"], true);
+        assert_eq!(app.introspect(&client, token).await["active"], true);
+    }
+    assert_eq!(
+        app.state.verified_tokens.len(),
+        2,
+        "both signatures are cached"
+    );
+
+    assert_eq!(app.revoke(&client, &revoked).await.status(), 200);
+    assert_eq!(app.introspect(&client, &revoked).await, inactive());
+    assert_eq!(app.introspect(&client, &expiring).await["active"], true);
+    app.clock.advance(300);
+    assert_eq!(app.introspect(&client, &expiring).await, inactive());
+}
+
 /// RFC 7662 §4 / RFC 8725 §3.1: a token is active only if this server signed it with a key of
 /// its ring: a tampered payload, a foreign key (under its own kid or under ours), or
 /// `alg: none` are all inactive, and the answer says nothing more.
@@ -101,7 +126,7 @@ async fn forged_access_tokens_are_inactive(backend: Backend) {
 
     let tampered = format!("{}.{}.{}", parts[0], tampered_payload, parts[2]);
 
-    let foreign = SigningKey::from_rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap());
+    let foreign = SigningKey::from_rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()).unwrap();
     let foreign_kid = tessera::tokens::jws::sign(&foreign, "at+jwt", &claims).unwrap();
 
     let our_kid = app.state.keys.active().kid().to_string();
@@ -227,6 +252,7 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
     let check = AccessTokenCheck {
         keys: &app.state.keys,
         revocations: &app.state.revocations,
+        verified: &app.state.verified_tokens,
         issuer: &issuer,
         now: app.clock.now(),
     };
@@ -247,6 +273,7 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
 dual!(
     a_live_access_token_is_active_with_its_claims,
     an_expired_access_token_is_inactive,
+    a_cached_token_is_inactive_once_revoked_or_expired,
     forged_access_tokens_are_inactive,
     a_token_from_another_issuer_is_inactive,
     introspection_requires_client_authentication,
