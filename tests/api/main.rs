@@ -12,6 +12,7 @@ mod helpers;
 mod pg;
 
 mod admin;
+mod admin_api;
 mod admin_browser;
 mod browser;
 mod cli_clients;
