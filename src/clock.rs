@@ -29,6 +29,15 @@ impl Clock {
     }
 }
 
+/// A timestamp for people: `2026-11-27 03:16:06 UTC`.
+pub fn display(t: UnixTime) -> String {
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(t).unwrap_or_default());
+    humantime::format_rfc3339_seconds(at)
+        .to_string()
+        .replace('T', " ")
+        .replace('Z', " UTC")
+}
+
 #[allow(
     clippy::disallowed_methods,
     reason = "the one sanctioned read of the wall clock"

@@ -104,6 +104,9 @@ pub struct Settings {
     /// How long audit-log entries are kept.
     #[serde(with = "duration")]
     pub audit_retention: Duration,
+    /// How often each node writes its token issuance counts to the audit log.
+    #[serde(with = "duration")]
+    pub audit_issuance_interval: Duration,
 
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
@@ -147,6 +150,7 @@ impl Default for Settings {
             admin_require_totp: true,
             admin_reauth_window: Duration::from_secs(15 * 60),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
+            audit_issuance_interval: Duration::from_secs(60),
             log_level: "info".into(),
             log_format: LogFormat::Human,
         }
@@ -195,6 +199,11 @@ impl Settings {
         if self.access_token_ttl.is_zero() || self.access_token_ttl > Duration::from_secs(3600) {
             return Err(ConfigError(
                 "TESSERA_ACCESS_TOKEN_TTL must be between 1s and 1h (e.g. 5m)".into(),
+            ));
+        }
+        if self.audit_issuance_interval.is_zero() {
+            return Err(ConfigError(
+                "TESSERA_AUDIT_ISSUANCE_INTERVAL must be at least 1s (e.g. 1m)".into(),
             ));
         }
         if self.log_level.trim().is_empty() {

@@ -11,6 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::accounts::login::Limits;
 use crate::accounts::password::PasswordHasherPool;
 use crate::accounts::throttle::Policy;
+use crate::admin::issuance;
 use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::keys::{self, KeyRing};
@@ -37,7 +38,7 @@ pub struct AppState {
     pub issuer_origin: String,
     /// Whether the issuer is https: cookies get `Secure` and the `__Host-` prefix.
     pub https: bool,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
 }
 
@@ -112,6 +113,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// Revocation sync and purge; they stop when the application is dropped or stops.
     background: BackgroundTasks,
+    /// Writes the token issuance counts to the audit log (periodically, and once at stop).
+    issuance: issuance::Recorder,
 }
 
 impl Application {
@@ -181,7 +184,7 @@ impl Application {
             },
             issuer_origin,
             https: settings.is_https(),
-            metrics: crate::metrics::Metrics::new(),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
                 settings.token_rate_limit_per_client,
             ),
@@ -193,17 +196,23 @@ impl Application {
             clock,
         });
         let server = server(listener, state.clone())?;
-        let background = revocation::spawn_background(
+        let mut background = revocation::spawn_background(
             state.store.clone(),
             state.revocations.clone(),
             state.clock.clone(),
         );
+        let issuance = issuance_recorder(&state);
+        background.push(tokio::spawn(issuance::run(
+            issuance.clone(),
+            state.settings.audit_issuance_interval,
+        )));
         tracing::info!(port, issuer = %state.settings.issuer(), "listening");
         Ok(Self {
             port,
             server,
             state,
             background,
+            issuance,
         })
     }
 
@@ -223,8 +232,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         drop(self.background);
+        // The counts since the last periodic entry would otherwise be lost with the process.
+        if let Err(e) = self.issuance.flush().await {
+            tracing::warn!(error = %e, "could not write the last token issuance counts");
+        }
         result
     }
+}
+
+fn issuance_recorder(state: &AppState) -> issuance::Recorder {
+    issuance::Recorder::new(
+        state.store.clone(),
+        state.metrics.clone(),
+        state.clock.clone(),
+        secs(state.settings.audit_retention),
+    )
 }
 
 fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {

@@ -32,6 +32,32 @@ pub fn client_actor(client_id: &str) -> String {
     format!("client:{client_id}")
 }
 
+/// The actor of a CLI command: `cli:` and the operating-system user who ran it.
+pub fn cli_actor() -> String {
+    let who = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let who: String = who.chars().filter(|c| !c.is_control()).take(64).collect();
+    format!("cli:{who}")
+}
+
+/// Audits a change made with the `tessera` CLI (no IP; the user agent names the CLI).
+pub async fn record_cli(
+    store: &Store,
+    now: UnixTime,
+    retention: std::time::Duration,
+    event: Event<'_>,
+) -> Result<(), StoreError> {
+    let ctx = Context {
+        now,
+        ip: None,
+        user_agent: Some(concat!("tessera-cli/", env!("CARGO_PKG_VERSION"))),
+        retention_secs: i64::try_from(retention.as_secs()).unwrap_or(i64::MAX),
+    };
+    record(store, &ctx, event).await
+}
+
 /// Appends an entry and purges the expired ones (purge-on-write keeps the table bounded without
 /// a background task; the delete uses the `at` index).
 pub async fn record(store: &Store, ctx: &Context<'_>, event: Event<'_>) -> Result<(), StoreError> {
@@ -52,4 +78,40 @@ pub async fn record(store: &Store, ctx: &Context<'_>, event: Event<'_>) -> Resul
         tracing::info!(purged, "expired audit entries purged");
     }
     Ok(())
+}
+
+/// A time typed in a filter, in UTC: `2026-11-27`, `2026-11-27 14:05`, `2026-11-27 14:05:09`
+/// or RFC 3339. A date alone means its first second (`end_of_day` its last, for an upper
+/// bound).
+pub fn parse_time(text: &str, end_of_day: bool) -> Result<UnixTime, String> {
+    let text = text.trim();
+    let full = match text.len() {
+        10 if end_of_day => format!("{text} 23:59:59"),
+        10 => format!("{text} 00:00:00"),
+        16 => format!("{text}:{}", if end_of_day { "59" } else { "00" }),
+        _ => text.to_string(),
+    };
+    let at = humantime::parse_rfc3339_weak(&full).map_err(|_| {
+        format!("'{text}' is not a time; write e.g. 2026-11-27 or 2026-11-27 14:05")
+    })?;
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| format!("'{text}' is before 1970"))
+        .and_then(|d| i64::try_from(d.as_secs()).map_err(|_| format!("'{text}' is too far off")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_times_are_read_in_utc_with_whole_days_and_minutes() {
+        assert_eq!(parse_time("2026-11-27", false), Ok(1_795_737_600));
+        assert_eq!(parse_time("2026-11-27", true), Ok(1_795_737_600 + 86_399));
+        assert_eq!(
+            parse_time("2026-11-27 00:01", true),
+            Ok(1_795_737_600 + 119)
+        );
+        assert_eq!(parse_time("2026-11-27T00:00:10Z", false), Ok(1_795_737_610));
+        assert!(parse_time("yesterday", false).is_err());
+    }
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::admin::audit;
 use crate::cli::{AddClient, ClientCommand};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Settings;
@@ -10,6 +11,7 @@ use crate::oauth::client::{
     Client, ClientError, ClientId, ClientType, Registration, RegistrationInput,
 };
 use crate::oauth::redirect_uri::RedirectUri;
+use crate::revocation::RevocationList;
 use crate::startup::{self, StartError};
 use crate::store::{Store, StoreError};
 use crate::tokens::opaque::{self, Kind};
@@ -74,9 +76,14 @@ pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
 }
 
 /// Deletes a client and revokes every token issued to it.
-pub async fn remove(store: &Store, id: &str, now: UnixTime) -> Result<(), AdminError> {
+pub async fn remove(
+    store: &Store,
+    revocations: &RevocationList,
+    id: &str,
+    now: UnixTime,
+) -> Result<(), AdminError> {
     if store.delete_client(id).await? {
-        revoke_client_tokens(store, id, now).await
+        revoke_client_tokens(store, revocations, id, now).await
     } else {
         Err(AdminError::NotFound(id.escape_default().to_string()))
     }
@@ -155,9 +162,28 @@ pub async fn run(
         Registration::parse(registration_input(args))?;
     }
     let store = startup::open_store(settings).await?;
-    let result = run_on(&store, command, clock.now()).await;
+    let result = run_on(&store, command, clock.now(), settings.audit_retention).await;
     store.close().await;
     result
+}
+
+/// Every change made with the CLI lands in the audit log, as the console's do.
+async fn audit(
+    store: &Store,
+    now: UnixTime,
+    retention: std::time::Duration,
+    action: &str,
+    client_id: &str,
+    detail: Option<serde_json::Value>,
+) -> Result<(), AdminError> {
+    let actor = audit::cli_actor();
+    let event = audit::Event {
+        actor: &actor,
+        action,
+        target: Some(client_id),
+        detail,
+    };
+    Ok(audit::record_cli(store, now, retention, event).await?)
 }
 
 fn registration_input(args: &AddClient) -> RegistrationInput {
@@ -175,10 +201,18 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
     }
 }
 
-async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<(), AdminError> {
+async fn run_on(
+    store: &Store,
+    command: ClientCommand,
+    now: UnixTime,
+    retention: std::time::Duration,
+) -> Result<(), AdminError> {
     match command {
         ClientCommand::Add(args) => {
             let registered = add(store, registration_input(&args), now).await?;
+            let view = serde_json::to_value(ClientView::from(&registered.client)).ok();
+            let id = registered.client.id.to_string();
+            audit(store, now, retention, "client.created", &id, view).await?;
             print_registered(&registered, args.json);
             Ok(())
         }
@@ -200,7 +234,10 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
             Ok(())
         }
         ClientCommand::Remove { client_id } => {
-            remove(store, &client_id, now).await?;
+            // A CLI process has no list of its own to update; running nodes learn of the
+            // entry by NOTIFY or polling.
+            remove(store, &RevocationList::new(), &client_id, now).await?;
+            audit(store, now, retention, "client.deleted", &client_id, None).await?;
             println!("removed client {client_id}; its tokens are revoked");
             Ok(())
         }
@@ -211,9 +248,19 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
         } => {
             let secret = rotate_secret(store, &client_id, now).await?;
             if revoke_tokens {
-                revoke_client_tokens(store, &client_id, now).await?;
+                revoke_client_tokens(store, &RevocationList::new(), &client_id, now).await?;
                 eprintln!("Every token issued to the client so far is revoked.");
             }
+            let detail = serde_json::json!({ "revoke_tokens": revoke_tokens });
+            audit(
+                store,
+                now,
+                retention,
+                "client.secret_rotated",
+                &client_id,
+                Some(detail),
+            )
+            .await?;
             if json {
                 let doc = serde_json::json!({ "client_id": client_id, "client_secret": secret });
                 println!("{doc}");
@@ -230,10 +277,11 @@ async fn run_on(store: &Store, command: ClientCommand, now: UnixTime) -> Result<
 /// tokens through the revocation list (running nodes learn of it by NOTIFY or polling).
 pub async fn revoke_client_tokens(
     store: &Store,
+    revocations: &RevocationList,
     client_id: &str,
     now: UnixTime,
 ) -> Result<(), AdminError> {
-    use crate::revocation::{Revocation, RevocationList, Target, reason};
+    use crate::revocation::{Revocation, Target, reason};
     store
         .revoke_client_families(client_id, reason::ADMIN, now)
         .await?;
@@ -241,7 +289,7 @@ pub async fn revoke_client_tokens(
         client_id: client_id.to_string(),
         before: now,
     };
-    RevocationList::new()
+    revocations
         .revoke(store, Revocation::new(target, reason::ADMIN, now))
         .await?;
     Ok(())

@@ -4,4 +4,8 @@
 pub mod api;
 pub mod audit;
 pub mod clients;
+pub mod issuance;
+pub mod keys;
+pub mod revocations;
+pub mod sessions;
 pub mod users;

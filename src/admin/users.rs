@@ -1,4 +1,5 @@
-//! User administration by id (the console and the API): roles and sessions. Creating users,
+//! User administration by id (the console and the API): roles. Sessions are ended through
+//! `sessions::end_all`. Creating users,
 //! passwords and disabling are in `accounts::manage`, shared with the CLI.
 
 use crate::accounts::{Role, User};
@@ -32,22 +33,6 @@ pub async fn set_role(
     let after = roles_with(user, role, on);
     store.set_user_roles(&user.id, &after, now).await?;
     Ok((before, after))
-}
-
-/// Ends every session of the user and revokes the refresh tokens issued in them.
-pub async fn sign_out_everywhere(
-    store: &Store,
-    user_id: &str,
-    now: UnixTime,
-) -> Result<usize, StoreError> {
-    // No session has an empty id hash, so this keeps none.
-    let sids = store.delete_other_sessions(user_id, "").await?;
-    for sid in &sids {
-        store
-            .revoke_session_families(sid, "signed out by an admin", now)
-            .await?;
-    }
-    Ok(sids.len())
 }
 
 #[cfg(test)]

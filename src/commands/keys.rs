@@ -9,18 +9,14 @@ pub fn run(cmd: KeysCommand, settings: &Settings, clock: &Clock) -> Result<(), C
         KeysCommand::List => {
             let ring = keys::load_existing(&settings.keys_dir)
                 .map_err(|e| CommandError::Failed(e.to_string()))?;
-            for key in ring.all() {
-                let signs = ring
-                    .for_alg(key.signing_alg())
-                    .is_some_and(|k| k.kid() == key.kid());
-                let state = if key.kid() == ring.active().kid() {
-                    "active"
-                } else if signs {
-                    "signing"
-                } else {
-                    "published"
-                };
-                println!("{}\t{:?}\t{state}", key.kid(), key.alg());
+            for key in crate::admin::keys::list(&ring) {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.alg,
+                    key.state,
+                    key.created.as_deref().unwrap_or("-")
+                );
             }
             Ok(())
         }

@@ -8,6 +8,7 @@ use super::CommandError;
 use crate::accounts::manage::{self, NewAccount};
 use crate::accounts::password::PasswordHasherPool;
 use crate::accounts::{Role, User};
+use crate::admin::audit as audit_log;
 use crate::cli::UserCommand;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -59,6 +60,31 @@ fn user_json(u: &User) -> serde_json::Value {
     })
 }
 
+/// Every change made here lands in the audit log, as the console's do.
+async fn audit(
+    store: &crate::store::Store,
+    settings: &Settings,
+    now: crate::clock::UnixTime,
+    action: &str,
+    user: &User,
+    detail: Option<serde_json::Value>,
+) -> Result<(), CommandError> {
+    let actor = audit_log::cli_actor();
+    audit_log::record_cli(
+        store,
+        now,
+        settings.audit_retention,
+        audit_log::Event {
+            actor: &actor,
+            action,
+            target: Some(&user.id),
+            detail,
+        },
+    )
+    .await
+    .map_err(failed)
+}
+
 pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result<(), CommandError> {
     let store = startup::open_store(settings).await?;
     let now = clock.now();
@@ -85,6 +111,15 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             )
             .await
             .map_err(failed)?;
+            audit(
+                &store,
+                settings,
+                now,
+                "user.created",
+                &user,
+                Some(serde_json::json!({ "username": user.username, "admin": admin })),
+            )
+            .await?;
             println!("created user {} ({})", user.username, user.id);
         }
         UserCommand::Passwd {
@@ -105,6 +140,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             )
             .await
             .map_err(failed)?;
+            audit(&store, settings, now, "user.password_reset", &user, None).await?;
             println!(
                 "password changed for {}; their sessions have ended",
                 user.username
@@ -114,12 +150,14 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             let user = manage::set_disabled(&store, &RevocationList::new(), &name, true, now)
                 .await
                 .map_err(failed)?;
+            audit(&store, settings, now, "user.disabled", &user, None).await?;
             println!("disabled {}; their sessions have ended", user.username);
         }
         UserCommand::Enable { name } => {
             let user = manage::set_disabled(&store, &RevocationList::new(), &name, false, now)
                 .await
                 .map_err(failed)?;
+            audit(&store, settings, now, "user.enabled", &user, None).await?;
             println!("enabled {}", user.username);
         }
         UserCommand::List { json } => {

@@ -1,7 +1,5 @@
 //! `GET /account`: who is signed in and their sessions; signing out of the others.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -29,14 +27,6 @@ struct AccountPage<'a> {
     csrf: &'a str,
 }
 
-fn when(ts: i64) -> String {
-    let t = UNIX_EPOCH + Duration::from_secs(ts.max(0) as u64);
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .replace('T', " ")
-        .replace('Z', " UTC")
-}
-
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
     let Some((secret, session)) = current_session(&req, &state).await? else {
         return Ok(pages::redirect("/login?return_to=/account"));
@@ -48,8 +38,8 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     let sessions = rows
         .into_iter()
         .map(|s| SessionView {
-            created: when(s.created_at),
-            last_seen: when(s.last_seen_at),
+            created: crate::clock::display(s.created_at),
+            last_seen: crate::clock::display(s.last_seen_at),
             origin: format!(
                 "{} {}",
                 s.ip.unwrap_or_default(),

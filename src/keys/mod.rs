@@ -8,4 +8,4 @@ mod ring;
 pub use alg::{SigningAlg, UnknownAlg};
 pub use jwks::thumbprint_rsa;
 pub use pem::{KeyFileError, generate, load_existing, load_or_generate};
-pub use ring::{KeyRing, SigningKey};
+pub use ring::{KeyRing, KeyState, SigningKey};

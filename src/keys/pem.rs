@@ -93,7 +93,21 @@ fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
     Ok(files)
 }
 
+/// The creation time a generated key's file name starts with (`000000000123-rs256.pem`).
+fn created_at(path: &Path) -> Option<UnixTime> {
+    let name = path.file_name()?.to_str()?;
+    let (digits, _) = name.split_once('-')?;
+    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
+    parse(path).map(|key| key.with_created_at(created_at(path)))
+}
+
+fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
     let shown = path.display();
     let meta = fs::metadata(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -174,4 +188,19 @@ pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, K
         .and_then(|()| file.sync_all())
         .map_err(|e| KeyFileError(format!("{}: cannot write key file: {e}", path.display())))?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_creation_time_comes_from_a_generated_file_name() {
+        assert_eq!(
+            created_at(Path::new("/k/001764000000-rs256.pem")),
+            Some(1_764_000_000)
+        );
+        assert_eq!(created_at(Path::new("/k/mykey.pem")), None);
+        assert_eq!(created_at(Path::new("/k/12-rs256.pem")), None);
+    }
 }

@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::SigningAlg;
 use super::jwks;
+use crate::clock::UnixTime;
 
 /// The parsed private key, one variant per algorithm.
 enum Pair {
@@ -29,6 +30,9 @@ pub struct SigningKey {
     /// Public members only: what `/jwks` publishes for this key.
     public_jwk: serde_json::Value,
     decoding: DecodingKey,
+    /// When the key was made, from its file name (`tessera keys generate` and first start name
+    /// files by creation time); `None` for a key file named by hand.
+    created_at: Option<UnixTime>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -65,6 +69,7 @@ impl SigningKey {
             pair: Pair::Rsa(pair),
             public_jwk,
             decoding,
+            created_at: None,
         }
     }
 
@@ -88,6 +93,7 @@ impl SigningKey {
             pair: Pair::Es256(pair),
             public_jwk,
             decoding,
+            created_at: None,
         })
     }
 
@@ -105,11 +111,21 @@ impl SigningKey {
             pair: Pair::Ed25519(pair),
             public_jwk,
             decoding,
+            created_at: None,
         })
     }
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    pub fn created_at(&self) -> Option<UnixTime> {
+        self.created_at
+    }
+
+    pub fn with_created_at(mut self, at: Option<UnixTime>) -> Self {
+        self.created_at = at;
+        self
     }
 
     /// The algorithm as `jsonwebtoken` names it (the JWS `alg` header).
@@ -148,6 +164,23 @@ impl SigningKey {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| SignError),
             Pair::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    Active,
+    Signing,
+    Published,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Signing => "signing",
+            Self::Published => "published",
         }
     }
 }
@@ -213,6 +246,19 @@ impl KeyRing {
     /// Every published key, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &SigningKey> {
         self.by_kid.values().map(|k| k.as_ref())
+    }
+
+    /// What a key does: `active` signs by default (RS256), `signing` signs for the clients
+    /// that chose its algorithm, `published` only verifies (an older key kept in JWKS so that
+    /// tokens it signed stay valid until they expire).
+    pub fn state_of(&self, key: &SigningKey) -> KeyState {
+        if key.kid == self.active.kid {
+            KeyState::Active
+        } else if self.for_alg(key.alg).is_some_and(|k| k.kid == key.kid) {
+            KeyState::Signing
+        } else {
+            KeyState::Published
+        }
     }
 
     pub fn jwks_json(&self) -> &str {

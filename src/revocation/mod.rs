@@ -35,7 +35,7 @@ pub enum Target {
 }
 
 impl Target {
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self {
             Self::Jti(_) => "jti",
             Self::Sid(_) => "sid",
@@ -45,7 +45,7 @@ impl Target {
         }
     }
 
-    fn value(&self) -> &str {
+    pub fn value(&self) -> &str {
         match self {
             Self::Jti(v) | Self::Sid(v) | Self::Family(v) => v,
             Self::User { sub, .. } => sub,
@@ -53,7 +53,7 @@ impl Target {
         }
     }
 
-    fn before(&self) -> Option<UnixTime> {
+    pub fn before(&self) -> Option<UnixTime> {
         match self {
             Self::User { before, .. } | Self::Client { before, .. } => Some(*before),
             _ => None,
@@ -254,6 +254,13 @@ pub fn entries(rows: Vec<RevocationRow>) -> Vec<Entry> {
 /// server that stops takes its tasks with it (tests start and stop many in one process).
 #[derive(Debug)]
 pub struct BackgroundTasks(Vec<JoinHandle<()>>);
+
+impl BackgroundTasks {
+    /// Another task that stops with these.
+    pub fn push(&mut self, task: JoinHandle<()>) {
+        self.0.push(task);
+    }
+}
 
 impl Drop for BackgroundTasks {
     fn drop(&mut self) {

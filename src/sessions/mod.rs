@@ -109,6 +109,39 @@ pub async fn end(
     Ok(ended)
 }
 
+/// Ends the session with this public id (an administrator's action), like `end`.
+pub async fn end_by_sid(
+    store: &Store,
+    revocations: &RevocationList,
+    backchannel: &Backchannel,
+    sid: &str,
+    now: UnixTime,
+) -> Result<Option<SessionRow>, StoreError> {
+    let ended = store.delete_session_by_sid(sid).await?;
+    if let Some(row) = &ended {
+        revoke_session_tokens(store, revocations, &row.sid, now).await?;
+        backchannel.notify(store, &row.sid, &row.user_id, now);
+    }
+    Ok(ended)
+}
+
+/// Ends every session of the user ("sign out everywhere"); returns how many there were.
+pub async fn end_all(
+    store: &Store,
+    revocations: &RevocationList,
+    backchannel: &Backchannel,
+    user_id: &str,
+    now: UnixTime,
+) -> Result<usize, StoreError> {
+    // No session has an empty id hash, so this keeps none.
+    let sids = store.delete_other_sessions(user_id, "").await?;
+    for sid in &sids {
+        revoke_session_tokens(store, revocations, sid, now).await?;
+        backchannel.notify(store, sid, user_id, now);
+    }
+    Ok(sids.len())
+}
+
 /// A session's refresh tokens stop working, and its access tokens (`sid`) are revoked on
 /// every node.
 async fn revoke_session_tokens(

@@ -42,6 +42,15 @@ fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, sqlx::Error> {
     })
 }
 
+/// Which entries `list_audit` returns.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AuditFilter<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub since: Option<UnixTime>,
+    pub until: Option<UnixTime>,
+}
+
 impl Store {
     #[tracing::instrument(skip_all, fields(action = e.action))]
     pub async fn insert_audit(&self, e: &NewAuditEntry<'_>) -> Result<(), StoreError> {
@@ -61,27 +70,51 @@ impl Store {
         Ok(())
     }
 
-    /// Newest first. An empty `actor` or `action` filter matches everything.
+    /// Newest first. An empty `actor` or `action` matches everything; `since` and `until`
+    /// bound `at` (inclusive) when given.
     #[tracing::instrument(skip(self))]
     pub async fn list_audit(
         &self,
-        actor: &str,
-        action: &str,
+        filter: &AuditFilter<'_>,
         limit: i64,
         offset: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "select id, at, actor, action, target, detail, ip, user_agent from audit_log \
              where ($1 = '' or actor = $1) and ($2 = '' or action = $2) \
-             order by id desc limit $3 offset $4",
+             and at >= $3 and at <= $4 \
+             order by id desc limit $5 offset $6",
         )
-        .bind(actor)
-        .bind(action)
+        .bind(filter.actor)
+        .bind(filter.action)
+        .bind(filter.since.unwrap_or(UnixTime::MIN))
+        .bind(filter.until.unwrap_or(UnixTime::MAX))
         .bind(limit)
         .bind(offset)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The `detail` of every `action` entry since `since`: the dashboard sums the token
+    /// issuance counts from them.
+    #[tracing::instrument(skip(self))]
+    pub async fn audit_details_since(
+        &self,
+        action: &str,
+        since: UnixTime,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "select detail from audit_log where action = $1 and at >= $2 and detail is not null",
+        )
+        .bind(action)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("detail"))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Deletes entries older than `before`; returns how many.

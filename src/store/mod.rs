@@ -12,10 +12,10 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
-pub use audit::{AuditEntry, NewAuditEntry};
+pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::CodeRow;
 pub use refresh_tokens::{FamilyRow, RefreshRow};
-pub use sessions::SessionRow;
+pub use sessions::{SessionListing, SessionRow};
 pub use users::NewUser;
 
 use std::path::Path;

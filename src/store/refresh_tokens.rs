@@ -150,44 +150,71 @@ impl Store {
 
     /// Revokes every family of a client (client removed, or its secret rotated with
     /// `--revoke-tokens`).
-    #[tracing::instrument(skip(self))]
     pub async fn revoke_client_families(
         &self,
         client_id: &str,
         reason: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "update refresh_families set revoked_at = $2, revoked_reason = $3 \
-             where client_id = $1 and revoked_at is null",
-        )
-        .bind(client_id)
-        .bind(now)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        self.revoke_families(FamilyOwner::Client(client_id), reason, now)
+            .await
+    }
+
+    /// Revokes every family of a user (an administrator revoked the user's tokens).
+    pub async fn revoke_user_families(
+        &self,
+        user_id: &str,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        self.revoke_families(FamilyOwner::User(user_id), reason, now)
+            .await
     }
 
     /// Revokes every family of a login session (logout).
-    #[tracing::instrument(skip(self))]
     pub async fn revoke_session_families(
         &self,
         sid: &str,
         reason: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.revoke_families(FamilyOwner::Session(sid), reason, now)
+            .await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn revoke_families(
+        &self,
+        owner: FamilyOwner<'_>,
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        // The column is chosen from fixed text, never from input.
+        let (column, value) = match owner {
+            FamilyOwner::Client(v) => ("client_id", v),
+            FamilyOwner::User(v) => ("user_id", v),
+            FamilyOwner::Session(v) => ("sid", v),
+        };
+        let sql = format!(
             "update refresh_families set revoked_at = $2, revoked_reason = $3 \
-             where sid = $1 and revoked_at is null",
-        )
-        .bind(sid)
-        .bind(now)
-        .bind(reason)
-        .execute(&self.pool)
-        .await?;
+             where {column} = $1 and revoked_at is null"
+        );
+        let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(value)
+            .bind(now)
+            .bind(reason)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Whose families `revoke_families` revokes.
+#[derive(Debug, Clone, Copy)]
+enum FamilyOwner<'a> {
+    Client(&'a str),
+    User(&'a str),
+    Session(&'a str),
 }
 
 async fn insert_token(

@@ -129,6 +129,27 @@ impl Store {
         Ok(rows)
     }
 
+    /// A page of live rows, newest first: the admin console's list.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_revocations_page(
+        &self,
+        now: UnixTime,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<RevocationRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from revocations where expires_at > $1 \
+             order by id desc limit $2 offset $3"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows)
+    }
+
     /// Deletes the rows that can no longer match a live token; returns how many.
     #[tracing::instrument(skip(self))]
     pub async fn purge_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {

@@ -144,7 +144,60 @@ impl Store {
     }
 }
 
+/// A live session with its user's name, for the admin console.
+#[derive(Debug, Clone)]
+pub struct SessionListing {
+    pub row: SessionRow,
+    pub username: String,
+    pub mfa_at: Option<UnixTime>,
+}
+
 impl Store {
+    /// Live sessions (not expired, not idle since before `idle_min`), most recently used
+    /// first; only `user_id`'s when given.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_sessions_page(
+        &self,
+        user_id: Option<&str>,
+        now: UnixTime,
+        idle_min: UnixTime,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        let rows = sqlx::query(
+            "select s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.created_at,              s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.mfa_at, u.username              from sessions s join users u on u.id = s.user_id              where s.expires_at > $1 and s.last_seen_at > $2 and ($3 = '' or s.user_id = $3)              order by s.last_seen_at desc, s.sid limit $4 offset $5",
+        )
+        .bind(now)
+        .bind(idle_min)
+        .bind(user_id.unwrap_or_default())
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionListing {
+                    row: session_from_row(r)?,
+                    username: r.try_get("username")?,
+                    mfa_at: r.try_get("mfa_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Ends the session with this `sid` (the console names sessions by sid, never by the
+    /// cookie's hash).
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_session_by_sid(&self, sid: &str) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!("delete from sessions where sid = $1 returning {COLUMNS}");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
     /// The clients that took part in a session and registered a back-channel logout URI.
     #[tracing::instrument(skip(self))]
     pub async fn backchannel_targets(

@@ -9,7 +9,7 @@ use crate::helpers::{
     Backend, PASSWORD, TestApp, csrf_in, hidden_inputs, http_client, location, spawn_app,
 };
 
-const ADMIN: &str = "root";
+pub(crate) const ADMIN: &str = "root";
 
 /// Every console page a GET can reach (ids filled in by `console_gets`).
 fn console_gets(user_id: &str, client_id: &str) -> Vec<String> {
@@ -24,6 +24,9 @@ fn console_gets(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients/{c}",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
+        "/admin/sessions",
+        "/admin/revocations",
+        "/admin/keys",
         "/admin/audit",
         "/admin/reauth",
     ]
@@ -47,6 +50,8 @@ fn console_posts(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
+        "/admin/sessions/some-sid/end",
+        "/admin/revocations",
     ]
     .iter()
     .map(|p| p.replace("{u}", user_id).replace("{c}", client_id))
@@ -87,10 +92,16 @@ fn api_routes(user_id: &str, client_id: &str) -> Vec<(reqwest::Method, String)> 
             format!("/admin/api/v1/clients/{client_id}/rotate-secret"),
         ),
         (Method::GET, "/admin/api/v1/audit".into()),
+        (Method::GET, "/admin/api/v1/sessions".into()),
+        // Any sid will do for the gate; this one reads as the document's path too.
+        (Method::DELETE, "/admin/api/v1/sessions/{sid}".into()),
+        (Method::GET, "/admin/api/v1/revocations".into()),
+        (Method::POST, "/admin/api/v1/revocations".into()),
+        (Method::GET, "/admin/api/v1/keys".into()),
     ]
 }
 
-async fn create_admin(app: &TestApp, name: &str) -> tessera::accounts::User {
+pub(crate) async fn create_admin(app: &TestApp, name: &str) -> tessera::accounts::User {
     let user = app.create_user(name, PASSWORD).await;
     app.state
         .store
@@ -106,7 +117,7 @@ fn code(secret: &str, now: i64) -> String {
     totp.generate(now as u64).to_string()
 }
 
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+pub(crate) fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let i = html
         .find(start)
         .unwrap_or_else(|| panic!("{start} in {html}"))
@@ -117,13 +128,13 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
 
 /// An admin who signed in and enrolled TOTP: the client (session passed TOTP), the secret and
 /// the recovery codes.
-struct Enrolled {
-    client: reqwest::Client,
-    secret: String,
-    recovery: Vec<String>,
+pub(crate) struct Enrolled {
+    pub client: reqwest::Client,
+    pub secret: String,
+    pub recovery: Vec<String>,
 }
 
-async fn enrol_admin(app: &TestApp) -> Enrolled {
+pub(crate) async fn enrol_admin(app: &TestApp) -> Enrolled {
     create_admin(app, ADMIN).await;
     let client = http_client();
     let res = app.login_as(&client, ADMIN, PASSWORD).await;
@@ -488,7 +499,12 @@ async fn the_audit_log_records_login_failures_and_admin_changes_without_secrets(
     let rotated = between(&html, r#"<code id="client-secret">"#, "</code>").to_string();
     assert_ne!(rotated, secret);
 
-    let entries = app.state.store.list_audit("", "", 100, 0).await.unwrap();
+    let entries = app
+        .state
+        .store
+        .list_audit(&Default::default(), 100, 0)
+        .await
+        .unwrap();
     let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
     for expected in [
         "login.failed",
@@ -643,14 +659,21 @@ async fn an_api_client_registers_a_client_that_completes_client_credentials(back
     let audit = app
         .state
         .store
-        .list_audit(&format!("client:{}", ops.id), "", 100, 0)
+        .list_audit(
+            &tessera::store::AuditFilter {
+                actor: &format!("client:{}", ops.id),
+                ..Default::default()
+            },
+            100,
+            0,
+        )
         .await
         .unwrap();
     assert!(audit.iter().any(|e| e.action == "client.deleted"));
 }
 
 /// An access token for `user_id` in session `sid` with `scope`, as /token would mint it.
-fn user_token(app: &TestApp, user_id: &str, sid: &str, scope: &str) -> String {
+pub(crate) fn user_token(app: &TestApp, user_id: &str, sid: &str, scope: &str) -> String {
     let now = app.clock.now();
     tessera::tokens::access::mint(
         app.state.keys.active(),

@@ -5,6 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::admin::create_admin;
 use crate::dual;
 use crate::helpers::{
     Backend, PASSWORD, TestApp, TestClient, code_flow_client, http_client, spawn_app,
@@ -86,16 +87,6 @@ fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -> Stri
     )
     .unwrap()
     .token
-}
-
-async fn make_admin(app: &TestApp, name: &str) -> tessera::accounts::User {
-    let user = app.create_user(name, PASSWORD).await;
-    app.state
-        .store
-        .set_user_roles(&user.id, "admin", app.clock.now())
-        .await
-        .unwrap();
-    user
 }
 
 fn code(body: &Value) -> &str {
@@ -508,7 +499,7 @@ async fn clients_are_shown_and_their_secrets_rotated_end_to_end(backend: Backend
 /// themselves out.
 async fn a_users_token_needs_a_recent_sign_in_for_sensitive_actions(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.admin_require_totp = false).await;
-    let root = make_admin(&app, "root").await;
+    let root = create_admin(&app, "root").await;
     let erin = app.create_user("erin", PASSWORD).await;
     let window = app.state.settings.admin_reauth_window.as_secs() as i64;
     let stale = Api {
@@ -641,7 +632,195 @@ async fn bad_input_gets_400_invalid_request(backend: Backend) {
     }
 }
 
+async fn sessions_are_listed_and_ended(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (api, ops) = ops_api(&app).await;
+    let ivy = app.create_user("ivy", PASSWORD).await;
+    let jon = app.create_user("jon", PASSWORD).await;
+    let browser = http_client();
+    assert_eq!(app.login_as(&browser, "ivy", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login_as(&http_client(), "jon", PASSWORD).await.status(),
+        303
+    );
+
+    let all = api.ok(Method::GET, "/sessions", None).await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    let page = api
+        .ok(Method::GET, &format!("/sessions?user={}", ivy.id), None)
+        .await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        (&items[0]["username"], &items[0]["user_id"]),
+        (&json!("ivy"), &json!(ivy.id))
+    );
+    let sid = items[0]["sid"].as_str().unwrap().to_string();
+    let (status, body) = api.call(Method::GET, "/sessions?user=nobody", None).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    let (status, _) = api
+        .call(Method::DELETE, &format!("/sessions/{sid}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let res = browser.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "ivy is signed out");
+    let (status, body) = api
+        .call(Method::DELETE, &format!("/sessions/{sid}"), None)
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let left = api
+        .ok(Method::GET, &format!("/sessions?user={}", jon.id), None)
+        .await;
+    assert_eq!(left["items"].as_array().unwrap().len(), 1, "jon's stays");
+    let ended = api.audit("session.ended").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(
+        (
+            &ended[0]["actor"],
+            &ended[0]["target"],
+            &ended[0]["detail"]["user_id"]
+        ),
+        (
+            &json!(format!("client:{}", ops.id)),
+            &json!(sid),
+            &json!(ivy.id)
+        )
+    );
+}
+
+async fn revocations_are_listed_and_made_by_hand(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (api, _) = ops_api(&app).await;
+    let billing = app.create_service_client("billing.read").await;
+    let token = app.access_token(&billing).await;
+    assert_eq!(app.introspect(&billing, &token).await["active"], true);
+
+    let (status, entry) = api
+        .call(
+            Method::POST,
+            "/revocations",
+            Some(json!({ "kind": "client", "value": billing.id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    assert_eq!(
+        (&entry["kind"], &entry["target"]),
+        (&json!("client"), &json!(billing.id))
+    );
+    assert_eq!(app.introspect(&billing, &token).await["active"], false);
+
+    let kim = app.create_user("kim", PASSWORD).await;
+    let by_name = api
+        .ok(
+            Method::POST,
+            "/revocations",
+            Some(json!({ "kind": "user", "value": "kim" })),
+        )
+        .await;
+    assert_eq!(
+        (&by_name["kind"], &by_name["target"]),
+        (&json!("user"), &json!(kim.id))
+    );
+    api.ok(
+        Method::POST,
+        "/revocations",
+        Some(json!({ "kind": "jti", "value": "a-jti" })),
+    )
+    .await;
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/revocations",
+            Some(json!({ "kind": "user", "value": "nobody" })),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+
+    let live = api.ok(Method::GET, "/revocations?per_page=2", None).await;
+    assert_eq!(
+        (live["items"].as_array().unwrap().len(), &live["next_page"]),
+        (2, &json!(2))
+    );
+    let live = api.ok(Method::GET, "/revocations", None).await;
+    let targets: Vec<&str> = live["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    for t in [billing.id.as_str(), kim.id.as_str(), "a-jti"] {
+        assert!(targets.contains(&t), "{t} in {targets:?}");
+    }
+    let made = api.audit("revocation.created").await;
+    assert_eq!(made.len(), 3);
+    assert!(
+        made.iter()
+            .any(|e| e["target"] == json!(format!("client:{}", billing.id)))
+    );
+}
+
+async fn keys_are_listed_without_key_material(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (api, _) = ops_api(&app).await;
+    let res = api.send(Method::GET, "/keys", None).await;
+    assert_eq!(res.status(), 200);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("PRIVATE") && !text.contains("\"d\""),
+        "{text}"
+    );
+    let keys: Value = serde_json::from_str(&text).unwrap();
+    let items = keys["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert_eq!(items[0]["state"], "active");
+    let kid = app.state.keys.active().kid().to_string();
+    assert_eq!(items[0]["kid"], json!(kid));
+    assert!(items.iter().all(|k| k["alg"].is_string()));
+}
+
+async fn the_audit_log_filters_by_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (api, _) = ops_api(&app).await;
+    let first = app.create_user("lea", PASSWORD).await;
+    api.ok(Method::POST, &format!("/users/{}/disable", first.id), None)
+        .await;
+    // The test clock follows the wall clock (plus `advance`): read it after the first change.
+    let t0 = app.clock.now();
+    app.clock.advance(100);
+    api.ok(Method::POST, &format!("/users/{}/enable", first.id), None)
+        .await;
+    let actions = |page: Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let early = api
+        .ok(Method::GET, &format!("/audit?until={t0}"), None)
+        .await;
+    assert!(actions(early).contains(&"user.disabled".to_string()));
+    let late = api
+        .ok(Method::GET, &format!("/audit?since={}", t0 + 50), None)
+        .await;
+    assert_eq!(actions(late), ["user.enabled"]);
+    let window = api
+        .ok(
+            Method::GET,
+            &format!("/audit?since={t0}&until={t0}&action=user.enabled"),
+            None,
+        )
+        .await;
+    assert_eq!(window["items"], json!([]));
+}
+
 dual!(
+    sessions_are_listed_and_ended,
+    revocations_are_listed_and_made_by_hand,
+    keys_are_listed_without_key_material,
+    the_audit_log_filters_by_time,
     every_documented_route_is_served_and_refuses_non_admins,
     the_openapi_document_is_valid_openapi_3_1,
     users_are_managed_end_to_end_and_every_change_is_audited,

@@ -14,6 +14,7 @@ fn tessera(app: &TestApp, args: &[&str]) -> std::process::Output {
         .current_dir(dir.path())
         .env("DATABASE_URL", &app.db.url)
         .env("TESSERA_LOG_LEVEL", "warn")
+        .env("USER", "ops-alice")
         .args(args)
         .output()
         .expect("run tessera")
@@ -82,6 +83,26 @@ async fn client_commands_revoke_the_clients_tokens_on_running_nodes(backend: Bac
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(becomes_inactive(&app, &rs, &new_token).await);
+
+    // Both changes are in the audit log, by the operating-system user who ran the CLI.
+    for action in ["client.secret_rotated", "client.deleted"] {
+        let filter = tessera::store::AuditFilter {
+            action,
+            ..Default::default()
+        };
+        let entries = app.state.store.list_audit(&filter, 10, 0).await.unwrap();
+        assert_eq!(entries.len(), 1, "{action}");
+        assert_eq!(entries[0].actor, "cli:ops-alice");
+        assert_eq!(entries[0].target.as_deref(), Some(leaked.id.as_str()));
+        assert!(
+            entries[0]
+                .user_agent
+                .as_deref()
+                .is_some_and(|ua| ua.starts_with("tessera-cli/"))
+        );
+        let detail = entries[0].detail.as_deref().unwrap_or_default();
+        assert!(!detail.contains(fresh["client_secret"].as_str().unwrap()));
+    }
 }
 
 dual!(client_commands_revoke_the_clients_tokens_on_running_nodes);

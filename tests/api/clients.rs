@@ -109,7 +109,7 @@ async fn clients_are_listed_and_removed(backend: Backend) {
         .collect();
     assert_eq!(ids, [a.clone(), b.clone()]);
 
-    clients::remove(store, a.as_str(), app.clock.now())
+    clients::remove(store, &app.state.revocations, a.as_str(), app.clock.now())
         .await
         .unwrap();
     assert!(matches!(
@@ -117,7 +117,7 @@ async fn clients_are_listed_and_removed(backend: Backend) {
         Err(AdminError::NotFound(_))
     ));
     assert!(matches!(
-        clients::remove(store, a.as_str(), app.clock.now()).await,
+        clients::remove(store, &app.state.revocations, a.as_str(), app.clock.now()).await,
         Err(AdminError::NotFound(_))
     ));
     // A public client has no secret to rotate.

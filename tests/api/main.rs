@@ -14,6 +14,7 @@ mod pg;
 mod admin;
 mod admin_api;
 mod admin_browser;
+mod admin_console;
 mod browser;
 mod cli_clients;
 mod cli_config;

@@ -18,17 +18,20 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
 use utoipa_actix_web::OpenApiFactory;
 use utoipa_actix_web::scope::{Scope, scope};
 
-use super::audit;
+use super::{audit, clean_filter};
 use crate::accounts::manage::{self, ManageError, NewAccount};
 use crate::accounts::{Role, User};
 use crate::admin::api::{ADMIN_SCOPE, ApiError, ErrorBody, ErrorCode, ErrorDetail, PageOf, Paging};
 use crate::admin::audit::{Event, client_actor, user_actor};
 use crate::admin::clients::{self as client_admin, AdminError, ClientView};
+use crate::admin::keys as admin_keys;
+use crate::admin::revocations::{self as admin_revocations, EntryInfo, ManualTarget, RevokeError};
+use crate::admin::sessions::{self as admin_sessions, SessionInfo};
 use crate::admin::users as admin_users;
 use crate::oauth::client::RegistrationInput;
 use crate::oauth::scope::Scope as OAuthScope;
 use crate::startup::AppState;
-use crate::store::{AuditEntry, contains_pattern};
+use crate::store::{AuditEntry, AuditFilter, contains_pattern};
 use crate::tokens::access::verify_access_token;
 
 /// Where the API lives; the document's `servers` entry, so that its paths read `/users`.
@@ -56,6 +59,11 @@ where
         .service(delete_client)
         .service(rotate_client_secret)
         .service(list_audit)
+        .service(list_sessions)
+        .service(end_session)
+        .service(list_revocations)
+        .service(revoke)
+        .service(list_keys)
 }
 
 /// Registers the API under `PREFIX`.
@@ -76,7 +84,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     modifiers(&BearerScheme),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     tags(
-        (name = "users"), (name = "clients"), (name = "audit"),
+        (name = "users"), (name = "clients"), (name = "audit"), (name = "sessions"),
+        (name = "revocations"), (name = "keys"),
         (name = "meta", description = "This document")
     )
 )]
@@ -284,16 +293,6 @@ fn parse_query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
         .map_err(|e| ApiError::InvalidRequest(format!("the query is not valid: {e}")))
 }
 
-/// Search and filter text: trimmed, no control characters, bounded.
-fn filter_text(raw: Option<&str>, max: usize) -> String {
-    raw.unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect()
-}
-
 /// A user as the API shows it: never the password hash.
 #[derive(Serialize, ToSchema)]
 struct UserJson {
@@ -392,7 +391,7 @@ async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
     let paging: Paging = parse_query(&req)?;
     let search: UserSearch = parse_query(&req)?;
-    let q = filter_text(search.q.as_deref(), 64);
+    let q = clean_filter(search.q.as_deref(), 64);
     let users = state
         .store
         .search_users(&contains_pattern(&q), paging.limit(), paging.offset())
@@ -674,7 +673,8 @@ struct SignedOut {
     sessions_ended: usize,
 }
 
-/// Signs a user out everywhere: ends every session and revokes its refresh tokens.
+/// Signs a user out everywhere: ends every session, revokes its tokens and tells its clients
+/// (back-channel logout).
 #[utoipa::path(
     tag = "users",
     params(("id" = String, Path, description = "The user's id")),
@@ -692,7 +692,14 @@ async fn sign_out_user(
 ) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
     let user = user_by_id(&state, &id).await?;
-    let ended = admin_users::sign_out_everywhere(&state.store, &user.id, state.clock.now()).await?;
+    let ended = crate::sessions::end_all(
+        &state.store,
+        &state.revocations,
+        &state.backchannel,
+        &user.id,
+        state.clock.now(),
+    )
+    .await?;
     record(
         &req,
         &state,
@@ -870,9 +877,14 @@ async fn delete_client(
     let client = client_admin::show(&state.store, &id)
         .await
         .map_err(admin_error)?;
-    client_admin::remove(&state.store, client.id.as_str(), state.clock.now())
-        .await
-        .map_err(admin_error)?;
+    client_admin::remove(
+        &state.store,
+        &state.revocations,
+        client.id.as_str(),
+        state.clock.now(),
+    )
+    .await
+    .map_err(admin_error)?;
     record(
         &req,
         &state,
@@ -938,14 +950,19 @@ async fn rotate_client_secret(
     ))
 }
 
-/// `?actor=&action=` on the audit log: exact matches; empty matches all.
+/// `?actor=&action=&since=&until=` on the audit log: exact matches; empty or absent matches
+/// all.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct AuditFilter {
-    /// `user:NAME`, `client:ID` or `anonymous`.
+struct AuditQuery {
+    /// `user:NAME`, `client:ID`, `cli:USER` or `anonymous`.
     actor: Option<String>,
     /// Such as `login.failed` or `client.created`.
     action: Option<String>,
+    /// Entries at or after this time (Unix seconds).
+    since: Option<i64>,
+    /// Entries at or before this time (Unix seconds).
+    until: Option<i64>,
 }
 
 /// An audit entry. `detail` is the JSON the action recorded (before/after); never a secret.
@@ -984,7 +1001,7 @@ impl From<AuditEntry> for AuditJson {
 /// The audit log, newest first.
 #[utoipa::path(
     tag = "audit",
-    params(Paging, AuditFilter),
+    params(Paging, AuditQuery),
     responses(
         (status = 200, body = PageOf<AuditJson>),
         (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
@@ -995,16 +1012,279 @@ impl From<AuditEntry> for AuditJson {
 async fn list_audit(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
     let paging: Paging = parse_query(&req)?;
-    let filter: AuditFilter = parse_query(&req)?;
+    let query: AuditQuery = parse_query(&req)?;
+    let actor = clean_filter(query.actor.as_deref(), 200);
+    let action = clean_filter(query.action.as_deref(), 200);
+    let filter = AuditFilter {
+        actor: &actor,
+        action: &action,
+        since: query.since,
+        until: query.until,
+    };
     let entries = state
         .store
-        .list_audit(
-            &filter_text(filter.actor.as_deref(), 200),
-            &filter_text(filter.action.as_deref(), 200),
-            paging.limit(),
-            paging.offset(),
-        )
+        .list_audit(&filter, paging.limit(), paging.offset())
         .await?;
     let entries: Vec<AuditJson> = entries.into_iter().map(AuditJson::from).collect();
     Ok(json(StatusCode::OK, &paging.wrap(entries)))
+}
+
+/// `?user=` on the session list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SessionQuery {
+    /// Only this user's sessions (a user id).
+    user: Option<String>,
+}
+
+/// A live login session. Named by its public `sid`; the cookie never leaves the store.
+#[derive(Serialize, ToSchema)]
+struct SessionJson {
+    sid: String,
+    user_id: String,
+    username: String,
+    /// When the user signed in (Unix seconds).
+    auth_time: i64,
+    /// How: `pwd`, or `pwd otp` after the second factor.
+    amr: String,
+    second_factor: bool,
+    /// Unix seconds.
+    created_at: i64,
+    /// Unix seconds.
+    last_seen_at: i64,
+    /// Unix seconds; the idle timeout may end it sooner.
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionInfo> for SessionJson {
+    fn from(s: SessionInfo) -> Self {
+        Self {
+            sid: s.sid,
+            user_id: s.user_id,
+            username: s.username,
+            auth_time: s.auth_time,
+            amr: s.amr,
+            second_factor: s.second_factor,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// Live sessions, most recently used first; `user` keeps one user's.
+#[utoipa::path(
+    tag = "sessions",
+    params(Paging, SessionQuery),
+    responses(
+        (status = 200, body = PageOf<SessionJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[get("/sessions")]
+async fn list_sessions(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
+    let query: SessionQuery = parse_query(&req)?;
+    let user = match query.user.as_deref() {
+        Some(id) => Some(user_by_id(&state, id).await?),
+        None => None,
+    };
+    let found = admin_sessions::list(
+        &state.store,
+        user.as_ref(),
+        state.clock.now(),
+        state.session_lifetimes.idle_secs,
+        paging.limit(),
+        paging.offset(),
+    )
+    .await?;
+    let found: Vec<SessionJson> = found.into_iter().map(SessionJson::from).collect();
+    Ok(json(StatusCode::OK, &paging.wrap(found)))
+}
+
+/// Ends a session: the browser is signed out, the session's tokens are revoked and its clients
+/// told (back-channel logout).
+#[utoipa::path(
+    tag = "sessions",
+    params(("sid" = String, Path, description = "The session's sid")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, body = ErrorBody, description = "No such live session (`not_found`)"),
+        Refusals
+    )
+)]
+#[delete("/sessions/{sid}")]
+async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sid: web::Path<String>,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let ended = crate::sessions::end_by_sid(
+        &state.store,
+        &state.revocations,
+        &state.backchannel,
+        &sid,
+        state.clock.now(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    record(
+        &req,
+        &state,
+        &caller,
+        "session.ended",
+        &ended.sid,
+        Some(serde_json::json!({ "user_id": ended.user_id })),
+    )
+    .await?;
+    Ok(no_content())
+}
+
+/// An entry of the revocation list.
+#[derive(Serialize, ToSchema)]
+struct RevocationJson {
+    id: i64,
+    /// `jti`, `sid`, `family`, `user` or `client`.
+    kind: &'static str,
+    target: String,
+    /// For `user` and `client`: tokens issued at or before this time (Unix seconds) are revoked.
+    issued_before: Option<i64>,
+    /// Unix seconds.
+    revoked_at: i64,
+    /// When the entry lapses: no token it could match is still valid then (Unix seconds).
+    expires_at: i64,
+    reason: String,
+}
+
+impl From<EntryInfo> for RevocationJson {
+    fn from(e: EntryInfo) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            target: e.target,
+            issued_before: e.issued_before,
+            revoked_at: e.revoked_at,
+            expires_at: e.expires_at,
+            reason: e.reason,
+        }
+    }
+}
+
+/// The live entries of the revocation list, newest first.
+#[utoipa::path(
+    tag = "revocations",
+    params(Paging),
+    responses(
+        (status = 200, body = PageOf<RevocationJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[get("/revocations")]
+async fn list_revocations(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
+    let entries = admin_revocations::list(
+        &state.store,
+        state.clock.now(),
+        paging.limit(),
+        paging.offset(),
+    )
+    .await?;
+    let entries: Vec<RevocationJson> = entries.into_iter().map(RevocationJson::from).collect();
+    Ok(json(StatusCode::OK, &paging.wrap(entries)))
+}
+
+/// What to revoke by hand.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RevokeJson {
+    /// `jti` (one access token), `user` (every token issued to a user so far: by id or
+    /// username) or `client` (every token issued to a client so far).
+    #[schema(example = "user")]
+    kind: String,
+    value: String,
+}
+
+/// Revokes by hand; every node honours it within a second (DESIGN §4).
+#[utoipa::path(
+    tag = "revocations",
+    request_body = RevokeJson,
+    responses(
+        (status = 201, body = RevocationJson),
+        (status = 400, body = ErrorBody, description = "A bad kind or value (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user or client (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/revocations")]
+async fn revoke(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let input: RevokeJson = parse_body(&body)?;
+    let revoke_error = |e: RevokeError| match e {
+        RevokeError::Invalid(message) => ApiError::InvalidRequest(message),
+        RevokeError::NotFound(_) => ApiError::NotFound,
+        RevokeError::Store(s) => s.into(),
+    };
+    let target = ManualTarget::parse(&input.kind, &input.value).map_err(revoke_error)?;
+    let entry =
+        admin_revocations::revoke(&state.store, &state.revocations, target, state.clock.now())
+            .await
+            .map_err(revoke_error)?;
+    let entry = EntryInfo::from(entry);
+    record(
+        &req,
+        &state,
+        &caller,
+        "revocation.created",
+        &format!("{}:{}", entry.kind, entry.target),
+        Some(serde_json::json!({ "id": entry.id, "expires_at": entry.expires_at })),
+    )
+    .await?;
+    Ok(json(StatusCode::CREATED, &RevocationJson::from(entry)))
+}
+
+/// A signing key: public facts only, never key material.
+#[derive(Serialize, ToSchema)]
+struct KeyJson {
+    /// The RFC 7638 thumbprint.
+    kid: String,
+    alg: String,
+    /// `active`, `signing` or `published`.
+    state: &'static str,
+    /// Unix seconds, when known.
+    created_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct KeyList {
+    items: Vec<KeyJson>,
+}
+
+/// The signing keys of this node: the active key first.
+#[utoipa::path(
+    tag = "keys",
+    responses((status = 200, body = KeyList), Refusals)
+)]
+#[get("/keys")]
+async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let items = admin_keys::list(&state.keys)
+        .into_iter()
+        .map(|k| KeyJson {
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            created_at: k.created_at,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &KeyList { items }))
 }

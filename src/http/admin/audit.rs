@@ -1,12 +1,15 @@
-//! `GET /admin/audit`: the audit log, newest first, filtered by actor and action, paginated.
+//! `GET /admin/audit`: the audit log, newest first, filtered by actor, action and time,
+//! paginated.
 
 use actix_web::http::StatusCode;
 use actix_web::web;
 
-use super::{AdminSession, ConsoleResult, PageQuery, split_page};
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, clean_filter, split_page};
+use crate::admin::audit;
+use crate::error::PageError;
 use crate::http::pages;
 use crate::startup::AppState;
-use crate::store::AuditEntry;
+use crate::store::{AuditEntry, AuditFilter};
 
 struct Row {
     at: String,
@@ -17,21 +20,10 @@ struct Row {
     origin: String,
 }
 
-fn when(t: i64) -> String {
-    u64::try_from(t)
-        .map(|s| {
-            humantime::format_rfc3339_seconds(
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(s),
-            )
-            .to_string()
-        })
-        .unwrap_or_default()
-}
-
 impl From<&AuditEntry> for Row {
     fn from(e: &AuditEntry) -> Self {
         Self {
-            at: when(e.at),
+            at: crate::clock::display(e.at),
             actor: e.actor.clone(),
             action: e.action.clone(),
             target: e.target.clone().unwrap_or_default(),
@@ -51,19 +43,12 @@ struct AuditPage<'a> {
     entries: &'a [Row],
     actor: &'a str,
     action: &'a str,
-    actor_encoded: &'a str,
-    action_encoded: &'a str,
+    from: &'a str,
+    to: &'a str,
+    /// The filters, URL-encoded, for the pager's links.
+    query: &'a str,
     page: i64,
     more: bool,
-}
-
-fn filter(raw: Option<&str>) -> String {
-    raw.unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(200)
-        .collect()
 }
 
 pub async fn list(
@@ -71,11 +56,27 @@ pub async fn list(
     _admin: AdminSession,
     query: web::Query<PageQuery>,
 ) -> ConsoleResult {
-    let actor = filter(query.actor.as_deref());
-    let action = filter(query.action.as_deref());
+    let actor = clean_filter(query.actor.as_deref(), 200);
+    let action = clean_filter(query.action.as_deref(), 200);
+    let from = clean_filter(query.from.as_deref(), 40);
+    let to = clean_filter(query.to.as_deref(), 40);
+    let bound = |text: &str, end: bool| -> Result<Option<i64>, ConsoleError> {
+        match text {
+            "" => Ok(None),
+            t => audit::parse_time(t, end)
+                .map(Some)
+                .map_err(|e| PageError::BadRequest(e).into()),
+        }
+    };
+    let filter = AuditFilter {
+        actor: &actor,
+        action: &action,
+        since: bound(&from, false)?,
+        until: bound(&to, true)?,
+    };
     let entries = state
         .store
-        .list_audit(&actor, &action, super::PAGE_SIZE + 1, query.offset())
+        .list_audit(&filter, super::PAGE_SIZE + 1, query.offset())
         .await?;
     let (entries, more) = split_page(entries);
     let rows: Vec<Row> = entries.iter().map(Row::from).collect();
@@ -85,8 +86,15 @@ pub async fn list(
             entries: &rows,
             actor: &actor,
             action: &action,
-            actor_encoded: &urlencoding::encode(&actor),
-            action_encoded: &urlencoding::encode(&action),
+            from: &from,
+            to: &to,
+            query: &format!(
+                "actor={}&action={}&from={}&to={}",
+                urlencoding::encode(&actor),
+                urlencoding::encode(&action),
+                urlencoding::encode(&from),
+                urlencoding::encode(&to)
+            ),
             page: query.page(),
             more,
         },

@@ -230,7 +230,7 @@ fn confirm_page(admin: &AdminSession, view: &ClientView, action: Sensitive) -> C
             action: &action.path(&view.client_id),
             button,
             cancel: &format!("/admin/clients/{}", view.client_id),
-            grant: None,
+            fields: &[],
         },
     )?)
 }
@@ -278,9 +278,14 @@ pub async fn delete(
         return confirm(&state, &admin, &id, Sensitive::Delete).await;
     }
     let view = recent_client(&state, &admin, &id, Sensitive::Delete).await?;
-    client_admin::remove(&state.store, &view.client_id, state.clock.now())
-        .await
-        .map_err(admin_error)?;
+    client_admin::remove(
+        &state.store,
+        &state.revocations,
+        &view.client_id,
+        state.clock.now(),
+    )
+    .await
+    .map_err(admin_error)?;
     admin
         .record(
             &req,

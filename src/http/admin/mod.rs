@@ -5,7 +5,10 @@ mod api;
 mod audit;
 mod clients;
 mod dashboard;
+mod keys;
 mod mfa;
+mod revocations;
+mod sessions;
 mod users;
 
 use std::future::Future;
@@ -73,6 +76,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/clients/{id}/delete",
             web::post().to(clients::delete),
         )
+        .route("/admin/sessions", web::get().to(sessions::list))
+        .route("/admin/sessions/{sid}/end", web::post().to(sessions::end))
+        .route("/admin/revocations", web::get().to(revocations::list))
+        .route("/admin/revocations", web::post().to(revocations::revoke))
+        .route("/admin/keys", web::get().to(keys::list))
         .route("/admin/audit", web::get().to(audit::list));
     api::routes(cfg);
 }
@@ -307,6 +315,24 @@ pub struct PageQuery {
     pub actor: Option<String>,
     #[serde(default)]
     pub action: Option<String>,
+    /// The sessions page's user filter (a username or id).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The audit log's time filter: `2026-11-27`, `2026-11-27 14:00` or RFC 3339, UTC.
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// A search or filter box's text: trimmed, without control characters, at most `max` chars.
+pub fn clean_filter(raw: Option<&str>, max: usize) -> String {
+    raw.unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
 }
 
 pub const PAGE_SIZE: i64 = 20;

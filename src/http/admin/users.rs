@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, split_page};
+use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, clean_filter, split_page};
 use crate::accounts::manage::{self, ManageError, NewAccount};
 use crate::accounts::{Role, User};
 use crate::admin::users as admin_users;
@@ -74,7 +74,8 @@ pub struct ConfirmPage<'a> {
     pub action: &'a str,
     pub button: &'a str,
     pub cancel: &'a str,
-    pub grant: Option<&'a str>,
+    /// Hidden fields the action needs again (name, value).
+    pub fields: &'a [(&'a str, &'a str)],
 }
 
 #[derive(Deserialize)]
@@ -140,15 +141,7 @@ pub async fn list(
     _admin: AdminSession,
     query: web::Query<PageQuery>,
 ) -> ConsoleResult {
-    let q: String = query
-        .q
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
+    let q = clean_filter(query.q.as_deref(), 64);
     let users = state
         .store
         .search_users(&contains_pattern(&q), super::PAGE_SIZE + 1, query.offset())
@@ -273,7 +266,7 @@ async fn set_disabled(
                 action: &format!("/admin/users/{}/disable", user.id),
                 button: "Disable",
                 cancel: &format!("/admin/users/{}", user.id),
-                grant: None,
+                fields: &[],
             },
         )?);
     }
@@ -384,7 +377,7 @@ pub async fn confirm_admin(
             action: &back,
             button: if grant { "Grant admin" } else { "Revoke admin" },
             cancel: &format!("/admin/users/{}", user.id),
-            grant: Some(if grant { "yes" } else { "no" }),
+            fields: &[("grant", if grant { "yes" } else { "no" })],
         },
     )?)
 }
@@ -448,11 +441,18 @@ pub async fn sign_out(
                 action: &format!("/admin/users/{}/sign-out", user.id),
                 button: "Sign out everywhere",
                 cancel: &format!("/admin/users/{}", user.id),
-                grant: None,
+                fields: &[],
             },
         )?);
     }
-    let ended = admin_users::sign_out_everywhere(&state.store, &user.id, state.clock.now()).await?;
+    let ended = crate::sessions::end_all(
+        &state.store,
+        &state.revocations,
+        &state.backchannel,
+        &user.id,
+        state.clock.now(),
+    )
+    .await?;
     admin
         .record(
             &req,
