@@ -89,6 +89,46 @@ pub async fn remove(
     }
 }
 
+/// What an administrator may change on a registered client. Type, grants, scope and signing
+/// algorithm are fixed at registration (apps depend on them; register a new client instead).
+#[derive(Debug, Clone, Default)]
+pub struct ClientEdit {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A duration such as `5m`; `None` for the server default.
+    pub access_token_ttl: Option<String>,
+    pub backchannel_logout_uri: Option<String>,
+}
+
+/// Applies `edit` after the same checks as a registration; returns the client before and
+/// after.
+pub async fn update(
+    store: &Store,
+    id: &str,
+    edit: ClientEdit,
+    now: UnixTime,
+) -> Result<(ClientView, ClientView), AdminError> {
+    let before = ClientView::from(&show(store, id).await?);
+    let registration = Registration::parse(RegistrationInput {
+        name: edit.name,
+        client_type: before.client_type.to_string(),
+        redirect_uris: edit.redirect_uris,
+        post_logout_redirect_uris: edit.post_logout_redirect_uris,
+        grant_types: before.grant_types.iter().map(|g| g.to_string()).collect(),
+        scope: Some(before.scope.clone()),
+        first_party: before.first_party,
+        access_token_ttl: edit.access_token_ttl,
+        backchannel_logout_uri: edit.backchannel_logout_uri,
+        signing_alg: Some(before.signing_alg.to_string()),
+    })?;
+    if !store.update_client_settings(id, &registration, now).await? {
+        return Err(AdminError::NotFound(id.escape_default().to_string()));
+    }
+    let after = ClientView::from(&show(store, id).await?);
+    Ok((before, after))
+}
+
 /// A new secret for a confidential client; the old one stops working at once.
 pub async fn rotate_secret(store: &Store, id: &str, now: UnixTime) -> Result<String, AdminError> {
     let client = show(store, id).await?;

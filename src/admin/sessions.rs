@@ -38,7 +38,7 @@ impl From<SessionListing> for SessionInfo {
             expires_at: l.row.expires_at,
             ip: l.row.ip,
             user_agent: l.row.user_agent,
-            second_factor: l.mfa_at.is_some(),
+            second_factor: l.row.mfa_at.is_some(),
         }
     }
 }

@@ -25,6 +25,8 @@ struct AccountPage<'a> {
     email: Option<&'a str>,
     sessions: Vec<SessionView>,
     csrf: &'a str,
+    /// Whether two-factor sign-in (TOTP) is on.
+    totp: bool,
 }
 
 pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, PageError> {
@@ -61,6 +63,7 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
             email: user.email.as_deref(),
             sessions,
             csrf: &csrf::token_for(&secret),
+            totp: crate::accounts::totp::is_enrolled(&state.store, user).await?,
         },
     )
 }

@@ -6,8 +6,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::accounts::login::{self, Attempt, Outcome};
+use crate::accounts::totp;
 use crate::error::PageError;
-use crate::http::current_session::{client_ip, current_session};
+use crate::http::current_session::{any_session, client_ip};
 use crate::http::return_to::ReturnTo;
 use crate::http::{admin, cookies, csrf, pages};
 use crate::sessions;
@@ -161,7 +162,7 @@ pub async fn submit(
         }
         Outcome::Success(user) => {
             // A new session id at every login: a planted cookie never becomes a session.
-            if let Some((old, _)) = current_session(&req, &state).await? {
+            if let Some((old, _)) = any_session(&req, &state).await? {
                 sessions::end(
                     &state.store,
                     &state.revocations,
@@ -175,10 +176,12 @@ pub async fn submit(
                 .headers()
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok());
+            let second_factor = totp::is_enrolled(&state.store, &user).await?;
             let created = sessions::create(
                 &state.store,
                 &user,
                 "pwd",
+                second_factor,
                 state.session_lifetimes,
                 sessions::Origin {
                     ip: Some(&ip),
@@ -188,7 +191,12 @@ pub async fn submit(
             )
             .await?;
             tracing::info!(user_id = %user.id, sid = %created.sid, "signed in");
-            let mut res = pages::redirect(&admin::after_sign_in(&state, &user, &return_to));
+            let mut res = pages::redirect(&admin::after_sign_in(
+                &state,
+                &user,
+                second_factor,
+                &return_to,
+            ));
             res.add_cookie(&cookies::build(
                 cookies::SESSION,
                 created.secret,
@@ -207,7 +215,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    if let Some((secret, session)) = current_session(&req, &state).await? {
+    if let Some((secret, session)) = any_session(&req, &state).await? {
         csrf::verify(&req, &state.issuer_origin, Some(&secret), &form.csrf)?;
         sessions::end(
             &state.store,

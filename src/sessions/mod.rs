@@ -35,10 +35,12 @@ pub struct Origin<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+/// A new session; with `mfa_required` it opens nothing until the code step marks it passed.
 pub async fn create(
     store: &Store,
     user: &User,
     amr: &str,
+    mfa_required: bool,
     lifetimes: Lifetimes,
     origin: Origin<'_>,
     now: UnixTime,
@@ -57,6 +59,8 @@ pub async fn create(
             expires_at: now + lifetimes.absolute_secs,
             ip: origin.ip.map(|s| s.chars().take(64).collect()),
             user_agent: origin.user_agent.map(|s| s.chars().take(256).collect()),
+            mfa_required,
+            mfa_at: None,
         })
         .await?;
     Ok(Created { secret, sid })

@@ -116,19 +116,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// When the session passed the second factor, if it did.
-    #[tracing::instrument(skip_all)]
-    pub async fn session_mfa_at(&self, id_hash: &str) -> Result<Option<UnixTime>, StoreError> {
-        let row = sqlx::query("select mfa_at from sessions where id_hash = $1")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<i64>, _>("mfa_at"))
-            .transpose()?
-            .flatten())
-    }
-
     /// When the session with this public id passed the second factor, if it did.
     #[tracing::instrument(skip(self))]
     pub async fn session_mfa_at_by_sid(&self, sid: &str) -> Result<Option<UnixTime>, StoreError> {

@@ -122,23 +122,12 @@ impl Store {
         .bind(registration.name.clone())
         .bind(registration.client_type.as_str().to_string())
         .bind(secret_hash.map(str::to_string))
-        .bind(join(
-            registration.redirect_uris.iter().map(RedirectUri::as_str),
-        ))
-        .bind(join(
-            registration
-                .post_logout_redirect_uris
-                .iter()
-                .map(RedirectUri::as_str),
-        ))
+        .bind(uris_column(&registration.redirect_uris))
+        .bind(uris_column(&registration.post_logout_redirect_uris))
         .bind(join(registration.grant_types.iter().map(|g| g.as_str())))
         .bind(registration.scopes.to_string())
         .bind(i64::from(registration.first_party))
-        .bind(
-            registration
-                .access_token_ttl
-                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
-        )
+        .bind(ttl_column(registration))
         .bind(
             registration
                 .backchannel_logout_uri
@@ -203,6 +192,38 @@ impl Store {
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
+        self.client_cache.forget(id);
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces what an administrator may edit (name, redirect URIs, lifetimes, back-channel
+    /// logout URI); whether the client exists. Type, grants, scope and algorithm stay.
+    #[tracing::instrument(skip(self, registration))]
+    pub async fn update_client_settings(
+        &self,
+        id: &str,
+        registration: &Registration,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
+             access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6 \
+             where client_id = $7",
+        )
+        .bind(registration.name.clone())
+        .bind(uris_column(&registration.redirect_uris))
+        .bind(uris_column(&registration.post_logout_redirect_uris))
+        .bind(ttl_column(registration))
+        .bind(
+            registration
+                .backchannel_logout_uri
+                .as_ref()
+                .map(Url::to_string),
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
         self.client_cache.forget(id);
         Ok(done.rows_affected() > 0)
     }
@@ -287,4 +308,16 @@ impl ClientRow {
             updated_at: self.updated_at,
         })
     }
+}
+
+/// A list of URIs as stored: space-separated.
+fn uris_column(uris: &[RedirectUri]) -> String {
+    join(uris.iter().map(RedirectUri::as_str))
+}
+
+/// The access-token lifetime override as stored: seconds, or null for the default.
+fn ttl_column(registration: &Registration) -> Option<i64> {
+    registration
+        .access_token_ttl
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

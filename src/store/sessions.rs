@@ -18,10 +18,22 @@ pub struct SessionRow {
     pub expires_at: UnixTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The user had TOTP when signing in: the session needs the code step (`mfa_at`).
+    pub mfa_required: bool,
+    /// When the session passed the second factor.
+    pub mfa_at: Option<UnixTime>,
 }
 
-const COLUMNS: &str =
-    "id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, expires_at, ip, user_agent";
+impl SessionRow {
+    /// Signed in with the password, second factor still due: the session opens nothing but
+    /// the code step.
+    pub fn mfa_pending(&self) -> bool {
+        self.mfa_required && self.mfa_at.is_none()
+    }
+}
+
+const COLUMNS: &str = "id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at, \
+                       expires_at, ip, user_agent, mfa_required, mfa_at";
 
 fn session_from_row(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
     Ok(SessionRow {
@@ -35,6 +47,8 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
+        mfa_required: r.try_get::<i64, _>("mfa_required")? != 0,
+        mfa_at: r.try_get("mfa_at")?,
     })
 }
 
@@ -43,8 +57,8 @@ impl Store {
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into sessions (id_hash, sid, user_id, auth_time, amr, created_at, \
-             last_seen_at, expires_at, ip, user_agent) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             last_seen_at, expires_at, ip, user_agent, mfa_required, mfa_at) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&s.id_hash)
         .bind(&s.sid)
@@ -56,6 +70,8 @@ impl Store {
         .bind(s.expires_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
+        .bind(i64::from(s.mfa_required))
+        .bind(s.mfa_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -149,7 +165,6 @@ impl Store {
 pub struct SessionListing {
     pub row: SessionRow,
     pub username: String,
-    pub mfa_at: Option<UnixTime>,
 }
 
 impl Store {
@@ -165,7 +180,11 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<SessionListing>, StoreError> {
         let rows = sqlx::query(
-            "select s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.created_at,              s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.mfa_at, u.username              from sessions s join users u on u.id = s.user_id              where s.expires_at > $1 and s.last_seen_at > $2 and ($3 = '' or s.user_id = $3)              order by s.last_seen_at desc, s.sid limit $4 offset $5",
+            "select s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.created_at, \
+             s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.mfa_required, s.mfa_at, \
+             u.username from sessions s join users u on u.id = s.user_id \
+             where s.expires_at > $1 and s.last_seen_at > $2 and ($3 = '' or s.user_id = $3) \
+             order by s.last_seen_at desc, s.sid limit $4 offset $5",
         )
         .bind(now)
         .bind(idle_min)
@@ -179,7 +198,6 @@ impl Store {
                 Ok(SessionListing {
                     row: session_from_row(r)?,
                     username: r.try_get("username")?,
-                    mfa_at: r.try_get("mfa_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

@@ -22,6 +22,7 @@ fn console_gets(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients",
         "/admin/clients/new",
         "/admin/clients/{c}",
+        "/admin/clients/{c}/edit",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
         "/admin/sessions",
@@ -50,6 +51,7 @@ fn console_posts(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients",
         "/admin/clients/{c}/rotate",
         "/admin/clients/{c}/delete",
+        "/admin/clients/{c}/edit",
         "/admin/sessions/some-sid/end",
         "/admin/revocations",
     ]
@@ -111,7 +113,7 @@ pub(crate) async fn create_admin(app: &TestApp, name: &str) -> tessera::accounts
     user
 }
 
-fn code(secret: &str, now: i64) -> String {
+pub(crate) fn code(secret: &str, now: i64) -> String {
     let bytes = Secret::try_from_base32(secret).unwrap().as_bytes().to_vec();
     let totp = Builder::new().with_secret(bytes).build().unwrap();
     totp.generate(now as u64).to_string()

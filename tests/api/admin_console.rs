@@ -290,7 +290,61 @@ async fn the_audit_log_filters_by_time(backend: Backend) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
+async fn an_admin_edits_a_clients_redirect_uris_and_token_lifetime(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = enrol_admin(&app).await;
+    let c = app.create_service_client("api").await;
+    let path = format!("/admin/clients/{}/edit", c.id);
+    let html = page(&app, &admin, &path).await;
+    let csrf = csrf_in(&html);
+    let post = |fields: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![("csrf", csrf.clone())];
+        form.extend(fields.into_iter().map(|(k, v)| (k, v.to_string())));
+        admin.client.post(app.url(&path)).form(&form).send()
+    };
+    // Invalid input: the form again with the reason, and nothing changed.
+    let res = post(vec![("name", "Billing"), ("access_token_ttl", "forever")])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains(r#"class="error""#));
+    let res = post(vec![
+        ("name", "Billing"),
+        ("post_logout_redirect_uris", "not a uri"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let stored = app.state.store.get_client(&c.id).await.unwrap().unwrap();
+    assert!(stored.access_token_ttl.is_none());
+
+    let res = post(vec![
+        ("name", "Billing v2"),
+        ("post_logout_redirect_uris", "https://billing.example/bye"),
+        ("access_token_ttl", "2m"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("/admin/clients/{}", c.id));
+    let html = page(&app, &admin, &location(&res)).await;
+    assert!(html.contains("Billing v2") && html.contains("https://billing.example/bye"));
+    // The new lifetime applies to the next token.
+    let token = app.access_token(&c).await;
+    let claims = jwt_claims(&token);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+    let audit = page(&app, &admin, "/admin/audit?action=client.updated").await;
+    assert!(
+        audit.contains("Billing v2") && audit.contains("before"),
+        "{audit}"
+    );
+}
+
 dual!(
+    an_admin_edits_a_clients_redirect_uris_and_token_lifetime,
     an_admin_lists_a_users_sessions_and_ends_one,
     revoking_by_hand_takes_effect_at_once_and_is_listed,
     the_keys_page_lists_every_published_key,

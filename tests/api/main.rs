@@ -11,6 +11,7 @@
 mod helpers;
 mod pg;
 
+mod account_totp;
 mod admin;
 mod admin_api;
 mod admin_browser;

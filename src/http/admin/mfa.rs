@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::{AdminSession, ConsoleError, ConsoleResult, PendingAdmin};
+use super::{AdminSession, ConsoleError, ConsoleResult, PendingAdmin, PendingUser};
 use crate::accounts::login::{self, Attempt, Outcome};
 use crate::accounts::totp::{self, Check};
 use crate::error::PageError;
@@ -18,6 +18,8 @@ use crate::startup::AppState;
 #[derive(askama::Template)]
 #[template(path = "admin/mfa_enrol.html")]
 struct EnrolPage<'a> {
+    action: &'a str,
+    admin: bool,
     csrf: &'a str,
     return_to: &'a str,
     qr: &'a str,
@@ -35,6 +37,7 @@ struct RecoveryPage<'a> {
 #[derive(askama::Template)]
 #[template(path = "admin/mfa_verify.html")]
 struct VerifyPage<'a> {
+    action: &'a str,
     csrf: &'a str,
     return_to: &'a str,
     error: Option<&'a str>,
@@ -81,10 +84,38 @@ pub struct ReauthForm {
 const WRONG_CODE: &str = "That code is not right. Try the current code from the app.";
 const WRONG_REAUTH: &str = "The password or the code is not right.";
 
-/// A local destination, the dashboard by default.
+/// Where the code step and the enrolment live, and where they lead by default: the console's
+/// pages for administrators, the account's for everyone else (TOTP is optional for them).
+#[derive(Clone, Copy)]
+struct Flow {
+    verify: &'static str,
+    enrol: &'static str,
+    home: &'static str,
+}
+
+const CONSOLE: Flow = Flow {
+    verify: "/admin/mfa",
+    enrol: "/admin/mfa/enrol",
+    home: "/admin",
+};
+
+const ACCOUNT: Flow = Flow {
+    verify: "/login/mfa",
+    enrol: "/account/mfa",
+    home: "/account",
+};
+
+impl Flow {
+    /// A local destination, this flow's home by default.
+    fn destination(self, raw: Option<&str>) -> String {
+        raw.and_then(ReturnTo::parse)
+            .map_or_else(|| self.home.to_string(), |r| r.as_str().to_string())
+    }
+}
+
+/// The console's default destination (re-authentication).
 fn destination(raw: Option<&str>) -> String {
-    raw.and_then(ReturnTo::parse)
-        .map_or_else(|| "/admin".to_string(), |r| r.as_str().to_string())
+    CONSOLE.destination(raw)
 }
 
 fn with_query(path: &str, return_to: &str) -> String {
@@ -132,14 +163,33 @@ pub async fn show_enrol(
     PendingAdmin(admin): PendingAdmin,
     query: web::Query<ReturnQuery>,
 ) -> ConsoleResult {
-    let return_to = destination(query.return_to.as_deref());
+    show_enrol_in(CONSOLE, &state, &admin, &query).await
+}
+
+/// `GET /account/mfa`: any user may turn on TOTP.
+pub async fn account_show_enrol(
+    state: web::Data<AppState>,
+    PendingUser(user): PendingUser,
+    query: web::Query<ReturnQuery>,
+) -> ConsoleResult {
+    show_enrol_in(ACCOUNT, &state, &user, &query).await
+}
+
+async fn show_enrol_in(
+    flow: Flow,
+    state: &AppState,
+    admin: &AdminSession,
+    query: &ReturnQuery,
+) -> ConsoleResult {
+    let return_to = flow.destination(query.return_to.as_deref());
     if totp::is_enrolled(&state.store, admin.user()).await? {
-        return Ok(pages::redirect(&with_query("/admin/mfa", &return_to)));
+        return Ok(pages::redirect(&with_query(flow.verify, &return_to)));
     }
-    enrol_page(&state, &admin, &return_to, StatusCode::OK, None).await
+    enrol_page(flow, state, admin, &return_to, StatusCode::OK, None).await
 }
 
 async fn enrol_page(
+    flow: Flow,
     state: &AppState,
     admin: &AdminSession,
     return_to: &str,
@@ -150,6 +200,8 @@ async fn enrol_page(
     Ok(pages::render(
         status,
         &EnrolPage {
+            action: flow.enrol,
+            admin: admin.user().has_role(crate::accounts::Role::Admin),
             csrf: &admin.csrf(),
             return_to,
             qr: &enrolment.qr_data_url,
@@ -165,10 +217,30 @@ pub async fn enrol(
     PendingAdmin(admin): PendingAdmin,
     form: web::Form<CodeForm>,
 ) -> ConsoleResult {
-    admin.verify_csrf(&req, &state, &form.csrf)?;
-    let return_to = destination(Some(&form.return_to));
+    enrol_in(CONSOLE, &req, &state, &admin, &form).await
+}
+
+/// `POST /account/mfa`: the first code confirms the user's enrolment.
+pub async fn account_enrol(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    PendingUser(user): PendingUser,
+    form: web::Form<CodeForm>,
+) -> ConsoleResult {
+    enrol_in(ACCOUNT, &req, &state, &user, &form).await
+}
+
+async fn enrol_in(
+    flow: Flow,
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminSession,
+    form: &CodeForm,
+) -> ConsoleResult {
+    admin.verify_csrf(req, state, &form.csrf)?;
+    let return_to = flow.destination(Some(&form.return_to));
     if totp::is_enrolled(&state.store, admin.user()).await? {
-        return Ok(pages::redirect(&with_query("/admin/mfa", &return_to)));
+        return Ok(pages::redirect(&with_query(flow.verify, &return_to)));
     }
     let now = state.clock.now();
     let check = totp::check_code(
@@ -182,10 +254,10 @@ pub async fn enrol(
     .await?;
     match check {
         Check::Accepted => {
-            mark_passed(&state, &admin).await?;
+            mark_passed(state, admin).await?;
             let codes = totp::new_recovery_codes(&state.store, admin.user(), now).await?;
             admin
-                .record(&req, &state, "totp.enrolled", Some(&admin.user().id), None)
+                .record(req, state, "totp.enrolled", Some(&admin.user().id), None)
                 .await?;
             Ok(pages::render(
                 StatusCode::OK,
@@ -198,16 +270,17 @@ pub async fn enrol(
         Check::Refused => {
             admin
                 .record(
-                    &req,
-                    &state,
+                    req,
+                    state,
                     "totp.failed",
                     Some(&admin.user().id),
                     Some(serde_json::json!({ "step": "enrolment" })),
                 )
                 .await?;
             enrol_page(
-                &state,
-                &admin,
+                flow,
+                state,
+                admin,
                 &return_to,
                 StatusCode::UNAUTHORIZED,
                 Some(WRONG_CODE),
@@ -216,8 +289,9 @@ pub async fn enrol(
         }
         Check::Throttled { retry_after } => {
             let res = enrol_page(
-                &state,
-                &admin,
+                flow,
+                state,
+                admin,
                 &return_to,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&format!(
@@ -235,13 +309,32 @@ pub async fn show_verify(
     PendingAdmin(admin): PendingAdmin,
     query: web::Query<ReturnQuery>,
 ) -> ConsoleResult {
-    let return_to = destination(query.return_to.as_deref());
+    show_verify_in(CONSOLE, &state, &admin, &query).await
+}
+
+/// `GET /login/mfa`: the code step after a user who enrolled TOTP gave the password.
+pub async fn account_show_verify(
+    state: web::Data<AppState>,
+    PendingUser(user): PendingUser,
+    query: web::Query<ReturnQuery>,
+) -> ConsoleResult {
+    show_verify_in(ACCOUNT, &state, &user, &query).await
+}
+
+async fn show_verify_in(
+    flow: Flow,
+    state: &AppState,
+    admin: &AdminSession,
+    query: &ReturnQuery,
+) -> ConsoleResult {
+    let return_to = flow.destination(query.return_to.as_deref());
     if !totp::is_enrolled(&state.store, admin.user()).await? {
-        return Ok(pages::redirect(&with_query("/admin/mfa/enrol", &return_to)));
+        return Ok(pages::redirect(&with_query(flow.enrol, &return_to)));
     }
     Ok(pages::render(
         StatusCode::OK,
         &VerifyPage {
+            action: flow.verify,
             csrf: &admin.csrf(),
             return_to: &return_to,
             error: None,
@@ -255,8 +348,28 @@ pub async fn verify(
     PendingAdmin(admin): PendingAdmin,
     form: web::Form<CodeForm>,
 ) -> ConsoleResult {
-    admin.verify_csrf(&req, &state, &form.csrf)?;
-    let return_to = destination(Some(&form.return_to));
+    verify_in(CONSOLE, &req, &state, &admin, &form).await
+}
+
+/// `POST /login/mfa`.
+pub async fn account_verify(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    PendingUser(user): PendingUser,
+    form: web::Form<CodeForm>,
+) -> ConsoleResult {
+    verify_in(ACCOUNT, &req, &state, &user, &form).await
+}
+
+async fn verify_in(
+    flow: Flow,
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminSession,
+    form: &CodeForm,
+) -> ConsoleResult {
+    admin.verify_csrf(req, state, &form.csrf)?;
+    let return_to = flow.destination(Some(&form.return_to));
     let now = state.clock.now();
     let limits = &state.login_limits.account;
     let recovery = !form.recovery_code.trim().is_empty();
@@ -270,6 +383,7 @@ pub async fn verify(
         pages::render(
             status,
             &VerifyPage {
+                action: flow.verify,
                 csrf: &admin.csrf(),
                 return_to: &return_to,
                 error: Some(error),
@@ -278,7 +392,7 @@ pub async fn verify(
     };
     let (action, result) = match check {
         Check::Accepted => {
-            mark_passed(&state, &admin).await?;
+            mark_passed(state, admin).await?;
             let action = if recovery {
                 "recovery_code.used"
             } else {
@@ -294,14 +408,67 @@ pub async fn verify(
     };
     admin
         .record(
-            &req,
-            &state,
+            req,
+            state,
             action,
             Some(&admin.user().id),
             Some(serde_json::json!({ "method": if recovery { "recovery_code" } else { "totp" } })),
         )
         .await?;
     Ok(result?)
+}
+
+#[derive(Deserialize)]
+pub struct DisableForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// `POST /account/mfa/disable`: a current code turns TOTP off (and drops the recovery codes).
+/// Administrators keep it while `admin_require_totp` is on.
+pub async fn account_disable(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    PendingUser(user): PendingUser,
+    form: web::Form<DisableForm>,
+) -> ConsoleResult {
+    user.verify_csrf(&req, &state, &form.csrf)?;
+    if user.session.row.mfa_pending() {
+        return Err(ConsoleError::Redirect(with_query(
+            ACCOUNT.verify,
+            ACCOUNT.home,
+        )));
+    }
+    if state.settings.admin_require_totp && user.user().has_role(crate::accounts::Role::Admin) {
+        return Err(
+            PageError::Forbidden("Administrators must keep two-factor sign-in.".into()).into(),
+        );
+    }
+    let now = state.clock.now();
+    let limits = &state.login_limits.account;
+    let check = totp::check_code(&state.store, limits, user.user(), &form.code, false, now).await?;
+    let id = user.user().id.clone();
+    match check {
+        Check::Accepted => {
+            state.store.delete_totp(&id).await?;
+            state.store.replace_recovery_codes(&id, &[], now).await?;
+            user.record(&req, &state, "totp.disabled", Some(&id), None)
+                .await?;
+            Ok(pages::redirect(ACCOUNT.home))
+        }
+        Check::Refused => {
+            let detail = serde_json::json!({ "step": "disable" });
+            user.record(&req, &state, "totp.failed", Some(&id), Some(detail))
+                .await?;
+            Err(PageError::BadRequest(WRONG_CODE.into()).into())
+        }
+        Check::Throttled { retry_after } => Err(PageError::BadRequest(format!(
+            "Too many wrong codes. Try again in {retry_after} seconds."
+        ))
+        .into()),
+    }
 }
 
 pub async fn show_reauth(

@@ -23,7 +23,7 @@ use crate::accounts::{Role, User, totp};
 use crate::admin::audit::{self as audit_log, Context, Event};
 use crate::error::PageError;
 use crate::http::csrf;
-use crate::http::current_session::{client_ip, current_session};
+use crate::http::current_session::{any_session, client_ip};
 use crate::sessions::Session;
 use crate::startup::AppState;
 use crate::store::StoreError;
@@ -35,6 +35,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/mfa", web::post().to(mfa::verify))
         .route("/admin/mfa/enrol", web::get().to(mfa::show_enrol))
         .route("/admin/mfa/enrol", web::post().to(mfa::enrol))
+        // TOTP for every user (optional unless admin): the code step after the password, and
+        // enrolment and removal from the account page. Same handlers as the console's.
+        .route("/login/mfa", web::get().to(mfa::account_show_verify))
+        .route("/login/mfa", web::post().to(mfa::account_verify))
+        .route("/account/mfa", web::get().to(mfa::account_show_enrol))
+        .route("/account/mfa", web::post().to(mfa::account_enrol))
+        .route("/account/mfa/disable", web::post().to(mfa::account_disable))
         .route("/admin/reauth", web::get().to(mfa::show_reauth))
         .route("/admin/reauth", web::post().to(mfa::reauth))
         .route("/admin/users", web::get().to(users::list))
@@ -60,6 +67,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/clients", web::post().to(clients::create))
         .route("/admin/clients/new", web::get().to(clients::new_form))
         .route("/admin/clients/{id}", web::get().to(clients::show))
+        .route(
+            "/admin/clients/{id}/edit",
+            web::get().to(clients::edit_form),
+        )
+        .route("/admin/clients/{id}/edit", web::post().to(clients::edit))
         .route(
             "/admin/clients/{id}/rotate",
             web::get().to(clients::confirm_rotate),
@@ -127,6 +139,10 @@ pub struct AdminSession {
 
 /// A signed-in admin, second factor not yet checked: the enrolment and TOTP pages.
 pub struct PendingAdmin(pub AdminSession);
+
+/// Any signed-in user, second factor due or not: the account's TOTP pages (the session type is
+/// the console's, since the pages are shared).
+pub struct PendingUser(pub AdminSession);
 
 impl AdminSession {
     pub fn user(&self) -> &User {
@@ -209,20 +225,15 @@ fn requested_page(req: &HttpRequest) -> String {
     }
 }
 
-async fn signed_in_admin(
-    req: &HttpRequest,
-    state: &AppState,
-) -> Result<AdminSession, ConsoleError> {
-    let Some((secret, session)) = current_session(req, state).await? else {
+/// The browser's session, second factor due or not; a visitor without one signs in first.
+async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ConsoleError> {
+    let Some((secret, session)) = any_session(req, state).await? else {
         return Err(ConsoleError::Redirect(format!(
             "/login?return_to={}",
             urlencoding::encode(&requested_page(req))
         )));
     };
-    if !session.user.has_role(Role::Admin) {
-        return Err(PageError::Forbidden("This page is for administrators.".into()).into());
-    }
-    let mfa_at = state.store.session_mfa_at(&opaque::hash(&secret)).await?;
+    let mfa_at = session.row.mfa_at;
     Ok(AdminSession {
         secret,
         session,
@@ -230,10 +241,22 @@ async fn signed_in_admin(
     })
 }
 
+async fn signed_in_admin(
+    req: &HttpRequest,
+    state: &AppState,
+) -> Result<AdminSession, ConsoleError> {
+    let admin = signed_in(req, state).await?;
+    if !admin.user().has_role(Role::Admin) {
+        return Err(PageError::Forbidden("This page is for administrators.".into()).into());
+    }
+    Ok(admin)
+}
+
 /// The gate of every console page: signed in, admin, second factor passed.
 async fn admin_gate(req: &HttpRequest, state: &AppState) -> Result<AdminSession, ConsoleError> {
     let admin = signed_in_admin(req, state).await?;
-    if state.settings.admin_require_totp && admin.mfa_at.is_none() {
+    let required = state.settings.admin_require_totp || admin.session.row.mfa_required;
+    if required && admin.mfa_at.is_none() {
         let step = if totp::is_enrolled(&state.store, admin.user()).await? {
             "/admin/mfa"
         } else {
@@ -277,6 +300,19 @@ impl FromRequest for PendingAdmin {
         Box::pin(async move {
             let state = app_state(&req)?;
             signed_in_admin(&req, &state).await.map(PendingAdmin)
+        })
+    }
+}
+
+impl FromRequest for PendingUser {
+    type Error = ConsoleError;
+    type Future = Extracted<Self>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            signed_in(&req, &state).await.map(PendingUser)
         })
     }
 }
@@ -390,12 +426,15 @@ pub async fn audit_login(
     .await
 }
 
-/// Where a successful password sign-in goes: an admin first passes the TOTP step (or enrols),
-/// then continues to `return_to`.
-pub fn after_sign_in(state: &AppState, user: &User, return_to: &str) -> String {
-    if state.settings.admin_require_totp && user.has_role(Role::Admin) {
-        format!("/admin/mfa?return_to={}", urlencoding::encode(return_to))
+/// Where a successful password sign-in goes: an admin first passes the TOTP step (or enrols,
+/// when TOTP is required), anyone else who enrolled passes the code step; then `return_to`.
+pub fn after_sign_in(state: &AppState, user: &User, enrolled: bool, return_to: &str) -> String {
+    let step = if user.has_role(Role::Admin) && (enrolled || state.settings.admin_require_totp) {
+        "/admin/mfa"
+    } else if enrolled {
+        "/login/mfa"
     } else {
-        return_to.to_string()
-    }
+        return return_to.to_string();
+    };
+    format!("{step}?return_to={}", urlencoding::encode(return_to))
 }
