@@ -299,8 +299,6 @@ impl ResponseError for crate::admin::api::ApiError {
             _ => {}
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(serde_json::json!({
-                "error": { "code": self.code(), "message": self.to_string() }
-            }))
+            .json(self.body())
     }
 }

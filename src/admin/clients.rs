@@ -145,8 +145,8 @@ pub async fn rotate_secret(store: &Store, id: &str, now: UnixTime) -> Result<Str
     Ok(secret)
 }
 
-/// A client as the CLI (and later the admin API) shows it: everything but the secret hash.
-#[derive(Debug, Serialize)]
+/// A client as the CLI and the admin API show it: everything but the secret hash.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub name: String,
@@ -162,7 +162,11 @@ pub struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     pub signing_alg: &'static str,
+    /// Unix seconds.
+    #[schema(value_type = i64)]
     pub created_at: UnixTime,
+    /// Unix seconds.
+    #[schema(value_type = i64)]
     pub updated_at: UnixTime,
 }
 

@@ -67,13 +67,39 @@ fn api_routes(user_id: &str, client_id: &str) -> Vec<(reqwest::Method, String)> 
         (Method::GET, "/admin/api/v1/openapi.json".into()),
         (Method::GET, "/admin/api/v1/users".into()),
         (Method::POST, "/admin/api/v1/users".into()),
+        (Method::GET, format!("/admin/api/v1/users/{user_id}")),
         (
             Method::POST,
             format!("/admin/api/v1/users/{user_id}/disable"),
         ),
+        (
+            Method::POST,
+            format!("/admin/api/v1/users/{user_id}/enable"),
+        ),
+        (
+            Method::POST,
+            format!("/admin/api/v1/users/{user_id}/password"),
+        ),
+        (Method::PUT, format!("/admin/api/v1/users/{user_id}/admin")),
+        (
+            Method::POST,
+            format!("/admin/api/v1/users/{user_id}/sign-out"),
+        ),
         (Method::GET, "/admin/api/v1/clients".into()),
         (Method::POST, "/admin/api/v1/clients".into()),
+        (Method::GET, format!("/admin/api/v1/clients/{client_id}")),
         (Method::DELETE, format!("/admin/api/v1/clients/{client_id}")),
+        (
+            Method::POST,
+            format!("/admin/api/v1/clients/{client_id}/rotate-secret"),
+        ),
+        (Method::GET, "/admin/api/v1/audit".into()),
+        (Method::GET, "/admin/api/v1/sessions".into()),
+        // Any sid will do for the gate; this one reads as the document's path too.
+        (Method::DELETE, "/admin/api/v1/sessions/{sid}".into()),
+        (Method::GET, "/admin/api/v1/revocations".into()),
+        (Method::POST, "/admin/api/v1/revocations".into()),
+        (Method::GET, "/admin/api/v1/keys".into()),
     ]
 }
 

@@ -13,6 +13,7 @@ mod pg;
 
 mod account_totp;
 mod admin;
+mod admin_api;
 mod admin_browser;
 mod admin_console;
 mod browser;

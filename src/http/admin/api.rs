@@ -1,29 +1,178 @@
 //! `/admin/api/v1/…`: the admin JSON API. A Bearer access token issued by Tessera with the
 //! `tessera:admin` scope: an admin user's (whose session passed the second factor when it is
 //! required), or a client_credentials token of a client registered with that scope.
+//!
+//! Each handler carries its `#[utoipa::path]` beside its route, and `services` below is the one
+//! list of them: `routes` registers that list and `document` describes the same list, so the
+//! OpenAPI document cannot name a route the server lacks, nor miss one it serves.
 
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa_actix_web::OpenApiFactory;
+use utoipa_actix_web::scope::{Scope, scope};
 
-use super::audit;
+use super::{audit, clean_filter};
 use crate::accounts::manage::{self, ManageError, NewAccount};
 use crate::accounts::{Role, User};
-use crate::admin::api::{ADMIN_SCOPE, ApiError, OPENAPI, Paging};
+use crate::admin::api::{ADMIN_SCOPE, ApiError, ErrorBody, ErrorCode, ErrorDetail, PageOf, Paging};
 use crate::admin::audit::{Event, client_actor, user_actor};
 use crate::admin::clients::{self as client_admin, AdminError, ClientView};
+use crate::admin::keys as admin_keys;
+use crate::admin::revocations::{self as admin_revocations, EntryInfo, ManualTarget, RevokeError};
+use crate::admin::sessions::{self as admin_sessions, SessionInfo};
+use crate::admin::users as admin_users;
 use crate::oauth::client::RegistrationInput;
-use crate::oauth::scope::Scope;
+use crate::oauth::scope::Scope as OAuthScope;
 use crate::startup::AppState;
-use crate::store::contains_pattern;
+use crate::store::{AuditEntry, AuditFilter, contains_pattern};
 use crate::tokens::access::verify_access_token;
+
+/// Where the API lives; the document's `servers` entry, so that its paths read `/users`.
+pub const PREFIX: &str = "/admin/api/v1";
 
 type ApiResult = Result<HttpResponse, ApiError>;
 
-/// Who is calling: the audit actor.
+/// Every route of the API, in one place: `routes` serves them and `document` describes them.
+fn services<T>(api: Scope<T>) -> Scope<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    api.service(openapi_document)
+        .service(list_users)
+        .service(create_user)
+        .service(get_user)
+        .service(disable_user)
+        .service(enable_user)
+        .service(set_password)
+        .service(set_admin)
+        .service(sign_out_user)
+        .service(list_clients)
+        .service(create_client)
+        .service(get_client)
+        .service(delete_client)
+        .service(rotate_client_secret)
+        .service(list_audit)
+        .service(list_sessions)
+        .service(end_session)
+        .service(list_revocations)
+        .service(revoke)
+        .service(list_keys)
+}
+
+/// Registers the API under `PREFIX`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(services(scope(PREFIX)));
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tessera admin API",
+        description = "The operations of the admin console, for scripts. Every route takes a \
+            Bearer access token from Tessera with the `tessera:admin` scope. Errors are \
+            `{\"error\": {\"code\", \"message\"}}`; match on `code`."
+    ),
+    servers((url = "/admin/api/v1")),
+    security(("bearer" = [])),
+    modifiers(&BearerScheme),
+    components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
+    tags(
+        (name = "users"), (name = "clients"), (name = "audit"), (name = "sessions"),
+        (name = "revocations"), (name = "keys"),
+        (name = "meta", description = "This document")
+    )
+)]
+struct ApiDoc;
+
+/// The `bearer` security scheme that every operation requires (RFC 6750).
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut Document) {
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .description(Some(
+                            "An access token from Tessera with the tessera:admin scope",
+                        ))
+                        .build(),
+                ),
+            );
+    }
+}
+
+/// The OpenAPI 3.1 document of this API, built from `services` (paths relative to `PREFIX`).
+pub fn document() -> Document {
+    let api = services(scope(""));
+    let mut doc = ApiDoc::openapi();
+    doc.paths.merge(api.paths());
+    let mut schemas = Vec::new();
+    api.schemas(&mut schemas);
+    doc.components
+        .get_or_insert_with(Default::default)
+        .schemas
+        .extend(schemas);
+    doc
+}
+
+/// The refusals any route may answer with; listed once, for the document only.
+#[derive(IntoResponses)]
+#[allow(dead_code, reason = "describes responses; ApiError builds them")]
+enum Refusals {
+    /// No token (`unauthenticated`), or an invalid, expired or revoked one (`invalid_token`).
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// Not an admin, no `tessera:admin` scope (`insufficient_scope`), no second factor, or a
+    /// sensitive action without a recent sign-in (`forbidden`).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// The database is unreachable (`temporarily_unavailable`); try again.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// Who is calling: the audit actor, and for a user when they last signed in.
 struct Caller {
     actor: String,
+    /// The calling admin's user id (none for a client).
+    user_id: Option<String>,
+    /// The latest of the token's `auth_time` and its session's second factor (users only).
+    signed_in_at: Option<i64>,
+}
+
+impl Caller {
+    /// The console asks for a recent sign-in before its sensitive actions (granting admin,
+    /// creating an admin, deleting a client, rotating a secret); so does the API for a user's
+    /// token. A client_credentials token authenticated the client when it was minted.
+    fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
+        if self.user_id.is_none() {
+            return Ok(());
+        }
+        let window =
+            i64::try_from(state.settings.admin_reauth_window.as_secs()).unwrap_or(i64::MAX);
+        match self.signed_in_at {
+            Some(at) if state.clock.now() - at <= window => Ok(()),
+            _ => Err(ApiError::Forbidden(
+                "this action needs a recent sign-in: sign in again and use a new token",
+            )),
+        }
+    }
+
+    fn is(&self, user_id: &str) -> bool {
+        self.user_id.as_deref() == Some(user_id)
+    }
 }
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -35,6 +184,8 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Every handler calls this first, before reading its query or body, so that a caller who may
+/// not use the API learns nothing about its input rules.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let claims = verify_access_token(
@@ -48,7 +199,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     if state.revocations.is_revoked(&claims) {
         return Err(ApiError::InvalidToken);
     }
-    let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
+    let scope = OAuthScope::parse(&claims.scope).unwrap_or_else(|_| OAuthScope::empty());
     let user = if claims.sid.is_none() && claims.sub == claims.client_id {
         None
     } else {
@@ -68,16 +219,17 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     }
     match user {
         Some(user) => {
-            if state.settings.admin_require_totp {
-                let sid = claims.sid.as_deref().unwrap_or_default();
-                if state.store.session_mfa_at_by_sid(sid).await?.is_none() {
-                    return Err(ApiError::Forbidden(
-                        "the token's session did not pass the second factor (TOTP)",
-                    ));
-                }
+            let sid = claims.sid.as_deref().unwrap_or_default();
+            let mfa_at = state.store.session_mfa_at_by_sid(sid).await?;
+            if state.settings.admin_require_totp && mfa_at.is_none() {
+                return Err(ApiError::Forbidden(
+                    "the token's session did not pass the second factor (TOTP)",
+                ));
             }
             Ok(Caller {
                 actor: user_actor(&user.username),
+                user_id: Some(user.id),
+                signed_in_at: claims.auth_time.max(mfa_at),
             })
         }
         None => {
@@ -92,9 +244,29 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             }
             Ok(Caller {
                 actor: client_actor(client.id.as_str()),
+                user_id: None,
+                signed_in_at: None,
             })
         }
     }
+}
+
+/// Audits an API change: the same actions and details as the console's.
+async fn record(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Caller,
+    action: &str,
+    target: &str,
+    detail: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    let event = Event {
+        actor: &caller.actor,
+        action,
+        target: Some(target),
+        detail,
+    };
+    Ok(audit(req, state, event).await?)
 }
 
 fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
@@ -103,21 +275,37 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> HttpResponse {
         .json(body)
 }
 
-fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
+fn no_content() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body)
         .map_err(|e| ApiError::InvalidRequest(format!("the JSON body is not valid: {e}")))
 }
 
+/// The query string, read after `authenticate` (actix's extractor would answer first, in text).
+fn parse_query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::InvalidRequest(format!("the query is not valid: {e}")))
+}
+
 /// A user as the API shows it: never the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserJson {
     id: String,
     username: String,
     email: Option<String>,
     display_name: Option<String>,
+    /// `admin` makes an administrator.
     roles: Vec<String>,
     disabled: bool,
+    /// Unix seconds.
     created_at: i64,
+    /// Unix seconds.
     updated_at: i64,
 }
 
@@ -156,56 +344,88 @@ fn admin_error(e: AdminError) -> ApiError {
     }
 }
 
-pub async fn openapi(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+async fn user_by_id(state: &AppState, id: &str) -> Result<User, ApiError> {
+    state.store.user_by_id(id).await?.ok_or(ApiError::NotFound)
+}
+
+/// This document.
+#[utoipa::path(
+    tag = "meta",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"),
+        Refusals
+    )
+)]
+#[get("/openapi.json")]
+async fn openapi_document(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
+    let body = document()
+        .to_json()
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("application/json")
-        .body(OPENAPI))
+        .body(body))
 }
 
-pub async fn list_users(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    paging: web::Query<Paging>,
-) -> ApiResult {
+/// `?q=` on the user list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct UserSearch {
+    /// Part of the username, e-mail or display name, any case.
+    q: Option<String>,
+}
+
+/// Users, by name; `q` searches.
+#[utoipa::path(
+    tag = "users",
+    params(Paging, UserSearch),
+    responses(
+        (status = 200, body = PageOf<UserJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[get("/users")]
+async fn list_users(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
-    let q: String = paging
-        .q
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .chars()
-        .take(64)
-        .collect();
+    let paging: Paging = parse_query(&req)?;
+    let search: UserSearch = parse_query(&req)?;
+    let q = clean_filter(search.q.as_deref(), 64);
     let users = state
         .store
-        .search_users(
-            &contains_pattern(&q),
-            i64::from(paging.per_page()) + 1,
-            paging.offset(),
-        )
+        .search_users(&contains_pattern(&q), paging.limit(), paging.offset())
         .await?;
     let users: Vec<UserJson> = users.into_iter().map(UserJson::from).collect();
     Ok(json(StatusCode::OK, &paging.wrap(users)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewUserJson {
     username: String,
     email: Option<String>,
     display_name: Option<String>,
     password: String,
+    /// `["admin"]` creates an administrator (a sensitive action: a user's token needs a recent
+    /// sign-in).
     #[serde(default)]
     roles: Vec<String>,
 }
 
-pub async fn create_user(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: web::Bytes,
-) -> ApiResult {
+/// Creates a user.
+#[utoipa::path(
+    tag = "users",
+    request_body = NewUserJson,
+    responses(
+        (status = 201, body = UserJson),
+        (status = 400, body = ErrorBody, description = "Bad input or a weak password (`invalid_request`)"),
+        (status = 409, body = ErrorBody, description = "The name is taken (`conflict`)"),
+        Refusals
+    )
+)]
+#[post("/users")]
+async fn create_user(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
     let input: NewUserJson = parse_body(&body)?;
     let roles = input
@@ -216,6 +436,9 @@ pub async fn create_user(
             other => Err(ApiError::InvalidRequest(format!("unknown role '{other}'"))),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if roles.contains(&Role::Admin) {
+        caller.require_recent(&state)?;
+    }
     let user = manage::create_user(
         &state.store,
         &state.hasher,
@@ -230,88 +453,313 @@ pub async fn create_user(
     )
     .await
     .map_err(manage_error)?;
-    audit(&req, &state, Event {
-        actor: &caller.actor,
-        action: "user.created",
-        target: Some(&user.id),
-        detail: Some(serde_json::json!({
-            "after": { "username": user.username, "email": user.email, "roles": user.roles.join(" ") }
-        })),
-    })
+    record(&req, &state, &caller, "user.created", &user.id, Some(serde_json::json!({
+        "after": { "username": user.username, "email": user.email, "roles": user.roles.join(" ") }
+    })))
     .await?;
     Ok(json(StatusCode::CREATED, &UserJson::from(user)))
 }
 
-pub async fn disable_user(
+/// One user.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = UserJson),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[get("/users/{id}")]
+async fn get_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let user = user_by_id(&state, &id).await?;
+    Ok(json(StatusCode::OK, &UserJson::from(user)))
+}
+
+/// Disables or enables a user, as the console does; answers with the user as they are now.
+async fn set_disabled(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: &str,
+    disabled: bool,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let user = user_by_id(&state, id).await?;
+    if disabled && caller.is(&user.id) {
+        return Err(ApiError::InvalidRequest(
+            "you cannot disable your own account".into(),
+        ));
+    }
+    manage::set_disabled(
+        &state.store,
+        &state.revocations,
+        &user.username,
+        disabled,
+        state.clock.now(),
+    )
+    .await
+    .map_err(manage_error)?;
+    let action = if disabled {
+        "user.disabled"
+    } else {
+        "user.enabled"
+    };
+    record(
+        &req,
+        &state,
+        &caller,
+        action,
+        &user.id,
+        Some(serde_json::json!({
+            "before": { "disabled": user.disabled }, "after": { "disabled": disabled }
+        })),
+    )
+    .await?;
+    let user = user_by_id(&state, &user.id).await?;
+    Ok(json(StatusCode::OK, &UserJson::from(user)))
+}
+
+/// Disables a user: their sessions end and their tokens stop working.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = UserJson),
+        (status = 400, body = ErrorBody, description = "Your own account (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/users/{id}/disable")]
+async fn disable_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult {
+    set_disabled(req, state, &id, true).await
+}
+
+/// Enables a disabled user.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = UserJson),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/users/{id}/enable")]
+async fn enable_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult {
+    set_disabled(req, state, &id, false).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordJson {
+    password: String,
+}
+
+/// Sets a new password (the console's reset): every session of the user ends.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = PasswordJson,
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 400, body = ErrorBody, description = "A weak password or bad JSON (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/users/{id}/password")]
+async fn set_password(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let input: PasswordJson = parse_body(&body)?;
+    let user = user_by_id(&state, &id).await?;
+    manage::set_password(
+        &state.store,
+        &state.revocations,
+        &state.hasher,
+        &user.username,
+        SecretString::from(input.password),
+        state.clock.now(),
+    )
+    .await
+    .map_err(manage_error)?;
+    record(&req, &state, &caller, "user.password_reset", &user.id, None).await?;
+    Ok(no_content())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AdminRoleJson {
+    /// `true` grants the admin role, `false` revokes it.
+    admin: bool,
+}
+
+/// Grants or revokes the admin role (a sensitive action: a user's token needs a recent sign-in).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = AdminRoleJson,
+    responses(
+        (status = 200, body = UserJson),
+        (status = 400, body = ErrorBody, description = "Your own role, or bad JSON (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[put("/users/{id}/admin")]
+async fn set_admin(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let input: AdminRoleJson = parse_body(&body)?;
+    caller.require_recent(&state)?;
+    let user = user_by_id(&state, &id).await?;
+    if !input.admin && caller.is(&user.id) {
+        return Err(ApiError::InvalidRequest(
+            "you cannot revoke your own administrator role; ask another admin".into(),
+        ));
+    }
+    let (before, after) = admin_users::set_role(
+        &state.store,
+        &user,
+        Role::Admin,
+        input.admin,
+        state.clock.now(),
+    )
+    .await?;
+    let action = if input.admin {
+        "user.admin_granted"
+    } else {
+        "user.admin_revoked"
+    };
+    record(
+        &req,
+        &state,
+        &caller,
+        action,
+        &user.id,
+        Some(serde_json::json!({
+            "before": { "roles": before }, "after": { "roles": after }
+        })),
+    )
+    .await?;
+    let user = user_by_id(&state, &user.id).await?;
+    Ok(json(StatusCode::OK, &UserJson::from(user)))
+}
+
+#[derive(Serialize, ToSchema)]
+struct SignedOut {
+    sessions_ended: usize,
+}
+
+/// Signs a user out everywhere: ends every session, revokes its tokens and tells its clients
+/// (back-channel logout).
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, body = SignedOut),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/users/{id}/sign-out")]
+async fn sign_out_user(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
-    let user = state
-        .store
-        .user_by_id(&id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    manage::set_disabled(
+    let user = user_by_id(&state, &id).await?;
+    let ended = crate::sessions::end_all(
         &state.store,
         &state.revocations,
-        &user.username,
-        true,
+        &state.backchannel,
+        &user.id,
         state.clock.now(),
     )
-    .await
-    .map_err(manage_error)?;
-    audit(
+    .await?;
+    record(
         &req,
         &state,
-        Event {
-            actor: &caller.actor,
-            action: "user.disabled",
-            target: Some(&user.id),
-            detail: Some(serde_json::json!({
-                "before": { "disabled": user.disabled }, "after": { "disabled": true }
-            })),
-        },
+        &caller,
+        "user.signed_out",
+        &user.id,
+        Some(serde_json::json!({ "sessions_ended": ended })),
     )
     .await?;
-    let user = state
-        .store
-        .user_by_id(&user.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok(json(StatusCode::OK, &UserJson::from(user)))
+    Ok(json(
+        StatusCode::OK,
+        &SignedOut {
+            sessions_ended: ended,
+        },
+    ))
 }
 
-pub async fn list_clients(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    paging: web::Query<Paging>,
-) -> ApiResult {
+/// Clients, oldest first.
+#[utoipa::path(
+    tag = "clients",
+    params(Paging),
+    responses(
+        (status = 200, body = PageOf<ClientView>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[get("/clients")]
+async fn list_clients(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
     let clients = state
         .store
-        .list_clients_page(i64::from(paging.per_page()) + 1, paging.offset())
+        .list_clients_page(paging.limit(), paging.offset())
         .await?;
     let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
     Ok(json(StatusCode::OK, &paging.wrap(views)))
 }
 
-#[derive(Deserialize)]
+/// A client to register: the options of `tessera client add`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewClientJson {
     name: String,
+    /// `confidential` (the default) or `public`.
     #[serde(default = "confidential")]
     client_type: String,
     #[serde(default)]
     redirect_uris: Vec<String>,
     #[serde(default)]
     post_logout_redirect_uris: Vec<String>,
+    /// `authorization_code`, `refresh_token`, `client_credentials`, …
     #[serde(default)]
     grant_types: Vec<String>,
+    /// Space-separated scopes the client may ask for.
     scope: Option<String>,
+    /// Skips the consent page.
     #[serde(default)]
     first_party: bool,
+    /// A duration such as `10m`; at most an hour.
     access_token_ttl: Option<String>,
     backchannel_logout_uri: Option<String>,
 }
@@ -320,7 +768,27 @@ fn confidential() -> String {
     "confidential".into()
 }
 
-pub async fn create_client(
+/// A registered client with its secret, shown this once (confidential clients only).
+#[derive(Serialize, ToSchema)]
+struct CreatedClient {
+    #[serde(flatten)]
+    client: ClientView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+/// Registers a client; a confidential client's secret is in this answer only.
+#[utoipa::path(
+    tag = "clients",
+    request_body = NewClientJson,
+    responses(
+        (status = 201, body = CreatedClient),
+        (status = 400, body = ErrorBody, description = "A bad registration (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[post("/clients")]
+async fn create_client(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -347,30 +815,65 @@ pub async fn create_client(
     .await
     .map_err(admin_error)?;
     let view = ClientView::from(&registered.client);
-    let mut doc = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    audit(
+    let after = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    record(
         &req,
         &state,
-        Event {
-            actor: &caller.actor,
-            action: "client.created",
-            target: Some(&view.client_id),
-            detail: Some(serde_json::json!({ "after": doc.clone() })),
-        },
+        &caller,
+        "client.created",
+        &view.client_id,
+        Some(serde_json::json!({ "after": after })),
     )
     .await?;
-    if let (Some(secret), Some(obj)) = (registered.secret, doc.as_object_mut()) {
-        obj.insert("client_secret".into(), secret.into());
-    }
-    Ok(json(StatusCode::CREATED, &doc))
+    let created = CreatedClient {
+        client: view,
+        client_secret: registered.secret,
+    };
+    Ok(json(StatusCode::CREATED, &created))
 }
 
-pub async fn delete_client(
+/// One client (never its secret).
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    responses(
+        (status = 200, body = ClientView),
+        (status = 404, body = ErrorBody, description = "No such client (`not_found`)"),
+        Refusals
+    )
+)]
+#[get("/clients/{id}")]
+async fn get_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let client = client_admin::show(&state.store, &id)
+        .await
+        .map_err(admin_error)?;
+    Ok(json(StatusCode::OK, &ClientView::from(&client)))
+}
+
+/// Deletes a client and revokes every token issued to it (a sensitive action: a user's token
+/// needs a recent sign-in).
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody, description = "No such client (`not_found`)"),
+        Refusals
+    )
+)]
+#[delete("/clients/{id}")]
+async fn delete_client(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
+    caller.require_recent(&state)?;
     let client = client_admin::show(&state.store, &id)
         .await
         .map_err(admin_error)?;
@@ -382,20 +885,406 @@ pub async fn delete_client(
     )
     .await
     .map_err(admin_error)?;
-    audit(
+    record(
         &req,
         &state,
-        Event {
-            actor: &caller.actor,
-            action: "client.deleted",
-            target: Some(client.id.as_str()),
-            detail: serde_json::to_value(ClientView::from(&client))
-                .ok()
-                .map(|v| serde_json::json!({ "before": v })),
-        },
+        &caller,
+        "client.deleted",
+        client.id.as_str(),
+        serde_json::to_value(ClientView::from(&client))
+            .ok()
+            .map(|v| serde_json::json!({ "before": v })),
     )
     .await?;
-    Ok(HttpResponse::NoContent()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    Ok(no_content())
+}
+
+/// A client's new secret, shown this once.
+#[derive(Serialize, ToSchema)]
+struct NewSecret {
+    client_id: String,
+    client_secret: String,
+}
+
+/// Gives a confidential client a new secret; the old one stops working at once (a sensitive
+/// action: a user's token needs a recent sign-in).
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    responses(
+        (status = 200, body = NewSecret),
+        (status = 400, body = ErrorBody, description = "A public client has no secret (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such client (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/clients/{id}/rotate-secret")]
+async fn rotate_client_secret(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    caller.require_recent(&state)?;
+    let client = client_admin::show(&state.store, &id)
+        .await
+        .map_err(admin_error)?;
+    let secret = client_admin::rotate_secret(&state.store, client.id.as_str(), state.clock.now())
+        .await
+        .map_err(admin_error)?;
+    record(
+        &req,
+        &state,
+        &caller,
+        "client.secret_rotated",
+        client.id.as_str(),
+        None,
+    )
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &NewSecret {
+            client_id: client.id.to_string(),
+            client_secret: secret,
+        },
+    ))
+}
+
+/// `?actor=&action=&since=&until=` on the audit log: exact matches; empty or absent matches
+/// all.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct AuditQuery {
+    /// `user:NAME`, `client:ID`, `cli:USER` or `anonymous`.
+    actor: Option<String>,
+    /// Such as `login.failed` or `client.created`.
+    action: Option<String>,
+    /// Entries at or after this time (Unix seconds).
+    since: Option<i64>,
+    /// Entries at or before this time (Unix seconds).
+    until: Option<i64>,
+}
+
+/// An audit entry. `detail` is the JSON the action recorded (before/after); never a secret.
+#[derive(Serialize, ToSchema)]
+struct AuditJson {
+    id: i64,
+    /// Unix seconds.
+    at: i64,
+    actor: String,
+    action: String,
+    target: Option<String>,
+    detail: Option<serde_json::Value>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<AuditEntry> for AuditJson {
+    fn from(e: AuditEntry) -> Self {
+        // Entries hold JSON; should one not parse, it is still shown, as a string.
+        let detail = e
+            .detail
+            .map(|d| serde_json::from_str(&d).unwrap_or(serde_json::Value::String(d)));
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            detail,
+            ip: e.ip,
+            user_agent: e.user_agent,
+        }
+    }
+}
+
+/// The audit log, newest first.
+#[utoipa::path(
+    tag = "audit",
+    params(Paging, AuditQuery),
+    responses(
+        (status = 200, body = PageOf<AuditJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[get("/audit")]
+async fn list_audit(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
+    let query: AuditQuery = parse_query(&req)?;
+    let actor = clean_filter(query.actor.as_deref(), 200);
+    let action = clean_filter(query.action.as_deref(), 200);
+    let filter = AuditFilter {
+        actor: &actor,
+        action: &action,
+        since: query.since,
+        until: query.until,
+    };
+    let entries = state
+        .store
+        .list_audit(&filter, paging.limit(), paging.offset())
+        .await?;
+    let entries: Vec<AuditJson> = entries.into_iter().map(AuditJson::from).collect();
+    Ok(json(StatusCode::OK, &paging.wrap(entries)))
+}
+
+/// `?user=` on the session list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SessionQuery {
+    /// Only this user's sessions (a user id).
+    user: Option<String>,
+}
+
+/// A live login session. Named by its public `sid`; the cookie never leaves the store.
+#[derive(Serialize, ToSchema)]
+struct SessionJson {
+    sid: String,
+    user_id: String,
+    username: String,
+    /// When the user signed in (Unix seconds).
+    auth_time: i64,
+    /// How: `pwd`, or `pwd otp` after the second factor.
+    amr: String,
+    second_factor: bool,
+    /// Unix seconds.
+    created_at: i64,
+    /// Unix seconds.
+    last_seen_at: i64,
+    /// Unix seconds; the idle timeout may end it sooner.
+    expires_at: i64,
+    ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<SessionInfo> for SessionJson {
+    fn from(s: SessionInfo) -> Self {
+        Self {
+            sid: s.sid,
+            user_id: s.user_id,
+            username: s.username,
+            auth_time: s.auth_time,
+            amr: s.amr,
+            second_factor: s.second_factor,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ip: s.ip,
+            user_agent: s.user_agent,
+        }
+    }
+}
+
+/// Live sessions, most recently used first; `user` keeps one user's.
+#[utoipa::path(
+    tag = "sessions",
+    params(Paging, SessionQuery),
+    responses(
+        (status = 200, body = PageOf<SessionJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user (`not_found`)"),
+        Refusals
+    )
+)]
+#[get("/sessions")]
+async fn list_sessions(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
+    let query: SessionQuery = parse_query(&req)?;
+    let user = match query.user.as_deref() {
+        Some(id) => Some(user_by_id(&state, id).await?),
+        None => None,
+    };
+    let found = admin_sessions::list(
+        &state.store,
+        user.as_ref(),
+        state.clock.now(),
+        state.session_lifetimes.idle_secs,
+        paging.limit(),
+        paging.offset(),
+    )
+    .await?;
+    let found: Vec<SessionJson> = found.into_iter().map(SessionJson::from).collect();
+    Ok(json(StatusCode::OK, &paging.wrap(found)))
+}
+
+/// Ends a session: the browser is signed out, the session's tokens are revoked and its clients
+/// told (back-channel logout).
+#[utoipa::path(
+    tag = "sessions",
+    params(("sid" = String, Path, description = "The session's sid")),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 404, body = ErrorBody, description = "No such live session (`not_found`)"),
+        Refusals
+    )
+)]
+#[delete("/sessions/{sid}")]
+async fn end_session(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sid: web::Path<String>,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let ended = crate::sessions::end_by_sid(
+        &state.store,
+        &state.revocations,
+        &state.backchannel,
+        &sid,
+        state.clock.now(),
+    )
+    .await?
+    .ok_or(ApiError::NotFound)?;
+    record(
+        &req,
+        &state,
+        &caller,
+        "session.ended",
+        &ended.sid,
+        Some(serde_json::json!({ "user_id": ended.user_id })),
+    )
+    .await?;
+    Ok(no_content())
+}
+
+/// An entry of the revocation list.
+#[derive(Serialize, ToSchema)]
+struct RevocationJson {
+    id: i64,
+    /// `jti`, `sid`, `family`, `user` or `client`.
+    kind: &'static str,
+    target: String,
+    /// For `user` and `client`: tokens issued at or before this time (Unix seconds) are revoked.
+    issued_before: Option<i64>,
+    /// Unix seconds.
+    revoked_at: i64,
+    /// When the entry lapses: no token it could match is still valid then (Unix seconds).
+    expires_at: i64,
+    reason: String,
+}
+
+impl From<EntryInfo> for RevocationJson {
+    fn from(e: EntryInfo) -> Self {
+        Self {
+            id: e.id,
+            kind: e.kind,
+            target: e.target,
+            issued_before: e.issued_before,
+            revoked_at: e.revoked_at,
+            expires_at: e.expires_at,
+            reason: e.reason,
+        }
+    }
+}
+
+/// The live entries of the revocation list, newest first.
+#[utoipa::path(
+    tag = "revocations",
+    params(Paging),
+    responses(
+        (status = 200, body = PageOf<RevocationJson>),
+        (status = 400, body = ErrorBody, description = "A bad query (`invalid_request`)"),
+        Refusals
+    )
+)]
+#[get("/revocations")]
+async fn list_revocations(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let paging: Paging = parse_query(&req)?;
+    let entries = admin_revocations::list(
+        &state.store,
+        state.clock.now(),
+        paging.limit(),
+        paging.offset(),
+    )
+    .await?;
+    let entries: Vec<RevocationJson> = entries.into_iter().map(RevocationJson::from).collect();
+    Ok(json(StatusCode::OK, &paging.wrap(entries)))
+}
+
+/// What to revoke by hand.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RevokeJson {
+    /// `jti` (one access token), `user` (every token issued to a user so far: by id or
+    /// username) or `client` (every token issued to a client so far).
+    #[schema(example = "user")]
+    kind: String,
+    value: String,
+}
+
+/// Revokes by hand; every node honours it within a second (DESIGN §4).
+#[utoipa::path(
+    tag = "revocations",
+    request_body = RevokeJson,
+    responses(
+        (status = 201, body = RevocationJson),
+        (status = 400, body = ErrorBody, description = "A bad kind or value (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such user or client (`not_found`)"),
+        Refusals
+    )
+)]
+#[post("/revocations")]
+async fn revoke(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let input: RevokeJson = parse_body(&body)?;
+    let revoke_error = |e: RevokeError| match e {
+        RevokeError::Invalid(message) => ApiError::InvalidRequest(message),
+        RevokeError::NotFound(_) => ApiError::NotFound,
+        RevokeError::Store(s) => s.into(),
+    };
+    let target = ManualTarget::parse(&input.kind, &input.value).map_err(revoke_error)?;
+    let entry =
+        admin_revocations::revoke(&state.store, &state.revocations, target, state.clock.now())
+            .await
+            .map_err(revoke_error)?;
+    let entry = EntryInfo::from(entry);
+    record(
+        &req,
+        &state,
+        &caller,
+        "revocation.created",
+        &format!("{}:{}", entry.kind, entry.target),
+        Some(serde_json::json!({ "id": entry.id, "expires_at": entry.expires_at })),
+    )
+    .await?;
+    Ok(json(StatusCode::CREATED, &RevocationJson::from(entry)))
+}
+
+/// A signing key: public facts only, never key material.
+#[derive(Serialize, ToSchema)]
+struct KeyJson {
+    /// The RFC 7638 thumbprint.
+    kid: String,
+    alg: String,
+    /// `active`, `signing` or `published`.
+    state: &'static str,
+    /// Unix seconds, when known.
+    created_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct KeyList {
+    items: Vec<KeyJson>,
+}
+
+/// The signing keys of this node: the active key first.
+#[utoipa::path(
+    tag = "keys",
+    responses((status = 200, body = KeyList), Refusals)
+)]
+#[get("/keys")]
+async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
+    authenticate(&req, &state).await?;
+    let items = admin_keys::list(&state.keys)
+        .into_iter()
+        .map(|k| KeyJson {
+            kid: k.kid,
+            alg: k.alg,
+            state: k.state,
+            created_at: k.created_at,
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &KeyList { items }))
 }

@@ -93,20 +93,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/revocations", web::get().to(revocations::list))
         .route("/admin/revocations", web::post().to(revocations::revoke))
         .route("/admin/keys", web::get().to(keys::list))
-        .route("/admin/audit", web::get().to(audit::list))
-        .route("/admin/api/v1/openapi.json", web::get().to(api::openapi))
-        .route("/admin/api/v1/users", web::get().to(api::list_users))
-        .route("/admin/api/v1/users", web::post().to(api::create_user))
-        .route(
-            "/admin/api/v1/users/{id}/disable",
-            web::post().to(api::disable_user),
-        )
-        .route("/admin/api/v1/clients", web::get().to(api::list_clients))
-        .route("/admin/api/v1/clients", web::post().to(api::create_client))
-        .route(
-            "/admin/api/v1/clients/{id}",
-            web::delete().to(api::delete_client),
-        );
+        .route("/admin/audit", web::get().to(audit::list));
+    api::routes(cfg);
 }
 
 /// Why a console request does not get its page: a redirect (sign in, second factor, re-auth)
