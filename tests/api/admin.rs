@@ -89,6 +89,7 @@ fn api_routes(user_id: &str, client_id: &str) -> Vec<(reqwest::Method, String)> 
         (Method::POST, "/admin/api/v1/clients".into()),
         (Method::GET, format!("/admin/api/v1/clients/{client_id}")),
         (Method::DELETE, format!("/admin/api/v1/clients/{client_id}")),
+        (Method::PATCH, format!("/admin/api/v1/clients/{client_id}")),
         (
             Method::POST,
             format!("/admin/api/v1/clients/{client_id}/rotate-secret"),

@@ -480,6 +480,63 @@ async fn clients_are_shown_and_their_secrets_rotated_end_to_end(backend: Backend
         "a secret in the audit log"
     );
 
+    // PATCH changes only what it names; bad values are refused and change nothing.
+    let patched = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "name": "Billing v2", "access_token_ttl": "2m" })),
+        )
+        .await;
+    assert_eq!(
+        (
+            &patched["name"],
+            &patched["access_token_ttl"],
+            &patched["scope"]
+        ),
+        (&json!("Billing v2"), &json!(120), &json!("billing.read"))
+    );
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "post_logout_redirect_uris": ["not a uri"] })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+    let (status, body) = api
+        .call(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "scope": "x" })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request"),
+        "scope is fixed"
+    );
+    let cleared = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "access_token_ttl": null })),
+        )
+        .await;
+    assert_eq!(
+        (&cleared["name"], cleared.get("access_token_ttl")),
+        (&json!("Billing v2"), None)
+    );
+    let entries = api.audit("client.updated").await;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[1]["detail"]["after"]["access_token_ttl"],
+        json!(120)
+    );
+
     // A public client has no secret to rotate.
     let public = app.create_client(code_flow_client("public")).await;
     let (status, body) = api

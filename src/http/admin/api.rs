@@ -8,7 +8,7 @@
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,7 @@ where
         .service(create_client)
         .service(get_client)
         .service(delete_client)
+        .service(update_client)
         .service(rotate_client_secret)
         .service(list_audit)
         .service(list_sessions)
@@ -897,6 +898,90 @@ async fn delete_client(
     )
     .await?;
     Ok(no_content())
+}
+
+/// What `PATCH /clients/{id}` may change; an absent field keeps its value. Type, grants, scope
+/// and signing algorithm are fixed at registration.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ClientPatchJson {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    /// A duration such as `10m` (at most an hour); `null` for the server default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    access_token_ttl: Option<Option<String>>,
+    /// `null` to remove it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    backchannel_logout_uri: Option<Option<String>>,
+}
+
+/// A field that may be absent (`None`), null (`Some(None)`) or set: absent keeps the value,
+/// null clears it.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Changes a client's name, redirect URIs, access-token lifetime or back-channel logout URI,
+/// checked as at registration.
+#[utoipa::path(
+    tag = "clients",
+    params(("id" = String, Path, description = "The client_id")),
+    request_body = ClientPatchJson,
+    responses(
+        (status = 200, body = ClientView),
+        (status = 400, body = ErrorBody, description = "A bad value (`invalid_request`)"),
+        (status = 404, body = ErrorBody, description = "No such client (`not_found`)"),
+        Refusals
+    )
+)]
+#[patch("/clients/{id}")]
+async fn update_client(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> ApiResult {
+    let caller = authenticate(&req, &state).await?;
+    let patch: ClientPatchJson = parse_body(&body)?;
+    let current = ClientView::from(
+        &client_admin::show(&state.store, &id)
+            .await
+            .map_err(admin_error)?,
+    );
+    let edit = client_admin::ClientEdit {
+        name: patch.name.unwrap_or(current.name),
+        redirect_uris: patch.redirect_uris.unwrap_or(current.redirect_uris),
+        post_logout_redirect_uris: patch
+            .post_logout_redirect_uris
+            .unwrap_or(current.post_logout_redirect_uris),
+        access_token_ttl: patch
+            .access_token_ttl
+            .unwrap_or_else(|| current.access_token_ttl.map(|s| format!("{s}s"))),
+        backchannel_logout_uri: patch
+            .backchannel_logout_uri
+            .unwrap_or(current.backchannel_logout_uri),
+    };
+    let (before, after) = client_admin::update(&state.store, &id, edit, state.clock.now())
+        .await
+        .map_err(admin_error)?;
+    let detail = serde_json::json!({ "before": before, "after": after });
+    record(
+        &req,
+        &state,
+        &caller,
+        "client.updated",
+        &after.client_id,
+        Some(detail),
+    )
+    .await?;
+    Ok(json(StatusCode::OK, &after))
 }
 
 /// A client's new secret, shown this once.
