@@ -54,7 +54,8 @@ pub struct Settings {
     pub refresh_token_ttl: Duration,
     #[serde(with = "duration")]
     pub refresh_token_idle_ttl: Duration,
-    /// Window in which a refresh token presented twice (two tabs) is not treated as reuse.
+    /// Window in which a refresh token presented twice (two tabs) is not treated as reuse:
+    /// the second use gets the same successor back. At most `MAX_REFRESH_TOKEN_GRACE`.
     #[serde(with = "duration")]
     pub refresh_token_grace: Duration,
     #[serde(with = "duration")]
@@ -158,6 +159,9 @@ impl Default for Settings {
 }
 
 /// Environment variables that start with `TESSERA_` but are not settings.
+/// The longest `refresh_token_grace` allowed.
+pub const MAX_REFRESH_TOKEN_GRACE: Duration = Duration::from_secs(60);
+
 const NOT_SETTINGS: &[&str] = &["config"];
 
 impl Settings {
@@ -199,6 +203,13 @@ impl Settings {
         if self.access_token_ttl.is_zero() || self.access_token_ttl > Duration::from_secs(3600) {
             return Err(ConfigError(
                 "TESSERA_ACCESS_TOKEN_TTL must be between 1s and 1h (e.g. 5m)".into(),
+            ));
+        }
+        // A reused refresh token inside the window gets the same successor back; a long window
+        // would let a stolen, already used token fetch the live one for that long.
+        if self.refresh_token_grace > MAX_REFRESH_TOKEN_GRACE {
+            return Err(ConfigError(
+                "TESSERA_REFRESH_TOKEN_GRACE must be at most 60s (e.g. 10s, or 0s for none)".into(),
             ));
         }
         if self.audit_issuance_interval.is_zero() {

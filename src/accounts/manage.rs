@@ -7,6 +7,7 @@ use super::user::UsernameError;
 use super::{Email, Role, User, Username};
 use crate::clock::UnixTime;
 use crate::revocation::{RevocationList, reason};
+use crate::sessions::Backchannel;
 use crate::store::{NewUser, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -98,10 +99,12 @@ pub async fn find(store: &Store, name: &str) -> Result<User, ManageError> {
         .ok_or_else(|| ManageError::NotFound(username.to_string()))
 }
 
-/// A new password; every session of the user ends.
+/// A new password; every session of the user ends, every token issued before is revoked, and
+/// the clients of those sessions are told (back-channel logout).
 pub async fn set_password(
     store: &Store,
     revocations: &RevocationList,
+    backchannel: &Backchannel,
     hasher: &PasswordHasherPool,
     name: &str,
     password: SecretString,
@@ -110,27 +113,34 @@ pub async fn set_password(
     let user = find(store, name).await?;
     password::check_new_password(&password)?;
     let hash = hasher.hash(password).await?;
-    store.change_password(&user.id, &hash, now).await?;
+    let ended = store.change_password(&user.id, &hash, now).await?;
     revocations
         .revoke_user(store, &user.id, reason::PASSWORD_CHANGED, now)
         .await?;
+    for sid in &ended {
+        backchannel.notify(store, sid, &user.id, now);
+    }
     Ok(user)
 }
 
-/// Disabling ends every session of the user.
+/// Disabling ends every session of the user, like a password change.
 pub async fn set_disabled(
     store: &Store,
     revocations: &RevocationList,
+    backchannel: &Backchannel,
     name: &str,
     disabled: bool,
     now: UnixTime,
 ) -> Result<User, ManageError> {
     let user = find(store, name).await?;
-    store.set_user_disabled(&user.id, disabled, now).await?;
+    let ended = store.set_user_disabled(&user.id, disabled, now).await?;
     if disabled {
         revocations
             .revoke_user(store, &user.id, reason::USER_DISABLED, now)
             .await?;
+    }
+    for sid in &ended {
+        backchannel.notify(store, sid, &user.id, now);
     }
     Ok(user)
 }

@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::config::Settings;
 // The CLI writes revocations to the store; running nodes learn of them by NOTIFY or polling.
 use crate::revocation::RevocationList;
+use crate::sessions::Backchannel;
 use crate::startup;
 
 fn failed(e: impl std::fmt::Display) -> CommandError {
@@ -85,6 +86,13 @@ async fn audit(
     .map_err(failed)
 }
 
+/// Back-channel logout for the sessions a command ends, signed with the keys the nodes use.
+/// Without keys no node has run yet, so no session (and no client to tell) exists.
+fn backchannel(settings: &Settings) -> Backchannel {
+    let keys = crate::keys::load_existing(&settings.keys_dir).ok();
+    Backchannel::with_keys(keys, settings.issuer(), settings.backchannel_logout_timeout).awaited()
+}
+
 pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result<(), CommandError> {
     let store = startup::open_store(settings).await?;
     let now = clock.now();
@@ -130,9 +138,11 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             if password.expose_secret().is_empty() {
                 return Err(failed("the password is empty"));
             }
+            let backchannel = backchannel(settings);
             let user = manage::set_password(
                 &store,
                 &RevocationList::new(),
+                &backchannel,
                 &hasher(settings)?,
                 &name,
                 password,
@@ -140,6 +150,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             )
             .await
             .map_err(failed)?;
+            backchannel.settle().await;
             audit(&store, settings, now, "user.password_reset", &user, None).await?;
             println!(
                 "password changed for {}; their sessions have ended",
@@ -147,16 +158,32 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             );
         }
         UserCommand::Disable { name } => {
-            let user = manage::set_disabled(&store, &RevocationList::new(), &name, true, now)
-                .await
-                .map_err(failed)?;
+            let backchannel = backchannel(settings);
+            let user = manage::set_disabled(
+                &store,
+                &RevocationList::new(),
+                &backchannel,
+                &name,
+                true,
+                now,
+            )
+            .await
+            .map_err(failed)?;
+            backchannel.settle().await;
             audit(&store, settings, now, "user.disabled", &user, None).await?;
             println!("disabled {}; their sessions have ended", user.username);
         }
         UserCommand::Enable { name } => {
-            let user = manage::set_disabled(&store, &RevocationList::new(), &name, false, now)
-                .await
-                .map_err(failed)?;
+            let user = manage::set_disabled(
+                &store,
+                &RevocationList::new(),
+                &backchannel(settings),
+                &name,
+                false,
+                now,
+            )
+            .await
+            .map_err(failed)?;
             audit(&store, settings, now, "user.enabled", &user, None).await?;
             println!("enabled {}", user.username);
         }

@@ -309,6 +309,7 @@ pub async fn issue_code(
             user_id: who.user_id.to_string(),
             sid: who.sid.to_string(),
             redirect_uri: req.redirect_uri.clone(),
+            redirect_uri_sent: req.params.contains_key("redirect_uri"),
             scope: req.scope.to_string(),
             nonce: req.nonce.clone(),
             code_challenge: req.challenge.as_ref().map(|c| c.as_str().to_string()),

@@ -73,13 +73,11 @@ pub async fn authenticate(
                 Err(fail(FAILED))
             }
         }
-        (ClientType::Confidential, _, None) => Err(fail(
-            "this client is confidential: authenticate with its client secret",
-        )),
         (ClientType::Public, _, None) => Ok(client),
-        (ClientType::Public, _, Some(_)) => Err(fail(
-            "this client is public and has no secret: send client_id only",
-        )),
-        (ClientType::Confidential, None, Some(_)) => Err(fail(FAILED)),
+        // The same answer as for an unknown client: naming the client's type would tell an
+        // attacker which ids exist and which of them hold a secret worth guessing.
+        (ClientType::Confidential, _, None)
+        | (ClientType::Public, _, Some(_))
+        | (ClientType::Confidential, None, Some(_)) => Err(fail(FAILED)),
     }
 }

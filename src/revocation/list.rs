@@ -40,19 +40,23 @@ impl RevocationList {
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.jti.contains(&claims.jti)
-            || claims.sid.as_ref().is_some_and(|s| index.sid.contains(s))
-            || claims
-                .fam
-                .as_ref()
-                .is_some_and(|f| index.family.contains(f))
-            || index
-                .user
-                .get(&claims.sub)
-                .is_some_and(|&before| claims.iat <= before)
-            || index
-                .client
-                .get(&claims.client_id)
-                .is_some_and(|&before| claims.iat <= before)
+            || index.revokes(&GrantOrigin {
+                sub: &claims.sub,
+                client_id: &claims.client_id,
+                sid: claims.sid.as_deref(),
+                family: claims.fam.as_deref(),
+                issued_at: claims.iat,
+            })
+    }
+
+    /// Whether an entry revokes what a grant would issue from: its session, its family, or its
+    /// user or client as of when the grant began. Grants check this as well as the store, so
+    /// that an entry written by another node (or by a racing logout) is never ignored.
+    pub fn revokes_grant(&self, origin: &GrantOrigin<'_>) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .revokes(origin)
     }
 
     /// Adds entries (from the store, from this node or another). Already known ids are
@@ -122,7 +126,31 @@ impl RevocationList {
     }
 }
 
+/// Where a token or a grant comes from, as the list's entries name it.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantOrigin<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub sid: Option<&'a str>,
+    pub family: Option<&'a str>,
+    /// When the token was issued, or the grant (code, family) began.
+    pub issued_at: UnixTime,
+}
+
 impl Index {
+    fn revokes(&self, o: &GrantOrigin<'_>) -> bool {
+        o.sid.is_some_and(|s| self.sid.contains(s))
+            || o.family.is_some_and(|f| self.family.contains(f))
+            || self
+                .user
+                .get(o.sub)
+                .is_some_and(|&before| o.issued_at <= before)
+            || self
+                .client
+                .get(o.client_id)
+                .is_some_and(|&before| o.issued_at <= before)
+    }
+
     fn add(&mut self, target: &Target) {
         match target {
             Target::Jti(jti) => {

@@ -12,7 +12,7 @@ pub mod sync;
 
 use tokio::task::JoinHandle;
 
-pub use list::RevocationList;
+pub use list::{GrantOrigin, RevocationList};
 
 use crate::clock::{Clock, UnixTime};
 use crate::oauth::client::MAX_ACCESS_TOKEN_TTL;
@@ -106,12 +106,21 @@ pub struct Revocation {
 /// let an entry go while a token it matches is still alive.
 pub const MAX_TOKEN_LIFETIME: i64 = MAX_ACCESS_TOKEN_TTL.as_secs() as i64;
 
+/// How long after a session's or family's revocation a grant already under way may still
+/// mint a token from it (its request started before the revocation committed).
+const GRANT_IN_FLIGHT: i64 = 60;
+
 impl Revocation {
     /// Revokes `target` from `now` on. It expires when the newest token it can match has:
     /// `before` + 1 h for a user or client, `now` + 1 h otherwise (a session or family gets
     /// no new tokens once revoked, so none it matches was issued after `now`).
     pub fn new(target: Target, reason: &'static str, now: UnixTime) -> Self {
-        let newest_match = target.before().unwrap_or(now);
+        // A session or family gets no new token once revoked, but a grant that read its state
+        // just before the revocation may still mint one a moment later: keep the entry a
+        // little past the hour for that.
+        let newest_match = target
+            .before()
+            .unwrap_or(now.saturating_add(GRANT_IN_FLIGHT));
         Self {
             target,
             reason,
@@ -141,7 +150,9 @@ impl RevocationList {
 
     /// Records a revocation: committed to the store, then applied here at once, then announced
     /// to the other nodes. A failed announcement is only logged: the entry is durable, and the
-    /// other nodes' periodic poll picks it up within seconds (`sync`).
+    /// other nodes' periodic poll picks it up within seconds (`sync`). A token, session or
+    /// family that already has an entry gets that entry back and nothing is written, so
+    /// replays (a code redeemed again, a refresh token reused again) cannot grow the list.
     pub async fn revoke(&self, store: &Store, revocation: Revocation) -> Result<Entry, StoreError> {
         let Revocation {
             target,
@@ -149,7 +160,7 @@ impl RevocationList {
             revoked_at,
             expires_at,
         } = revocation;
-        let id = store
+        let inserted = store
             .insert_revocation(&NewRevocation {
                 kind: target.kind(),
                 target: target.value(),
@@ -159,6 +170,22 @@ impl RevocationList {
                 reason,
             })
             .await?;
+        let Some(id) = inserted else {
+            let existing = store.revocation_of(target.kind(), target.value()).await?;
+            if let Some(entry) = existing.and_then(|row| entries(vec![row]).pop()) {
+                // Applying is idempotent; it covers an entry this node has not polled yet.
+                self.apply([entry.clone()], revoked_at);
+                return Ok(entry);
+            }
+            // Purged between the two statements: it had expired, so nothing it matched lives.
+            return Ok(Entry {
+                id: 0,
+                target,
+                revoked_at,
+                expires_at,
+                reason: reason.to_string(),
+            });
+        };
         let entry = Entry {
             id,
             target,
@@ -288,7 +315,7 @@ mod tests {
     #[test]
     fn entries_expire_when_the_newest_token_they_can_match_has() {
         let session = Revocation::new(Target::Sid("s".into()), reason::LOGOUT, 1000);
-        assert_eq!(session.expires_at, 1000 + 3600);
+        assert_eq!(session.expires_at, 1000 + GRANT_IN_FLIGHT + 3600);
         let user = Target::User {
             sub: "u".into(),
             before: 900,

@@ -3,11 +3,14 @@
 //! logout token. Delivery runs in the background with a short timeout and bounded retries, so
 //! a slow or dead client never holds up the logout.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
+
 use crate::clock::UnixTime;
-use crate::keys::KeyRing;
-use crate::store::Store;
+use crate::keys::{KeyRing, SigningAlg};
+use crate::store::{BackchannelTarget, Store};
 use crate::tokens::logout_token;
 
 const ATTEMPTS: u32 = 3;
@@ -15,18 +18,45 @@ const ATTEMPTS: u32 = 3;
 #[derive(Clone, Debug)]
 pub struct Backchannel {
     http: reqwest::Client,
-    keys: KeyRing,
+    /// None only in a command run where no node has created keys yet (so no session exists).
+    keys: Option<KeyRing>,
     issuer: String,
+    /// Deliveries still running, kept only by a short-lived process (the CLI) that must wait
+    /// for them before it exits; a server lets them run.
+    pending: Option<Arc<Mutex<Vec<JoinHandle<()>>>>>,
 }
 
 impl Backchannel {
     pub fn new(keys: KeyRing, issuer: String, timeout: Duration) -> Self {
+        Self::with_keys(Some(keys), issuer, timeout)
+    }
+
+    /// Like `new`, for a command that may find no keys.
+    pub fn with_keys(keys: Option<KeyRing>, issuer: String, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { http, keys, issuer }
+        Self {
+            http,
+            keys,
+            issuer,
+            pending: None,
+        }
+    }
+
+    /// For a command that exits when done: `settle` waits for what `notify` started.
+    pub fn awaited(mut self) -> Self {
+        self.pending = Some(Arc::default());
+        self
+    }
+
+    /// Waits for the deliveries started so far (only those of an `awaited` channel).
+    pub async fn settle(&self) {
+        let Some(pending) = &self.pending else { return };
+        let handles = std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        futures_util::future::join_all(handles).await;
     }
 
     /// Starts the deliveries for a session that just ended and returns at once.
@@ -34,7 +64,7 @@ impl Backchannel {
         let this = self.clone();
         let store = store.clone();
         let (sid, sub) = (sid.to_string(), sub.to_string());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let targets = match store.backchannel_targets(&sid).await {
                 Ok(t) => t,
                 Err(e) => {
@@ -42,23 +72,38 @@ impl Backchannel {
                     return;
                 }
             };
-            for (client_id, uri) in targets {
-                let this = this.clone();
-                let (sid, sub) = (sid.clone(), sub.clone());
-                tokio::spawn(async move { this.deliver(&client_id, &uri, &sub, &sid, now).await });
-            }
+            let deliveries = targets
+                .iter()
+                .map(|target| this.deliver(target, &sub, &sid, now));
+            futures_util::future::join_all(deliveries).await;
         });
+        if let Some(pending) = &self.pending {
+            pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(task);
+        }
     }
 
-    async fn deliver(&self, client_id: &str, uri: &str, sub: &str, sid: &str, now: UnixTime) {
-        let token =
-            match logout_token::mint(self.keys.active(), &self.issuer, client_id, sub, sid, now) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::error!(error = %e, "back-channel logout: cannot sign");
-                    return;
-                }
-            };
+    async fn deliver(&self, target: &BackchannelTarget, sub: &str, sid: &str, now: UnixTime) {
+        let (client_id, uri) = (target.client_id.as_str(), target.uri.as_str());
+        // The client verifies logout tokens with the algorithm it registered for our tokens
+        // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
+        let Some(keys) = &self.keys else {
+            tracing::warn!(client_id, "back-channel logout: no signing keys");
+            return;
+        };
+        let key = SigningAlg::parse(&target.signing_alg)
+            .ok()
+            .and_then(|alg| keys.for_alg(alg))
+            .unwrap_or(keys.active());
+        let token = match logout_token::mint(key, &self.issuer, client_id, sub, sid, now) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "back-channel logout: cannot sign");
+                return;
+            }
+        };
         for attempt in 1..=ATTEMPTS {
             let sent = self
                 .http

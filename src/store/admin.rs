@@ -129,7 +129,10 @@ impl Store {
             .flatten())
     }
 
-    /// Records the second factor on the session (and `otp` in its `amr`, RFC 8176).
+    /// Records the second factor on the session (and `otp` in its `amr`, RFC 8176). The
+    /// authentication completes here, so `auth_time` (OIDC Core §2) moves too: measured from
+    /// the password step, a `max_age` shorter than the time taken to type the code would send
+    /// the user back to the login page for ever.
     #[tracing::instrument(skip_all)]
     pub async fn set_session_mfa(
         &self,
@@ -137,7 +140,7 @@ impl Store {
         amr: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("update sessions set mfa_at = $2, amr = $3 where id_hash = $1")
+        sqlx::query("update sessions set mfa_at = $2, auth_time = $2, amr = $3 where id_hash = $1")
             .bind(id_hash)
             .bind(now)
             .bind(amr)

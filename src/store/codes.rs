@@ -3,7 +3,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::refresh_tokens::insert_family;
+use super::{FamilyRow, Store, StoreError};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone)]
@@ -13,6 +14,8 @@ pub struct CodeRow {
     pub user_id: String,
     pub sid: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named `redirect_uri` (else: the one registered).
+    pub redirect_uri_sent: bool,
     pub scope: String,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -24,8 +27,9 @@ pub struct CodeRow {
     pub family_id: Option<String>,
 }
 
-const COLUMNS: &str = "code_hash, client_id, user_id, sid, redirect_uri, scope, nonce, \
-                       code_challenge, auth_time, amr, created_at, expires_at, used_at, family_id";
+const COLUMNS: &str = "code_hash, client_id, user_id, sid, redirect_uri, redirect_uri_sent, \
+                       scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
+                       used_at, family_id";
 
 fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     Ok(CodeRow {
@@ -34,6 +38,7 @@ fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
         user_id: r.try_get("user_id")?,
         sid: r.try_get("sid")?,
         redirect_uri: r.try_get("redirect_uri")?,
+        redirect_uri_sent: r.try_get::<i64, _>("redirect_uri_sent")? != 0,
         scope: r.try_get("scope")?,
         nonce: r.try_get("nonce")?,
         code_challenge: r.try_get("code_challenge")?,
@@ -46,14 +51,31 @@ fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     })
 }
 
+/// The session a code was issued in, and how recent its activity must be (idle expiry).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSession<'a> {
+    pub sid: &'a str,
+    pub active_since: UnixTime,
+}
+
+/// How a redemption went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    Redeemed,
+    /// The code was used before, by the redemption that started this family.
+    Replayed(Option<String>),
+    /// The session the code came from ended (logout, password change, expiry).
+    SessionEnded,
+}
+
 impl Store {
     #[tracing::instrument(skip_all, fields(client_id = c.client_id))]
     pub async fn insert_code(&self, c: &CodeRow) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "insert into authorization_codes (code_hash, client_id, user_id, sid, redirect_uri, \
-             scope, nonce, code_challenge, auth_time, amr, created_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
+             redirect_uri_sent) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -67,6 +89,7 @@ impl Store {
         .bind(&c.amr)
         .bind(c.created_at)
         .bind(c.expires_at)
+        .bind(i64::from(c.redirect_uri_sent))
         .execute(&mut *tx)
         .await?;
         // The client takes part in the session from now on (logout reaches it).
@@ -93,25 +116,53 @@ impl Store {
         Ok(row.as_ref().map(code_from_row).transpose()?)
     }
 
-    /// Marks the code used by the redemption that starts `family_id`. False when another
-    /// redemption got there first: the caller must treat this one as a replay.
-    #[tracing::instrument(skip_all)]
+    /// Redeems a code in one transaction: marks it used by `family`, checks that its login
+    /// session is still alive, and creates the family (with its first refresh token). Either
+    /// all of it commits or none: a replay that finds the code used always finds the family
+    /// it must revoke, and a session that ended first leaves the code unredeemed.
+    ///
+    /// The session row is locked by a no-op update, so a logout, password change or disabling
+    /// that deletes it waits for this commit and then revokes the new family with the rest,
+    /// or, if it deleted the row first, this redemption finds no session.
+    #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_code(
         &self,
         code_hash: &str,
-        family_id: &str,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
+        session: LiveSession<'_>,
+        family: &FamilyRow,
+        first_token: Option<(&str, UnixTime)>,
+    ) -> Result<Redemption, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let marked = sqlx::query(
             "update authorization_codes set used_at = $2, family_id = $3 \
              where code_hash = $1 and used_at is null",
         )
         .bind(code_hash)
-        .bind(now)
-        .bind(family_id)
-        .execute(&self.pool)
+        .bind(family.created_at)
+        .bind(&family.family_id)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        if marked.rows_affected() != 1 {
+            tx.rollback().await?;
+            let first = self.code(code_hash).await?.and_then(|r| r.family_id);
+            return Ok(Redemption::Replayed(first));
+        }
+        let alive = sqlx::query(
+            "update sessions set last_seen_at = last_seen_at \
+             where sid = $1 and expires_at > $2 and last_seen_at > $3",
+        )
+        .bind(session.sid)
+        .bind(family.created_at)
+        .bind(session.active_since)
+        .execute(&mut *tx)
+        .await?;
+        if alive.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(Redemption::SessionEnded);
+        }
+        insert_family(&mut tx, family, first_token).await?;
+        tx.commit().await?;
+        Ok(Redemption::Redeemed)
     }
 
     /// Forgets codes that expired long enough ago that a replay needs no answer but "invalid".

@@ -13,9 +13,9 @@ mod users;
 
 pub use admin::{TotpRow, contains_pattern};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
-pub use codes::CodeRow;
-pub use refresh_tokens::{FamilyRow, RefreshRow};
-pub use sessions::{SessionListing, SessionRow};
+pub use codes::{CodeRow, LiveSession, Redemption};
+pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
+pub use sessions::{BackchannelTarget, SessionListing, SessionRow};
 pub use users::NewUser;
 
 use std::path::Path;

@@ -44,38 +44,28 @@ fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
     })
 }
 
-impl Store {
-    /// A new family; with `first_token` its first refresh token (none when the client gets
-    /// no refresh token: the family then only names the access tokens, for revocation).
-    #[tracing::instrument(skip_all, fields(family_id = f.family_id))]
-    pub async fn insert_family(
-        &self,
-        f: &FamilyRow,
-        first_token: Option<(&str, UnixTime)>,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
-             amr, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&f.family_id)
-        .bind(&f.client_id)
-        .bind(&f.user_id)
-        .bind(&f.sid)
-        .bind(&f.scope)
-        .bind(f.auth_time)
-        .bind(&f.amr)
-        .bind(f.created_at)
-        .bind(f.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        if let Some((hash, idle_expires_at)) = first_token {
-            insert_token(&mut tx, hash, &f.family_id, f.created_at, idle_expires_at).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
+/// The token a rotation issues: its hash, its idle expiry, and itself sealed with a key only
+/// the holder of the old token can derive (`tokens::opaque::seal_successor`).
+#[derive(Debug, Clone, Copy)]
+pub struct Successor<'a> {
+    pub hash: &'a str,
+    pub sealed: &'a str,
+    pub idle_expires_at: UnixTime,
+}
 
+/// How a rotation went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated,
+    /// The token was used before (`used_at`), or its family was revoked meanwhile
+    /// (`used_at` empty); nothing was written.
+    NotRotated {
+        used_at: Option<UnixTime>,
+        successor_sealed: Option<String>,
+    },
+}
+
+impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshRow>, StoreError> {
         let row = sqlx::query(
@@ -96,36 +86,59 @@ impl Store {
         }))
     }
 
-    /// Rotation in one transaction: mark `old_hash` used (only if it was unused, unless
-    /// `allow_reused_since` admits a recent use: the grace window) and add its successor.
-    /// False when the old token was already used outside the grace window.
+    /// Rotation in one transaction: marks `old_hash` used, remembers its successor sealed
+    /// (for the grace window) and adds the successor. Only an unused token of a family that is
+    /// not revoked rotates; otherwise nothing is written and the caller learns when the token
+    /// was used and what it was rotated into.
     #[tracing::instrument(skip_all)]
     pub async fn rotate_refresh_token(
         &self,
         old_hash: &str,
-        new_hash: &str,
+        successor: Successor<'_>,
         family_id: &str,
         now: UnixTime,
-        idle_expires_at: UnixTime,
-        allow_reused_since: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Rotation, StoreError> {
         let mut tx = self.pool.begin().await?;
         let marked = sqlx::query(
-            "update refresh_tokens set used_at = coalesce(used_at, $2) \
-             where token_hash = $1 and (used_at is null or used_at >= $3)",
+            "update refresh_tokens set used_at = $2, successor_sealed = $3 \
+             where token_hash = $1 and used_at is null and family_id in \
+             (select family_id from refresh_families where family_id = $4 and revoked_at is null)",
         )
         .bind(old_hash)
         .bind(now)
-        .bind(allow_reused_since)
+        .bind(successor.sealed)
+        .bind(family_id)
         .execute(&mut *tx)
         .await?;
         if marked.rows_affected() != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            let row = sqlx::query(
+                "select used_at, successor_sealed from refresh_tokens where token_hash = $1",
+            )
+            .bind(old_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+            return Ok(match row {
+                Some(r) => Rotation::NotRotated {
+                    used_at: r.try_get("used_at")?,
+                    successor_sealed: r.try_get("successor_sealed")?,
+                },
+                None => Rotation::NotRotated {
+                    used_at: None,
+                    successor_sealed: None,
+                },
+            });
         }
-        insert_token(&mut tx, new_hash, family_id, now, idle_expires_at).await?;
+        insert_token(
+            &mut tx,
+            successor.hash,
+            family_id,
+            now,
+            successor.idle_expires_at,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Rotation::Rotated)
     }
 
     /// Revokes a family (reuse, code replay, logout, /revoke). Returns whether it was live.
@@ -215,6 +228,32 @@ enum FamilyOwner<'a> {
     Client(&'a str),
     User(&'a str),
     Session(&'a str),
+}
+
+pub(super) async fn insert_family(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    f: &FamilyRow,
+    first_token: Option<(&str, UnixTime)>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
+         amr, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&f.family_id)
+    .bind(&f.client_id)
+    .bind(&f.user_id)
+    .bind(&f.sid)
+    .bind(&f.scope)
+    .bind(f.auth_time)
+    .bind(&f.amr)
+    .bind(f.created_at)
+    .bind(f.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    if let Some((hash, idle_expires_at)) = first_token {
+        insert_token(tx, hash, &f.family_id, f.created_at, idle_expires_at).await?;
+    }
+    Ok(())
 }
 
 async fn insert_token(

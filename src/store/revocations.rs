@@ -43,13 +43,19 @@ pub struct NewRevocation<'a> {
 const COLUMNS: &str = "id, kind, target, issued_before, revoked_at, expires_at, reason";
 
 impl Store {
-    /// Inserts and commits one revocation; returns its id (the cursor).
+    /// Inserts and commits one revocation; returns its id (the cursor), or `None` when the
+    /// same token, session or family already has an entry (`revocations_once`): asking
+    /// twice changes nothing, so it writes nothing.
     #[tracing::instrument(skip_all, fields(kind = r.kind, reason = r.reason))]
-    pub async fn insert_revocation(&self, r: &NewRevocation<'_>) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
+    pub async fn insert_revocation(
+        &self,
+        r: &NewRevocation<'_>,
+    ) -> Result<Option<i64>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
             "insert into revocations \
              (kind, target, issued_before, revoked_at, expires_at, reason) \
-             values ($1, $2, $3, $4, $5, $6) returning id",
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (kind, target) where issued_before is null do nothing returning id",
         )
         .bind(r.kind.to_string())
         .bind(r.target.to_string())
@@ -57,9 +63,28 @@ impl Store {
         .bind(r.revoked_at)
         .bind(r.expires_at)
         .bind(r.reason.to_string())
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(id)
+    }
+
+    /// The entry that already revokes this token, session or family.
+    #[tracing::instrument(skip(self))]
+    pub async fn revocation_of(
+        &self,
+        kind: &str,
+        target: &str,
+    ) -> Result<Option<RevocationRow>, StoreError> {
+        let sql = format!(
+            "select {COLUMNS} from revocations \
+             where kind = $1 and target = $2 and issued_before is null"
+        );
+        let row = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(kind)
+            .bind(target)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row)
     }
 
     /// Tells the other nodes that revocation `id` exists (PostgreSQL `NOTIFY`). SQLite serves

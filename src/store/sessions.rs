@@ -221,9 +221,9 @@ impl Store {
     pub async fn backchannel_targets(
         &self,
         sid: &str,
-    ) -> Result<Vec<(String, String)>, StoreError> {
+    ) -> Result<Vec<BackchannelTarget>, StoreError> {
         let rows = sqlx::query(
-            "select c.client_id, c.backchannel_logout_uri from session_clients s \
+            "select c.client_id, c.backchannel_logout_uri, c.signing_alg from session_clients s \
              join clients c on c.client_id = s.client_id \
              where s.sid = $1 and c.backchannel_logout_uri is not null",
         )
@@ -232,12 +232,21 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get("client_id")?,
-                    r.try_get("backchannel_logout_uri")?,
-                ))
+                Ok(BackchannelTarget {
+                    client_id: r.try_get("client_id")?,
+                    uri: r.try_get("backchannel_logout_uri")?,
+                    signing_alg: r.try_get("signing_alg")?,
+                })
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }
+}
+
+/// A client to tell that a session ended, and the algorithm it expects our tokens in.
+#[derive(Debug, Clone)]
+pub struct BackchannelTarget {
+    pub client_id: String,
+    pub uri: String,
+    pub signing_alg: String,
 }

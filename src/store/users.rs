@@ -101,15 +101,16 @@ impl Store {
     }
 
     /// A password change: new hash, and every session of the user ends (in one transaction).
+    /// Returns the ids of the sessions that ended (for back-channel logout).
     #[tracing::instrument(skip_all)]
     pub async fn change_password(
         &self,
         id: &str,
         hash: &str,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
+        sqlx::query(
             "update users set password_hash = $2, password_changed_at = $3, updated_at = $3 \
              where id = $1",
         )
@@ -118,40 +119,47 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("delete from sessions where user_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let ended = end_user_sessions(&mut tx, id).await?;
         revoke_user_families(&mut tx, id, "password changed", now).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(ended)
     }
 
-    /// Disabling a user also ends every session of theirs.
+    /// Disabling a user also ends every session of theirs; returns the ids of those sessions.
     #[tracing::instrument(skip(self))]
     pub async fn set_user_disabled(
         &self,
         id: &str,
         disabled: bool,
         now: UnixTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("update users set disabled = $2, updated_at = $3 where id = $1")
+        sqlx::query("update users set disabled = $2, updated_at = $3 where id = $1")
             .bind(id)
             .bind(i64::from(disabled))
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let mut ended = Vec::new();
         if disabled {
-            sqlx::query("delete from sessions where user_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            ended = end_user_sessions(&mut tx, id).await?;
             revoke_user_families(&mut tx, id, "user disabled", now).await?;
         }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(ended)
     }
+}
+
+/// Deletes every session of the user; returns their public ids.
+async fn end_user_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let sids = sqlx::query_scalar("delete from sessions where user_id = $1 returning sid")
+        .bind(user_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(sids)
 }
 
 /// Ends every refresh-token family of the user (password change, disabling).

@@ -3,11 +3,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use super::jws::{self, JwsError};
 use crate::clock::UnixTime;
-use crate::keys::{KeyRing, SigningKey};
+use crate::keys::{KeyRing, SigningAlg, SigningKey};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IdClaims {
@@ -43,10 +43,16 @@ pub struct ProfileClaims {
     pub email_verified: Option<bool>,
 }
 
-/// OIDC Core §3.1.3.6: base64url of the left half of SHA-256 of the access token.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// OIDC Core §3.1.3.6: base64url of the left half of the hash of the access token, with the
+/// hash that goes with the ID token's `alg`: SHA-256 for RS256 and ES256, SHA-512 for EdDSA
+/// over Ed25519 (the rule relying-party libraries such as `openidconnect` apply).
+pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
+    match alg {
+        SigningAlg::Rs256 | SigningAlg::Es256 => {
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
+        }
+        SigningAlg::EdDsa => URL_SAFE_NO_PAD.encode(&Sha512::digest(access_token.as_bytes())[..32]),
+    }
 }
 
 pub fn mint(key: &SigningKey, claims: &IdClaims) -> Result<String, JwsError> {

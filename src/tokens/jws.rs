@@ -23,6 +23,8 @@ pub enum JwsError {
     UnknownKey,
     #[error("the token's alg is not its key's algorithm")]
     WrongAlgorithm,
+    #[error("the token's header lists critical extensions")]
+    CriticalExtension,
     #[error("the signature does not verify")]
     BadSignature,
     #[error("the token was issued by another issuer")]
@@ -65,6 +67,10 @@ pub struct ReceivedHeader {
     pub typ: Option<String>,
     #[serde(default)]
     pub kid: Option<String>,
+    /// RFC 7515 §4.1.11: extensions the recipient must understand. We understand none, so a
+    /// token that lists any is invalid (an empty list is invalid too).
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
 }
 
 /// A token whose signature checked out: its header and its claims, not yet judged.
@@ -105,6 +111,9 @@ pub fn verify_signature(
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .ok_or(JwsError::Malformed)?;
+    if header.crit.is_some() {
+        return Err(JwsError::CriticalExtension);
+    }
     let key = header
         .kid
         .as_deref()
@@ -155,6 +164,19 @@ mod tests {
         assert!(matches!(
             verify::<serde_json::Value>(&ring, &confused),
             Err(JwsError::WrongAlgorithm)
+        ));
+        // RFC 7515 §4.1.11: a `crit` extension we do not understand makes the JWS invalid,
+        // even when the signature over the header is good.
+        let key = ring.active();
+        let crit = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"alg":"{}","kid":"{kid}","crit":["exp"],"exp":1}}"#,
+            key.signing_alg().as_str()
+        ));
+        let input = format!("{crit}.{}", parts[1]);
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).unwrap());
+        assert!(matches!(
+            verify::<serde_json::Value>(&ring, &format!("{input}.{sig}")),
+            Err(JwsError::CriticalExtension)
         ));
         for malformed in ["", "a.b", &format!("{token}.x"), "!.!.!"] {
             assert!(

@@ -1,6 +1,7 @@
 //! Opaque secrets (authorization codes, refresh tokens, session ids, client secrets):
 //! 256 random bits, base64url, with a short prefix saying what they are; stored as SHA-256.
 
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -53,6 +54,55 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// Seals a rotated refresh token's successor with a key derived from the rotated token
+/// itself (AES-256-GCM). The store keeps only the old token's SHA-256, from which this key
+/// cannot be derived, so the sealed successor is useless to anyone who reads the database but
+/// lets the holder of the old token get the same successor again inside the grace window.
+pub fn seal_successor(old: &str, successor: &str) -> String {
+    let nonce: [u8; NONCE_LEN] = random_bytes();
+    let mut sealed = successor.as_bytes().to_vec();
+    let key = successor_key(old);
+    // Sealing with a valid key and a fresh nonce cannot fail for inputs of this size.
+    if key
+        .seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::empty(),
+            &mut sealed,
+        )
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut out = URL_SAFE_NO_PAD.encode(nonce);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&sealed, &mut out);
+    out
+}
+
+/// The successor `seal_successor` sealed, if `old` is the token it was sealed for.
+pub fn open_successor(old: &str, sealed: &str) -> Option<String> {
+    let (nonce, body) = sealed.split_once('.')?;
+    let nonce: [u8; NONCE_LEN] = URL_SAFE_NO_PAD.decode(nonce).ok()?.try_into().ok()?;
+    let mut body = URL_SAFE_NO_PAD.decode(body).ok()?;
+    let plain = successor_key(old)
+        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut body)
+        .ok()?;
+    String::from_utf8(plain.to_vec()).ok()
+}
+
+fn successor_key(old: &str) -> LessSafeKey {
+    let mut hasher = Sha256::new();
+    // A label unlike anything `hash` is fed, so this is never the stored hash.
+    hasher.update(b"tessera refresh successor key v1\0");
+    hasher.update(old.as_bytes());
+    let bytes: [u8; 32] = hasher.finalize().into();
+    #[allow(
+        clippy::expect_used,
+        reason = "a 32-byte key is always a valid AES-256 key"
+    )]
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &bytes).expect("32-byte AES-256 key"))
+}
+
 /// Whether `text` has the shape of a secret of `kind` (cheap check before any look-up).
 pub fn has_kind(text: &str, kind: Kind) -> bool {
     text.strip_prefix(kind.prefix())
@@ -78,6 +128,21 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_successor_opens_only_with_the_token_it_was_sealed_for() {
+        let (old, next) = (generate(Kind::Refresh), generate(Kind::Refresh));
+        let sealed = seal_successor(&old, &next);
+        assert!(!sealed.contains(&next[4..]));
+        assert_eq!(
+            open_successor(&old, &sealed).as_deref(),
+            Some(next.as_str())
+        );
+        assert_eq!(open_successor(&generate(Kind::Refresh), &sealed), None);
+        // The stored hash of the old token is not the key.
+        assert_eq!(open_successor(&hash(&old), &sealed), None);
+        assert_eq!(open_successor(&old, "garbage"), None);
+    }
 
     #[test]
     fn secrets_are_distinct_prefixed_and_recognisable() {

@@ -245,6 +245,7 @@ async fn unknown_users_and_wrong_passwords_get_the_same_answer(backend: Backend)
     tessera::accounts::manage::set_disabled(
         &app.state.store,
         &app.state.revocations,
+        &app.state.backchannel,
         "carol",
         true,
         app.clock.now(),
@@ -430,6 +431,7 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions(backend: 
     tessera::accounts::manage::set_password(
         &app.state.store,
         &app.state.revocations,
+        &app.state.backchannel,
         &app.state.hasher,
         "alice",
         secrecy::SecretString::from("a brand new passphrase".to_string()),
@@ -458,6 +460,7 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions(backend: 
     tessera::accounts::manage::set_disabled(
         &app.state.store,
         &app.state.revocations,
+        &app.state.backchannel,
         "alice",
         true,
         app.clock.now(),

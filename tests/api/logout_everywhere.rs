@@ -146,6 +146,7 @@ async fn a_password_change_revokes_the_users_access_tokens(backend: Backend) {
     tessera::accounts::manage::set_password(
         &app.state.store,
         &app.state.revocations,
+        &app.state.backchannel,
         &app.state.hasher,
         "alice",
         secrecy::SecretString::from("another fine passphrase".to_string()),
@@ -157,7 +158,7 @@ async fn a_password_change_revokes_the_users_access_tokens(backend: Backend) {
 }
 
 /// One HTTP request read from a socket: its body.
-fn read_request(stream: &mut std::net::TcpStream) -> String {
+pub fn read_request(stream: &mut std::net::TcpStream) -> String {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");

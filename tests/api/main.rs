@@ -23,6 +23,7 @@ mod cli_revocation;
 mod clients;
 mod code_flow;
 mod discovery;
+mod grant_lifecycle;
 mod health;
 mod introspect;
 mod keys;

@@ -499,6 +499,7 @@ async fn set_disabled(
     manage::set_disabled(
         &state.store,
         &state.revocations,
+        &state.backchannel,
         &user.username,
         disabled,
         state.clock.now(),
@@ -595,6 +596,7 @@ async fn set_password(
     manage::set_password(
         &state.store,
         &state.revocations,
+        &state.backchannel,
         &state.hasher,
         &user.username,
         SecretString::from(input.password),

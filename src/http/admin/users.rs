@@ -273,6 +273,7 @@ async fn set_disabled(
     manage::set_disabled(
         &state.store,
         &state.revocations,
+        &state.backchannel,
         &user.username,
         disabled,
         state.clock.now(),
@@ -330,6 +331,7 @@ pub async fn reset_password(
     manage::set_password(
         &state.store,
         &state.revocations,
+        &state.backchannel,
         &state.hasher,
         &user.username,
         SecretString::from(form.password),

@@ -5,9 +5,11 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
-use crate::store::FamilyRow;
+use crate::revocation::GrantOrigin;
+use crate::store::{FamilyRow, LiveSession, Redemption};
 use crate::tokens::opaque::{self, Kind};
 
+use super::alive;
 use super::user_tokens::{self, UserGrant};
 
 fn invalid(description: &'static str) -> OAuthError {
@@ -36,20 +38,25 @@ pub async fn exchange(
     }
     // §4.1.2: a code used twice is refused, and what the first use issued is revoked.
     if row.used_at.is_some() {
-        if let Some(family) = &row.family_id {
-            super::revoke_family(ctx, family, crate::revocation::reason::CODE_REUSE).await?;
-        }
-        return Err(invalid("the authorization code was already used"));
+        return replayed(ctx, row.family_id.as_deref()).await;
     }
     if row.expires_at <= ctx.now {
         return Err(invalid("the authorization code is invalid or expired"));
     }
-    // §4.1.3: redirect_uri is required and identical when the request carried one (ours
-    // always record one).
-    if request.get("redirect_uri") != Some(row.redirect_uri.as_str()) {
-        return Err(invalid(
-            "redirect_uri does not match the authorization request",
-        ));
+    // §4.1.3: redirect_uri is required, and identical, only when the authorization request
+    // carried one; when it did not, a redirect_uri sent here must still be the one used.
+    match (row.redirect_uri_sent, request.get("redirect_uri")) {
+        (_, Some(sent)) if sent != row.redirect_uri => {
+            return Err(invalid(
+                "redirect_uri does not match the authorization request",
+            ));
+        }
+        (true, None) => {
+            return Err(invalid(
+                "redirect_uri is required: the authorization request included one",
+            ));
+        }
+        _ => {}
     }
     // RFC 7636 §4.6; and a verifier without a challenge is refused (RFC 9700 §2.1.1).
     match (row.code_challenge.clone(), request.get("code_verifier")) {
@@ -64,25 +71,19 @@ pub async fn exchange(
         (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
         (None, None) => {}
     }
-    let user = ctx
-        .store
-        .user_by_id(&row.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid("the user can no longer sign in"))?;
+    let user = alive::live_user(
+        ctx,
+        GrantOrigin {
+            sub: &row.user_id,
+            client_id: client.id.as_str(),
+            sid: Some(&row.sid),
+            family: None,
+            issued_at: row.created_at,
+        },
+    )
+    .await?;
 
     let family_id = uuid::Uuid::new_v4().to_string();
-    if !ctx
-        .store
-        .redeem_code(&code_hash, &family_id, ctx.now)
-        .await?
-    {
-        // Another redemption won the race: this one is the replay.
-        if let Some(first) = ctx.store.code(&code_hash).await?.and_then(|r| r.family_id) {
-            super::revoke_family(ctx, &first, crate::revocation::reason::CODE_REUSE).await?;
-        }
-        return Err(invalid("the authorization code was already used"));
-    }
     let scope = Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty());
     let refresh_token = (scope.contains("offline_access")
         && client.allows_grant(GrantType::RefreshToken))
@@ -92,23 +93,37 @@ pub async fn exchange(
     let first = refresh_token
         .as_deref()
         .map(|t| (opaque::hash(t), ctx.now + idle));
-    ctx.store
-        .insert_family(
-            &FamilyRow {
-                family_id: family_id.clone(),
-                client_id: client.id.to_string(),
-                user_id: user.id.clone(),
-                sid: Some(row.sid.clone()),
-                scope: row.scope.clone(),
-                auth_time: row.auth_time,
-                amr: row.amr.clone(),
-                created_at: ctx.now,
-                expires_at: ctx.now + lifetime,
-                revoked_at: None,
-            },
-            first.as_ref().map(|(h, idle)| (h.as_str(), *idle)),
-        )
-        .await?;
+    let family = FamilyRow {
+        family_id: family_id.clone(),
+        client_id: client.id.to_string(),
+        user_id: user.id.clone(),
+        sid: Some(row.sid.clone()),
+        scope: row.scope.clone(),
+        auth_time: row.auth_time,
+        amr: row.amr.clone(),
+        created_at: ctx.now,
+        expires_at: ctx.now + lifetime,
+        revoked_at: None,
+    };
+    let session = LiveSession {
+        sid: &row.sid,
+        active_since: ctx.now - secs(ctx.settings.session_idle_ttl),
+    };
+    let first = first.as_ref().map(|(h, idle)| (h.as_str(), *idle));
+    match ctx
+        .store
+        .redeem_code(&code_hash, session, &family, first)
+        .await?
+    {
+        Redemption::Redeemed => {}
+        // Another redemption won the race: this one is the replay.
+        Redemption::Replayed(first) => return replayed(ctx, first.as_deref()).await,
+        Redemption::SessionEnded => {
+            return Err(invalid(
+                "the sign-in this code came from has ended; sign in again",
+            ));
+        }
+    }
     user_tokens::respond(
         ctx,
         UserGrant {
@@ -123,6 +138,18 @@ pub async fn exchange(
             refresh_token,
         },
     )
+}
+
+/// §4.1.2: the code was used before. What its first redemption issued is revoked (once: the
+/// revocation is idempotent, so replaying the code again writes nothing).
+async fn replayed(
+    ctx: &TokenContext<'_>,
+    family: Option<&str>,
+) -> Result<TokenResponse, OAuthError> {
+    if let Some(family) = family {
+        super::revoke_family(ctx, family, crate::revocation::reason::CODE_REUSE).await?;
+    }
+    Err(invalid("the authorization code was already used"))
 }
 
 pub(super) fn secs(d: std::time::Duration) -> i64 {

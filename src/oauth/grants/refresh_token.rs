@@ -1,12 +1,16 @@
 //! The refresh token grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14):
 //! each refresh token works once; presenting a used one revokes its whole family.
 
+use crate::clock::UnixTime;
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::revocation::GrantOrigin;
+use crate::store::{Rotation, Successor};
 use crate::tokens::opaque::{self, Kind};
 
+use super::alive;
 use super::authorization_code::secs;
 use super::user_tokens::{self, UserGrant};
 
@@ -54,45 +58,58 @@ pub async fn exchange(
         }
         None => granted,
     };
-    let user = ctx
-        .store
-        .user_by_id(&family.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(|| invalid("the user can no longer sign in"))?;
+    let user = alive::live_user(
+        ctx,
+        GrantOrigin {
+            sub: &family.user_id,
+            client_id: client.id.as_str(),
+            sid: family.sid.as_deref(),
+            family: Some(&family.family_id),
+            issued_at: family.created_at,
+        },
+    )
+    .await?;
 
     let successor = opaque::generate(Kind::Refresh);
-    let grace = secs(ctx.settings.refresh_token_grace);
-    // A token used within the grace window (two tabs refreshing at once) may be used again;
-    // with no grace, only an unused token rotates.
-    let reusable_since = if grace == 0 {
-        i64::MAX
-    } else {
-        ctx.now - grace
-    };
+    let sealed = opaque::seal_successor(presented, &successor);
     let idle_expires_at =
         (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(family.expires_at);
-    let rotated = ctx
+    let rotation = ctx
         .store
         .rotate_refresh_token(
             &hash,
-            &opaque::hash(&successor),
+            Successor {
+                hash: &opaque::hash(&successor),
+                sealed: &sealed,
+                idle_expires_at,
+            },
             &family.family_id,
             ctx.now,
-            idle_expires_at,
-            reusable_since,
         )
         .await?;
-    if !rotated {
-        tracing::warn!(family_id = %family.family_id, client_id = %client.id, "refresh token reuse: revoking the family");
-        super::revoke_family(
-            ctx,
-            &family.family_id,
-            crate::revocation::reason::REFRESH_REUSE,
-        )
-        .await?;
-        return Err(invalid("the refresh token was already used"));
-    }
+    let successor = match rotation {
+        Rotation::Rotated => successor,
+        Rotation::NotRotated { used_at: None, .. } => {
+            // Revoked between our read and the rotation (a logout, an admin).
+            return Err(invalid("the refresh token has been revoked"));
+        }
+        Rotation::NotRotated {
+            used_at: Some(used_at),
+            successor_sealed,
+        } => match within_grace(ctx, presented, used_at, successor_sealed.as_deref()).await? {
+            Some(same) => same,
+            None => {
+                tracing::warn!(family_id = %family.family_id, client_id = %client.id, "refresh token reuse: revoking the family");
+                super::revoke_family(
+                    ctx,
+                    &family.family_id,
+                    crate::revocation::reason::REFRESH_REUSE,
+                )
+                .await?;
+                return Err(invalid("the refresh token was already used"));
+            }
+        },
+    };
     user_tokens::respond(
         ctx,
         UserGrant {
@@ -107,4 +124,28 @@ pub async fn exchange(
             refresh_token: Some(successor),
         },
     )
+}
+
+/// A token used again within `refresh_token_grace` (two tabs refreshing at once) gets the
+/// successor its first use got, so the family never splits into two live branches. Only
+/// while that successor is itself unused: once the client moved on, an old token is reuse.
+async fn within_grace(
+    ctx: &TokenContext<'_>,
+    presented: &str,
+    used_at: UnixTime,
+    sealed: Option<&str>,
+) -> Result<Option<String>, OAuthError> {
+    let grace = secs(ctx.settings.refresh_token_grace);
+    if grace == 0 || used_at < ctx.now - grace {
+        return Ok(None);
+    }
+    let Some(successor) = sealed.and_then(|s| opaque::open_successor(presented, s)) else {
+        return Ok(None);
+    };
+    let unused = ctx
+        .store
+        .refresh_token(&opaque::hash(&successor))
+        .await?
+        .is_some_and(|row| row.used_at.is_none());
+    Ok(unused.then_some(successor))
 }

@@ -68,7 +68,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
                 iat: ctx.now,
                 auth_time: g.auth_time,
                 nonce: g.nonce.map(str::to_string),
-                at_hash: Some(id_token::at_hash(&access.token)),
+                at_hash: Some(id_token::at_hash(key.signing_alg(), &access.token)),
                 sid: g.sid.map(str::to_string),
                 amr: g.amr.split_whitespace().map(str::to_string).collect(),
                 azp: client_id,
