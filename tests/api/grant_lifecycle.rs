@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::code_flow::{CB, client, error_of, get_code, pkce, redeem, refresh, standard};
 use crate::dual;
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, TestClient, http_client, spawn_app, spawn_app_with,
+    Backend, PASSWORD, TestApp, TestClient, http_client, location, spawn_app, spawn_app_with,
 };
 
 async fn setup(backend: Backend) -> (TestApp, TestClient) {
@@ -489,7 +489,90 @@ async fn at_hash_uses_the_hash_of_the_id_tokens_algorithm(backend: Backend) {
     }
 }
 
+/// OpenID Connect Core §2 / §3.1.2.1: `auth_time` is when the authentication happened, and
+/// `max_age` is measured from it. With TOTP the authentication completes at the code step: a
+/// user who took longer over the code than `max_age` must get the code, not the login page
+/// again, and the ID token's `auth_time` is the code step's time.
+async fn max_age_counts_from_the_code_step_for_users_with_totp(backend: Backend) {
+    let (app, c) = setup(backend).await;
+    let alice = app
+        .state
+        .store
+        .user_by_username_key("alice")
+        .await
+        .expect("store")
+        .expect("alice");
+    let secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+    app.state
+        .store
+        .put_pending_totp(&alice.id, secret, app.clock.now())
+        .await
+        .expect("totp");
+    app.state
+        .store
+        .confirm_totp(&alice.id, app.clock.now())
+        .await
+        .expect("confirm");
+    let browser = http_client();
+    let p = pkce();
+    let params = [standard(&c, &p, "openid"), vec![("max_age", "30")]].concat();
+    let start = crate::code_flow::authorize_url(&app, &params);
+    let res = browser.get(&start).send().await.expect("authorize");
+    let login = location(&res);
+    assert!(login.starts_with("/login"), "{login}");
+    let html = browser
+        .get(app.url(&login))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let mut form = crate::helpers::hidden_inputs(&html);
+    form.push(("username".into(), "alice".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let res = browser
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .expect("password step");
+    let step = location(&res);
+    assert!(step.starts_with("/login/mfa"), "{step}");
+    app.clock.advance(60);
+    let html = browser
+        .get(app.url(&step))
+        .send()
+        .await
+        .expect("mfa page")
+        .text()
+        .await
+        .expect("html");
+    let mut form = crate::helpers::hidden_inputs(&html);
+    form.push(("code".into(), crate::admin::code(secret, app.clock.now())));
+    let res = browser
+        .post(app.url("/login/mfa"))
+        .form(&form)
+        .send()
+        .await
+        .expect("code step");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let back = location(&res);
+    assert!(back.starts_with("/authorize"), "{back}");
+    let res = browser.get(app.url(&back)).send().await.expect("authorize");
+    let to = location(&res);
+    assert!(
+        to.starts_with(CB),
+        "the code, not the login page again: {to}"
+    );
+    let code = crate::helpers::query_of(&to)["code"].clone();
+    let tokens = tokens_of(redeem(&app, &c, &code, &p.verifier).await).await;
+    let claims = crate::helpers::jwt_claims(tokens["id_token"].as_str().expect("id"));
+    assert_eq!(claims["auth_time"], app.clock.now());
+}
+
 dual!(
+    max_age_counts_from_the_code_step_for_users_with_totp,
     refresh_honours_the_revocation_list_not_only_the_store,
     at_hash_uses_the_hash_of_the_id_tokens_algorithm,
     a_code_does_not_outlive_a_password_change,
