@@ -37,9 +37,4 @@ pub async fn any_session(
     Ok(session.map(|s| (secret, s)))
 }
 
-/// The peer address as the throttling key. Forwarded headers are not trusted: any client
-/// could set them to dodge the per-IP limit.
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string())
-}
+pub use crate::http::client_addr::client_ip;
