@@ -6,7 +6,9 @@ use reqwest::StatusCode;
 
 use crate::admin::{enrol_admin, password_only, post_code};
 use crate::dual;
-use crate::helpers::{Backend, PASSWORD, TestApp, http_client, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, http_client, spawn_app, spawn_app_with, spawn_node,
+};
 
 const BURST: usize = 24;
 /// `login_max_failures` (the default) plus the one attempt that may be in flight.
@@ -73,6 +75,39 @@ async fn a_burst_of_parallel_wrong_passwords_gets_no_more_tries_than_the_limit(b
     // And the right password waits too.
     let res = app.login_as(&client, "alice", PASSWORD).await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Two nodes on one database (as behind a load balancer): the burst is split between them and
+/// still gets no more tries, because the reservation is one statement in the shared store.
+async fn a_burst_split_across_two_nodes_gets_no_more_tries_than_the_limit(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = spawn_node(&app).await;
+    app.create_user("alice", PASSWORD).await;
+    let client = http_client();
+    let csrf = app.login_csrf(&client).await;
+    let burst = (0..BURST).map(|i| {
+        let node = if i % 2 == 0 { &app } else { &other };
+        let (client, csrf, url) = (client.clone(), csrf.clone(), node.url("/login"));
+        async move {
+            client
+                .post(url)
+                .form(&[
+                    ("username", "alice"),
+                    ("password", &format!("wrong password {i}")),
+                    ("csrf", &csrf),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    let (evaluated, throttled) = tally(join_all(burst).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        evaluated <= MOST_EVALUATED,
+        "{evaluated} passwords evaluated"
+    );
+    assert_eq!(evaluated + throttled, BURST);
+    assert!(failures_in_store(&app, "user:alice").await <= MOST_EVALUATED as i64);
 }
 
 async fn a_burst_of_parallel_wrong_totp_codes_gets_no_more_tries_than_the_limit(backend: Backend) {
@@ -257,6 +292,7 @@ async fn the_issuer_stays_the_configured_url_whatever_host_headers_say(backend: 
 
 dual!(
     a_burst_of_parallel_wrong_passwords_gets_no_more_tries_than_the_limit,
+    a_burst_split_across_two_nodes_gets_no_more_tries_than_the_limit,
     a_burst_of_parallel_wrong_totp_codes_gets_no_more_tries_than_the_limit,
     behind_a_trusted_proxy_one_client_address_is_throttled_and_the_others_are_not,
     a_client_cannot_dodge_the_address_limit_by_forging_forwarded_headers,
