@@ -120,7 +120,7 @@ pub async fn login(
 }
 
 /// The answer to a refused reservation.
-pub(crate) async fn throttled(
+async fn throttled(
     store: &Store,
     key: &str,
     policy: &Policy,

@@ -7,6 +7,8 @@ use crate::http::cookies;
 use crate::sessions::{self, Session};
 use crate::startup::AppState;
 
+pub use crate::http::client_addr::client_ip;
+
 /// The cookie secret and its live session, if the browser has one that counts: a session
 /// whose second factor is still due is not signed in (see `any_session`).
 pub async fn current_session(
@@ -36,5 +38,3 @@ pub async fn any_session(
     .await?;
     Ok(session.map(|s| (secret, s)))
 }
-
-pub use crate::http::client_addr::client_ip;

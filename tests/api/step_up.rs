@@ -275,6 +275,85 @@ async fn a_clients_token_never_counts_as_a_recent_sign_in(backend: Backend) {
     assert_eq!(res.status(), 200);
 }
 
+async fn an_admin_token_from_an_old_sign_in_cannot_register_powerful_clients_or_add_redirect_uris(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| s.admin_require_totp = false).await;
+    let root = create_admin(&app, ADMIN).await;
+    app.login_as(&http_client(), ADMIN, PASSWORD).await;
+    let sid = app
+        .state
+        .store
+        .user_sessions(&root.id, app.clock.now())
+        .await
+        .unwrap()[0]
+        .sid
+        .clone();
+    let window = app.state.settings.admin_reauth_window.as_secs() as i64;
+    app.clock.advance(window + 60);
+    // Minted now from the live session, but the sign-in behind it is old.
+    let now = app.clock.now();
+    let stale = tessera::tokens::access::mint(
+        app.state.keys.active(),
+        &app.state.settings.issuer(),
+        tessera::tokens::access::AccessGrant {
+            subject: root.id.clone(),
+            audience: "admin-cli".into(),
+            client_id: "admin-cli".into(),
+            scope: "tessera:admin".into(),
+            ttl: std::time::Duration::from_secs(300),
+            sid: Some(sid),
+            auth_time: Some(now - window - 60),
+            roles: None,
+            family: None,
+        },
+        now,
+    )
+    .unwrap()
+    .token;
+    let web = app
+        .create_client(crate::helpers::code_flow_client("confidential"))
+        .await;
+    let call = |method: Method, path: String, body: serde_json::Value| {
+        app.client
+            .request(method, app.url(&format!("/admin/api/v1{path}")))
+            .bearer_auth(&stale)
+            .json(&body)
+            .send()
+    };
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/clients".to_string(),
+            json!({ "name": "Robot", "grant_types": ["client_credentials"] }),
+        ),
+        (
+            Method::POST,
+            "/clients".to_string(),
+            json!({ "name": "Ops", "scope": "tessera:admin" }),
+        ),
+        (
+            Method::PATCH,
+            format!("/clients/{}", web.id),
+            json!({ "redirect_uris": ["https://app.example.com/cb", "https://evil.example/cb"] }),
+        ),
+    ] {
+        let res = call(method.clone(), path.clone(), body).await.unwrap();
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{method} {path}");
+    }
+    let shown = app.state.store.get_client(&web.id).await.unwrap().unwrap();
+    assert_eq!(shown.redirect_uris.len(), 1);
+    // A harmless edit needs no recent sign-in.
+    let res = call(
+        Method::PATCH,
+        format!("/clients/{}", web.id),
+        json!({ "name": "Renamed" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 async fn an_admin_api_token_is_refused_once_its_session_has_expired(backend: Backend) {
     let app = spawn_app_with(backend, |s| {
         s.admin_require_totp = false;
@@ -313,5 +392,6 @@ dual!(
     turning_totp_off_needs_the_current_password_as_well_as_a_code,
     powerful_clients_and_new_redirect_uris_need_a_recent_sign_in_in_the_console,
     a_clients_token_never_counts_as_a_recent_sign_in,
+    an_admin_token_from_an_old_sign_in_cannot_register_powerful_clients_or_add_redirect_uris,
     an_admin_api_token_is_refused_once_its_session_has_expired,
 );
