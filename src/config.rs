@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+pub use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
 
@@ -83,6 +84,10 @@ pub struct Settings {
     pub login_max_failures_per_ip: u32,
     #[serde(with = "duration")]
     pub login_failure_window: Duration,
+    /// Proxies (CIDRs or addresses) whose `Forwarded`/`X-Forwarded-For` name the client's
+    /// address. Empty: the TCP peer is the client, and those headers are ignored.
+    #[serde(with = "proxies")]
+    pub trusted_proxies: Vec<IpNet>,
 
     /// How long client authentication may reuse a client it read from the database. Changes made
     /// on this node apply at once; changes made on another node within this time.
@@ -142,6 +147,7 @@ impl Default for Settings {
             login_max_failures: 5,
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
+            trusted_proxies: Vec::new(),
             // Off by default: a cached row lets a removed client, or an old secret, work for
             // that long, and mint tokens newer than the revocation that removal wrote.
             client_cache_ttl: Duration::ZERO,
@@ -349,6 +355,47 @@ mod duration {
 
 pub use duration::parse as parse_duration;
 
+/// `trusted_proxies`: a list, or one string of CIDRs separated by commas or spaces (the form an
+/// environment variable takes). A bare address means just that address.
+mod proxies {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(nets.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        let items = match Raw::deserialize(d)? {
+            Raw::One(text) => vec![text],
+            Raw::Many(list) => list,
+        };
+        items
+            .iter()
+            .flat_map(|item| item.split([',', ' ']))
+            .filter(|item| !item.trim().is_empty())
+            .map(|item| parse(item.trim()).map_err(serde::de::Error::custom))
+            .collect()
+    }
+
+    pub fn parse(text: &str) -> Result<IpNet, String> {
+        text.parse::<IpNet>()
+            .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+            .map(|net| net.trunc())
+            .map_err(|_| {
+                format!(
+                    "trusted_proxies: '{text}' is not a CIDR or an address; write e.g. \
+                     10.0.0.0/8 or 2001:db8::/32"
+                )
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,6 +422,20 @@ mod tests {
         assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
         assert!(DatabaseUrl::parse("postgres://").is_err());
         assert!(DatabaseUrl::parse("sqlite:").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_accept_cidrs_and_bare_addresses_and_refuse_the_rest() {
+        assert_eq!(
+            proxies::parse("10.1.2.3/8").map(|n| n.to_string()),
+            Ok("10.0.0.0/8".to_string())
+        );
+        assert_eq!(
+            proxies::parse("::1").map(|n| n.to_string()),
+            Ok("::1/128".to_string())
+        );
+        assert!(proxies::parse("proxy.example.com").is_err());
+        assert!(proxies::parse("10.0.0.0/33").is_err());
     }
 
     #[test]

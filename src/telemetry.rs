@@ -93,7 +93,8 @@ impl RootSpanBuilder for RequestSpan {
             http.method = %request.method(),
             http.route = %request.match_pattern().as_deref().unwrap_or("default"),
             http.target = %redact_target(target),
-            http.client_ip = %request.connection_info().realip_remote_addr().unwrap_or(""),
+            // Never `realip_remote_addr`: it believes any client's `X-Forwarded-For`.
+            http.client_ip = %crate::http::client_addr::client_ip(request.request()),
             http.user_agent = %request
                 .headers()
                 .get(header::USER_AGENT)

@@ -1,6 +1,9 @@
 //! The login decision: throttling, password check (or a dummy one), rehash. The same answer and
 //! about the same time for an unknown user, a disabled user and a wrong password.
 
+use std::net::IpAddr;
+
+use ipnet::Ipv6Net;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::password::{HashError, MAX_PASSWORD_BYTES, PasswordHasherPool, Verified};
@@ -46,6 +49,16 @@ fn account_key(name: &str) -> String {
     format!("user:{key}")
 }
 
+/// The throttling key of a client address. An IPv6 client usually holds a whole /64 (SLAAC,
+/// privacy addresses), so it is counted per /64, or it could take a fresh address per guess.
+fn address_key(addr: &str) -> String {
+    match addr.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => Ipv6Net::new(v6, 64)
+            .map_or_else(|_| format!("ip:{v6}"), |net| format!("ip:{}", net.trunc())),
+        _ => format!("ip:{addr}"),
+    }
+}
+
 #[tracing::instrument(skip_all, fields(username = attempt.username.chars().take(64).collect::<String>()))]
 pub async fn login(
     store: &Store,
@@ -55,15 +68,20 @@ pub async fn login(
 ) -> Result<Outcome, LoginError> {
     let now = attempt.now;
     let account = account_key(attempt.username);
-    let ip = format!("ip:{}", attempt.client_ip);
-    let waits = [
-        limits
-            .account
-            .retry_after(store.login_failures(&account).await?, now),
-        limits.ip.retry_after(store.login_failures(&ip).await?, now),
-    ];
-    if let Some(retry_after) = waits.into_iter().flatten().max() {
-        return Ok(Outcome::Throttled { retry_after });
+    let ip = address_key(attempt.client_ip);
+    // Reserve before verifying (DESIGN §5): a burst gets no more tries than a sequence. The
+    // address first, so that an address already throttled cannot add to an account's count
+    // (which would let one address lock many users out); it gets its attempt back if the
+    // account refuses.
+    if !store.reserve_login_attempt(&ip, &limits.ip, now).await? {
+        return Ok(throttled(store, &ip, &limits.ip, now).await?);
+    }
+    if !store
+        .reserve_login_attempt(&account, &limits.account, now)
+        .await?
+    {
+        store.release_login_attempt(&ip).await?;
+        return Ok(throttled(store, &account, &limits.account, now).await?);
     }
 
     let user = match Username::parse(attempt.username) {
@@ -84,7 +102,11 @@ pub async fn login(
 
     match (verified, user) {
         (Verified::Yes { needs_rehash }, Some(user)) => {
+            // A success was no failure: the account starts afresh (as before reservations)
+            // and the address gets its attempt back, so that many users behind one address
+            // can keep signing in.
             store.clear_login_failures(&account).await?;
+            store.release_login_attempt(&ip).await?;
             if needs_rehash {
                 let hash = hasher.hash(password).await?;
                 store.update_password_hash(&user.id, &hash).await?;
@@ -92,14 +114,34 @@ pub async fn login(
             }
             Ok(Outcome::Success(user))
         }
-        _ => {
-            store
-                .record_login_failure(&account, now, now - limits.account.window_secs)
-                .await?;
-            store
-                .record_login_failure(&ip, now, now - limits.ip.window_secs)
-                .await?;
-            Ok(Outcome::Failed)
-        }
+        // The reservations already count this failure.
+        _ => Ok(Outcome::Failed),
+    }
+}
+
+/// The answer to a refused reservation.
+async fn throttled(
+    store: &Store,
+    key: &str,
+    policy: &Policy,
+    now: UnixTime,
+) -> Result<Outcome, StoreError> {
+    // The wait may have ended between the refusal and this read; still ask for a second.
+    let retry_after = policy
+        .retry_after(store.login_failures(key).await?, now)
+        .unwrap_or(1);
+    Ok(Outcome::Throttled { retry_after })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64_and_ipv4_clients_per_address() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:ffff::9"), "ip:2001:db8:1:2::/64");
+        assert_eq!(address_key("192.0.2.7"), "ip:192.0.2.7");
+        assert_eq!(address_key("unknown"), "ip:unknown");
     }
 }

@@ -1,10 +1,15 @@
 //! Login throttling policy: after `max_failures` failures within the window, each further
 //! attempt waits twice as long as the last (30 s, 60 s, …), never past the end of the window.
 //! No permanent lock-out: an attacker cannot lock a user out for longer than the window.
+//!
+//! The store applies the same rule atomically when it reserves an attempt
+//! (`Store::reserve_login_attempt`); `retry_after` here only words the answer to a refused one.
 
 use crate::clock::UnixTime;
 
-const BASE_DELAY_SECS: i64 = 30;
+pub const BASE_DELAY_SECS: i64 = 30;
+/// Past this many doublings the delay is the whole window anyway.
+pub const MAX_DOUBLINGS: i64 = 20;
 
 /// Failures recorded for one key (an account or a client IP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +33,7 @@ impl Policy {
         if now >= window_end || f.count < i64::from(self.max_failures) {
             return None;
         }
-        let doublings = (f.count - i64::from(self.max_failures)).clamp(0, 20) as u32;
+        let doublings = (f.count - i64::from(self.max_failures)).clamp(0, MAX_DOUBLINGS) as u32;
         let delay = BASE_DELAY_SECS
             .saturating_mul(1 << doublings)
             .min(self.window_secs);

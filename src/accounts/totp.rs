@@ -95,7 +95,7 @@ pub async fn check_code(
     now: UnixTime,
 ) -> Result<Check, TotpError> {
     let key = throttle_key(user);
-    if let Some(retry_after) = policy.retry_after(store.login_failures(&key).await?, now) {
+    if let Some(retry_after) = reserve(store, policy, &key, now).await? {
         return Ok(Check::Throttled { retry_after });
     }
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
@@ -116,24 +116,33 @@ pub async fn check_code(
     if accepted && enrolling {
         store.confirm_totp(&user.id, now).await?;
     }
-    settle(store, policy, &key, accepted, now).await
+    settle(store, &key, accepted).await
 }
 
-/// Clears the failures after a success, counts one after a failure.
-async fn settle(
+/// Reserves one attempt before the code is checked (only 10^6 TOTP codes exist, so parallel
+/// guesses must not get past the limit); the wait when refused.
+async fn reserve(
     store: &Store,
     policy: &Policy,
     key: &str,
-    accepted: bool,
     now: UnixTime,
-) -> Result<Check, TotpError> {
+) -> Result<Option<i64>, TotpError> {
+    if store.reserve_login_attempt(key, policy, now).await? {
+        return Ok(None);
+    }
+    Ok(Some(
+        policy
+            .retry_after(store.login_failures(key).await?, now)
+            .unwrap_or(1),
+    ))
+}
+
+/// Clears the failures after a success; a failure is already counted by its reservation.
+async fn settle(store: &Store, key: &str, accepted: bool) -> Result<Check, TotpError> {
     if accepted {
         store.clear_login_failures(key).await?;
         Ok(Check::Accepted)
     } else {
-        store
-            .record_login_failure(key, now, now - policy.window_secs)
-            .await?;
         Ok(Check::Refused)
     }
 }
@@ -155,12 +164,12 @@ pub async fn use_recovery_code(
     now: UnixTime,
 ) -> Result<Check, TotpError> {
     let key = throttle_key(user);
-    if let Some(retry_after) = policy.retry_after(store.login_failures(&key).await?, now) {
+    if let Some(retry_after) = reserve(store, policy, &key, now).await? {
         return Ok(Check::Throttled { retry_after });
     }
     let hash = opaque::hash(&normalise_recovery(code));
     let accepted = store.use_recovery_code(&user.id, &hash, now).await?;
-    settle(store, policy, &key, accepted, now).await
+    settle(store, &key, accepted).await
 }
 
 /// New recovery codes (replacing any old ones); the clear text exists only in the result.

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::admin::api::ADMIN_SCOPE;
 use crate::admin::audit;
 use crate::cli::{AddClient, ClientCommand};
 use crate::clock::{Clock, UnixTime};
@@ -99,6 +100,30 @@ pub struct ClientEdit {
     /// A duration such as `5m`; `None` for the server default.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+}
+
+/// Whether registering `input` needs a recent sign-in (issue 11): a client that acts on its
+/// own (`client_credentials`), one allowed the admin API's scope, or one with redirect URIs
+/// (where codes and tokens will be sent) is as powerful as granting admin.
+pub fn registration_needs_recent_sign_in(input: &RegistrationInput) -> bool {
+    input.grant_types.iter().any(|g| g == "client_credentials")
+        || input
+            .scope
+            .as_deref()
+            .is_some_and(|s| s.split_whitespace().any(|s| s == ADMIN_SCOPE))
+        || !input.redirect_uris.is_empty()
+        || !input.post_logout_redirect_uris.is_empty()
+}
+
+/// Whether `edit` of `before` needs a recent sign-in: it adds a redirect URI (a new place to
+/// send codes, tokens or users). Removing one, renaming, lifetimes do not.
+pub fn edit_needs_recent_sign_in(before: &ClientView, edit: &ClientEdit) -> bool {
+    let new = |after: &[String], before: &[String]| after.iter().any(|u| !before.contains(u));
+    new(&edit.redirect_uris, &before.redirect_uris)
+        || new(
+            &edit.post_logout_redirect_uris,
+            &before.post_logout_redirect_uris,
+        )
 }
 
 /// Applies `edit` after the same checks as a registration; returns the client before and

@@ -7,6 +7,8 @@ use crate::http::cookies;
 use crate::sessions::{self, Session};
 use crate::startup::AppState;
 
+pub use crate::http::client_addr::client_ip;
+
 /// The cookie secret and its live session, if the browser has one that counts: a session
 /// whose second factor is still due is not signed in (see `any_session`).
 pub async fn current_session(
@@ -35,11 +37,4 @@ pub async fn any_session(
     )
     .await?;
     Ok(session.map(|s| (secret, s)))
-}
-
-/// The peer address as the throttling key. Forwarded headers are not trusted: any client
-/// could set them to dodge the per-IP limit.
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_string(), |a| a.ip().to_string())
 }

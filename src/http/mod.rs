@@ -3,6 +3,7 @@
 mod account;
 pub mod admin;
 mod authorize;
+pub mod client_addr;
 mod cookies;
 mod csrf;
 mod current_session;

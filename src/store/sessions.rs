@@ -99,6 +99,23 @@ impl Store {
         Ok(row.as_ref().map(session_from_row).transpose()?)
     }
 
+    /// The session with this public id if it has not ended and is not past its absolute
+    /// expiry (idleness is the browser's: API calls do not touch a session).
+    #[tracing::instrument(skip(self))]
+    pub async fn unexpired_session_by_sid(
+        &self,
+        sid: &str,
+        now: UnixTime,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from sessions where sid = $1 and expires_at > $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(sid)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(session_from_row).transpose()?)
+    }
+
     #[tracing::instrument(skip_all)]
     pub async fn touch_session(&self, id_hash: &str, now: UnixTime) -> Result<(), StoreError> {
         sqlx::query("update sessions set last_seen_at = $2 where id_hash = $1")

@@ -9,14 +9,14 @@ use crate::helpers::{
     Backend, PASSWORD, TestApp, csrf_in, hidden_inputs, http_client, location, spawn_app,
 };
 
-async fn account_page(app: &TestApp, browser: &reqwest::Client) -> String {
+pub(crate) async fn account_page(app: &TestApp, browser: &reqwest::Client) -> String {
     let res = browser.get(app.url("/account")).send().await.unwrap();
     assert_eq!(res.status(), 200, "signed in");
     res.text().await.unwrap()
 }
 
 /// Turns TOTP on from the account page; returns the secret.
-async fn enrol(app: &TestApp, browser: &reqwest::Client) -> String {
+pub(crate) async fn enrol(app: &TestApp, browser: &reqwest::Client) -> String {
     let html = account_page(app, browser).await;
     assert!(html.contains("Turn on two-factor sign-in"), "{html}");
     let res = browser.get(app.url("/account/mfa")).send().await.unwrap();
@@ -29,6 +29,7 @@ async fn enrol(app: &TestApp, browser: &reqwest::Client) -> String {
     );
     let secret = between(&html, r#"<code id="totp-secret">"#, "</code>").to_string();
     let mut form = hidden_inputs(&html);
+    form.push(("password".into(), PASSWORD.into()));
     form.push(("code".into(), code(&secret, app.clock.now())));
     let res = browser
         .post(app.url("/account/mfa"))
@@ -99,7 +100,11 @@ async fn a_user_turns_on_totp_and_then_every_sign_in_needs_a_code(backend: Backe
     let csrf = csrf_in(&html);
     let res = second
         .post(app.url("/account/mfa/disable"))
-        .form(&[("csrf", csrf.as_str()), ("code", "123")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("password", PASSWORD),
+            ("code", "123"),
+        ])
         .send()
         .await
         .unwrap();
@@ -109,6 +114,7 @@ async fn a_user_turns_on_totp_and_then_every_sign_in_needs_a_code(backend: Backe
         .post(app.url("/account/mfa/disable"))
         .form(&[
             ("csrf", csrf.as_str()),
+            ("password", PASSWORD),
             ("code", &code(&secret, app.clock.now())),
         ])
         .send()

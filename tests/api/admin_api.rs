@@ -66,9 +66,36 @@ async fn ops_api(app: &TestApp) -> (Api<'_>, TestClient) {
     (Api { app, token }, ops)
 }
 
-/// An access token for a user in session `sid`, signed in at `auth_time`, as /token mints it.
-fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -> String {
+/// An access token for a user signed in at `auth_time`, from a live session (the API's gate
+/// checks it), as /token mints it.
+async fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -> String {
     let now = app.clock.now();
+    let user = app.state.store.user_by_id(user_id).await.unwrap().unwrap();
+    let session = tessera::sessions::create(
+        &app.state.store,
+        &user,
+        "pwd",
+        false,
+        app.state.session_lifetimes,
+        tessera::sessions::Origin {
+            ip: None,
+            user_agent: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    // As if it passed TOTP at `auth_time` too, so that the token works whatever
+    // `admin_require_totp` says.
+    app.state
+        .store
+        .set_session_mfa(
+            &tessera::tokens::opaque::hash(&session.secret),
+            "pwd otp",
+            auth_time,
+        )
+        .await
+        .unwrap();
     tessera::tokens::access::mint(
         app.state.keys.active(),
         &app.state.settings.issuer(),
@@ -78,7 +105,7 @@ fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -> Stri
             client_id: "admin-cli".into(),
             scope: scope.into(),
             ttl: std::time::Duration::from_secs(300),
-            sid: Some("a-session".into()),
+            sid: Some(session.sid),
             auth_time: Some(auth_time),
             roles: None,
             family: None,
@@ -129,7 +156,7 @@ async fn every_documented_route_is_served_and_refuses_non_admins(backend: Backen
     assert!(routes.len() >= 14, "{routes:?}");
 
     let bob = app.create_user("bob", PASSWORD).await;
-    let bob_token = user_token(&app, &bob.id, "openid tessera:admin", app.clock.now());
+    let bob_token = user_token(&app, &bob.id, "openid tessera:admin", app.clock.now()).await;
     let other = app.create_service_client("api.read").await;
     let other_token = app.access_token(&other).await;
     for (path, method) in &routes {
@@ -377,8 +404,21 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
     let reset = api.audit("user.password_reset").await;
     assert_eq!((reset.len(), &reset[0]["actor"]), (1, &json!(actor)));
 
-    // Grant, then revoke, the admin role.
-    let shown = api
+    // Grant, then revoke, the admin role: an administrator's recent sign-in, never a client.
+    let root = create_admin(&app, "root").await;
+    let admin = Api {
+        app: &app,
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
+    };
+    let (status, _) = api
+        .call(
+            Method::PUT,
+            &format!("/users/{id}/admin"),
+            Some(json!({ "admin": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let shown = admin
         .ok(
             Method::PUT,
             &format!("/users/{id}/admin"),
@@ -386,7 +426,7 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
         )
         .await;
     assert_eq!(shown["roles"], json!(["admin"]));
-    let shown = api
+    let shown = admin
         .ok(
             Method::PUT,
             &format!("/users/{id}/admin"),
@@ -439,8 +479,14 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
 }
 
 async fn clients_are_shown_and_their_secrets_rotated_end_to_end(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (api, _) = ops_api(&app).await;
+    let app = spawn_app_with(backend, |s| s.admin_require_totp = false).await;
+    // A freshly signed-in administrator: registering a client_credentials client and rotating
+    // a secret need a recent sign-in, which a client's token never is (issue 11).
+    let root = create_admin(&app, "root").await;
+    let api = Api {
+        app: &app,
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
+    };
     let created = api
         .ok(
             Method::POST,
@@ -566,11 +612,12 @@ async fn a_users_token_needs_a_recent_sign_in_for_sensitive_actions(backend: Bac
             &root.id,
             "tessera:admin",
             app.clock.now() - window - 1,
-        ),
+        )
+        .await,
     };
     let fresh = Api {
         app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()),
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
     };
     let target = app.create_service_client("api.read").await;
     let sensitive = [

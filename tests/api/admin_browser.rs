@@ -71,6 +71,7 @@ async fn an_admin_enrols_totp_and_registers_a_client_in_a_real_browser(backend: 
         .unwrap()
         .generate(app.clock.now() as u64)
         .to_string();
+    fill(&b, "password", PASSWORD).await;
     fill(&b, "code", &code).await;
     submit(&b, "/admin/mfa/enrol").await;
     b.wait()

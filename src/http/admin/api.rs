@@ -155,11 +155,15 @@ struct Caller {
 
 impl Caller {
     /// The console asks for a recent sign-in before its sensitive actions (granting admin,
-    /// creating an admin, deleting a client, rotating a secret); so does the API for a user's
-    /// token. A client_credentials token authenticated the client when it was minted.
+    /// creating an admin, deleting a client, rotating a secret, registering a powerful client,
+    /// adding redirect URIs); so does the API, and only a user's token can show one.
     fn require_recent(&self, state: &AppState) -> Result<(), ApiError> {
         if self.user_id.is_none() {
-            return Ok(());
+            // No one signed in to mint a client's token: it can never count as recent, or a
+            // leaked client secret would be worth more than an admin's password (issue 11).
+            return Err(ApiError::Forbidden(
+                "this action needs a recent sign-in by an administrator; a client's token cannot do it",
+            ));
         }
         let window =
             i64::try_from(state.settings.admin_reauth_window.as_secs()).unwrap_or(i64::MAX);
@@ -220,8 +224,17 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     }
     match user {
         Some(user) => {
+            // The session the token came from must still be alive: its TOTP step (or its
+            // sign-in time) means nothing once it has ended or expired.
             let sid = claims.sid.as_deref().unwrap_or_default();
-            let mfa_at = state.store.session_mfa_at_by_sid(sid).await?;
+            let session = state
+                .store
+                .unexpired_session_by_sid(sid, state.clock.now())
+                .await?
+                .ok_or(ApiError::Forbidden(
+                    "the token's session has ended: sign in again and use a new token",
+                ))?;
+            let mfa_at = session.mfa_at;
             if state.settings.admin_require_totp && mfa_at.is_none() {
                 return Err(ApiError::Forbidden(
                     "the token's session did not pass the second factor (TOTP)",
@@ -798,25 +811,25 @@ async fn create_client(
 ) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
     let input: NewClientJson = parse_body(&body)?;
-    let registered = client_admin::add(
-        &state.store,
-        RegistrationInput {
-            name: input.name,
-            client_type: input.client_type,
-            redirect_uris: input.redirect_uris,
-            post_logout_redirect_uris: input.post_logout_redirect_uris,
-            grant_types: input.grant_types,
-            scope: input.scope,
-            first_party: input.first_party,
-            access_token_ttl: input.access_token_ttl,
-            backchannel_logout_uri: input.backchannel_logout_uri,
-            // RS256, the default; the CLI's --signing-alg chooses another.
-            signing_alg: None,
-        },
-        state.clock.now(),
-    )
-    .await
-    .map_err(admin_error)?;
+    let input = RegistrationInput {
+        name: input.name,
+        client_type: input.client_type,
+        redirect_uris: input.redirect_uris,
+        post_logout_redirect_uris: input.post_logout_redirect_uris,
+        grant_types: input.grant_types,
+        scope: input.scope,
+        first_party: input.first_party,
+        access_token_ttl: input.access_token_ttl,
+        backchannel_logout_uri: input.backchannel_logout_uri,
+        // RS256, the default; the CLI's --signing-alg chooses another.
+        signing_alg: None,
+    };
+    if client_admin::registration_needs_recent_sign_in(&input) {
+        caller.require_recent(&state)?;
+    }
+    let registered = client_admin::add(&state.store, input, state.clock.now())
+        .await
+        .map_err(admin_error)?;
     let view = ClientView::from(&registered.client);
     let after = serde_json::to_value(&view).map_err(|e| ApiError::Internal(e.into()))?;
     record(
@@ -958,18 +971,23 @@ async fn update_client(
             .map_err(admin_error)?,
     );
     let edit = client_admin::ClientEdit {
-        name: patch.name.unwrap_or(current.name),
-        redirect_uris: patch.redirect_uris.unwrap_or(current.redirect_uris),
+        name: patch.name.unwrap_or_else(|| current.name.clone()),
+        redirect_uris: patch
+            .redirect_uris
+            .unwrap_or_else(|| current.redirect_uris.clone()),
         post_logout_redirect_uris: patch
             .post_logout_redirect_uris
-            .unwrap_or(current.post_logout_redirect_uris),
+            .unwrap_or_else(|| current.post_logout_redirect_uris.clone()),
         access_token_ttl: patch
             .access_token_ttl
             .unwrap_or_else(|| current.access_token_ttl.map(|s| format!("{s}s"))),
         backchannel_logout_uri: patch
             .backchannel_logout_uri
-            .unwrap_or(current.backchannel_logout_uri),
+            .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
     };
+    if client_admin::edit_needs_recent_sign_in(&current, &edit) {
+        caller.require_recent(&state)?;
+    }
     let (before, after) = client_admin::update(&state.store, &id, edit, state.clock.now())
         .await
         .map_err(admin_error)?;

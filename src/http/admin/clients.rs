@@ -158,8 +158,15 @@ pub async fn edit(
     form: web::Form<EditForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
+    let edit = form.edit();
+    if client_admin::edit_needs_recent_sign_in(&client_view(&state, &id).await?, &edit) {
+        admin.require_recent(
+            &state,
+            &format!("/admin/clients/{}/edit", urlencoding::encode(&id)),
+        )?;
+    }
     let (before, after) =
-        match client_admin::update(&state.store, &id, form.edit(), state.clock.now()).await {
+        match client_admin::update(&state.store, &id, edit, state.clock.now()).await {
             Ok(changed) => changed,
             Err(AdminError::Invalid(e)) => {
                 let view = client_view(&state, &id).await?;
@@ -240,7 +247,11 @@ pub async fn create(
     form: web::Form<NewClientForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let registered = match client_admin::add(&state.store, form.input(), state.clock.now()).await {
+    let input = form.input();
+    if client_admin::registration_needs_recent_sign_in(&input) {
+        admin.require_recent(&state, "/admin/clients/new")?;
+    }
+    let registered = match client_admin::add(&state.store, input, state.clock.now()).await {
         Ok(r) => r,
         Err(AdminError::Invalid(e)) => {
             return Ok(pages::render(

@@ -67,6 +67,9 @@ pub struct CodeForm {
     code: String,
     #[serde(default)]
     recovery_code: String,
+    /// Enrolment only: the current password (step-up).
+    #[serde(default)]
+    password: String,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +86,7 @@ pub struct ReauthForm {
 
 const WRONG_CODE: &str = "That code is not right. Try the current code from the app.";
 const WRONG_REAUTH: &str = "The password or the code is not right.";
+const WRONG_PASSWORD: &str = "That password is not right. Give your current password.";
 
 /// Where the code step and the enrolment live, and where they lead by default: the console's
 /// pages for administrators, the account's for everyone else (TOTP is optional for them).
@@ -156,6 +160,38 @@ async fn mark_passed(state: &AppState, admin: &AdminSession) -> Result<(), Conso
         .set_session_mfa(&admin.id_hash(), &amr.join(" "), state.clock.now())
         .await?;
     Ok(())
+}
+
+/// Step-up (DESIGN §5): the signed-in user's current password again, reserved and throttled
+/// like a sign-in, so that a stolen session cookie alone cannot change the second factor.
+async fn confirm_password(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminSession,
+    password: &str,
+) -> Result<Check, ConsoleError> {
+    let ip = client_ip(req);
+    let outcome = login::login(
+        &state.store,
+        &state.hasher,
+        &state.login_limits,
+        Attempt {
+            username: &admin.user().username,
+            password: SecretString::from(password.to_string()),
+            client_ip: &ip,
+            now: state.clock.now(),
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        login::LoginError::Store(s) => ConsoleError::from(s),
+        login::LoginError::Hash(h) => PageError::Internal(h.into()).into(),
+    })?;
+    Ok(match outcome {
+        Outcome::Success(user) if user.id == admin.user().id => Check::Accepted,
+        Outcome::Throttled { retry_after } => Check::Throttled { retry_after },
+        _ => Check::Refused,
+    })
 }
 
 pub async fn show_enrol(
@@ -243,15 +279,26 @@ async fn enrol_in(
         return Ok(pages::redirect(&with_query(flow.verify, &return_to)));
     }
     let now = state.clock.now();
-    let check = totp::check_code(
-        &state.store,
-        &state.login_limits.account,
-        admin.user(),
-        &form.code,
-        true,
-        now,
-    )
-    .await?;
+    let password = confirm_password(req, state, admin, &form.password).await?;
+    let check = match password {
+        Check::Accepted => {
+            totp::check_code(
+                &state.store,
+                &state.login_limits.account,
+                admin.user(),
+                &form.code,
+                true,
+                now,
+            )
+            .await?
+        }
+        other => other,
+    };
+    let wrong = if password == Check::Accepted {
+        WRONG_CODE
+    } else {
+        WRONG_PASSWORD
+    };
     match check {
         Check::Accepted => {
             mark_passed(state, admin).await?;
@@ -274,7 +321,10 @@ async fn enrol_in(
                     state,
                     "totp.failed",
                     Some(&admin.user().id),
-                    Some(serde_json::json!({ "step": "enrolment" })),
+                    Some(serde_json::json!({
+                        "step": "enrolment",
+                        "password": password == Check::Accepted,
+                    })),
                 )
                 .await?;
             enrol_page(
@@ -283,7 +333,7 @@ async fn enrol_in(
                 admin,
                 &return_to,
                 StatusCode::UNAUTHORIZED,
-                Some(WRONG_CODE),
+                Some(wrong),
             )
             .await
         }
@@ -424,10 +474,12 @@ pub struct DisableForm {
     csrf: String,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    password: String,
 }
 
-/// `POST /account/mfa/disable`: a current code turns TOTP off (and drops the recovery codes).
-/// Administrators keep it while `admin_require_totp` is on.
+/// `POST /account/mfa/disable`: the current password and a current code turn TOTP off (and
+/// drop the recovery codes). Administrators keep it while `admin_require_totp` is on.
 pub async fn account_disable(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -448,7 +500,12 @@ pub async fn account_disable(
     }
     let now = state.clock.now();
     let limits = &state.login_limits.account;
-    let check = totp::check_code(&state.store, limits, user.user(), &form.code, false, now).await?;
+    let check = match confirm_password(&req, &state, &user, &form.password).await? {
+        Check::Accepted => {
+            totp::check_code(&state.store, limits, user.user(), &form.code, false, now).await?
+        }
+        other => other,
+    };
     let id = user.user().id.clone();
     match check {
         Check::Accepted => {
@@ -462,10 +519,10 @@ pub async fn account_disable(
             let detail = serde_json::json!({ "step": "disable" });
             user.record(&req, &state, "totp.failed", Some(&id), Some(detail))
                 .await?;
-            Err(PageError::BadRequest(WRONG_CODE.into()).into())
+            Err(PageError::BadRequest(WRONG_REAUTH.into()).into())
         }
         Check::Throttled { retry_after } => Err(PageError::BadRequest(format!(
-            "Too many wrong codes. Try again in {retry_after} seconds."
+            "Too many failed attempts. Try again in {retry_after} seconds."
         ))
         .into()),
     }
@@ -499,28 +556,7 @@ pub async fn reauth(
     admin.verify_csrf(&req, &state, &form.csrf)?;
     let return_to = destination(Some(&form.return_to));
     let now = state.clock.now();
-    let ip = client_ip(&req);
-    let outcome = login::login(
-        &state.store,
-        &state.hasher,
-        &state.login_limits,
-        Attempt {
-            username: &admin.user().username,
-            password: SecretString::from(form.password),
-            client_ip: &ip,
-            now,
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        login::LoginError::Store(s) => ConsoleError::from(s),
-        login::LoginError::Hash(h) => PageError::Internal(h.into()).into(),
-    })?;
-    let mut check = match outcome {
-        Outcome::Success(user) if user.id == admin.user().id => Check::Accepted,
-        Outcome::Throttled { retry_after } => Check::Throttled { retry_after },
-        _ => Check::Refused,
-    };
+    let mut check = confirm_password(&req, &state, &admin, &form.password).await?;
     if check == Check::Accepted && state.settings.admin_require_totp {
         check = totp::check_code(
             &state.store,
