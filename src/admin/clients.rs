@@ -99,6 +99,8 @@ pub struct ClientEdit {
     /// A duration such as `5m`; `None` for the server default.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// May introspect any token and pull the revocation list (confidential clients only).
+    pub resource_server: bool,
 }
 
 /// Applies `edit` after the same checks as a registration; returns the client before and
@@ -118,6 +120,7 @@ pub async fn update(
         grant_types: before.grant_types.iter().map(|g| g.to_string()).collect(),
         scope: Some(before.scope.clone()),
         first_party: before.first_party,
+        resource_server: edit.resource_server,
         access_token_ttl: edit.access_token_ttl,
         backchannel_logout_uri: edit.backchannel_logout_uri,
         signing_alg: Some(before.signing_alg.to_string()),
@@ -156,6 +159,8 @@ pub struct ClientView {
     pub grant_types: Vec<&'static str>,
     pub scope: String,
     pub first_party: bool,
+    /// May introspect any token and pull `GET /revocations`.
+    pub resource_server: bool,
     /// Seconds; absent when the server default applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<u64>,
@@ -182,6 +187,7 @@ impl From<&Client> for ClientView {
             grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
             scope: c.scopes.to_string(),
             first_party: c.first_party,
+            resource_server: c.resource_server,
             access_token_ttl: c.access_token_ttl.map(|d| d.as_secs()),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
             signing_alg: c.signing_alg.as_str(),
@@ -235,6 +241,7 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
         grant_types: args.grant_types.clone(),
         scope: args.scope.clone(),
         first_party: args.first_party,
+        resource_server: args.resource_server,
         access_token_ttl: args.access_token_ttl.clone(),
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
         signing_alg: args.signing_alg.clone(),
@@ -371,6 +378,7 @@ fn print_client(c: &Client, json: bool) {
     println!("grant_types: {}", view.grant_types.join(" "));
     println!("scope: {}", view.scope);
     println!("first_party: {}", view.first_party);
+    println!("resource_server: {}", view.resource_server);
     match view.access_token_ttl {
         Some(s) => println!("access_token_ttl: {s}s"),
         None => println!("access_token_ttl: default"),

@@ -135,7 +135,7 @@ impl RevocationList {
     /// Every live entry of the store: what a node holds when it starts.
     pub async fn load(store: &Store, now: UnixTime) -> Result<Self, StoreError> {
         let list = Self::new();
-        list.apply(entries(store.live_revocations(now).await?), now);
+        list.apply_read(entries(store.live_revocations(now).await?), now);
         Ok(list)
     }
 
@@ -276,8 +276,8 @@ pub fn spawn_background(
     list: std::sync::Arc<RevocationList>,
     clock: Clock,
 ) -> BackgroundTasks {
-    let sync = tokio::spawn(sync::run(store.clone(), list.clone(), clock.clone()));
-    let purge = tokio::spawn(purge::run(store, list, clock, purge::INTERVAL));
+    let sync = tokio::spawn(sync::run(store, list.clone(), clock.clone()));
+    let purge = tokio::spawn(purge::run(list, clock, purge::INTERVAL));
     BackgroundTasks(vec![sync, purge])
 }
 

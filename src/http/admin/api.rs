@@ -760,6 +760,9 @@ struct NewClientJson {
     /// Skips the consent page.
     #[serde(default)]
     first_party: bool,
+    /// May introspect any token and pull `GET /revocations` (confidential clients only).
+    #[serde(default)]
+    resource_server: bool,
     /// A duration such as `10m`; at most an hour.
     access_token_ttl: Option<String>,
     backchannel_logout_uri: Option<String>,
@@ -806,6 +809,7 @@ async fn create_client(
             grant_types: input.grant_types,
             scope: input.scope,
             first_party: input.first_party,
+            resource_server: input.resource_server,
             access_token_ttl: input.access_token_ttl,
             backchannel_logout_uri: input.backchannel_logout_uri,
             // RS256, the default; the CLI's --signing-alg chooses another.
@@ -916,6 +920,8 @@ struct ClientPatchJson {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     backchannel_logout_uri: Option<Option<String>>,
+    /// May introspect any token and pull `GET /revocations`.
+    resource_server: Option<bool>,
 }
 
 /// A field that may be absent (`None`), null (`Some(None)`) or set: absent keeps the value,
@@ -967,6 +973,7 @@ async fn update_client(
         backchannel_logout_uri: patch
             .backchannel_logout_uri
             .unwrap_or(current.backchannel_logout_uri),
+        resource_server: patch.resource_server.unwrap_or(current.resource_server),
     };
     let (before, after) = client_admin::update(&state.store, &id, edit, state.clock.now())
         .await
@@ -1062,6 +1069,9 @@ struct AuditJson {
     detail: Option<serde_json::Value>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// How many events the entry stands for: 1, or more when anonymous events past the
+    /// per-minute cap were folded into it.
+    count: i64,
 }
 
 impl From<AuditEntry> for AuditJson {
@@ -1079,6 +1089,7 @@ impl From<AuditEntry> for AuditJson {
             detail,
             ip: e.ip,
             user_agent: e.user_agent,
+            count: e.count,
         }
     }
 }
