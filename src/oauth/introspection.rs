@@ -217,3 +217,55 @@ async fn refresh_token(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::ClientId;
+
+    fn client(id: &str, resource_server: bool) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            client_type: ClientType::Confidential,
+            secret_hash: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: crate::oauth::scope::Scope::parse("api").unwrap(),
+            first_party: false,
+            resource_server,
+            access_token_ttl: None,
+            backchannel_logout_uri: None,
+            signing_alg: crate::keys::SigningAlg::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn claims(client_id: &str, aud: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "user-1".into(),
+            aud: aud.into(),
+            client_id: client_id.into(),
+            scope: String::new(),
+            exp: 2000,
+            iat: 1000,
+            jti: "j".into(),
+            sid: None,
+            auth_time: None,
+            roles: None,
+            fam: None,
+        }
+    }
+
+    #[test]
+    fn a_token_is_seen_by_its_client_its_audience_and_resource_servers_only() {
+        let token = claims("app", "orders-api");
+        assert!(may_see(&client("app", false), &token));
+        assert!(may_see(&client("orders-api", false), &token));
+        assert!(may_see(&client("gateway", true), &token));
+        assert!(!may_see(&client("other-app", false), &token));
+    }
+}
