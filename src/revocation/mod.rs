@@ -270,7 +270,8 @@ impl Drop for BackgroundTasks {
     }
 }
 
-/// Starts syncing with the other nodes and purging expired entries.
+/// Starts syncing with the other nodes and dropping expired entries from memory (the store's
+/// rows go with the other expired rows, in `crate::purge`).
 pub fn spawn_background(
     store: Store,
     list: std::sync::Arc<RevocationList>,
