@@ -1,4 +1,4 @@
-//! The command line: `tessera [--config FILE] <serve|migrate|user …|client …|keys …>`.
+//! The command line: `tessera [--config FILE] <serve|migrate|purge|user …|client …|keys …>`.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,14 @@ pub enum Command {
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Delete expired codes, sessions, refresh tokens, login counters, revocation entries and
+    /// old audit entries once, now (the server also does it every purge_interval). Does
+    /// nothing if another node is purging at the moment.
+    Purge {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the signing keys in TESSERA_KEYS_DIR.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -153,6 +161,10 @@ pub struct AddClient {
     /// A first-party client skips the consent page.
     #[arg(long)]
     pub first_party: bool,
+    /// A resource server (an API) may introspect any client's tokens and pull the
+    /// revocation list (GET /revocations). Confidential clients only.
+    #[arg(long)]
+    pub resource_server: bool,
     /// Access-token lifetime for this client (e.g. 300s, 10m; at most 1h).
     /// Default: the access_token_ttl setting.
     #[arg(long, value_name = "DURATION")]

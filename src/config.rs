@@ -113,6 +113,10 @@ pub struct Settings {
     /// How often each node writes its token issuance counts to the audit log.
     #[serde(with = "duration")]
     pub audit_issuance_interval: Duration,
+    /// How often expired codes, sessions, refresh tokens, throttle counters, revocation
+    /// entries and old audit entries are deleted (one node at a time).
+    #[serde(with = "duration")]
+    pub purge_interval: Duration,
 
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
@@ -158,6 +162,7 @@ impl Default for Settings {
             admin_reauth_window: Duration::from_secs(15 * 60),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
             audit_issuance_interval: Duration::from_secs(60),
+            purge_interval: Duration::from_secs(5 * 60),
             log_level: "info".into(),
             log_format: LogFormat::Human,
         }
@@ -221,6 +226,11 @@ impl Settings {
         if self.audit_issuance_interval.is_zero() {
             return Err(ConfigError(
                 "TESSERA_AUDIT_ISSUANCE_INTERVAL must be at least 1s (e.g. 1m)".into(),
+            ));
+        }
+        if self.purge_interval.is_zero() {
+            return Err(ConfigError(
+                "TESSERA_PURGE_INTERVAL must be at least 1s (e.g. 5m)".into(),
             ));
         }
         if self.log_level.trim().is_empty() {

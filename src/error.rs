@@ -155,6 +155,7 @@ impl ResponseError for OAuthError {
         match self {
             OAuthError::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
             OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,

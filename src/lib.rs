@@ -14,6 +14,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod oauth;
+pub mod purge;
 pub mod revocation;
 pub mod sessions;
 pub mod startup;

@@ -204,6 +204,12 @@ impl Application {
             state.revocations.clone(),
             state.clock.clone(),
         );
+        background.push(tokio::spawn(crate::purge::run(
+            state.store.clone(),
+            crate::purge::Policy::from_settings(&state.settings),
+            state.clock.clone(),
+            state.settings.purge_interval,
+        )));
         let issuance = issuance_recorder(&state);
         background.push(tokio::spawn(issuance::run(
             issuance.clone(),

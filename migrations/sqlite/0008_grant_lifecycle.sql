@@ -11,7 +11,12 @@ alter table refresh_tokens add column successor_sealed text;
 
 -- A revocation of one token, session or family is written once, however often it is asked for
 -- (code replays, refresh reuse, /revoke of the same token): replays cannot grow the list.
+-- Of existing duplicates, the one that lives longest stays.
 delete from revocations
 where issued_before is null
-  and id not in (select min(id) from revocations where issued_before is null group by kind, target);
+  and exists (select 1 from revocations o
+              where o.kind = revocations.kind and o.target = revocations.target
+                and o.issued_before is null
+                and (o.expires_at > revocations.expires_at
+                     or (o.expires_at = revocations.expires_at and o.id > revocations.id)));
 create unique index revocations_once on revocations (kind, target) where issued_before is null;

@@ -107,10 +107,17 @@ pub async fn login(
             // can keep signing in.
             store.clear_login_failures(&account).await?;
             store.release_login_attempt(&ip).await?;
+            let mut user = user;
             if needs_rehash {
                 let hash = hasher.hash(password).await?;
-                store.update_password_hash(&user.id, &hash).await?;
-                tracing::info!(user_id = %user.id, "password hash upgraded to current parameters");
+                if store
+                    .update_password_hash(&user.id, &user.password_hash, &hash)
+                    .await?
+                {
+                    tracing::info!(user_id = %user.id, "password hash upgraded to current parameters");
+                    // The session is bound to the hash now stored.
+                    user.password_hash = hash;
+                }
             }
             Ok(Outcome::Success(user))
         }

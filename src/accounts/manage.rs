@@ -5,9 +5,9 @@ use secrecy::SecretString;
 use super::password::{self, HashError, PasswordHasherPool, WeakPassword};
 use super::user::UsernameError;
 use super::{Email, Role, User, Username};
-use crate::clock::UnixTime;
+use crate::clock::{Clock, UnixTime};
 use crate::revocation::{RevocationList, reason};
-use crate::sessions::Backchannel;
+use crate::sessions::{self, Backchannel};
 use crate::store::{NewUser, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,18 +108,19 @@ pub async fn set_password(
     hasher: &PasswordHasherPool,
     name: &str,
     password: SecretString,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<User, ManageError> {
     let user = find(store, name).await?;
     password::check_new_password(&password)?;
     let hash = hasher.hash(password).await?;
+    // The time of the change is read after hashing, which may have waited for the hashing
+    // pool: every token minted before the change commits must be at or before `now`.
+    let now = clock.now();
     let ended = store.change_password(&user.id, &hash, now).await?;
     revocations
         .revoke_user(store, &user.id, reason::PASSWORD_CHANGED, now)
         .await?;
-    for sid in &ended {
-        backchannel.notify(store, sid, &user.id, now);
-    }
+    sessions::ended(store, revocations, backchannel, &ended, &user.id, now).await?;
     Ok(user)
 }
 
@@ -139,8 +140,6 @@ pub async fn set_disabled(
             .revoke_user(store, &user.id, reason::USER_DISABLED, now)
             .await?;
     }
-    for sid in &ended {
-        backchannel.notify(store, sid, &user.id, now);
-    }
+    sessions::ended(store, revocations, backchannel, &ended, &user.id, now).await?;
     Ok(user)
 }

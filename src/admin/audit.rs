@@ -11,7 +11,7 @@ pub struct Context<'a> {
     pub now: UnixTime,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-    /// Entries older than this many seconds are purged when a new one is written.
+    /// How long entries are kept; the background purge (`crate::purge`) deletes older ones.
     pub retention_secs: i64,
 }
 
@@ -58,9 +58,24 @@ pub async fn record_cli(
     record(store, &ctx, event).await
 }
 
-/// Appends an entry and purges the expired ones (purge-on-write keeps the table bounded without
-/// a background task; the delete uses the `at` index).
+/// The actor of events no one signed in for (failed and throttled logins).
+pub const ANONYMOUS: &str = "anonymous";
+
+/// Anonymous entries of one action kept one by one per minute; past that they are folded into
+/// one counted entry, so that a flood of failed logins (anyone can send them) cannot fill the
+/// table: at most this many plus one rows per action and minute, however many requests.
+pub const ANONYMOUS_PER_MINUTE: i64 = 60;
+
+/// The `detail` of a folded entry (its `count` says how many events it stands for).
+pub const FOLDED: &str =
+    r#"{"folded":"more anonymous events this minute than the audit keeps one by one"}"#;
+
+/// Appends an entry. Entries past the retention are deleted by the background purge
+/// (`crate::purge`), in batches, rather than here on every write.
 pub async fn record(store: &Store, ctx: &Context<'_>, event: Event<'_>) -> Result<(), StoreError> {
+    if event.actor == ANONYMOUS && fold_anonymous(store, ctx, event.action).await? {
+        return Ok(());
+    }
     let detail = event.detail.map(|d| d.to_string());
     store
         .insert_audit(&NewAuditEntry {
@@ -73,11 +88,38 @@ pub async fn record(store: &Store, ctx: &Context<'_>, event: Event<'_>) -> Resul
             user_agent: ctx.user_agent,
         })
         .await?;
-    let purged = store.purge_audit(ctx.now - ctx.retention_secs).await?;
-    if purged > 0 {
-        tracing::info!(purged, "expired audit entries purged");
-    }
     Ok(())
+}
+
+/// Past the minute's cap, counts the event in the minute's folded entry (creating it the
+/// first time); true when the event was folded. Nodes racing at the cap may each add an entry
+/// or create a folded one: a few rows more, never one per request.
+async fn fold_anonymous(
+    store: &Store,
+    ctx: &Context<'_>,
+    action: &str,
+) -> Result<bool, StoreError> {
+    let minute = ctx.now - ctx.now.rem_euclid(60);
+    if store.count_audit_since(ANONYMOUS, action, minute).await? < ANONYMOUS_PER_MINUTE {
+        return Ok(false);
+    }
+    if !store
+        .bump_folded_audit(ANONYMOUS, action, minute, FOLDED)
+        .await?
+    {
+        store
+            .insert_audit(&NewAuditEntry {
+                at: ctx.now,
+                actor: ANONYMOUS,
+                action,
+                target: None,
+                detail: Some(FOLDED),
+                ip: None,
+                user_agent: None,
+            })
+            .await?;
+    }
+    Ok(true)
 }
 
 /// A time typed in a filter, in UTC: `2026-11-27`, `2026-11-27 14:05`, `2026-11-27 14:05:09`

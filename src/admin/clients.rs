@@ -100,6 +100,8 @@ pub struct ClientEdit {
     /// A duration such as `5m`; `None` for the server default.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
+    /// May introspect any token and pull the revocation list (confidential clients only).
+    pub resource_server: bool,
 }
 
 /// Whether registering `input` needs a recent sign-in (issue 11): a client that acts on its
@@ -113,13 +115,17 @@ pub fn registration_needs_recent_sign_in(input: &RegistrationInput) -> bool {
             .is_some_and(|s| s.split_whitespace().any(|s| s == ADMIN_SCOPE))
         || !input.redirect_uris.is_empty()
         || !input.post_logout_redirect_uris.is_empty()
+        // A resource server may introspect every token and read every revocation.
+        || input.resource_server
 }
 
 /// Whether `edit` of `before` needs a recent sign-in: it adds a redirect URI (a new place to
-/// send codes, tokens or users). Removing one, renaming, lifetimes do not.
+/// send codes, tokens or users) or makes the client a resource server (which sees every
+/// token). Removing one, renaming, lifetimes do not.
 pub fn edit_needs_recent_sign_in(before: &ClientView, edit: &ClientEdit) -> bool {
     let new = |after: &[String], before: &[String]| after.iter().any(|u| !before.contains(u));
-    new(&edit.redirect_uris, &before.redirect_uris)
+    (edit.resource_server && !before.resource_server)
+        || new(&edit.redirect_uris, &before.redirect_uris)
         || new(
             &edit.post_logout_redirect_uris,
             &before.post_logout_redirect_uris,
@@ -143,6 +149,7 @@ pub async fn update(
         grant_types: before.grant_types.iter().map(|g| g.to_string()).collect(),
         scope: Some(before.scope.clone()),
         first_party: before.first_party,
+        resource_server: edit.resource_server,
         access_token_ttl: edit.access_token_ttl,
         backchannel_logout_uri: edit.backchannel_logout_uri,
         signing_alg: Some(before.signing_alg.to_string()),
@@ -181,6 +188,8 @@ pub struct ClientView {
     pub grant_types: Vec<&'static str>,
     pub scope: String,
     pub first_party: bool,
+    /// May introspect any token and pull `GET /revocations`.
+    pub resource_server: bool,
     /// Seconds; absent when the server default applies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<u64>,
@@ -207,6 +216,7 @@ impl From<&Client> for ClientView {
             grant_types: c.grant_types.iter().map(|g| g.as_str()).collect(),
             scope: c.scopes.to_string(),
             first_party: c.first_party,
+            resource_server: c.resource_server,
             access_token_ttl: c.access_token_ttl.map(|d| d.as_secs()),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
             signing_alg: c.signing_alg.as_str(),
@@ -260,6 +270,7 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
         grant_types: args.grant_types.clone(),
         scope: args.scope.clone(),
         first_party: args.first_party,
+        resource_server: args.resource_server,
         access_token_ttl: args.access_token_ttl.clone(),
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
         signing_alg: args.signing_alg.clone(),
@@ -396,6 +407,7 @@ fn print_client(c: &Client, json: bool) {
     println!("grant_types: {}", view.grant_types.join(" "));
     println!("scope: {}", view.scope);
     println!("first_party: {}", view.first_party);
+    println!("resource_server: {}", view.resource_server);
     match view.access_token_ttl {
         Some(s) => println!("access_token_ttl: {s}s"),
         None => println!("access_token_ttl: default"),

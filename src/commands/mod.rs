@@ -38,12 +38,40 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
             println!("migrations applied");
             Ok(())
         }
+        Command::Purge { json } => purge(&settings, &clock, json).await,
         Command::Keys(cmd) => keys::run(cmd, &settings, &clock),
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
         Command::Client(cmd) => crate::admin::clients::run(cmd, &settings, &clock)
             .await
             .map_err(|e| CommandError::Failed(e.to_string())),
     }
+}
+
+/// `tessera purge`: one purge now; stdout says what it deleted.
+async fn purge(settings: &Settings, clock: &Clock, json: bool) -> Result<(), CommandError> {
+    use crate::purge::{self, Outcome, Policy};
+    let store = startup::open_store(settings).await?;
+    let outcome = purge::run_once(&store, Policy::from_settings(settings), clock.now()).await;
+    store.close().await;
+    match outcome.map_err(|e| CommandError::Failed(format!("purge failed: {e}")))? {
+        Outcome::Skipped => {
+            return Err(CommandError::Failed(
+                "another node is purging right now; nothing done".into(),
+            ));
+        }
+        Outcome::Ran(purged) if json => {
+            println!("{}", serde_json::json!(purged));
+        }
+        Outcome::Ran(purged) => {
+            let value = serde_json::json!(purged);
+            if let Some(tables) = value.as_object() {
+                for (table, rows) in tables {
+                    println!("{table}: {rows}");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// SIGINT or SIGTERM, whichever comes first.

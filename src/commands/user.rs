@@ -146,7 +146,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
                 &hasher(settings)?,
                 &name,
                 password,
-                now,
+                clock,
             )
             .await
             .map_err(failed)?;

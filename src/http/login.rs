@@ -190,6 +190,10 @@ pub async fn submit(
                 now,
             )
             .await?;
+            // The password changed (or the user was disabled) while it was being checked.
+            let Some(created) = created else {
+                return again(StatusCode::UNAUTHORIZED, FAILED);
+            };
             tracing::info!(user_id = %user.id, sid = %created.sid, "signed in");
             let mut res = pages::redirect(&admin::after_sign_in(
                 &state,

@@ -137,6 +137,9 @@ pub struct Client {
     pub scopes: Scope,
     /// First-party clients may skip the consent page.
     pub first_party: bool,
+    /// A resource server (an API) may introspect any token and pull `GET /revocations`;
+    /// other clients learn only about their own tokens (issue 11 point 9).
+    pub resource_server: bool,
     /// Overrides the `access_token_ttl` setting when set.
     pub access_token_ttl: Option<Duration>,
     pub backchannel_logout_uri: Option<Url>,
@@ -168,6 +171,8 @@ pub struct RegistrationInput {
     pub grant_types: Vec<String>,
     pub scope: Option<String>,
     pub first_party: bool,
+    /// May introspect any token and pull the revocation list (confidential clients only).
+    pub resource_server: bool,
     /// A duration such as `300s` or `5m`.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
@@ -186,6 +191,7 @@ pub struct Registration {
     pub grant_types: Vec<GrantType>,
     pub scopes: Scope,
     pub first_party: bool,
+    pub resource_server: bool,
     pub access_token_ttl: Option<Duration>,
     pub backchannel_logout_uri: Option<Url>,
     pub signing_alg: SigningAlg,
@@ -238,6 +244,14 @@ impl Registration {
         if grant_types.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
             return Err(ClientError(
                 "the authorization_code grant needs at least one --redirect-uri".to_string(),
+            ));
+        }
+
+        if input.resource_server && client_type != ClientType::Confidential {
+            return Err(ClientError(
+                "--resource-server needs a confidential client: introspection and the \
+                 revocation list are for callers that authenticate with a secret"
+                    .to_string(),
             ));
         }
 
@@ -294,6 +308,7 @@ impl Registration {
             grant_types,
             scopes,
             first_party: input.first_party,
+            resource_server: input.resource_server,
             access_token_ttl,
             backchannel_logout_uri,
             signing_alg,
@@ -369,6 +384,17 @@ mod tests {
             let err = Registration::parse(i.clone()).unwrap_err().0;
             assert!(err.contains("--signing-alg"), "{err}");
         }
+    }
+
+    #[test]
+    fn only_a_confidential_client_can_be_a_resource_server() {
+        let mut i = input("public");
+        i.resource_server = true;
+        let err = Registration::parse(i).unwrap_err().0;
+        assert!(err.contains("--resource-server"), "{err}");
+        let mut i = input("confidential");
+        i.resource_server = true;
+        assert!(Registration::parse(i).unwrap().resource_server);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub enum OAuthError {
     InvalidGrant(Cow<'static, str>),
     #[error("{0}")]
     UnauthorizedClient(Cow<'static, str>),
+    /// The client authenticated but may not use this endpoint (403, `unauthorized_client`).
+    #[error("{0}")]
+    Forbidden(Cow<'static, str>),
     #[error("{0}")]
     UnsupportedGrantType(Cow<'static, str>),
     #[error("{0}")]
@@ -47,7 +50,7 @@ impl OAuthError {
             Self::InvalidRequest(_) | Self::MethodNotAllowed(_) => "invalid_request",
             Self::InvalidClient { .. } => "invalid_client",
             Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnauthorizedClient(_) => "unauthorized_client",
+            Self::UnauthorizedClient(_) | Self::Forbidden(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.

@@ -109,8 +109,10 @@ impl AccessTokenCheck<'_> {
             .filter(|claims| !self.revocations.is_revoked(claims))
     }
 
-    pub fn introspect(&self, token: &str) -> Introspection {
+    /// The answer `caller` gets: active only for a token it may know about (`may_see`).
+    pub fn introspect(&self, caller: &Client, token: &str) -> Introspection {
         self.live(token)
+            .filter(|claims| may_see(caller, claims))
             .map_or_else(Introspection::inactive, |claims| {
                 Introspection::active(&claims)
             })
@@ -135,10 +137,20 @@ pub async fn introspect(
     require_confidential(&client, credentials)?;
     let token = required_token(request, "RFC 7662 §2.1")?;
     Ok(match presented::classify(token) {
-        Presented::AccessToken(jwt) => ctx.check.introspect(jwt),
+        Presented::AccessToken(jwt) => ctx.check.introspect(&client, jwt),
         Presented::RefreshToken(rt) => refresh_token(ctx, &client, rt).await?,
         Presented::Unrecognised => Introspection::inactive(),
     })
+}
+
+/// Whether `caller` may learn that an access token is active (RFC 7662 §4: the server may
+/// answer inactive to a caller that has no business knowing; otherwise any client could read
+/// the subject, scope and lifetime of every other client's tokens): the client it was issued
+/// to, the audience it was issued for, or a client registered as a resource server.
+pub fn may_see(caller: &Client, claims: &AccessClaims) -> bool {
+    caller.resource_server
+        || claims.client_id == caller.id.as_str()
+        || claims.aud == caller.id.as_str()
 }
 
 /// RFC 7662 §2.1 asks the endpoint to authenticate its callers, and §4 to guard against token
@@ -169,8 +181,8 @@ pub fn required_token<'r>(
 }
 
 /// A refresh token is active while it is unused (or within the grace of its use), unexpired,
-/// and its family unrevoked. Only the client it was issued to learns that (RFC 7662 §2.2:
-/// the server may answer inactive to a caller that may not know).
+/// and its family unrevoked. Only the client it was issued to, or a resource server, learns
+/// that (RFC 7662 §2.2: the server may answer inactive to a caller that may not know).
 async fn refresh_token(
     ctx: &PresentedTokenContext<'_>,
     client: &Client,
@@ -181,7 +193,7 @@ async fn refresh_token(
         return Ok(Introspection::inactive());
     };
     let family = &row.family;
-    let live = family.client_id == client.id.as_str()
+    let live = (family.client_id == client.id.as_str() || client.resource_server)
         && family.revoked_at.is_none()
         && row.used_at.is_none()
         && family.expires_at > now
@@ -204,4 +216,56 @@ async fn refresh_token(
             jti: family.family_id.clone(),
         }),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::ClientId;
+
+    fn client(id: &str, resource_server: bool) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            client_type: ClientType::Confidential,
+            secret_hash: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: crate::oauth::scope::Scope::parse("api").unwrap(),
+            first_party: false,
+            resource_server,
+            access_token_ttl: None,
+            backchannel_logout_uri: None,
+            signing_alg: crate::keys::SigningAlg::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn claims(client_id: &str, aud: &str) -> AccessClaims {
+        AccessClaims {
+            iss: "https://id.example".into(),
+            sub: "user-1".into(),
+            aud: aud.into(),
+            client_id: client_id.into(),
+            scope: String::new(),
+            exp: 2000,
+            iat: 1000,
+            jti: "j".into(),
+            sid: None,
+            auth_time: None,
+            roles: None,
+            fam: None,
+        }
+    }
+
+    #[test]
+    fn a_token_is_seen_by_its_client_its_audience_and_resource_servers_only() {
+        let token = claims("app", "orders-api");
+        assert!(may_see(&client("app", false), &token));
+        assert!(may_see(&client("orders-api", false), &token));
+        assert!(may_see(&client("gateway", true), &token));
+        assert!(!may_see(&client("other-app", false), &token));
+    }
 }

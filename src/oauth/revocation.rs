@@ -55,16 +55,15 @@ pub async fn revoke(
                 return Ok(());
             }
             let now = ctx.check.now;
-            if ctx
-                .store
+            ctx.store
                 .revoke_family(family, reason::CLIENT_REQUEST, now)
-                .await?
-            {
-                ctx.check
-                    .revocations
-                    .revoke_family(ctx.store, family, reason::CLIENT_REQUEST, now)
-                    .await?;
-            }
+                .await?;
+            // Always, not only when the store changed: the entry is written once however often
+            // this is asked, and a retry after a failure between the two writes completes it.
+            ctx.check
+                .revocations
+                .revoke_family(ctx.store, family, reason::CLIENT_REQUEST, now)
+                .await?;
             Ok(())
         }
         Presented::Unrecognised => Ok(()),
@@ -121,7 +120,8 @@ impl From<Entry> for PublishedEntry {
 }
 
 /// The live entries after `since`, from the store (the authority, not this node's copy).
-/// Confidential clients only, like introspection.
+/// Resource servers only: the list names sessions, users and clients of every application,
+/// which an ordinary client has no business reading (issue 11 point 9).
 pub async fn list_since(
     store: &Store,
     credentials: &ClientCredentials,
@@ -130,6 +130,11 @@ pub async fn list_since(
 ) -> Result<RevocationPage, OAuthError> {
     let client = client_auth::authenticate(store, credentials).await?;
     require_confidential(&client, credentials)?;
+    if !client.resource_server {
+        return Err(OAuthError::Forbidden(
+            "the revocation list is for clients registered as resource servers".into(),
+        ));
+    }
     let rows = store.live_revocations_after(since, now, PAGE_SIZE).await?;
     let more = i64::try_from(rows.len()).is_ok_and(|n| n >= PAGE_SIZE);
     let cursor = rows.last().map_or(since, |r| r.id);

@@ -25,7 +25,7 @@ struct Index {
     user: HashMap<String, UnixTime>,
     /// client_id → the latest `before`.
     client: HashMap<String, UnixTime>,
-    /// The highest id ever applied, purged or not: where the next poll starts.
+    /// The highest id read from the store, purged or not: where the next poll starts.
     cursor: i64,
 }
 
@@ -59,17 +59,24 @@ impl RevocationList {
             .revokes(origin)
     }
 
-    /// Adds entries (from the store, from this node or another). Already known ids are
+    /// Adds entries this node made itself (or learned of out of band). Already known ids are
     /// skipped, so applying the same rows twice is harmless; entries already expired at `now`
-    /// only move the cursor.
+    /// are dropped. The cursor does not move: a row another node committed just before this
+    /// one has a lower id and has not been read yet, and the next poll must still bring it.
     pub fn apply(&self, entries: impl IntoIterator<Item = Entry>, now: UnixTime) {
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
+            index.insert(entry, now);
+        }
+    }
+
+    /// Adds entries read from the store by cursor (or at start) and moves the cursor past
+    /// them: ids commit in order (`Store::insert_revocation`), so every lower id has been read.
+    pub fn apply_read(&self, entries: impl IntoIterator<Item = Entry>, now: UnixTime) {
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
             index.cursor = index.cursor.max(entry.id);
-            if entry.expires_at > now && !index.by_id.contains_key(&entry.id) {
-                index.add(&entry.target);
-                index.by_id.insert(entry.id, entry);
-            }
+            index.insert(entry, now);
         }
     }
 
@@ -85,7 +92,7 @@ impl RevocationList {
         removed
     }
 
-    /// The highest id this node has seen.
+    /// The highest id this node has read from the store.
     pub fn cursor(&self) -> i64 {
         self.index
             .read()
@@ -149,6 +156,13 @@ impl Index {
                 .client
                 .get(o.client_id)
                 .is_some_and(|&before| o.issued_at <= before)
+    }
+
+    fn insert(&mut self, entry: Entry, now: UnixTime) {
+        if entry.expires_at > now && !self.by_id.contains_key(&entry.id) {
+            self.add(&entry.target);
+            self.by_id.insert(entry.id, entry);
+        }
     }
 
     fn add(&mut self, target: &Target) {
@@ -289,7 +303,7 @@ mod tests {
     #[test]
     fn purge_drops_only_expired_entries_and_their_effect() {
         let list = RevocationList::new();
-        list.apply(
+        list.apply_read(
             [
                 entry(1, Target::Jti("jti-1".into()), 2000),
                 entry(2, Target::Sid("sid-2".into()), 3000),
@@ -307,15 +321,26 @@ mod tests {
     #[test]
     fn applying_twice_or_applying_expired_rows_only_moves_the_cursor() {
         let list = RevocationList::new();
-        list.apply([entry(7, Target::Jti("a".into()), 900)], 1000);
+        list.apply_read([entry(7, Target::Jti("a".into()), 900)], 1000);
         assert!(list.is_empty());
         assert_eq!(list.cursor(), 7);
-        list.apply([entry(8, Target::Jti("b".into()), 5000)], 1000);
-        list.apply([entry(8, Target::Jti("b".into()), 5000)], 1000);
+        list.apply_read([entry(8, Target::Jti("b".into()), 5000)], 1000);
+        list.apply_read([entry(8, Target::Jti("b".into()), 5000)], 1000);
         assert_eq!(list.len(), 1);
-        // An out-of-order (lower) id is still applied; the cursor never goes back.
-        list.apply([entry(5, Target::Jti("c".into()), 5000)], 1000);
+        // A lower id is still applied; the cursor never goes back.
+        list.apply_read([entry(5, Target::Jti("c".into()), 5000)], 1000);
         assert_eq!(list.len(), 2);
         assert_eq!(list.cursor(), 8);
+    }
+
+    #[test]
+    fn this_nodes_own_entries_do_not_move_the_cursor() {
+        let list = RevocationList::new();
+        list.apply_read([entry(3, Target::Jti("a".into()), 5000)], 1000);
+        // Another node may have committed id 4 just before this node's 5: the next poll
+        // (id > 3) must still read it.
+        list.apply([entry(5, Target::Jti("b".into()), 5000)], 1000);
+        assert!(list.contains(5));
+        assert_eq!(list.cursor(), 3);
     }
 }

@@ -144,7 +144,7 @@ impl RevocationList {
     /// Every live entry of the store: what a node holds when it starts.
     pub async fn load(store: &Store, now: UnixTime) -> Result<Self, StoreError> {
         let list = Self::new();
-        list.apply(entries(store.live_revocations(now).await?), now);
+        list.apply_read(entries(store.live_revocations(now).await?), now);
         Ok(list)
     }
 
@@ -160,32 +160,31 @@ impl RevocationList {
             revoked_at,
             expires_at,
         } = revocation;
-        let inserted = store
-            .insert_revocation(&NewRevocation {
-                kind: target.kind(),
-                target: target.value(),
-                issued_before: target.before(),
-                revoked_at,
-                expires_at,
-                reason,
-            })
-            .await?;
-        let Some(id) = inserted else {
-            let existing = store.revocation_of(target.kind(), target.value()).await?;
+        let row = NewRevocation {
+            kind: target.kind(),
+            target: target.value(),
+            issued_before: target.before(),
+            revoked_at,
+            expires_at,
+            reason,
+        };
+        // Twice at most: the existing entry may be purged between the two statements (it had
+        // expired), and then the second insert goes through.
+        let mut id = None;
+        for _ in 0..2 {
+            id = store.insert_revocation(&row).await?;
+            if id.is_some() {
+                break;
+            }
+            let existing = store.revocation_of(row.kind, row.target).await?;
             if let Some(entry) = existing.and_then(|row| entries(vec![row]).pop()) {
-                // Applying is idempotent; it covers an entry this node has not polled yet.
+                // Applying is idempotent and leaves the cursor alone; it covers an entry this
+                // node has not polled yet.
                 self.apply([entry.clone()], revoked_at);
                 return Ok(entry);
             }
-            // Purged between the two statements: it had expired, so nothing it matched lives.
-            return Ok(Entry {
-                id: 0,
-                target,
-                revoked_at,
-                expires_at,
-                reason: reason.to_string(),
-            });
-        };
+        }
+        let id = id.ok_or_else(|| StoreError::Conflict("revocations_once".into()))?;
         let entry = Entry {
             id,
             target,
@@ -297,14 +296,15 @@ impl Drop for BackgroundTasks {
     }
 }
 
-/// Starts syncing with the other nodes and purging expired entries.
+/// Starts syncing with the other nodes and dropping expired entries from memory (the store's
+/// rows go with the other expired rows, in `crate::purge`).
 pub fn spawn_background(
     store: Store,
     list: std::sync::Arc<RevocationList>,
     clock: Clock,
 ) -> BackgroundTasks {
-    let sync = tokio::spawn(sync::run(store.clone(), list.clone(), clock.clone()));
-    let purge = tokio::spawn(purge::run(store, list, clock, purge::INTERVAL));
+    let sync = tokio::spawn(sync::run(store, list.clone(), clock.clone()));
+    let purge = tokio::spawn(purge::run(list, clock, purge::INTERVAL));
     BackgroundTasks(vec![sync, purge])
 }
 

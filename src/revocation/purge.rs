@@ -1,6 +1,7 @@
-//! Drops entries that can no longer match a live token, from memory and from the store, so
-//! that the list stays small enough for every node to hold (DESIGN §4). Every node purges its
-//! own memory; the store's delete is idempotent, so several nodes purging at once is harmless.
+//! Drops entries that can no longer match a live token, so that the list stays small enough
+//! for every node to hold (DESIGN §4). Every node purges its own memory here, every minute;
+//! the rows in the store go with the other expired rows in `crate::purge` (one node at a time,
+//! in batches).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,30 +20,39 @@ pub struct Purged {
     pub store: u64,
 }
 
-/// One purge at `now`: memory first (it needs no database, so it happens even when the store
-/// is down), then the store.
+/// One purge of the list at `now`: memory first (it needs no database, so it happens even
+/// when the store is down), then the store's rows, in batches.
 pub async fn purge_once(
     store: &Store,
     list: &RevocationList,
     now: UnixTime,
 ) -> Result<Purged, StoreError> {
     let memory = list.purge(now);
-    let store = store.purge_revocations(now).await?;
-    Ok(Purged { memory, store })
+    let mut rows = 0;
+    loop {
+        let n = store
+            .purge_revocations_batch(now, crate::purge::BATCH)
+            .await?;
+        rows += n;
+        if n < crate::purge::BATCH as u64 {
+            return Ok(Purged {
+                memory,
+                store: rows,
+            });
+        }
+    }
 }
 
-/// Runs until aborted (see `super::BackgroundTasks`).
-pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock, every: Duration) {
+/// Drops expired entries from this node's memory every `every`, until aborted (see
+/// `super::BackgroundTasks`).
+pub async fn run(list: Arc<RevocationList>, clock: Clock, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match purge_once(&store, &list, clock.now()).await {
-            Ok(Purged { memory, store }) if memory > 0 || store > 0 => {
-                tracing::info!(memory, store, "purged expired revocations");
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot purge the revocation list"),
+        let memory = list.purge(clock.now());
+        if memory > 0 {
+            tracing::info!(memory, "dropped expired revocations from memory");
         }
     }
 }

@@ -6,11 +6,9 @@
 //! after every (re)connect, on every reconnection attempt while the database is away (with
 //! backoff), and every `POLL_INTERVAL` regardless.
 //!
-//! Ids come from a sequence, which hands them out before commit: a row with id 5 can become
-//! visible after the row with id 6 has been seen. The periodic and reconnect polls therefore
-//! also re-read every row revoked in the last `LATE_COMMIT_WINDOW` seconds (applying a row
-//! twice is harmless), and a notification for an id below the cursor that this node does not
-//! hold triggers the same wider poll.
+//! The cursor never skips a row: ids become visible in the order they were handed out
+//! (`Store::insert_revocation` serializes inserts), so once a poll has read id N, every lower
+//! id has been read too. Nothing here depends on the nodes' clocks agreeing.
 //!
 //! SQLite serves one node, but not one process: the CLI (`tessera user disable`, `client
 //! remove`, …) writes revocations into the same file. With no notifications to follow, the
@@ -32,9 +30,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Polling interval where there is no LISTEN/NOTIFY (SQLite).
 pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How far back (seconds of `revoked_at`) the wide poll re-reads rows, to catch late commits.
-pub const LATE_COMMIT_WINDOW: i64 = 30;
-
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
@@ -46,7 +41,7 @@ pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
         match sync.store.revocation_listener().await {
             Ok(None) => loop {
                 tokio::time::sleep(LOCAL_POLL_INTERVAL).await;
-                sync.poll(Poll::AfterCursor).await;
+                sync.poll().await;
             },
             Ok(Some(listener)) => {
                 retry = FIRST_RETRY;
@@ -58,7 +53,7 @@ pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
             }
         }
         // Whatever was announced while no one listened is in the store: catch up, then retry.
-        sync.poll(Poll::Wide).await;
+        sync.poll().await;
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(MAX_RETRY);
     }
@@ -70,20 +65,12 @@ struct Sync {
     clock: Clock,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Poll {
-    /// Rows after the cursor: what a notification announces.
-    AfterCursor,
-    /// Also every row revoked in the last `LATE_COMMIT_WINDOW` seconds.
-    Wide,
-}
-
 impl Sync {
     /// Follows the notifications until the listener fails for good (sqlx reconnects it once by
     /// itself and says so with `Ok(None)`; after an error we start over with a new one).
     async fn follow(&self, listener: PgListener) {
         // LISTEN is in place: anything committed before it is in the store, so catch up now.
-        self.poll(Poll::Wide).await;
+        self.poll().await;
         // A stream keeps the pending receive across `select!` rounds (cancel safety).
         let mut notifications = Box::pin(futures_util::stream::unfold(
             listener,
@@ -100,41 +87,30 @@ impl Sync {
                 next = notifications.next() => match next {
                     Some(Ok(Some(notification))) => self.notified(&notification).await,
                     // The connection dropped and sqlx reconnected: notifications may be lost.
-                    Some(Ok(None)) => self.poll(Poll::Wide).await,
+                    Some(Ok(None)) => self.poll().await,
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "revocation listener failed");
                         return;
                     }
                     None => return,
                 },
-                _ = tick.tick() => self.poll(Poll::Wide).await,
+                _ = tick.tick() => self.poll().await,
             }
         }
     }
 
     async fn notified(&self, notification: &PgNotification) {
         let id = notification.payload().parse::<i64>().ok();
-        let late = id.is_some_and(|id| id <= self.list.cursor() && !self.list.contains(id));
-        if id.is_some_and(|id| self.list.contains(id)) {
+        if id.is_some_and(|id| self.list.contains(id) || id <= self.list.cursor()) {
             // Our own revocation, or one a poll already brought.
             return;
         }
-        self.poll(if late { Poll::Wide } else { Poll::AfterCursor })
-            .await;
+        self.poll().await;
     }
 
-    async fn poll(&self, poll: Poll) {
-        let now = self.clock.now();
-        let recent_since = match poll {
-            Poll::AfterCursor => i64::MAX,
-            Poll::Wide => now.saturating_sub(LATE_COMMIT_WINDOW),
-        };
-        match self
-            .store
-            .revocations_after(self.list.cursor(), recent_since)
-            .await
-        {
-            Ok(rows) => self.list.apply(entries(rows), now),
+    async fn poll(&self) {
+        match self.store.revocations_after(self.list.cursor()).await {
+            Ok(rows) => self.list.apply_read(entries(rows), self.clock.now()),
             Err(e) => tracing::warn!(error = %e, "cannot poll the revocation list"),
         }
     }

@@ -36,6 +36,8 @@ pub struct Origin<'a> {
 }
 
 /// A new session; with `mfa_required` it opens nothing until the code step marks it passed.
+/// `None` when the user's password changed (or the user was disabled) since `user` was read
+/// and its password checked: that sign-in used a password that no longer holds.
 pub async fn create(
     store: &Store,
     user: &User,
@@ -44,26 +46,29 @@ pub async fn create(
     lifetimes: Lifetimes,
     origin: Origin<'_>,
     now: UnixTime,
-) -> Result<Created, StoreError> {
+) -> Result<Option<Created>, StoreError> {
     let secret = opaque::generate(Kind::Session);
     let sid = uuid::Uuid::new_v4().to_string();
-    store
-        .insert_session(&SessionRow {
-            id_hash: opaque::hash(&secret),
-            sid: sid.clone(),
-            user_id: user.id.clone(),
-            auth_time: now,
-            amr: amr.to_string(),
-            created_at: now,
-            last_seen_at: now,
-            expires_at: now + lifetimes.absolute_secs,
-            ip: origin.ip.map(|s| s.chars().take(64).collect()),
-            user_agent: origin.user_agent.map(|s| s.chars().take(256).collect()),
-            mfa_required,
-            mfa_at: None,
-        })
+    let inserted = store
+        .insert_session(
+            &SessionRow {
+                id_hash: opaque::hash(&secret),
+                sid: sid.clone(),
+                user_id: user.id.clone(),
+                auth_time: now,
+                amr: amr.to_string(),
+                created_at: now,
+                last_seen_at: now,
+                expires_at: now + lifetimes.absolute_secs,
+                ip: origin.ip.map(|s| s.chars().take(64).collect()),
+                user_agent: origin.user_agent.map(|s| s.chars().take(256).collect()),
+                mfa_required,
+                mfa_at: None,
+            },
+            &user.password_hash,
+        )
         .await?;
-    Ok(Created { secret, sid })
+    Ok(inserted.then_some(Created { secret, sid }))
 }
 
 /// The live session for a cookie secret, if any. Disabled users have none. Activity is
@@ -87,7 +92,9 @@ pub async fn current(
     let Some(user) = store.user_by_id(&row.user_id).await? else {
         return Ok(None);
     };
-    if user.disabled {
+    // A password change deletes the user's sessions; this also refuses one that a sign-in
+    // created with the old password while the change was under way.
+    if user.disabled || user.password_changed_at > row.created_at {
         return Ok(None);
     }
     if now - row.last_seen_at >= 60 {
@@ -139,11 +146,26 @@ pub async fn end_all(
 ) -> Result<usize, StoreError> {
     // No session has an empty id hash, so this keeps none.
     let sids = store.delete_other_sessions(user_id, "").await?;
-    for sid in &sids {
+    ended(store, revocations, backchannel, &sids, user_id, now).await?;
+    Ok(sids.len())
+}
+
+/// What follows sessions that were deleted (by any path): their refresh tokens stop working,
+/// their access tokens are revoked on every node (`sid` entries, which also cover a token a
+/// grant minted while the deletion was under way), and their clients are told.
+pub async fn ended(
+    store: &Store,
+    revocations: &RevocationList,
+    backchannel: &Backchannel,
+    sids: &[String],
+    user_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    for sid in sids {
         revoke_session_tokens(store, revocations, sid, now).await?;
         backchannel.notify(store, sid, user_id, now);
     }
-    Ok(sids.len())
+    Ok(())
 }
 
 /// A session's refresh tokens stop working, and its access tokens (`sid`) are revoked on
@@ -174,9 +196,14 @@ pub async fn end_others(
     let sids = store
         .delete_other_sessions(&current.user.id, &current.row.id_hash)
         .await?;
-    for sid in &sids {
-        revoke_session_tokens(store, revocations, sid, now).await?;
-        backchannel.notify(store, sid, &current.user.id, now);
-    }
+    ended(
+        store,
+        revocations,
+        backchannel,
+        &sids,
+        &current.user.id,
+        now,
+    )
+    .await?;
     Ok(sids.len())
 }

@@ -16,6 +16,8 @@ pub struct AuditEntry {
     pub detail: Option<String>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// How many events the entry stands for: 1, or more for a folded entry.
+    pub count: i64,
 }
 
 /// An entry to append (the id is the store's).
@@ -39,6 +41,7 @@ fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, sqlx::Error> {
         detail: r.try_get("detail")?,
         ip: r.try_get("ip")?,
         user_agent: r.try_get("user_agent")?,
+        count: r.try_get("count")?,
     })
 }
 
@@ -80,7 +83,7 @@ impl Store {
         offset: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "select id, at, actor, action, target, detail, ip, user_agent from audit_log \
+            "select id, at, actor, action, target, detail, ip, user_agent, count from audit_log \
              where ($1 = '' or actor = $1) and ($2 = '' or action = $2) \
              and at >= $3 and at <= $4 \
              order by id desc limit $5 offset $6",
@@ -117,13 +120,46 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes entries older than `before`; returns how many.
+    /// How many entries `actor` has for `action` since `since` (entries, not their counts).
     #[tracing::instrument(skip(self))]
-    pub async fn purge_audit(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("delete from audit_log where at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+    pub async fn count_audit_since(
+        &self,
+        actor: &str,
+        action: &str,
+        since: UnixTime,
+    ) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from audit_log where at >= $1 and actor = $2 and action = $3",
+        )
+        .bind(since)
+        .bind(actor)
+        .bind(action)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
+    /// Adds one to the newest folded entry (`detail` = `folded`) of `actor` and `action` since
+    /// `since`; false when there is none yet.
+    #[tracing::instrument(skip(self, folded))]
+    pub async fn bump_folded_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        since: UnixTime,
+        folded: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "update audit_log set count = count + 1 where id = \
+             (select max(id) from audit_log \
+              where at >= $1 and actor = $2 and action = $3 and detail = $4)",
+        )
+        .bind(since)
+        .bind(actor)
+        .bind(action)
+        .bind(folded)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 }

@@ -28,6 +28,7 @@ struct ClientRow {
     grant_types: String,
     scopes: String,
     first_party: i64,
+    resource_server: i64,
     access_token_ttl: Option<i64>,
     backchannel_logout_uri: Option<String>,
     signing_alg: String,
@@ -41,7 +42,7 @@ macro_rules! columns {
     () => {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
-         signing_alg, created_at, updated_at"
+         signing_alg, created_at, updated_at, resource_server"
     };
 }
 
@@ -116,7 +117,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -136,6 +137,7 @@ impl Store {
         )
         .bind(registration.signing_alg.as_str().to_string())
         .bind(now)
+        .bind(i64::from(registration.resource_server))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -197,7 +199,8 @@ impl Store {
     }
 
     /// Replaces what an administrator may edit (name, redirect URIs, lifetimes, back-channel
-    /// logout URI); whether the client exists. Type, grants, scope and algorithm stay.
+    /// logout URI, resource server); whether the client exists. Type, grants, scope and
+    /// algorithm stay.
     #[tracing::instrument(skip(self, registration))]
     pub async fn update_client_settings(
         &self,
@@ -207,8 +210,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
-             access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6 \
-             where client_id = $7",
+             access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
+             resource_server = $8 where client_id = $7",
         )
         .bind(registration.name.clone())
         .bind(uris_column(&registration.redirect_uris))
@@ -222,6 +225,7 @@ impl Store {
         )
         .bind(now)
         .bind(id.to_string())
+        .bind(i64::from(registration.resource_server))
         .execute(&self.pool)
         .await?;
         self.client_cache.forget(id);
@@ -304,6 +308,7 @@ impl ClientRow {
             client_type,
             secret_hash: self.secret_hash,
             first_party: self.first_party != 0,
+            resource_server: self.resource_server != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod codes;
 mod consents;
+mod purge;
 mod refresh_tokens;
 mod sessions;
 mod throttle;
@@ -14,6 +15,7 @@ mod users;
 pub use admin::{TotpRow, contains_pattern};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
+pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
 pub use sessions::{BackchannelTarget, SessionListing, SessionRow};
 pub use users::NewUser;
@@ -32,7 +34,8 @@ mod clients;
 mod revocations;
 
 pub use revocations::{
-    LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL, RevocationRow,
+    LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL, REVOCATION_WRITE_LOCK,
+    RevocationRow,
 };
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -53,16 +53,17 @@ pub struct Successor<'a> {
     pub idle_expires_at: UnixTime,
 }
 
-/// How a rotation went.
+/// How a rotation went; nothing is written unless `Rotated`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     Rotated,
-    /// The token was used before (`used_at`), or its family was revoked meanwhile
-    /// (`used_at` empty); nothing was written.
-    NotRotated {
-        used_at: Option<UnixTime>,
+    /// The token was used before, at `used_at`, in a family that is still live.
+    Used {
+        used_at: UnixTime,
         successor_sealed: Option<String>,
     },
+    /// The family was revoked (possibly after the caller read it).
+    Revoked,
 }
 
 impl Store {
@@ -113,20 +114,24 @@ impl Store {
         if marked.rows_affected() != 1 {
             tx.rollback().await?;
             let row = sqlx::query(
-                "select used_at, successor_sealed from refresh_tokens where token_hash = $1",
+                "select t.used_at, t.successor_sealed, f.revoked_at from refresh_tokens t \
+                 join refresh_families f on f.family_id = t.family_id where t.token_hash = $1",
             )
             .bind(old_hash)
             .fetch_optional(&self.pool)
             .await?;
-            return Ok(match row {
-                Some(r) => Rotation::NotRotated {
-                    used_at: r.try_get("used_at")?,
+            let Some(r) = row else {
+                return Ok(Rotation::Revoked);
+            };
+            if r.try_get::<Option<UnixTime>, _>("revoked_at")?.is_some() {
+                return Ok(Rotation::Revoked);
+            }
+            return Ok(match r.try_get::<Option<UnixTime>, _>("used_at")? {
+                Some(used_at) => Rotation::Used {
+                    used_at,
                     successor_sealed: r.try_get("successor_sealed")?,
                 },
-                None => Rotation::NotRotated {
-                    used_at: None,
-                    successor_sealed: None,
-                },
+                None => Rotation::Revoked,
             });
         }
         insert_token(
@@ -136,6 +141,17 @@ impl Store {
             now,
             successor.idle_expires_at,
         )
+        .await?;
+        // Only the token just used keeps its successor sealed (for the grace window): the
+        // older ones' successors are spent, and a database copy plus an old token must not
+        // unseal the chain up to the live one.
+        sqlx::query(
+            "update refresh_tokens set successor_sealed = null \
+             where family_id = $1 and token_hash <> $2 and successor_sealed is not null",
+        )
+        .bind(family_id)
+        .bind(old_hash)
+        .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(Rotation::Rotated)

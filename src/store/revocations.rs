@@ -18,6 +18,10 @@ pub const REVOCATION_CHANNEL: &str = "tessera_revocations";
 /// `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "tessera-revocations";
 
+/// PostgreSQL advisory lock key that orders revocation inserts (see `insert_revocation`). Any
+/// other writer of the table must take it too, in the same transaction as its insert.
+pub const REVOCATION_WRITE_LOCK: i64 = 0x7465_7373_7276_6c01;
+
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct RevocationRow {
     pub id: i64,
@@ -44,13 +48,44 @@ const COLUMNS: &str = "id, kind, target, issued_before, revoked_at, expires_at, 
 
 impl Store {
     /// Inserts and commits one revocation; returns its id (the cursor), or `None` when the
-    /// same token, session or family already has an entry (`revocations_once`): asking
-    /// twice changes nothing, so it writes nothing.
+    /// same token, session or family already has a live entry (`revocations_once`): asking
+    /// twice changes nothing, so it writes nothing. An expired entry for the same target (not
+    /// purged yet) is replaced by a new row, with a new id that every cursor will see.
+    ///
+    /// Ids must become visible in order, or a poll by cursor (`id > cursor`) could step over a
+    /// row whose transaction was still in flight. A sequence hands ids out before commit, so on
+    /// PostgreSQL each insert first takes a transaction-level advisory lock
+    /// (`REVOCATION_WRITE_LOCK`), held until its commit: the next id is drawn only after the
+    /// previous row is committed, and whoever sees a row sees every lower id too. Revocations
+    /// are rare and each holds the lock for one insert, so serializing them costs little; the
+    /// other well-known way, paging only below `pg_snapshot_xmin`, would let any long
+    /// transaction anywhere in the database (a report, a purge, an idle psql session) hold back
+    /// the list on every node, and would change the published cursor. SQLite has one writer,
+    /// whose lock is held from the id's assignment to the commit: ids commit in order there.
     #[tracing::instrument(skip_all, fields(kind = r.kind, reason = r.reason))]
     pub async fn insert_revocation(
         &self,
         r: &NewRevocation<'_>,
     ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+                .bind(REVOCATION_WRITE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if r.issued_before.is_none() {
+            sqlx::query(
+                "delete from revocations where kind = $1 and target = $2 \
+                 and issued_before is null and expires_at <= $3",
+            )
+            .bind(r.kind.to_string())
+            .bind(r.target.to_string())
+            .bind(r.revoked_at)
+            .execute(&mut *tx)
+            .await?;
+        }
         let id: Option<i64> = sqlx::query_scalar(
             "insert into revocations \
              (kind, target, issued_before, revoked_at, expires_at, reason) \
@@ -63,8 +98,9 @@ impl Store {
         .bind(r.revoked_at)
         .bind(r.expires_at)
         .bind(r.reason.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -113,21 +149,14 @@ impl Store {
         Ok(rows)
     }
 
-    /// Rows after `cursor`, and also every row revoked at or after `recent_since` whatever its
-    /// id: a sequence hands out ids before commit, so a row can become visible after a higher
-    /// id already has (see `revocation::sync`). Expired rows are included; callers drop them.
+    /// Rows after `cursor`, oldest first. Ids commit in order (see `insert_revocation`), so no
+    /// row can later appear below a cursor taken from rows read here. Expired rows are
+    /// included; callers drop them.
     #[tracing::instrument(skip(self))]
-    pub async fn revocations_after(
-        &self,
-        cursor: i64,
-        recent_since: UnixTime,
-    ) -> Result<Vec<RevocationRow>, StoreError> {
-        let sql = format!(
-            "select {COLUMNS} from revocations where id > $1 or revoked_at >= $2 order by id"
-        );
+    pub async fn revocations_after(&self, cursor: i64) -> Result<Vec<RevocationRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from revocations where id > $1 order by id");
         let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(cursor)
-            .bind(recent_since)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
@@ -173,16 +202,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
-    }
-
-    /// Deletes the rows that can no longer match a live token; returns how many.
-    #[tracing::instrument(skip(self))]
-    pub async fn purge_revocations(&self, now: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("delete from revocations where expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
     }
 
     /// PostgreSQL: a dedicated connection (not from the pool) that `LISTEN`s on

@@ -53,8 +53,34 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRow, sqlx::Error> {
 }
 
 impl Store {
+    /// Inserts a session for a user whose password was checked against `password_hash`.
+    /// False (nothing written) when the stored hash is another one by now, or the user was
+    /// disabled: a sign-in that raced a password change must not survive it. (The hash, not
+    /// `password_changed_at`: a change in the same second leaves the time as it was, while
+    /// every new hash has a new salt.)
+    ///
+    /// The user's row is locked by a no-op update first, so a concurrent password change
+    /// either commits before (this finds its new hash) or waits for this commit and then
+    /// deletes this session with the others.
     #[tracing::instrument(skip_all, fields(sid = s.sid))]
-    pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
+    pub async fn insert_session(
+        &self,
+        s: &SessionRow,
+        password_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let unchanged = sqlx::query(
+            "update users set updated_at = updated_at \
+             where id = $1 and password_hash = $2 and disabled = 0",
+        )
+        .bind(&s.user_id)
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await?;
+        if unchanged.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         sqlx::query(
             "insert into sessions (id_hash, sid, user_id, auth_time, amr, created_at, \
              last_seen_at, expires_at, ip, user_agent, mfa_required, mfa_at) \
@@ -72,9 +98,10 @@ impl Store {
         .bind(&s.user_agent)
         .bind(i64::from(s.mfa_required))
         .bind(s.mfa_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The session with this hash if it is neither past its absolute expiry nor idle since

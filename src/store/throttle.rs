@@ -91,4 +91,22 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Counters whose last failure is older than `before`: they no longer hold anyone back.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_login_throttle_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from login_throttle where key in \
+             (select key from login_throttle where last_failure < $1 limit $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
 }

@@ -90,14 +90,23 @@ impl Store {
     }
 
     /// Replaces the hash after a login found stale argon2 parameters; not a password change.
+    /// Only if the stored hash is still `verified`: a password change that committed while
+    /// the login was hashing must not be overwritten by the old password. False if it was.
     #[tracing::instrument(skip_all)]
-    pub async fn update_password_hash(&self, id: &str, hash: &str) -> Result<(), StoreError> {
-        sqlx::query("update users set password_hash = $2 where id = $1")
-            .bind(id)
-            .bind(hash)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    pub async fn update_password_hash(
+        &self,
+        id: &str,
+        verified: &str,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("update users set password_hash = $3 where id = $1 and password_hash = $2")
+                .bind(id)
+                .bind(verified)
+                .bind(hash)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// A password change: new hash, and every session of the user ends (in one transaction).

@@ -826,7 +826,75 @@ async fn a_revoked_token_no_longer_opens_the_api(backend: Backend) {
     assert_eq!(get().await.unwrap().status(), 401);
 }
 
+/// Issue 11 point 9: the console registers a resource server (a checkbox) and its edit form
+/// turns the flag off and on again.
+async fn the_console_registers_and_edits_a_resource_server(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = enrol_admin(&app).await.client;
+    let page = |path: String| {
+        let client = client.clone();
+        let url = app.url(&path);
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/admin/clients/new".into()).await;
+    let res = client
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("name", "Orders API"),
+            ("client_type", "confidential"),
+            ("grant_types", "client_credentials"),
+            ("scope", "orders"),
+            ("resource_server", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let html = res.text().await.unwrap();
+    let id = between(&html, r#"<code id="client-id">"#, "</code>").to_string();
+    let stored = |app: &TestApp, id: String| {
+        let store = app.state.store.clone();
+        async move {
+            store
+                .get_client(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .resource_server
+        }
+    };
+    assert!(stored(&app, id.clone()).await);
+
+    // The edit form shows it checked; leaving the box empty turns it off.
+    let edit = format!("/admin/clients/{id}/edit");
+    let html = page(edit.clone()).await;
+    assert!(html.contains(r#"name="resource_server" value="yes" checked"#));
+    let res = client
+        .post(app.url(&edit))
+        .form(&[("csrf", csrf_in(&html).as_str()), ("name", "Orders API")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(!stored(&app, id.clone()).await);
+    let html = page(edit.clone()).await;
+    let res = client
+        .post(app.url(&edit))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("name", "Orders API"),
+            ("resource_server", "yes"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(stored(&app, id).await);
+}
+
 dual!(
+    the_console_registers_and_edits_a_resource_server,
     a_revoked_token_no_longer_opens_the_api,
     anonymous_users_are_sent_to_login_and_non_admins_get_403_everywhere,
     admin_sign_in_requires_totp_once_enrolled,

@@ -84,7 +84,8 @@ async fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -
         now,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .expect("the password has not changed");
     // As if it passed TOTP at `auth_time` too, so that the token works whatever
     // `admin_require_totp` says.
     app.state
@@ -920,7 +921,108 @@ async fn the_audit_log_filters_by_time(backend: Backend) {
     assert_eq!(window["items"], json!([]));
 }
 
+/// Issue 11 point 9: a client is made a resource server at registration or by PATCH (API), or
+/// with `tessera client add --resource-server` (CLI); only then may it pull `/revocations`.
+/// A public client cannot be one.
+async fn resource_servers_are_registered_and_edited(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (api, _) = ops_api(&app).await;
+    let created = api
+        .ok(
+            Method::POST,
+            "/clients",
+            Some(
+                json!({ "name": "Orders API", "grant_types": ["client_credentials"],
+                         "scope": "orders", "resource_server": true }),
+            ),
+        )
+        .await;
+    assert_eq!(created["resource_server"], json!(true));
+    let id = created["client_id"].as_str().unwrap().to_string();
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    let pull = || {
+        app.client
+            .get(app.url("/revocations"))
+            .basic_auth(&id, Some(&secret))
+            .send()
+    };
+    assert_eq!(pull().await.unwrap().status(), 200);
+
+    let patched = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "resource_server": false })),
+        )
+        .await;
+    assert_eq!(
+        (&patched["resource_server"], &patched["name"]),
+        (&json!(false), &json!("Orders API"))
+    );
+    assert_eq!(pull().await.unwrap().status(), 403);
+    // Other edits keep it as it is.
+    api.ok(
+        Method::PATCH,
+        &format!("/clients/{id}"),
+        Some(json!({ "resource_server": true })),
+    )
+    .await;
+    let renamed = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "name": "Orders API v2" })),
+        )
+        .await;
+    assert_eq!(renamed["resource_server"], json!(true));
+    assert_eq!(pull().await.unwrap().status(), 200);
+
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/clients",
+            Some(json!({ "name": "SPA", "client_type": "public",
+                         "redirect_uris": ["https://spa.example.com/cb"],
+                         "resource_server": true })),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_request")
+    );
+
+    // The CLI.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .env_clear()
+        .current_dir(dir.path())
+        .env("DATABASE_URL", &app.db.url)
+        .env("TESSERA_LOG_LEVEL", "warn")
+        .args([
+            "client",
+            "add",
+            "--name",
+            "Ledger API",
+            "--type",
+            "confidential",
+            "--grant-type",
+            "client_credentials",
+            "--resource-server",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["resource_server"], json!(true));
+}
+
 dual!(
+    resource_servers_are_registered_and_edited,
     sessions_are_listed_and_ended,
     revocations_are_listed_and_made_by_hand,
     keys_are_listed_without_key_material,

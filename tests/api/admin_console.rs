@@ -76,7 +76,7 @@ async fn an_admin_lists_a_users_sessions_and_ends_one(backend: Backend) {
     let sids = sids_of(&app, &bob.id).await;
     assert_eq!(sids.len(), 2);
     let laptop_token = user_token(&app, &bob.id, &laptop_sid, "openid");
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     assert_eq!(app.introspect(&rs, &laptop_token).await["active"], true);
 
     // By name: bob's two sessions, not the admin's.
@@ -130,7 +130,7 @@ async fn an_admin_lists_a_users_sessions_and_ends_one(backend: Backend) {
 async fn revoking_by_hand_takes_effect_at_once_and_is_listed(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = enrol_admin(&app).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let leaked = app.create_service_client("api").await;
     let other = app.create_service_client("api").await;
     let client_token = app.access_token(&leaked).await;

@@ -34,7 +34,7 @@ async fn becomes_inactive(app: &TestApp, rs: &TestClient, token: &str) -> bool {
 /// running server within seconds.
 async fn client_commands_revoke_the_clients_tokens_on_running_nodes(backend: Backend) {
     let app = spawn_app(backend).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let leaked = app.create_service_client("api").await;
     let token = app.access_token(&leaked).await;
     assert_eq!(app.introspect(&rs, &token).await["active"], true);

@@ -24,6 +24,7 @@ fn full_input() -> RegistrationInput {
         access_token_ttl: Some("10m".into()),
         backchannel_logout_uri: Some("https://app.example.com/bcl".into()),
         signing_alg: Some("ES256".into()),
+        resource_server: false,
     }
 }
 

@@ -571,7 +571,50 @@ async fn max_age_counts_from_the_code_step_for_users_with_totp(backend: Backend)
     assert_eq!(claims["auth_time"], app.clock.now());
 }
 
+/// A sign-in whose password check overlaps a password change never leaves a session behind:
+/// either the change ends it, or it is refused for using a password that no longer holds.
+/// Raced for real: each round signs in with the current password while the password changes.
+async fn a_sign_in_racing_a_password_change_never_keeps_a_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mut current = PASSWORD.to_string();
+    for round in 0..6 {
+        let browser = http_client();
+        let csrf = app.login_csrf(&browser).await;
+        let next = format!("the passphrase of round {round}");
+        let form = [
+            ("username", "alice"),
+            ("password", current.as_str()),
+            ("csrf", csrf.as_str()),
+        ];
+        let sign_in = app.post_login_with(&browser, &form);
+        let change = tessera::accounts::manage::set_password(
+            &app.state.store,
+            &app.state.revocations,
+            &app.state.backchannel,
+            &app.state.hasher,
+            "alice",
+            secrecy::SecretString::from(next.clone()),
+            &app.clock,
+        );
+        let (_, changed) = tokio::join!(sign_in, change);
+        changed.expect("password changed");
+        let res = browser
+            .get(app.url("/account"))
+            .send()
+            .await
+            .expect("account");
+        assert_eq!(
+            res.status(),
+            StatusCode::SEE_OTHER,
+            "round {round}: a session signed in with the old password survived the change"
+        );
+        current = next;
+    }
+}
+
 dual!(
+    a_sign_in_racing_a_password_change_never_keeps_a_session,
     max_age_counts_from_the_code_step_for_users_with_totp,
     refresh_honours_the_revocation_list_not_only_the_store,
     at_hash_uses_the_hash_of_the_id_tokens_algorithm,

@@ -149,6 +149,17 @@ impl TestApp {
         self.create_client(service_client(scope)).await
     }
 
+    /// A confidential client registered as a resource server: it may introspect any token and
+    /// pull `/revocations`. It can also get tokens (client_credentials, `api.read`).
+    pub async fn create_resource_server_client(&self) -> TestClient {
+        self.create_client(RegistrationInput {
+            name: "An API".into(),
+            resource_server: true,
+            ..service_client("api.read")
+        })
+        .await
+    }
+
     /// `POST /token` with a form body and no Authorization header.
     pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
         self.client

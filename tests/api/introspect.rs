@@ -56,12 +56,31 @@ async fn a_live_access_token_is_active_with_its_claims(backend: Backend) {
         .await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["active"], true);
-    // Any confidential client may introspect (a resource server is not the token's client).
-    let resource_server = app.create_service_client("api.read").await;
+    // A resource server is not the token's client, and may introspect it.
+    let resource_server = app.create_resource_server_client().await;
     assert_eq!(
         app.introspect(&resource_server, &token).await["active"],
         true
     );
+}
+
+/// Issue 11 point 9, RFC 7662 §4: an ordinary client learns nothing about another client's
+/// tokens (not even that they are live); the token's own client and a client registered as a
+/// resource server do. The same holds for refresh tokens.
+async fn only_the_tokens_client_and_resource_servers_see_it_active(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.create_service_client("api.read").await;
+    let b = app.create_service_client("api.read").await;
+    let api = app.create_resource_server_client().await;
+    let token = app.access_token(&a).await;
+    assert_eq!(app.introspect(&a, &token).await["active"], true);
+    assert_eq!(app.introspect(&b, &token).await, inactive());
+    assert_eq!(app.introspect(&api, &token).await["active"], true);
+    assert_eq!(app.introspect(&api, &token).await["client_id"], a.id);
+    // B's own token is still active for B.
+    let bs = app.access_token(&b).await;
+    assert_eq!(app.introspect(&b, &bs).await["active"], true);
+    assert_eq!(app.introspect(&a, &bs).await, inactive());
 }
 
 /// RFC 7662 §2.2: "active ... has not expired": past `exp`, the token is inactive.
@@ -245,6 +264,13 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
     let live = app.access_token(&client).await;
     let revoked = app.access_token(&client).await;
     assert_eq!(app.revoke(&client, &revoked).await.status(), 200);
+    let caller = app
+        .state
+        .store
+        .get_client(&client.id)
+        .await
+        .unwrap()
+        .unwrap();
 
     app.state.store.close().await;
     assert!(app.state.store.ping().await.is_err(), "the pool is closed");
@@ -256,11 +282,11 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
         issuer: &issuer,
         now: app.clock.now(),
     };
-    let answer = serde_json::to_value(check.introspect(&live)).unwrap();
+    let answer = serde_json::to_value(check.introspect(&caller, &live)).unwrap();
     assert_eq!(answer["active"], true);
     assert_eq!(answer["client_id"], client.id);
     assert_eq!(
-        serde_json::to_value(check.introspect(&revoked)).unwrap(),
+        serde_json::to_value(check.introspect(&caller, &revoked)).unwrap(),
         inactive()
     );
 
@@ -272,6 +298,7 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
 
 dual!(
     a_live_access_token_is_active_with_its_claims,
+    only_the_tokens_client_and_resource_servers_see_it_active,
     an_expired_access_token_is_inactive,
     a_cached_token_is_inactive_once_revoked_or_expired,
     forged_access_tokens_are_inactive,

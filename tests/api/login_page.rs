@@ -435,7 +435,7 @@ async fn disabling_a_user_or_changing_the_password_ends_their_sessions(backend: 
         &app.state.hasher,
         "alice",
         secrecy::SecretString::from("a brand new passphrase".to_string()),
-        app.clock.now(),
+        &app.clock,
     )
     .await
     .expect("passwd");

@@ -53,7 +53,7 @@ async fn logout_ends_every_token_of_the_session_everywhere(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
     let c = client(&app, "confidential", true).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let node_b = match backend {
         Backend::Postgres => Some(spawn_node(&app).await),
         Backend::Sqlite => None, // SQLite is one node
@@ -97,7 +97,7 @@ async fn refresh_reuse_makes_the_familys_access_tokens_inactive(backend: Backend
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
     let c = client(&app, "confidential", true).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let tokens = signed_in_tokens(&app, &c, &http_client()).await;
     let rt = tokens["refresh_token"].as_str().expect("rt");
     let next: Value = refresh(&app, &c, rt, None)
@@ -119,7 +119,7 @@ async fn revoking_a_refresh_token_revokes_its_family(backend: Backend) {
     app.create_user("alice", PASSWORD).await;
     let c = client(&app, "confidential", true).await;
     let other = client(&app, "confidential", true).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let tokens = signed_in_tokens(&app, &c, &http_client()).await;
     let at = tokens["access_token"].as_str().expect("at");
     let rt = tokens["refresh_token"].as_str().expect("rt");
@@ -140,7 +140,7 @@ async fn a_password_change_revokes_the_users_access_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
     let c = client(&app, "confidential", true).await;
-    let rs = app.create_service_client("api").await;
+    let rs = app.create_resource_server_client().await;
     let tokens = signed_in_tokens(&app, &c, &http_client()).await;
     let at = tokens["access_token"].as_str().expect("at");
     tessera::accounts::manage::set_password(
@@ -150,7 +150,7 @@ async fn a_password_change_revokes_the_users_access_tokens(backend: Backend) {
         &app.state.hasher,
         "alice",
         secrecy::SecretString::from("another fine passphrase".to_string()),
-        app.clock.now(),
+        &app.clock,
     )
     .await
     .expect("passwd");

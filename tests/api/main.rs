@@ -32,6 +32,7 @@ mod login_page;
 mod logout_everywhere;
 mod operations;
 mod outage;
+mod purge;
 mod revocation_list;
 mod revoke;
 mod rp_openidconnect;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::Connection;
 use tessera::revocation::purge::{Purged, purge_once};
 use tessera::revocation::{Revocation, Target, reason};
-use tessera::store::{LISTENER_APPLICATION_NAME, NewRevocation};
+use tessera::store::{LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_WRITE_LOCK};
 
 use crate::dual;
 use crate::helpers::{Backend, TestApp, TestClient, jwt_claims, spawn_app, spawn_node, spawn_on};
@@ -153,7 +153,7 @@ async fn purge_removes_only_expired_entries_and_a_restart_reloads_the_rest(backe
     let store_rows = |app: &TestApp| {
         let store = app.state.store.clone();
         async move {
-            let rows = store.revocations_after(0, i64::MAX).await.unwrap();
+            let rows = store.revocations_after(0).await.unwrap();
             rows.into_iter().map(|r| r.id).collect::<Vec<_>>()
         }
     };
@@ -199,7 +199,7 @@ async fn purge_removes_only_expired_entries_and_a_restart_reloads_the_rest(backe
 /// resource servers that verify tokens offline; clients authenticate (RFC 6749 §2.3.1).
 async fn resource_servers_pull_the_list_by_cursor(backend: Backend) {
     let app = spawn_app(backend).await;
-    let client = app.create_service_client("api.read").await;
+    let client = app.create_resource_server_client().await;
     let first = app.access_token(&client).await;
     let second = app.access_token(&client).await;
     app.revoke(&client, &first).await;
@@ -247,6 +247,22 @@ async fn resource_servers_pull_the_list_by_cursor(backend: Backend) {
     let page: Value = pull("0").await.unwrap().json().await.unwrap();
     assert!(page["revocations"].as_array().unwrap().is_empty());
 
+    // Issue 11 point 9: an ordinary confidential client may not read the list.
+    let ordinary = app.create_service_client("api.read").await;
+    let res = app
+        .client
+        .get(app.url("/revocations?since=0"))
+        .basic_auth(&ordinary.id, Some(ordinary.secret()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unauthorized_client"
+    );
+
     let res = app.get("/revocations?since=0").await;
     assert_eq!(res.status(), 401);
     assert_eq!(
@@ -263,7 +279,111 @@ async fn resource_servers_pull_the_list_by_cursor(backend: Backend) {
     }
 }
 
+/// A page of `GET /revocations?since=` as `client`: (entry ids, next cursor).
+async fn pull_page(app: &TestApp, client: &TestClient, since: i64) -> (Vec<i64>, i64) {
+    let res = app
+        .client
+        .get(app.url(&format!("/revocations?since={since}")))
+        .basic_auth(&client.id, Some(client.secret()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page: Value = res.json().await.unwrap();
+    let ids = page["revocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    (ids, page["cursor"].as_i64().unwrap())
+}
+
+/// Issue 11 point 7, DESIGN §4: "Cursors handed to nodes and to /revocations never skip an
+/// entry that commits late." A revocation whose transaction is still open when a later one is
+/// made (here: held open on a direct connection, as a slow node would) is neither stepped over
+/// by the `/revocations` cursor nor by another node's sync.
+async fn a_revocation_that_commits_late_is_not_skipped_by_any_cursor(backend: Backend) {
+    let a = spawn_app(backend).await;
+    // On PostgreSQL a second node follows by LISTEN and cursor; on SQLite the node itself polls.
+    let b = match backend {
+        Backend::Postgres => Some(spawn_node(&a).await),
+        Backend::Sqlite => None,
+    };
+    let node = b.as_ref().unwrap_or(&a);
+    let client = a.create_resource_server_client().await;
+    let late_token = a.access_token(&client).await;
+    let later_token = a.access_token(&client).await;
+    let (_, start) = pull_page(&a, &client, 0).await;
+
+    // A slow writer: its transaction has its id and stays open. It follows the store's rule
+    // for writers of the table (the advisory lock on PostgreSQL, the write lock on SQLite).
+    let mut slow = sqlx::AnyConnection::connect(&a.db.url).await.unwrap();
+    let mut tx = slow.begin().await.unwrap();
+    if backend == Backend::Postgres {
+        sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+            .bind(REVOCATION_WRITE_LOCK)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    let now = a.clock.now();
+    let late_jti = jwt_claims(&late_token)["jti"].as_str().unwrap().to_string();
+    let late_id: i64 = sqlx::query_scalar(
+        "insert into revocations (kind, target, issued_before, revoked_at, expires_at, reason) \
+         values ('jti', $1, null, $2, $3, 'admin') returning id",
+    )
+    .bind(late_jti)
+    .bind(now)
+    .bind(now + 3600)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+
+    // Meanwhile the app revokes another token: a higher id.
+    let revoking = {
+        let a_client = a.client.clone();
+        let url = a.url("/revoke");
+        let (id, secret) = (client.id.clone(), client.secret().to_string());
+        tokio::spawn(async move {
+            a_client
+                .post(url)
+                .basic_auth(id, Some(secret))
+                .form(&[("token", later_token.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // A poll in between must not hand out a cursor beyond the open transaction's id.
+    let (ids, between) = pull_page(&a, &client, start).await;
+    assert!(
+        ids.iter().all(|&id| id < late_id) && between < late_id,
+        "a cursor went past id {late_id} while it was uncommitted: {ids:?}, cursor {between}"
+    );
+
+    tx.commit().await.unwrap();
+    assert_eq!(revoking.await.unwrap(), 200);
+    let (ids, _) = pull_page(&a, &client, between).await;
+    assert!(
+        ids.contains(&late_id),
+        "the late entry was skipped: {ids:?}"
+    );
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert!(ids[1] > late_id);
+
+    // The other node (or, on SQLite, the node's own poll) picks up the late entry too.
+    assert!(
+        becomes_inactive(node, &client, &late_token, Duration::from_secs(7)).await,
+        "node sync skipped the late revocation"
+    );
+    assert!(node.state.revocations.contains(late_id));
+}
+
 dual!(
     purge_removes_only_expired_entries_and_a_restart_reloads_the_rest,
     resource_servers_pull_the_list_by_cursor,
+    a_revocation_that_commits_late_is_not_skipped_by_any_cursor,
 );

@@ -613,7 +613,7 @@ async fn set_password(
         &state.hasher,
         &user.username,
         SecretString::from(input.password),
-        state.clock.now(),
+        &state.clock,
     )
     .await
     .map_err(manage_error)?;
@@ -775,6 +775,9 @@ struct NewClientJson {
     /// Skips the consent page.
     #[serde(default)]
     first_party: bool,
+    /// May introspect any token and pull `GET /revocations` (confidential clients only).
+    #[serde(default)]
+    resource_server: bool,
     /// A duration such as `10m`; at most an hour.
     access_token_ttl: Option<String>,
     backchannel_logout_uri: Option<String>,
@@ -819,6 +822,7 @@ async fn create_client(
         grant_types: input.grant_types,
         scope: input.scope,
         first_party: input.first_party,
+        resource_server: input.resource_server,
         access_token_ttl: input.access_token_ttl,
         backchannel_logout_uri: input.backchannel_logout_uri,
         // RS256, the default; the CLI's --signing-alg chooses another.
@@ -931,6 +935,8 @@ struct ClientPatchJson {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     backchannel_logout_uri: Option<Option<String>>,
+    /// May introspect any token and pull `GET /revocations`.
+    resource_server: Option<bool>,
 }
 
 /// A field that may be absent (`None`), null (`Some(None)`) or set: absent keeps the value,
@@ -984,6 +990,7 @@ async fn update_client(
         backchannel_logout_uri: patch
             .backchannel_logout_uri
             .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
+        resource_server: patch.resource_server.unwrap_or(current.resource_server),
     };
     if client_admin::edit_needs_recent_sign_in(&current, &edit) {
         caller.require_recent(&state)?;
@@ -1082,6 +1089,9 @@ struct AuditJson {
     detail: Option<serde_json::Value>,
     ip: Option<String>,
     user_agent: Option<String>,
+    /// How many events the entry stands for: 1, or more when anonymous events past the
+    /// per-minute cap were folded into it.
+    count: i64,
 }
 
 impl From<AuditEntry> for AuditJson {
@@ -1099,6 +1109,7 @@ impl From<AuditEntry> for AuditJson {
             detail,
             ip: e.ip,
             user_agent: e.user_agent,
+            count: e.count,
         }
     }
 }

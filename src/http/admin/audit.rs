@@ -25,7 +25,11 @@ impl From<&AuditEntry> for Row {
         Self {
             at: crate::clock::display(e.at),
             actor: e.actor.clone(),
-            action: e.action.clone(),
+            action: if e.count > 1 {
+                format!("{} (×{})", e.action, e.count)
+            } else {
+                e.action.clone()
+            },
             target: e.target.clone().unwrap_or_default(),
             detail: e.detail.clone().unwrap_or_default(),
             origin: format!(

@@ -54,6 +54,8 @@ pub struct NewClientForm {
     #[serde(default)]
     first_party: String,
     #[serde(default)]
+    resource_server: String,
+    #[serde(default)]
     access_token_ttl: String,
     #[serde(default)]
     backchannel_logout_uri: String,
@@ -71,6 +73,7 @@ impl NewClientForm {
             grant_types: list(&self.grant_types),
             scope: optional(&self.scope),
             first_party: self.first_party == "yes",
+            resource_server: self.resource_server == "yes",
             access_token_ttl: optional(&self.access_token_ttl),
             backchannel_logout_uri: optional(&self.backchannel_logout_uri),
             // RS256, the default; the CLI's --signing-alg chooses another.
@@ -103,6 +106,8 @@ pub struct EditForm {
     access_token_ttl: String,
     #[serde(default)]
     backchannel_logout_uri: String,
+    #[serde(default)]
+    resource_server: String,
 }
 
 impl EditForm {
@@ -115,6 +120,7 @@ impl EditForm {
             post_logout_redirect_uris: list(&self.post_logout_redirect_uris),
             access_token_ttl: optional(&self.access_token_ttl),
             backchannel_logout_uri: optional(&self.backchannel_logout_uri),
+            resource_server: self.resource_server == "yes",
         }
     }
 }

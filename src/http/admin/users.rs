@@ -335,7 +335,7 @@ pub async fn reset_password(
         &state.hasher,
         &user.username,
         SecretString::from(form.password),
-        state.clock.now(),
+        &state.clock,
     )
     .await
     .map_err(manage_error)?;

@@ -36,12 +36,14 @@ pub async fn exchange(
             "the authorization code was issued to another client",
         ));
     }
+    // Expiry first: a used code found later (in a log, a browser history) is only invalid,
+    // so that it cannot be used to revoke its user's tokens at any time.
+    if row.expires_at <= ctx.now {
+        return Err(invalid("the authorization code is invalid or expired"));
+    }
     // §4.1.2: a code used twice is refused, and what the first use issued is revoked.
     if row.used_at.is_some() {
         return replayed(ctx, row.family_id.as_deref()).await;
-    }
-    if row.expires_at <= ctx.now {
-        return Err(invalid("the authorization code is invalid or expired"));
     }
     // §4.1.3: redirect_uri is required, and identical, only when the authorization request
     // carried one; when it did not, a redirect_uri sent here must still be the one used.

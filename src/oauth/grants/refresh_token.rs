@@ -89,12 +89,12 @@ pub async fn exchange(
         .await?;
     let successor = match rotation {
         Rotation::Rotated => successor,
-        Rotation::NotRotated { used_at: None, .. } => {
+        Rotation::Revoked => {
             // Revoked between our read and the rotation (a logout, an admin).
             return Err(invalid("the refresh token has been revoked"));
         }
-        Rotation::NotRotated {
-            used_at: Some(used_at),
+        Rotation::Used {
+            used_at,
             successor_sealed,
         } => match within_grace(ctx, presented, used_at, successor_sealed.as_deref()).await? {
             Some(same) => same,

@@ -1,0 +1,189 @@
+//! Deleting what traffic leaves behind (issue 11 point 10): one statement per table, each
+//! removing at most `limit` rows so that no purge holds a lock for long, and the lock that lets
+//! one node at a time run the purge. What is old enough to go is decided in `crate::purge`.
+
+use secrecy::ExposeSecret;
+use sqlx::{AnyConnection, Connection};
+
+use super::{Backend, Store, StoreError};
+use crate::clock::UnixTime;
+
+/// PostgreSQL advisory lock key held by the node that is purging.
+pub const PURGE_LOCK: i64 = 0x7465_7373_7075_7267;
+
+/// Held while one node purges. On PostgreSQL it is a session-level advisory lock on a
+/// connection of its own (not the pool's, so the lock can never be left behind on a pooled
+/// connection): `release` closes it, and so does dropping it or the process dying, which ends
+/// the session and with it the lock. On SQLite (one node) it holds nothing.
+#[derive(Debug)]
+pub struct PurgeLock {
+    conn: Option<AnyConnection>,
+}
+
+impl PurgeLock {
+    /// Gives the lock back: the next node's purge may run.
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        if let Some(conn) = self.conn.take() {
+            conn.close().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The purge lock, or `None` when another node holds it (that node is purging).
+    #[tracing::instrument(skip(self))]
+    pub async fn try_purge_lock(&self) -> Result<Option<PurgeLock>, StoreError> {
+        if self.backend != Backend::Postgres {
+            return Ok(Some(PurgeLock { conn: None }));
+        }
+        let mut conn = AnyConnection::connect(self.url.expose_secret()).await?;
+        let locked: bool = sqlx::query_scalar("select pg_try_advisory_lock($1)")
+            .bind(PURGE_LOCK)
+            .fetch_one(&mut conn)
+            .await?;
+        if locked {
+            Ok(Some(PurgeLock { conn: Some(conn) }))
+        } else {
+            conn.close().await?;
+            Ok(None)
+        }
+    }
+
+    /// Expired authorization codes, used or not. A used code stays until it expires: a second
+    /// redemption before then must still be recognised as a replay (RFC 6749 §4.1.2).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_codes_batch(&self, now: UnixTime, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from authorization_codes where code_hash in \
+             (select code_hash from authorization_codes where expires_at <= $1 limit $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Sessions past their absolute expiry (ended sessions are deleted when they end).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_sessions_batch(&self, now: UnixTime, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from sessions where id_hash in \
+             (select id_hash from sessions where expires_at <= $1 limit $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Session–client links whose session is gone (expired, ended, or its user deleted).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_session_clients_batch(&self, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from session_clients where sid in \
+             (select c.sid from session_clients c \
+              where not exists (select 1 from sessions s where s.sid = c.sid) limit $1)",
+        )
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Up to `limit` families past their absolute expiry, with their tokens (the foreign key
+    /// cascades through `refresh_tokens_family_id`): no token of theirs can be used, and a
+    /// replay is answered "invalid" whether or not the row is there.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_expired_families_batch(
+        &self,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        // One condition per statement: a plain index range scan, which skips the index
+        // entries of rows earlier batches deleted, where an `or` would make PostgreSQL use a
+        // bitmap scan that visits them all again.
+        let done = sqlx::query(
+            "delete from refresh_families where family_id in \
+             (select family_id from refresh_families where expires_at <= $1 limit $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Up to `limit` families revoked at or before `before`, with their tokens.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_revoked_families_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from refresh_families where family_id in \
+             (select family_id from refresh_families where revoked_at <= $1 limit $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Unused refresh tokens past their idle expiry, in families still alive: no one can use
+    /// them any more. Used tokens stay with their family: presenting one again is reuse, which
+    /// must still revoke the family (RFC 9700 §4.14).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_idle_refresh_tokens_batch(
+        &self,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from refresh_tokens where token_hash in \
+             (select token_hash from refresh_tokens \
+              where used_at is null and idle_expires_at <= $1 limit $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Revocation entries that can no longer match a live token.
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_revocations_batch(
+        &self,
+        now: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from revocations where id in \
+             (select id from revocations where expires_at <= $1 limit $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Audit entries older than `before` (the retention).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_audit_batch(&self, before: UnixTime, limit: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from audit_log where id in \
+             (select id from audit_log where at < $1 limit $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
