@@ -925,8 +925,23 @@ async fn the_audit_log_filters_by_time(backend: Backend) {
 /// with `tessera client add --resource-server` (CLI); only then may it pull `/revocations`.
 /// A public client cannot be one.
 async fn resource_servers_are_registered_and_edited(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (api, _) = ops_api(&app).await;
+    let app = spawn_app_with(backend, |s| s.admin_require_totp = false).await;
+    // Making a client a resource server needs a recent sign-in (it sees every token): a
+    // client's own token may not, a freshly signed-in administrator may.
+    let (ops, _) = ops_api(&app).await;
+    let (status, _) = ops
+        .call(
+            Method::POST,
+            "/clients",
+            Some(json!({ "name": "Sneaky", "scope": "orders", "resource_server": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let root = create_admin(&app, "root").await;
+    let api = Api {
+        app: &app,
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
+    };
     let created = api
         .ok(
             Method::POST,
