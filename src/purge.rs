@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::{Clock, UnixTime};
-use crate::config::Settings;
+use crate::config::{MAX_REFRESH_TOKEN_GRACE, Settings};
 use crate::revocation::MAX_TOKEN_LIFETIME;
 use crate::store::{Store, StoreError};
 
@@ -31,6 +31,8 @@ pub struct Purged {
     pub refresh_tokens: u64,
     /// Families past their absolute expiry, or revoked more than an hour ago, and their tokens.
     pub refresh_families: u64,
+    /// Sealed successors forgotten once past the longest grace window (rows kept, not deleted).
+    pub sealed_successors: u64,
     pub login_throttle: u64,
     pub revocations: u64,
     pub audit_log: u64,
@@ -43,6 +45,7 @@ impl Purged {
             + self.session_clients
             + self.refresh_tokens
             + self.refresh_families
+            + self.sealed_successors
             + self.login_throttle
             + self.revocations
             + self.audit_log
@@ -102,6 +105,9 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     p.refresh_families = batches(|| store.purge_expired_families_batch(now, BATCH)).await?
         + batches(|| store.purge_revoked_families_batch(revoked_before, BATCH)).await?;
     p.refresh_tokens = batches(|| store.purge_idle_refresh_tokens_batch(now, BATCH)).await?;
+    let grace_over = now.saturating_sub(secs(MAX_REFRESH_TOKEN_GRACE));
+    p.sealed_successors =
+        batches(|| store.forget_sealed_successors_batch(grace_over, BATCH)).await?;
     let throttle_before = now.saturating_sub(policy.throttle_window);
     p.login_throttle = batches(|| store.purge_login_throttle_batch(throttle_before, BATCH)).await?;
     p.revocations = batches(|| store.purge_revocations_batch(now, BATCH)).await?;

@@ -8,6 +8,9 @@ alter table authorization_codes add column redirect_uri_sent bigint not null def
 -- successor, encrypted with a key derived from the used token (which is stored only as a hash),
 -- so the database alone never reveals a live refresh token.
 alter table refresh_tokens add column successor_sealed text;
+-- The purge forgets sealed successors once the grace window is over; this finds the few left.
+create index refresh_tokens_sealed_used_at on refresh_tokens (used_at)
+    where successor_sealed is not null;
 
 -- A revocation of one token, session or family is written once, however often it is asked for
 -- (code replays, refresh reuse, /revoke of the same token): replays cannot grow the list.

@@ -93,6 +93,26 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Forgets up to `limit` sealed successors of tokens used at or before `before`: past the
+    /// grace window nothing may unseal them, so none stays for a database copy to attack.
+    #[tracing::instrument(skip(self))]
+    pub async fn forget_sealed_successors_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "update refresh_tokens set successor_sealed = null where token_hash in \
+             (select token_hash from refresh_tokens \
+              where successor_sealed is not null and used_at <= $1 limit $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Up to `limit` families past their absolute expiry, with their tokens (the foreign key
     /// cascades through `refresh_tokens_family_id`): no token of theirs can be used, and a
     /// replay is answered "invalid" whether or not the row is there.

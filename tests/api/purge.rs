@@ -231,6 +231,13 @@ async fn seed(app: &TestApp, now: i64) {
     )
     .await;
 
+    // The grace window is at most 60 s: a successor sealed for a token used longer ago than
+    // that is forgotten, a recent one kept.
+    let seal = "update refresh_tokens set successor_sealed = 'sealed', used_at = $2 \
+                where token_hash = $1";
+    exec(&mut c, seal, &[S("rt-live-used"), I(now - 60)]).await;
+    exec(&mut c, seal, &[S("rt-revoked-recently"), I(now - 5)]).await;
+
     let throttle = "insert into login_throttle (key, failures, window_start, last_failure) \
                     values ($1, 3, $2, $2)";
     exec(&mut c, throttle, &[S("user:old"), I(now - window - 10)]).await;
@@ -272,6 +279,7 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
             session_clients: 2,
             refresh_tokens: 1,
             refresh_families: 2,
+            sealed_successors: 1,
             login_throttle: 1,
             revocations: 1,
             audit_log: 1,
@@ -292,6 +300,12 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
         keys(&mut c, "refresh_tokens", "token_hash").await,
         ["rt-live-current", "rt-live-used", "rt-revoked-recently"]
     );
+    let sealed: Vec<(String,)> =
+        sqlx::query_as("select token_hash from refresh_tokens where successor_sealed is not null")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(sealed, [("rt-revoked-recently".to_string(),)]);
     assert_eq!(keys(&mut c, "login_throttle", "key").await, ["user:recent"]);
     assert_eq!(keys(&mut c, "revocations", "target").await, ["jti-live"]);
     assert_eq!(keys(&mut c, "audit_log", "action").await, ["audit.recent"]);
