@@ -67,13 +67,20 @@ pub struct Policy {
     pub throttle_window: i64,
     /// Audit entries older than this go.
     pub audit_retention: i64,
+    /// The longest a session lives (its links to clients are kept at least that long).
+    pub session_ttl: i64,
 }
+
+/// Every cut-off is this much earlier than the purging node's clock: a row another node still
+/// counts as live (its clock a little behind) is never deleted under it.
+pub const CLOCK_SKEW_MARGIN: i64 = 60;
 
 impl Policy {
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
             throttle_window: secs(settings.login_failure_window),
             audit_retention: secs(settings.audit_retention),
+            session_ttl: secs(settings.session_ttl),
         }
     }
 }
@@ -92,6 +99,7 @@ pub async fn run_once(store: &Store, policy: Policy, now: UnixTime) -> Result<Ou
 }
 
 async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, StoreError> {
+    let now = now.saturating_sub(CLOCK_SKEW_MARGIN);
     // A revoked family stays as long as the revocation entry that kills its access tokens, so
     // that an operator can still see why its tokens fail; after that a replay of one of its
     // refresh tokens is simply unknown, which answers invalid_grant like a revoked one.
@@ -101,7 +109,8 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
         sessions: batches(|| store.purge_sessions_batch(now, BATCH)).await?,
         ..Purged::default()
     };
-    p.session_clients = batches(|| store.purge_session_clients_batch(BATCH)).await?;
+    let links_before = now.saturating_sub(policy.session_ttl);
+    p.session_clients = batches(|| store.purge_session_clients_batch(links_before, BATCH)).await?;
     p.refresh_families = batches(|| store.purge_expired_families_batch(now, BATCH)).await?
         + batches(|| store.purge_revoked_families_batch(revoked_before, BATCH)).await?;
     p.refresh_tokens = batches(|| store.purge_idle_refresh_tokens_batch(now, BATCH)).await?;

@@ -168,20 +168,27 @@ impl RevocationList {
             expires_at,
             reason,
         };
-        // Twice at most: the existing entry may be purged between the two statements (it had
-        // expired), and then the second insert goes through.
+        // A live entry for the same token, session or family is looked up first, with a plain
+        // read: replays (a refresh token revoked again and again at /revoke) must not queue on
+        // the insert's cluster-wide lock. Then twice at most: the existing entry may expire or
+        // be purged between the two statements, and then the insert goes through.
         let mut id = None;
         for _ in 0..2 {
+            if row.issued_before.is_none() {
+                let existing = store.revocation_of(row.kind, row.target).await?;
+                if let Some(entry) = existing
+                    .filter(|e| e.expires_at > revoked_at)
+                    .and_then(|row| entries(vec![row]).pop())
+                {
+                    // Applying is idempotent and leaves the cursor alone; it covers an entry
+                    // this node has not polled yet.
+                    self.apply([entry.clone()], revoked_at);
+                    return Ok(entry);
+                }
+            }
             id = store.insert_revocation(&row).await?;
             if id.is_some() {
                 break;
-            }
-            let existing = store.revocation_of(row.kind, row.target).await?;
-            if let Some(entry) = existing.and_then(|row| entries(vec![row]).pop()) {
-                // Applying is idempotent and leaves the cursor alone; it covers an entry this
-                // node has not polled yet.
-                self.apply([entry.clone()], revoked_at);
-                return Ok(entry);
             }
         }
         let id = id.ok_or_else(|| StoreError::Conflict("revocations_once".into()))?;

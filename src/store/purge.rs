@@ -79,14 +79,24 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Session–client links whose session is gone (expired, ended, or its user deleted).
+    /// Session–client links whose session is gone (expired, ended, or its user deleted) and
+    /// whose link was made at or before `before`. The caller passes a time at least one
+    /// session lifetime ago: a session ends at most that long after its links were made, so a
+    /// session that ended a moment ago keeps its links for the back-channel logout that reads
+    /// them right after.
     #[tracing::instrument(skip(self))]
-    pub async fn purge_session_clients_batch(&self, limit: i64) -> Result<u64, StoreError> {
+    pub async fn purge_session_clients_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
         let done = sqlx::query(
             "delete from session_clients where sid in \
              (select c.sid from session_clients c \
-              where not exists (select 1 from sessions s where s.sid = c.sid) limit $1)",
+              where c.created_at <= $1 \
+              and not exists (select 1 from sessions s where s.sid = c.sid) limit $2)",
         )
+        .bind(before)
         .bind(limit)
         .execute(&self.pool)
         .await?;

@@ -149,7 +149,9 @@ struct Caller {
     actor: String,
     /// The calling admin's user id (none for a client).
     user_id: Option<String>,
-    /// The latest of the token's `auth_time` and its session's second factor (users only).
+    /// The token's own `auth_time` (users only): when its user last signed in, second factor
+    /// included. Not the session's: a sign-in again in the console must not make every older
+    /// token of that session count as recent.
     signed_in_at: Option<i64>,
 }
 
@@ -243,7 +245,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
             Ok(Caller {
                 actor: user_actor(&user.username),
                 user_id: Some(user.id),
-                signed_in_at: claims.auth_time.max(mfa_at),
+                signed_in_at: claims.auth_time,
             })
         }
         None => {
@@ -509,6 +511,10 @@ async fn set_disabled(
             "you cannot disable your own account".into(),
         ));
     }
+    // Enabling a disabled administrator hands back admin rights: as sensitive as granting them.
+    if !disabled && user.has_role(Role::Admin) {
+        caller.require_recent(&state)?;
+    }
     manage::set_disabled(
         &state.store,
         &state.revocations,
@@ -604,6 +610,9 @@ async fn set_password(
     body: web::Bytes,
 ) -> ApiResult {
     let caller = authenticate(&req, &state).await?;
+    // Whoever sets a password can sign in as that user (and enrol their own authenticator
+    // where none is confirmed yet): as sensitive as granting admin.
+    caller.require_recent(&state)?;
     let input: PasswordJson = parse_body(&body)?;
     let user = user_by_id(&state, &id).await?;
     manage::set_password(

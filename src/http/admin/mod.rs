@@ -322,10 +322,12 @@ pub fn audit_context<'a>(req: &'a HttpRequest, ip: &'a str, state: &AppState) ->
     Context {
         now: state.clock.now(),
         ip: Some(ip),
+        // Bounded: a request's headers may be 100+ KiB, and failed sign-ins are audited.
         user_agent: req
             .headers()
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.char_indices().nth(256).map_or(ua, |(end, _)| &ua[..end])),
         retention_secs: i64::try_from(state.settings.audit_retention.as_secs()).unwrap_or(i64::MAX),
     }
 }

@@ -252,6 +252,10 @@ async fn set_disabled(
     if disabled && user.id == admin.user().id {
         return Err(PageError::BadRequest("You cannot disable your own account.".into()).into());
     }
+    // Enabling a disabled administrator hands back admin rights: as sensitive as granting them.
+    if !disabled && user.has_role(Role::Admin) {
+        admin.require_recent(&state, &format!("/admin/users/{}", user.id))?;
+    }
     if disabled && !form.confirmed() {
         let message = format!(
             "Disable {}? Their sessions end and their refresh tokens stop working.",
@@ -328,6 +332,8 @@ pub async fn reset_password(
     let form = form.into_inner();
     admin.verify_csrf(&req, &state, &form.csrf)?;
     let user = user_by_id(&state, &id).await?;
+    // Whoever sets a password can sign in as that user: as sensitive as granting admin.
+    admin.require_recent(&state, &format!("/admin/users/{}", user.id))?;
     manage::set_password(
         &state.store,
         &state.revocations,
