@@ -365,13 +365,28 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
     assert_eq!(enabled[0]["detail"]["after"]["disabled"], false);
 
     // A new password: the old one stops working, the new one signs in; a weak one is refused.
+    // Setting someone's password needs an administrator's recent sign-in, never a client's
+    // token (issue 11: whoever sets it can sign in as that user).
+    let root = create_admin(&app, "root").await;
+    let admin = Api {
+        app: &app,
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
+    };
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/users/{id}/password"),
+            Some(json!({ "password": "a wholly different passphrase" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let signed_in = http_client();
     assert_eq!(
         app.login_as(&signed_in, "dave", PASSWORD).await.status(),
         303
     );
     let new_password = "a wholly different passphrase";
-    let (status, body) = api
+    let (status, body) = admin
         .call(
             Method::POST,
             &format!("/users/{id}/password"),
@@ -382,7 +397,7 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
         (status, code(&body)),
         (StatusCode::BAD_REQUEST, "invalid_request")
     );
-    let (status, _) = api
+    let (status, _) = admin
         .call(
             Method::POST,
             &format!("/users/{id}/password"),
@@ -403,14 +418,9 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
         303
     );
     let reset = api.audit("user.password_reset").await;
-    assert_eq!((reset.len(), &reset[0]["actor"]), (1, &json!(actor)));
+    assert_eq!((reset.len(), &reset[0]["actor"]), (1, &json!("user:root")));
 
     // Grant, then revoke, the admin role: an administrator's recent sign-in, never a client.
-    let root = create_admin(&app, "root").await;
-    let admin = Api {
-        app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
-    };
     let (status, _) = api
         .call(
             Method::PUT,
@@ -688,7 +698,13 @@ async fn a_users_token_needs_a_recent_sign_in_for_sensitive_actions(backend: Bac
 /// Bad input is the caller's to fix: 400 with `invalid_request`, never a 500 or a text page.
 async fn bad_input_gets_400_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (api, _) = ops_api(&app).await;
+    // An administrator's fresh token, so that the steps that need a recent sign-in (a password
+    // reset) get as far as reading the body.
+    let root = create_admin(&app, "root").await;
+    let api = Api {
+        app: &app,
+        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
+    };
     let user = app.create_user("gina", PASSWORD).await;
     let raw = |method: Method, path: &str, body: &'static str| {
         app.client
