@@ -25,6 +25,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// The one header trusted proxies write the client's address in. Only that one is read: a
+/// proxy that appends to `X-Forwarded-For` passes a client's own `Forwarded` through, and
+/// believing whichever is present would let the client choose its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProxyHeader {
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -88,6 +100,9 @@ pub struct Settings {
     /// address. Empty: the TCP peer is the client, and those headers are ignored.
     #[serde(with = "proxies")]
     pub trusted_proxies: Vec<IpNet>,
+    /// Which header the trusted proxies write: `x-forwarded-for` (nginx, HAProxy, cloud load
+    /// balancers) or `forwarded` (RFC 7239). The other one is ignored.
+    pub trusted_proxy_header: ProxyHeader,
 
     /// How long client authentication may reuse a client it read from the database. Changes made
     /// on this node apply at once; changes made on another node within this time.
@@ -152,6 +167,7 @@ impl Default for Settings {
             login_max_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::XForwardedFor,
             // Off by default: a cached row lets a removed client, or an old secret, work for
             // that long, and mint tokens newer than the revocation that removal wrote.
             client_cache_ttl: Duration::ZERO,

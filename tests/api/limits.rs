@@ -186,8 +186,8 @@ async fn behind_a_trusted_proxy_one_client_address_is_throttled_and_the_others_a
     }
     let res = wrong_password_via(&app, 3, "x-forwarded-for", "203.0.113.7").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    // Another client behind the same proxy is not locked out (RFC 7239 form too).
-    let res = wrong_password_via(&app, 4, "forwarded", "for=198.51.100.2;proto=https").await;
+    // Another client behind the same proxy is not locked out.
+    let res = wrong_password_via(&app, 4, "x-forwarded-for", "198.51.100.2").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let res = wrong_password_via(&app, 5, "x-forwarded-for", "203.0.113.8").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
@@ -215,6 +215,84 @@ async fn a_client_cannot_dodge_the_address_limit_by_forging_forwarded_headers(ba
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// A wrong password sent through the proxy with both headers: what the proxy wrote in one and
+/// what the client wrote in the other.
+async fn wrong_password_with(app: &TestApp, account: usize, headers: &[(&str, &str)]) -> u16 {
+    let client = http_client();
+    let csrf = app.login_csrf(&client).await;
+    let mut req = client.post(app.url("/login"));
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.form(&[
+        ("username", format!("user{account}").as_str()),
+        ("password", "wrong"),
+        ("csrf", &csrf),
+    ])
+    .send()
+    .await
+    .unwrap()
+    .status()
+    .as_u16()
+}
+
+/// Behind a proxy that writes X-Forwarded-For (the default `trusted_proxy_header`), a client
+/// that adds its own `Forwarded` with a new address each time does not get new tries; and
+/// with `trusted_proxy_header = "forwarded"` it is the other way round.
+async fn only_the_header_the_proxy_writes_is_believed(backend: Backend) {
+    let app = behind_a_proxy(backend, true).await;
+    for i in 0..3 {
+        let forged = format!("for=192.0.2.{i}");
+        let status = wrong_password_with(
+            &app,
+            i,
+            &[("forwarded", &forged), ("x-forwarded-for", "203.0.113.7")],
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let status = wrong_password_with(
+        &app,
+        3,
+        &[
+            ("forwarded", "for=192.0.2.99"),
+            ("x-forwarded-for", "203.0.113.7"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 429, "keyed by what the proxy wrote");
+
+    let app = spawn_app_with(backend, |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.trusted_proxy_header = tessera::config::ProxyHeader::Forwarded;
+        s.login_max_failures_per_ip = 3;
+    })
+    .await;
+    for i in 0..3 {
+        let forged = format!("192.0.2.{i}");
+        let status = wrong_password_with(
+            &app,
+            i,
+            &[
+                ("x-forwarded-for", &forged),
+                ("forwarded", "for=203.0.113.7"),
+            ],
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let status = wrong_password_with(
+        &app,
+        3,
+        &[
+            ("x-forwarded-for", "192.0.2.99"),
+            ("forwarded", r#"for="[2001:db8::1]:4711", for=203.0.113.7"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 429, "keyed by the RFC 7239 header");
+}
+
 async fn ipv6_clients_are_limited_per_64_so_new_addresses_do_not_buy_new_tries(backend: Backend) {
     let app = behind_a_proxy(backend, true).await;
     for i in 0..3 {
@@ -222,8 +300,7 @@ async fn ipv6_clients_are_limited_per_64_so_new_addresses_do_not_buy_new_tries(b
         let res = wrong_password_via(&app, i, "x-forwarded-for", &addr).await;
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
-    let res =
-        wrong_password_via(&app, 3, "forwarded", r#"for="[2001:db8:1:2:ffff::1]:4711""#).await;
+    let res = wrong_password_via(&app, 3, "x-forwarded-for", "2001:db8:1:2:ffff::1").await;
     assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let res = wrong_password_via(&app, 4, "x-forwarded-for", "2001:db8:1:3::1").await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "another /64");
@@ -296,6 +373,7 @@ dual!(
     a_burst_of_parallel_wrong_totp_codes_gets_no_more_tries_than_the_limit,
     behind_a_trusted_proxy_one_client_address_is_throttled_and_the_others_are_not,
     a_client_cannot_dodge_the_address_limit_by_forging_forwarded_headers,
+    only_the_header_the_proxy_writes_is_believed,
     ipv6_clients_are_limited_per_64_so_new_addresses_do_not_buy_new_tries,
     sessions_and_the_audit_log_record_the_client_address_behind_a_trusted_proxy,
     the_issuer_stays_the_configured_url_whatever_host_headers_say,
