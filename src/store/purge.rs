@@ -31,6 +31,21 @@ impl PurgeLock {
 }
 
 impl Store {
+    /// Runs one batch statement (`$1` the cut-off, `$2` the batch size); returns its rows.
+    async fn batch(
+        &self,
+        sql: &'static str,
+        cutoff: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The purge lock, or `None` when another node holds it (that node is purging).
     #[tracing::instrument(skip(self))]
     pub async fn try_purge_lock(&self) -> Result<Option<PurgeLock>, StoreError> {
@@ -54,29 +69,25 @@ impl Store {
     /// redemption before then must still be recognised as a replay (RFC 6749 §4.1.2).
     #[tracing::instrument(skip(self))]
     pub async fn purge_codes_batch(&self, now: UnixTime, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from authorization_codes where code_hash in \
              (select code_hash from authorization_codes where expires_at <= $1 limit $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Sessions past their absolute expiry (ended sessions are deleted when they end).
     #[tracing::instrument(skip(self))]
     pub async fn purge_sessions_batch(&self, now: UnixTime, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from sessions where id_hash in \
              (select id_hash from sessions where expires_at <= $1 limit $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Session–client links whose session is gone (expired, ended, or its user deleted) and
@@ -90,17 +101,15 @@ impl Store {
         before: UnixTime,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from session_clients where sid in \
              (select c.sid from session_clients c \
               where c.created_at <= $1 \
               and not exists (select 1 from sessions s where s.sid = c.sid) limit $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Forgets up to `limit` sealed successors of tokens used at or before `before`: past the
@@ -111,16 +120,14 @@ impl Store {
         before: UnixTime,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "update refresh_tokens set successor_sealed = null where token_hash in \
              (select token_hash from refresh_tokens \
               where successor_sealed is not null and used_at <= $1 limit $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Up to `limit` families past their absolute expiry, with their tokens (the foreign key
@@ -135,15 +142,13 @@ impl Store {
         // One condition per statement: a plain index range scan, which skips the index
         // entries of rows earlier batches deleted, where an `or` would make PostgreSQL use a
         // bitmap scan that visits them all again.
-        let done = sqlx::query(
+        self.batch(
             "delete from refresh_families where family_id in \
              (select family_id from refresh_families where expires_at <= $1 limit $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Up to `limit` families revoked at or before `before`, with their tokens.
@@ -153,15 +158,13 @@ impl Store {
         before: UnixTime,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from refresh_families where family_id in \
              (select family_id from refresh_families where revoked_at <= $1 limit $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Unused refresh tokens past their idle expiry, in families still alive: no one can use
@@ -173,16 +176,14 @@ impl Store {
         now: UnixTime,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from refresh_tokens where token_hash in \
              (select token_hash from refresh_tokens \
               where used_at is null and idle_expires_at <= $1 limit $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Revocation entries that can no longer match a live token.
@@ -192,28 +193,24 @@ impl Store {
         now: UnixTime,
         limit: i64,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from revocations where id in \
              (select id from revocations where expires_at <= $1 limit $2)",
+            now,
+            limit,
         )
-        .bind(now)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 
     /// Audit entries older than `before` (the retention).
     #[tracing::instrument(skip(self))]
     pub async fn purge_audit_batch(&self, before: UnixTime, limit: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        self.batch(
             "delete from audit_log where id in \
              (select id from audit_log where at < $1 limit $2)",
+            before,
+            limit,
         )
-        .bind(before)
-        .bind(limit)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .await
     }
 }
