@@ -48,14 +48,22 @@ fn totp_for(secret_b32: &str, account: &str) -> Result<Totp, TotpError> {
         .map_err(|e| TotpError::Secret(e.to_string()))
 }
 
-/// The pending enrolment of `user`: a new secret unless one is waiting for confirmation.
+/// The pending enrolment of `user`: a new secret at every showing, unless `shown` is the one
+/// still waiting (the page shown again after a wrong code). A fresh secret each time means a
+/// stolen session cookie cannot read a pending secret that the user later confirms.
 pub async fn pending_enrolment(
     store: &Store,
     user: &User,
+    shown: Option<&str>,
     now: UnixTime,
 ) -> Result<Enrolment, TotpError> {
-    let secret = match store.totp_credential(&user.id).await? {
-        Some(row) if row.confirmed_at.is_none() => row.secret,
+    let waiting = store
+        .totp_credential(&user.id)
+        .await?
+        .filter(|row| row.confirmed_at.is_none())
+        .map(|row| row.secret);
+    let secret = match (waiting, shown) {
+        (Some(waiting), Some(shown)) if opaque::ct_eq(&waiting, shown) => waiting,
         _ => {
             let secret = Secret::from(random_bytes::<20>().to_vec()).to_base32();
             store.put_pending_totp(&user.id, &secret, now).await?;
@@ -84,14 +92,16 @@ fn throttle_key(user: &User) -> String {
     format!("totp:{}", user.id)
 }
 
-/// Checks a code against the user's credential (a pending one only when `enrolling`),
-/// throttled like passwords. A TOTP step is accepted once.
+/// Checks a code against the user's credential, throttled like passwords. A TOTP step is
+/// accepted once. `enrolling`: the secret the enrolment page showed; only that pending
+/// secret can be confirmed (another tab or another holder of the session may have replaced
+/// it since).
 pub async fn check_code(
     store: &Store,
     policy: &Policy,
     user: &User,
     code: &str,
-    enrolling: bool,
+    enrolling: Option<&str>,
     now: UnixTime,
 ) -> Result<Check, TotpError> {
     let key = throttle_key(user);
@@ -100,7 +110,12 @@ pub async fn check_code(
     }
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     let accepted = match store.totp_credential(&user.id).await? {
-        Some(row) if row.confirmed_at.is_some() != enrolling => {
+        Some(row)
+            if match enrolling {
+                Some(shown) => row.confirmed_at.is_none() && opaque::ct_eq(&row.secret, shown),
+                None => row.confirmed_at.is_some(),
+            } =>
+        {
             let totp = totp_for(&row.secret, &user.username)?;
             match totp.check(&code, u64::try_from(now).unwrap_or_default()) {
                 Some(step) => {
@@ -113,7 +128,7 @@ pub async fn check_code(
         }
         _ => false,
     };
-    if accepted && enrolling {
+    if accepted && enrolling.is_some() {
         store.confirm_totp(&user.id, now).await?;
     }
     settle(store, &key, accepted).await

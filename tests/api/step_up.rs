@@ -58,6 +58,71 @@ async fn a_stolen_session_cookie_cannot_turn_on_totp_without_the_password(backen
     assert_eq!(res.status(), 200);
 }
 
+/// A stolen cookie cannot read the secret the owner will confirm: every showing of the
+/// enrolment page makes a new secret, and only the secret a page showed can be confirmed with
+/// that page, so a secret read by the thief is never the one the owner's app holds.
+async fn a_stolen_session_cookie_cannot_plant_the_owners_next_totp_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let bob = app.create_user("bob", PASSWORD).await;
+    let owner = http_client();
+    app.login_as(&owner, "bob", PASSWORD).await;
+    let page = |html: String| {
+        let secret = between(&html, r#"<code id="totp-secret">"#, "</code>").to_string();
+        (secret, hidden_inputs(&html))
+    };
+    let get = || async {
+        let res = owner.get(app.url("/account/mfa")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        page(res.text().await.unwrap())
+    };
+    // The thief (same cookie) looks first; then the owner opens the page.
+    let (planted, _) = get().await;
+    let (shown, mut form) = get().await;
+    assert_ne!(planted, shown, "a new secret at every showing");
+    // The thief looks again before the owner confirms: the owner's page is out of date, and
+    // confirming it does not enrol the thief's secret.
+    let (replaced, _) = get().await;
+    form.push(("password".into(), PASSWORD.into()));
+    form.push(("code".into(), code(&shown, app.clock.now())));
+    let res = owner
+        .post(app.url("/account/mfa"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let row = app
+        .state
+        .store
+        .totp_credential(&bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.confirmed_at.is_none(), "nothing was enrolled");
+    // A code for the thief's current secret, sent with the owner's page, is refused too.
+    form.retain(|(k, _)| k != "code");
+    form.push(("code".into(), code(&replaced, app.clock.now())));
+    let res = owner
+        .post(app.url("/account/mfa"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The owner starts again and enrols a secret no one else has seen.
+    let res = post_enrolment(&app, &owner, "/account/mfa", Some(PASSWORD)).await;
+    assert_eq!(res.status(), 200);
+    let row = app
+        .state
+        .store
+        .totp_credential(&bob.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(row.confirmed_at.is_some());
+    assert!(![planted, shown, replaced].contains(&row.secret));
+}
+
 async fn a_stolen_admin_cookie_cannot_enrol_the_thiefs_authenticator(backend: Backend) {
     let app = spawn_app(backend).await;
     create_admin(&app, ADMIN).await;
@@ -387,6 +452,7 @@ async fn an_admin_api_token_is_refused_once_its_session_has_expired(backend: Bac
 }
 
 dual!(
+    a_stolen_session_cookie_cannot_plant_the_owners_next_totp_secret,
     a_stolen_session_cookie_cannot_turn_on_totp_without_the_password,
     a_stolen_admin_cookie_cannot_enrol_the_thiefs_authenticator,
     turning_totp_off_needs_the_current_password_as_well_as_a_code,

@@ -70,6 +70,9 @@ pub struct CodeForm {
     /// Enrolment only: the current password (step-up).
     #[serde(default)]
     password: String,
+    /// Enrolment only: the secret the page showed (only that one can be confirmed).
+    #[serde(default)]
+    secret: String,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +224,7 @@ async fn show_enrol_in(
     if totp::is_enrolled(&state.store, admin.user()).await? {
         return Ok(pages::redirect(&with_query(flow.verify, &return_to)));
     }
-    enrol_page(flow, state, admin, &return_to, StatusCode::OK, None).await
+    enrol_page(flow, state, admin, &return_to, None, (StatusCode::OK, None)).await
 }
 
 async fn enrol_page(
@@ -229,10 +232,11 @@ async fn enrol_page(
     state: &AppState,
     admin: &AdminSession,
     return_to: &str,
-    status: StatusCode,
-    error: Option<&str>,
+    shown: Option<&str>,
+    (status, error): (StatusCode, Option<&str>),
 ) -> ConsoleResult {
-    let enrolment = totp::pending_enrolment(&state.store, admin.user(), state.clock.now()).await?;
+    let enrolment =
+        totp::pending_enrolment(&state.store, admin.user(), shown, state.clock.now()).await?;
     Ok(pages::render(
         status,
         &EnrolPage {
@@ -287,7 +291,7 @@ async fn enrol_in(
                 &state.login_limits.account,
                 admin.user(),
                 &form.code,
-                true,
+                Some(&form.secret),
                 now,
             )
             .await?
@@ -332,8 +336,8 @@ async fn enrol_in(
                 state,
                 admin,
                 &return_to,
-                StatusCode::UNAUTHORIZED,
-                Some(wrong),
+                Some(&form.secret),
+                (StatusCode::UNAUTHORIZED, Some(wrong)),
             )
             .await
         }
@@ -343,10 +347,13 @@ async fn enrol_in(
                 state,
                 admin,
                 &return_to,
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(&format!(
-                    "Too many wrong codes. Try again in {retry_after} seconds."
-                )),
+                Some(&form.secret),
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Some(&format!(
+                        "Too many wrong codes. Try again in {retry_after} seconds."
+                    )),
+                ),
             )
             .await?;
             Ok(throttled(res, retry_after))
@@ -427,7 +434,7 @@ async fn verify_in(
         totp::use_recovery_code(&state.store, limits, admin.user(), &form.recovery_code, now)
             .await?
     } else {
-        totp::check_code(&state.store, limits, admin.user(), &form.code, false, now).await?
+        totp::check_code(&state.store, limits, admin.user(), &form.code, None, now).await?
     };
     let page = |status: StatusCode, error: &str| {
         pages::render(
@@ -502,7 +509,7 @@ pub async fn account_disable(
     let limits = &state.login_limits.account;
     let check = match confirm_password(&req, &state, &user, &form.password).await? {
         Check::Accepted => {
-            totp::check_code(&state.store, limits, user.user(), &form.code, false, now).await?
+            totp::check_code(&state.store, limits, user.user(), &form.code, None, now).await?
         }
         other => other,
     };
@@ -563,7 +570,7 @@ pub async fn reauth(
             &state.login_limits.account,
             admin.user(),
             &form.code,
-            false,
+            None,
             now,
         )
         .await?;
