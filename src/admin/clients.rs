@@ -83,7 +83,7 @@ pub async fn remove(
     id: &str,
     now: UnixTime,
 ) -> Result<(), AdminError> {
-    if store.delete_client(id).await? {
+    if store.delete_client(id, now).await? {
         revoke_client_tokens(store, revocations, id, now).await
     } else {
         Err(AdminError::NotFound(id.escape_default().to_string()))
