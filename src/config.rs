@@ -115,7 +115,7 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub audit_issuance_interval: Duration,
     /// How often expired codes, sessions, refresh tokens, throttle counters, revocation
-    /// entries and old audit entries are deleted (one node at a time).
+    /// entries, old client changes and old audit entries are deleted (one node at a time).
     #[serde(with = "duration")]
     pub purge_interval: Duration,
 
