@@ -502,3 +502,80 @@ fn ttl_column(registration: &Registration) -> Option<i64> {
         .access_token_ttl
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            client_type: ClientType::Confidential,
+            secret_hash: Some("h".into()),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: Scope::parse("api").unwrap(),
+            first_party: false,
+            resource_server: false,
+            access_token_ttl: None,
+            backchannel_logout_uri: None,
+            signing_alg: SigningAlg::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn cache() -> ClientCache {
+        ClientCache::new(Duration::from_secs(60))
+    }
+
+    #[test]
+    fn nothing_is_cached_before_the_first_sync() {
+        let cache = cache();
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_none());
+        cache.start_at(7);
+        assert_eq!(cache.cursor(), Some(7));
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_some());
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_arrived_is_not_kept() {
+        let cache = cache();
+        cache.start_at(0);
+        let before_read = cache.epoch();
+        // The change arrives (another node's, by poll) while the row is being read.
+        cache.apply(vec![(1, "c1".into())]);
+        cache.put(&client("c1"), before_read);
+        assert!(cache.get("c1").is_none());
+        // Likewise a change made on this node.
+        let before_read = cache.epoch();
+        cache.forget("c1");
+        cache.put(&client("c1"), before_read);
+        assert!(cache.get("c1").is_none());
+    }
+
+    #[test]
+    fn changes_forget_their_clients_and_move_the_cursor() {
+        let cache = cache();
+        cache.start_at(3);
+        for id in ["c1", "c2"] {
+            cache.put(&client(id), cache.epoch());
+        }
+        cache.apply(vec![(4, "c1".into()), (6, "other".into())]);
+        assert!(cache.get("c1").is_none());
+        assert!(cache.get("c2").is_some());
+        assert_eq!(cache.cursor(), Some(6));
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let cache = ClientCache::new(Duration::ZERO);
+        cache.start_at(0);
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_none());
+    }
+}

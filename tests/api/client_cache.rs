@@ -5,6 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use crate::dual;
 use crate::helpers::{Backend, TestApp, TestClient, spawn_app, spawn_node};
 
@@ -48,7 +50,6 @@ async fn answers_within(
 /// Changes `client`'s stored secret hash behind every node's back (no `client_changes` row):
 /// a node that still accepts the old secret afterwards answered from its cache.
 async fn tamper_secret_hash(app: &TestApp, client: &TestClient) {
-    use sqlx::Connection;
     let mut c = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
     sqlx::query("update clients set secret_hash = 'tampered' where client_id = $1")
         .bind(client.id.clone())
@@ -180,3 +181,57 @@ async fn an_edit_on_one_node_reaches_another_nodes_cache(backend: Backend) {
 }
 
 dual!(an_edit_on_one_node_reaches_another_nodes_cache);
+
+/// DESIGN §6 on PostgreSQL: a change made while node B's listening connection is down reaches
+/// B's cache by the poll after its reconnect, and a change that was never announced (as if the
+/// NOTIFY were lost altogether) by the periodic poll by cursor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_changes_reach_a_node_after_a_lost_listener_and_without_a_notification() {
+    let a = spawn_app(Backend::Postgres).await;
+    let b = spawn_node(&a).await;
+    let client = a.create_service_client("api").await;
+    cached_on(&b, &a, &client).await;
+
+    let mut killed = 0;
+    for _ in 0..50 {
+        killed = crate::revocation_list::kill_listener(&b).await;
+        if killed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(killed > 0, "node B has a listener connection to terminate");
+    let fresh = tessera::admin::clients::rotate_secret(&a.state.store, &client.id, a.clock.now())
+        .await
+        .unwrap();
+    assert!(
+        answers_within(&b, &client.id, client.secret(), 401, Duration::from_secs(4)).await,
+        "node B missed a rotation made while its listener was down"
+    );
+
+    // A change row written without NOTIFY: B's periodic poll (every 5 s) finds it.
+    let rotated = TestClient {
+        id: client.id.clone(),
+        secret: Some(fresh),
+    };
+    cached_on(&b, &a, &rotated).await;
+    let mut c = sqlx::AnyConnection::connect(&a.db.url).await.unwrap();
+    sqlx::query("insert into client_changes (client_id, changed_at) values ($1, $2)")
+        .bind(client.id.clone())
+        .bind(a.clock.now())
+        .execute(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        answers_within(
+            &b,
+            &client.id,
+            rotated.secret(),
+            401,
+            Duration::from_secs(7)
+        )
+        .await,
+        "node B never polled for an unannounced client change"
+    );
+    b.stop().await;
+}
