@@ -235,3 +235,31 @@ async fn client_changes_reach_a_node_after_a_lost_listener_and_without_a_notific
     );
     b.stop().await;
 }
+
+/// An edit through node A's admin API (`PATCH /admin/api/v1/clients/{id}`, over HTTP) makes
+/// node B read the row again.
+async fn an_admin_api_edit_on_one_node_reaches_another_nodes_cache(backend: Backend) {
+    let a = spawn_app(backend).await;
+    let b = spawn_node(&a).await;
+    let ops = a.create_service_client("tessera:admin").await;
+    let token = a.access_token(&ops).await;
+    let client = a.create_service_client("api").await;
+    cached_on(&b, &a, &client).await;
+
+    let res = a
+        .client
+        .patch(a.url(&format!("/admin/api/v1/clients/{}", client.id)))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "renamed" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        answers_within(&b, &client.id, client.secret(), 401, deadline(backend)).await,
+        "node B still serves the row from before the admin API's edit"
+    );
+    b.stop().await;
+}
+
+dual!(an_admin_api_edit_on_one_node_reaches_another_nodes_cache);
