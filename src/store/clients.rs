@@ -222,25 +222,17 @@ impl Store {
         Ok(tx)
     }
 
-    /// Records, in the change's transaction, that client `id` changed; on PostgreSQL also
-    /// queues the NOTIFY, which PostgreSQL delivers at commit (never for a rolled-back change).
+    /// Records, in the change's transaction, that client `id` changed, and tells the other
+    /// nodes (PostgreSQL delivers the NOTIFY at commit, never for a rolled-back change).
     async fn record_client_change(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,
         now: UnixTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("insert into client_changes (client_id, changed_at) values ($1, $2)")
-            .bind(id.to_string())
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
+        insert_client_change(tx, id, now).await?;
         if self.backend == Backend::Postgres {
-            sqlx::query("select 1 from pg_notify($1, $2)")
-                .bind(CLIENT_CHANNEL)
-                .bind(id.to_string())
-                .execute(&mut **tx)
-                .await?;
+            notify_client_change(tx, id).await?;
         }
         Ok(())
     }
@@ -428,6 +420,36 @@ impl Store {
         self.client_cache.forget(id);
         Ok(changed)
     }
+}
+
+#[tracing::instrument(skip(tx))]
+async fn insert_client_change(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query("insert into client_changes (client_id, changed_at) values ($1, $2)")
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// PostgreSQL only: `NOTIFY` on `CLIENT_CHANNEL`, the payload the client id (bound, not
+/// formatted: `pg_notify` takes parameters where `NOTIFY` does not).
+#[tracing::instrument(skip(tx))]
+async fn notify_client_change(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+) -> Result<(), StoreError> {
+    // `pg_notify` returns void, which the Any driver cannot decode.
+    sqlx::query("select 1 from pg_notify($1, $2)")
+        .bind(CLIENT_CHANNEL)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
