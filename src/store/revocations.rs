@@ -209,7 +209,8 @@ impl Store {
     }
 
     /// PostgreSQL: a dedicated connection (not from the pool) that `LISTEN`s on
-    /// `REVOCATION_CHANNEL` and `CLIENT_CHANNEL`. SQLite: `None`, there are no other nodes to hear from.
+    /// `REVOCATION_CHANNEL` and `CLIENT_CHANNEL`. SQLite: `None`, there are no notifications
+    /// (the CLI's writes are found by polling).
     pub async fn revocation_listener(&self) -> Result<Option<PgListener>, StoreError> {
         if self.backend != Backend::Postgres {
             return Ok(None);
