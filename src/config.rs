@@ -104,8 +104,9 @@ pub struct Settings {
     /// balancers) or `forwarded` (RFC 7239). The other one is ignored.
     pub trusted_proxy_header: ProxyHeader,
 
-    /// How long client authentication may reuse a client it read from the database. Changes made
-    /// on this node apply at once; changes made on another node within this time.
+    /// How long client authentication may reuse a client it read from the database (0: read
+    /// every time). An upper bound only: a removal, secret rotation or edit anywhere (another
+    /// node, the console, the CLI) reaches every node's cache within about a second. At most 1h.
     #[serde(with = "duration")]
     pub client_cache_ttl: Duration,
     /// Token requests one client may make per second on this node (0: no limit). Counted in
@@ -129,7 +130,7 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub audit_issuance_interval: Duration,
     /// How often expired codes, sessions, refresh tokens, throttle counters, revocation
-    /// entries and old audit entries are deleted (one node at a time).
+    /// entries, old client changes and old audit entries are deleted (one node at a time).
     #[serde(with = "duration")]
     pub purge_interval: Duration,
 
@@ -168,9 +169,9 @@ impl Default for Settings {
             login_failure_window: Duration::from_secs(15 * 60),
             trusted_proxies: Vec::new(),
             trusted_proxy_header: ProxyHeader::XForwardedFor,
-            // Off by default: a cached row lets a removed client, or an old secret, work for
-            // that long, and mint tokens newer than the revocation that removal wrote.
-            client_cache_ttl: Duration::ZERO,
+            // Changes are pushed to every node (`client_changes`); the ttl only bounds how long
+            // an unchanged row is reused.
+            client_cache_ttl: Duration::from_secs(60),
             token_rate_limit_per_client: 1000,
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
@@ -185,10 +186,13 @@ impl Default for Settings {
     }
 }
 
-/// Environment variables that start with `TESSERA_` but are not settings.
+/// The longest `client_cache_ttl` allowed.
+pub const MAX_CLIENT_CACHE_TTL: Duration = Duration::from_secs(3600);
+
 /// The longest `refresh_token_grace` allowed.
 pub const MAX_REFRESH_TOKEN_GRACE: Duration = Duration::from_secs(60);
 
+/// Environment variables that start with `TESSERA_` but are not settings.
 const NOT_SETTINGS: &[&str] = &["config"];
 
 impl Settings {
@@ -237,6 +241,13 @@ impl Settings {
         if self.refresh_token_grace > MAX_REFRESH_TOKEN_GRACE {
             return Err(ConfigError(
                 "TESSERA_REFRESH_TOKEN_GRACE must be at most 60s (e.g. 10s, or 0s for none)".into(),
+            ));
+        }
+        // `client_changes` rows are purged after a day (`purge::CLIENT_CHANGE_RETENTION`): no
+        // cache entry may outlive them.
+        if self.client_cache_ttl > MAX_CLIENT_CACHE_TTL {
+            return Err(ConfigError(
+                "TESSERA_CLIENT_CACHE_TTL must be at most 1h (e.g. 60s, or 0s for no cache)".into(),
             ));
         }
         if self.audit_issuance_interval.is_zero() {

@@ -1,8 +1,8 @@
 //! Bounded state (DESIGN §4 and §8; issue 11 point 10): every table that grows with traffic
 //! loses what can no longer matter — expired authorization codes, sessions past their
 //! absolute expiry, links of gone sessions, dead refresh-token families and their tokens,
-//! unused idle-expired refresh tokens, stale login counters, expired revocation entries, audit
-//! entries past the retention.
+//! unused idle-expired refresh tokens, stale login counters, expired revocation entries, old
+//! client changes, audit entries past the retention.
 //!
 //! One node at a time purges (`Store::try_purge_lock`): the deletes are idempotent, but
 //! several nodes scanning the same rows would only add load. Each statement deletes at most
@@ -17,6 +17,11 @@ use crate::clock::{Clock, UnixTime};
 use crate::config::{MAX_REFRESH_TOKEN_GRACE, Settings};
 use crate::revocation::MAX_TOKEN_LIFETIME;
 use crate::store::{Store, StoreError};
+
+/// How long a `client_changes` row is kept. A node's cache entry lives at most
+/// `client_cache_ttl` (at most 1 h), so a node that catches up on changes this old or older,
+/// after being cut off that long, holds no entry they could concern.
+pub const CLIENT_CHANGE_RETENTION: i64 = 24 * 3600;
 
 /// Rows one statement deletes at most.
 pub const BATCH: i64 = 1000;
@@ -35,6 +40,8 @@ pub struct Purged {
     pub sealed_successors: u64,
     pub login_throttle: u64,
     pub revocations: u64,
+    /// `client_changes` rows older than `CLIENT_CHANGE_RETENTION`.
+    pub client_changes: u64,
     pub audit_log: u64,
 }
 
@@ -48,6 +55,7 @@ impl Purged {
             + self.sealed_successors
             + self.login_throttle
             + self.revocations
+            + self.client_changes
             + self.audit_log
     }
 }
@@ -120,6 +128,8 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     let throttle_before = now.saturating_sub(policy.throttle_window);
     p.login_throttle = batches(|| store.purge_login_throttle_batch(throttle_before, BATCH)).await?;
     p.revocations = batches(|| store.purge_revocations_batch(now, BATCH)).await?;
+    let changes_before = now.saturating_sub(CLIENT_CHANGE_RETENTION);
+    p.client_changes = batches(|| store.purge_client_changes_batch(changes_before, BATCH)).await?;
     let audit_before = now.saturating_sub(policy.audit_retention);
     p.audit_log = batches(|| store.purge_audit_batch(audit_before, BATCH)).await?;
     Ok(p)

@@ -155,6 +155,11 @@ impl Application {
             .await
             .map(Arc::new)
             .map_err(StartError::Revocations)?;
+        // The client cache serves nothing until it has a cursor; take it now rather than at the
+        // sync task's first poll. On failure that poll takes it.
+        if let Err(e) = store.sync_client_cache().await {
+            tracing::warn!(error = %e, "cannot read client changes yet");
+        }
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let hasher = PasswordHasherPool::new(
             settings.argon2_memory_kib,

@@ -83,8 +83,12 @@ pub async fn remove(
     id: &str,
     now: UnixTime,
 ) -> Result<(), AdminError> {
-    if store.delete_client(id).await? {
-        revoke_client_tokens(store, revocations, id, now).await
+    if store.delete_client(id, now).await? {
+        // A removed client gets no token legitimately, but a node still serving its cached
+        // row (its change notice in flight, or lost until the next poll) may mint one a few
+        // seconds later: the entry covers tokens issued a minute past the removal too.
+        let cached_for = crate::revocation::GRANT_IN_FLIGHT;
+        revoke_client_tokens(store, revocations, id, now, now + cached_for).await
     } else {
         Err(AdminError::NotFound(id.escape_default().to_string()))
     }
@@ -324,7 +328,7 @@ async fn run_on(
         } => {
             let secret = rotate_secret(store, &client_id, now).await?;
             if revoke_tokens {
-                revoke_client_tokens(store, &RevocationList::new(), &client_id, now).await?;
+                revoke_client_tokens(store, &RevocationList::new(), &client_id, now, now).await?;
                 eprintln!("Every token issued to the client so far is revoked.");
             }
             let detail = serde_json::json!({ "revoke_tokens": revoke_tokens });
@@ -349,13 +353,14 @@ async fn run_on(
     }
 }
 
-/// Revokes every token issued to a client until `now`: refresh tokens in the store, access
-/// tokens through the revocation list (running nodes learn of it by NOTIFY or polling).
+/// Revokes every token issued to a client until `issued_until`: refresh tokens in the store,
+/// access tokens through the revocation list (running nodes learn of it by NOTIFY or polling).
 pub async fn revoke_client_tokens(
     store: &Store,
     revocations: &RevocationList,
     client_id: &str,
     now: UnixTime,
+    issued_until: UnixTime,
 ) -> Result<(), AdminError> {
     use crate::revocation::{Revocation, Target, reason};
     store
@@ -363,7 +368,7 @@ pub async fn revoke_client_tokens(
         .await?;
     let target = Target::Client {
         client_id: client_id.to_string(),
-        before: now,
+        before: issued_until,
     };
     revocations
         .revoke(store, Revocation::new(target, reason::ADMIN, now))

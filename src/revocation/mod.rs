@@ -108,7 +108,7 @@ pub const MAX_TOKEN_LIFETIME: i64 = MAX_ACCESS_TOKEN_TTL.as_secs() as i64;
 
 /// How long after a session's or family's revocation a grant already under way may still
 /// mint a token from it (its request started before the revocation committed).
-const GRANT_IN_FLIGHT: i64 = 60;
+pub const GRANT_IN_FLIGHT: i64 = 60;
 
 impl Revocation {
     /// Revokes `target` from `now` on. It expires when the newest token it can match has:

@@ -13,6 +13,11 @@
 //! SQLite serves one node, but not one process: the CLI (`tessera user disable`, `client
 //! remove`, …) writes revocations into the same file. With no notifications to follow, the
 //! node polls by cursor every `LOCAL_POLL_INTERVAL`.
+//!
+//! The client cache (DESIGN §6) rides the same machinery: client changes are announced on a
+//! second channel (`CLIENT_CHANNEL`) of the same listening connection and read by their own
+//! cursor (`Store::sync_client_cache`) on each of those notifications and on every poll, so a
+//! removed client or a rotated secret stops working on every node as fast as a revocation.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +27,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 
 use super::{RevocationList, entries};
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::store::{CLIENT_CHANNEL, Store};
 
 /// Polling interval when notifications are flowing: belt and braces.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -100,6 +105,10 @@ impl Sync {
     }
 
     async fn notified(&self, notification: &PgNotification) {
+        if notification.channel() == CLIENT_CHANNEL {
+            self.poll_clients().await;
+            return;
+        }
         let id = notification.payload().parse::<i64>().ok();
         if id.is_some_and(|id| self.list.contains(id) || id <= self.list.cursor()) {
             // Our own revocation, or one a poll already brought.
@@ -112,6 +121,13 @@ impl Sync {
         match self.store.revocations_after(self.list.cursor()).await {
             Ok(rows) => self.list.apply_read(entries(rows), self.clock.now()),
             Err(e) => tracing::warn!(error = %e, "cannot poll the revocation list"),
+        }
+        self.poll_clients().await;
+    }
+
+    async fn poll_clients(&self) {
+        if let Err(e) = self.store.sync_client_cache().await {
+            tracing::warn!(error = %e, "cannot poll client changes");
         }
     }
 }

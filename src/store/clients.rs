@@ -10,12 +10,19 @@ use tokio::time::Instant;
 use sqlx::FromRow;
 use url::Url;
 
-use super::{Store, StoreError};
+use sqlx::{Any, Transaction};
+
+use super::revocations::CLIENT_CHANNEL;
+use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientId, ClientType, GrantType, Registration};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::Scope;
+
+/// PostgreSQL advisory lock key that orders `client_changes` inserts (see
+/// `begin_client_change`).
+pub const CLIENT_CHANGE_LOCK: i64 = 0x7465_7373_636c_6901;
 
 #[derive(FromRow)]
 struct ClientRow {
@@ -46,63 +53,206 @@ macro_rules! columns {
     };
 }
 
-/// Clients read for authentication, kept `ttl` (a monotonic deadline, not token time): the
-/// token endpoint then needs no database round trip for a client that calls often. Writes
-/// through this `Store` forget the entry at once.
+/// Clients read for authentication, so that the token endpoint needs no database round trip
+/// for a client it has seen (DESIGN §6). An entry is forgotten when `client_changes` says its
+/// client changed (removed, secret rotated, edited), on this node at once and on every other
+/// node through `crate::revocation::sync` (NOTIFY, cursor poll). `ttl` (a monotonic deadline,
+/// not token time) only bounds how long an unchanged row is reused.
 #[derive(Debug)]
 pub(super) struct ClientCache {
     ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Client)>>,
+    state: RwLock<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    entries: HashMap<String, (Instant, Client)>,
+    /// Bumped by every forget: a row read before it may predate the change, so it is not kept.
+    epoch: u64,
+    /// The newest `client_changes` id applied. `None` until the first sync: until then nothing
+    /// is cached, so a node that never syncs (the CLI) never serves a stale row.
+    cursor: Option<i64>,
 }
 
 impl ClientCache {
     pub(super) fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: RwLock::new(HashMap::new()),
+            state: RwLock::new(CacheState::default()),
         }
+    }
+
+    fn enabled(&self) -> bool {
+        !self.ttl.is_zero()
     }
 
     fn get(&self, id: &str) -> Option<Client> {
-        let entries = self.entries.read().ok()?;
-        let (deadline, client) = entries.get(id)?;
+        let state = self.state.read().ok()?;
+        state.cursor?;
+        let (deadline, client) = state.entries.get(id)?;
         (Instant::now() < *deadline).then(|| client.clone())
     }
 
-    fn put(&self, client: &Client) {
-        if self.ttl.is_zero() {
+    /// The epoch to hand back to `put` with a row read after this call.
+    fn epoch(&self) -> u64 {
+        self.state.read().map(|s| s.epoch).unwrap_or(u64::MAX)
+    }
+
+    /// Keeps `client`, read after `epoch()` returned `epoch`, unless a change came since.
+    fn put(&self, client: &Client, epoch: u64) {
+        if !self.enabled() {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
+        if let Ok(mut state) = self.state.write() {
+            if state.epoch != epoch || state.cursor.is_none() {
+                return;
+            }
             let now = Instant::now();
             // Only existing clients are cached, so the map is bounded by the clients table;
             // expired entries go when it grows.
-            if entries.len() >= 10_000 {
-                entries.retain(|_, (deadline, _)| now < *deadline);
+            if state.entries.len() >= 10_000 {
+                state.entries.retain(|_, (deadline, _)| now < *deadline);
             }
-            entries.insert(client.id.to_string(), (now + self.ttl, client.clone()));
+            state
+                .entries
+                .insert(client.id.to_string(), (now + self.ttl, client.clone()));
         }
     }
 
     fn forget(&self, id: &str) {
-        if let Ok(mut entries) = self.entries.write() {
-            entries.remove(id);
+        if let Ok(mut state) = self.state.write() {
+            state.entries.remove(id);
+            state.epoch = state.epoch.wrapping_add(1);
+        }
+    }
+
+    fn cursor(&self) -> Option<i64> {
+        self.state.read().ok().and_then(|s| s.cursor)
+    }
+
+    /// First sync: changes up to `latest` concern no entry once everything is forgotten.
+    fn start_at(&self, latest: i64) {
+        if let Ok(mut state) = self.state.write() {
+            state.entries.clear();
+            state.epoch = state.epoch.wrapping_add(1);
+            state.cursor = Some(latest);
+        }
+    }
+
+    /// Forgets the clients of `changes` (read after the cursor, oldest first).
+    fn apply(&self, changes: Vec<(i64, String)>) {
+        if let Ok(mut state) = self.state.write() {
+            for (id, client_id) in changes {
+                state.entries.remove(&client_id);
+                state.epoch = state.epoch.wrapping_add(1);
+                state.cursor = Some(state.cursor.map_or(id, |c| c.max(id)));
+            }
         }
     }
 }
 
 impl Store {
-    /// `get_client` through the cache: for client authentication only, where a client row at
-    /// most `client_cache_ttl` old is good enough.
+    /// `get_client` through the cache: for client authentication only. A hit costs no query.
     pub async fn get_client_for_auth(&self, id: &str) -> Result<Option<Client>, StoreError> {
         if let Some(client) = self.client_cache.get(id) {
             return Ok(Some(client));
         }
+        let epoch = self.client_cache.epoch();
         let client = self.get_client(id).await?;
         if let Some(c) = &client {
-            self.client_cache.put(c);
+            self.client_cache.put(c, epoch);
         }
         Ok(client)
+    }
+
+    /// Brings this node's client cache up to date with `client_changes`: forgets every client
+    /// changed after the cursor (by any node or the CLI). Called by `crate::revocation::sync`
+    /// on each notification and poll. No-op when the cache is off.
+    pub async fn sync_client_cache(&self) -> Result<(), StoreError> {
+        if !self.client_cache.enabled() {
+            return Ok(());
+        }
+        match self.client_cache.cursor() {
+            None => {
+                let latest = self.latest_client_change().await?;
+                self.client_cache.start_at(latest);
+            }
+            Some(cursor) => {
+                let changes = self.client_changes_after(cursor).await?;
+                self.client_cache.apply(changes);
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest `client_changes` id (0 if none).
+    #[tracing::instrument(skip(self))]
+    async fn latest_client_change(&self) -> Result<i64, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("select max(id) from client_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    /// Changes after `cursor`, oldest first. Ids commit in order (`begin_client_change`), so
+    /// none can later appear below a cursor taken from rows read here.
+    #[tracing::instrument(skip(self))]
+    async fn client_changes_after(&self, cursor: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows =
+            sqlx::query_as("select id, client_id from client_changes where id > $1 order by id")
+                .bind(cursor)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows)
+    }
+
+    /// A transaction for a change to a client row. On PostgreSQL it first takes
+    /// `CLIENT_CHANGE_LOCK`, held until commit, so `client_changes` ids commit in the order
+    /// they were drawn (as `insert_revocation` does for revocations): a poll by cursor never
+    /// steps over a change still in flight. SQLite's single writer gives that order already.
+    async fn begin_client_change(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+                .bind(CLIENT_CHANGE_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Records, in the change's transaction, that client `id` changed, and tells the other
+    /// nodes (PostgreSQL delivers the NOTIFY at commit, never for a rolled-back change).
+    async fn record_client_change(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        insert_client_change(tx, id, now).await?;
+        if self.backend == Backend::Postgres {
+            notify_client_change(tx, id).await?;
+        }
+        Ok(())
+    }
+
+    /// `client_changes` rows older than `before`, at most `limit` (see `crate::purge`).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_client_changes_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "delete from client_changes where id in \
+             (select id from client_changes where changed_at < $1 limit $2)",
+        )
+        .bind(before)
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Inserts a new client with `id` and (for confidential clients) the secret's hash.
@@ -187,15 +337,21 @@ impl Store {
         rows.into_iter().map(ClientRow::into_client).collect()
     }
 
-    /// Whether a client was deleted.
+    /// Whether a client was deleted. Every node's cache forgets it (`client_changes`).
     #[tracing::instrument(skip(self))]
-    pub async fn delete_client(&self, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
+        let mut tx = self.begin_client_change().await?;
         let done = sqlx::query("delete from clients where client_id = $1")
             .bind(id.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            self.record_client_change(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
         self.client_cache.forget(id);
-        Ok(done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     /// Replaces what an administrator may edit (name, redirect URIs, lifetimes, back-channel
@@ -208,6 +364,7 @@ impl Store {
         registration: &Registration,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_client_change().await?;
         let done = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
@@ -226,10 +383,15 @@ impl Store {
         .bind(now)
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let changed = done.rows_affected() > 0;
+        if changed {
+            self.record_client_change(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
         self.client_cache.forget(id);
-        Ok(done.rows_affected() > 0)
+        Ok(changed)
     }
 
     /// Replaces a confidential client's secret hash; whether such a client exists.
@@ -240,6 +402,7 @@ impl Store {
         secret_hash: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_client_change().await?;
         let done = sqlx::query(
             "update clients set secret_hash = $1, updated_at = $2 \
              where client_id = $3 and client_type = 'confidential'",
@@ -247,11 +410,46 @@ impl Store {
         .bind(secret_hash.to_string())
         .bind(now)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let changed = done.rows_affected() > 0;
+        if changed {
+            self.record_client_change(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
         self.client_cache.forget(id);
-        Ok(done.rows_affected() > 0)
+        Ok(changed)
     }
+}
+
+#[tracing::instrument(skip(tx))]
+async fn insert_client_change(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query("insert into client_changes (client_id, changed_at) values ($1, $2)")
+        .bind(id.to_string())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// PostgreSQL only: `NOTIFY` on `CLIENT_CHANNEL`, the payload the client id (bound, not
+/// formatted: `pg_notify` takes parameters where `NOTIFY` does not).
+#[tracing::instrument(skip(tx))]
+async fn notify_client_change(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+) -> Result<(), StoreError> {
+    // `pg_notify` returns void, which the Any driver cannot decode.
+    sqlx::query("select 1 from pg_notify($1, $2)")
+        .bind(CLIENT_CHANNEL)
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
@@ -325,4 +523,81 @@ fn ttl_column(registration: &Registration) -> Option<i64> {
     registration
         .access_token_ttl
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(id: &str) -> Client {
+        Client {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            client_type: ClientType::Confidential,
+            secret_hash: Some("h".into()),
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: Scope::parse("api").unwrap(),
+            first_party: false,
+            resource_server: false,
+            access_token_ttl: None,
+            backchannel_logout_uri: None,
+            signing_alg: SigningAlg::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn cache() -> ClientCache {
+        ClientCache::new(Duration::from_secs(60))
+    }
+
+    #[test]
+    fn nothing_is_cached_before_the_first_sync() {
+        let cache = cache();
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_none());
+        cache.start_at(7);
+        assert_eq!(cache.cursor(), Some(7));
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_some());
+    }
+
+    #[test]
+    fn a_row_read_before_a_change_arrived_is_not_kept() {
+        let cache = cache();
+        cache.start_at(0);
+        let before_read = cache.epoch();
+        // The change arrives (another node's, by poll) while the row is being read.
+        cache.apply(vec![(1, "c1".into())]);
+        cache.put(&client("c1"), before_read);
+        assert!(cache.get("c1").is_none());
+        // Likewise a change made on this node.
+        let before_read = cache.epoch();
+        cache.forget("c1");
+        cache.put(&client("c1"), before_read);
+        assert!(cache.get("c1").is_none());
+    }
+
+    #[test]
+    fn changes_forget_their_clients_and_move_the_cursor() {
+        let cache = cache();
+        cache.start_at(3);
+        for id in ["c1", "c2"] {
+            cache.put(&client(id), cache.epoch());
+        }
+        cache.apply(vec![(4, "c1".into()), (6, "other".into())]);
+        assert!(cache.get("c1").is_none());
+        assert!(cache.get("c2").is_some());
+        assert_eq!(cache.cursor(), Some(6));
+    }
+
+    #[test]
+    fn a_zero_ttl_caches_nothing() {
+        let cache = ClientCache::new(Duration::ZERO);
+        cache.start_at(0);
+        cache.put(&client("c1"), cache.epoch());
+        assert!(cache.get("c1").is_none());
+    }
 }

@@ -33,9 +33,10 @@ use crate::config::DatabaseUrl;
 mod clients;
 mod revocations;
 
+pub use clients::CLIENT_CHANGE_LOCK;
 pub use revocations::{
-    LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL, REVOCATION_WRITE_LOCK,
-    RevocationRow,
+    CLIENT_CHANNEL, LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL,
+    REVOCATION_WRITE_LOCK, RevocationRow,
 };
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -80,7 +81,8 @@ pub struct PoolSettings {
     pub max_connections: u32,
     pub connect_timeout: Duration,
     pub acquire_timeout: Duration,
-    /// How long client authentication may use a client row it already read (0: always read).
+    /// How long client authentication may use a client row it already read and that has not
+    /// changed since (0: always read).
     pub client_cache_ttl: Duration,
 }
 

@@ -14,6 +14,10 @@ use crate::clock::UnixTime;
 /// The PostgreSQL notification channel; the payload is the new row's id.
 pub const REVOCATION_CHANNEL: &str = "tessera_revocations";
 
+/// The PostgreSQL notification channel for client changes (`client_changes`), heard on the
+/// same listening connection; the payload is the client id.
+pub const CLIENT_CHANNEL: &str = "tessera_client_changes";
+
 /// `application_name` of the listening connection, so operators (and tests) can find it in
 /// `pg_stat_activity`.
 pub const LISTENER_APPLICATION_NAME: &str = "tessera-revocations";
@@ -205,7 +209,8 @@ impl Store {
     }
 
     /// PostgreSQL: a dedicated connection (not from the pool) that `LISTEN`s on
-    /// `REVOCATION_CHANNEL`. SQLite: `None`, there are no other nodes to hear from.
+    /// `REVOCATION_CHANNEL` and `CLIENT_CHANNEL`. SQLite: `None`, there are no notifications
+    /// (the CLI's writes are found by polling).
     pub async fn revocation_listener(&self) -> Result<Option<PgListener>, StoreError> {
         if self.backend != Backend::Postgres {
             return Ok(None);
@@ -220,7 +225,9 @@ impl Store {
             .connect_with(options)
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
-        listener.listen(REVOCATION_CHANNEL).await?;
+        listener
+            .listen_all([REVOCATION_CHANNEL, CLIENT_CHANNEL])
+            .await?;
         Ok(Some(listener))
     }
 }

@@ -254,13 +254,15 @@ async fn unknown_tokens_are_inactive(backend: Backend) {
     }
 }
 
-/// DESIGN §4: introspecting an access token reads no database. With the pool closed, the
+/// DESIGN §4 and §6: introspecting an access token reads no database. With the pool closed, the
 /// check the endpoint runs after client authentication (keys + in-memory list, no store, not
-/// async) still tells a live token from a revoked one; the HTTP endpoint itself then answers
-/// 503, because authenticating the caller does need the store.
+/// async) still tells a live token from a revoked one, and the HTTP endpoint answers too: the
+/// caller comes from the client cache. Only a caller the cache does not hold needs the store,
+/// and gets 503.
 async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.create_service_client("api.read").await;
+    let uncached = app.create_service_client("api.read").await;
     let live = app.access_token(&client).await;
     let revoked = app.access_token(&client).await;
     assert_eq!(app.revoke(&client, &revoked).await.status(), 200);
@@ -292,6 +294,12 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
 
     let res = app
         .post_form_basic("/introspect", &client, &[("token", &live)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["active"], true);
+    let res = app
+        .post_form_basic("/introspect", &uncached, &[("token", &live)])
         .await;
     assert_eq!(res.status(), 503);
 }

@@ -20,6 +20,7 @@ mod browser;
 mod cli_clients;
 mod cli_config;
 mod cli_revocation;
+mod client_cache;
 mod clients;
 mod code_flow;
 mod discovery;

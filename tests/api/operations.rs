@@ -117,8 +117,9 @@ async fn oversized_bodies_and_headers_are_refused(backend: Backend) {
     assert_eq!(app.get("/jwks").await.status(), 200, "the server is fine");
 }
 
-/// Client authentication caches client rows for `client_cache_ttl`: a rotation on this node
-/// takes effect at once, one on another node (another `Store`) once the entry expires.
+/// Client authentication caches client rows: a rotation on this node takes effect at once, one
+/// through another `Store` (another node) once this node hears of it (`client_changes`; the
+/// ttl here only bounds it; `client_cache` checks the one-second delivery with a 60 s ttl).
 async fn rotated_secrets_stop_working_at_once_here_and_within_the_cache_ttl_elsewhere(
     backend: Backend,
 ) {

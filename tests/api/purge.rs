@@ -263,6 +263,15 @@ async fn seed(app: &TestApp, now: i64) {
     )
     .await;
 
+    let change = "insert into client_changes (client_id, changed_at) values ($1, $2)";
+    exec(
+        &mut c,
+        change,
+        &[S("client-changed-long-ago"), I(now - 24 * 3600 - 10)],
+    )
+    .await;
+    exec(&mut c, change, &[S("client-changed-lately"), I(now - 10)]).await;
+
     let audit =
         "insert into audit_log (at, actor, action, target) values ($1, 'anonymous', $2, null)";
     exec(&mut c, audit, &[I(now - retention - 10), S("audit.old")]).await;
@@ -290,6 +299,7 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
             sealed_successors: 1,
             login_throttle: 1,
             revocations: 1,
+            client_changes: 1,
             audit_log: 1,
         })
     );
@@ -319,6 +329,10 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
     assert_eq!(sealed, [("rt-revoked-recently".to_string(),)]);
     assert_eq!(keys(&mut c, "login_throttle", "key").await, ["user:recent"]);
     assert_eq!(keys(&mut c, "revocations", "target").await, ["jti-live"]);
+    assert_eq!(
+        keys(&mut c, "client_changes", "client_id").await,
+        ["client-changed-lately"]
+    );
     assert_eq!(keys(&mut c, "audit_log", "action").await, ["audit.recent"]);
 
     // A second purge finds nothing more.

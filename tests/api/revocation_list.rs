@@ -32,7 +32,7 @@ async fn becomes_inactive(
 }
 
 /// Terminates `node`'s LISTEN connection, found by its application_name in its database.
-async fn kill_listener(node: &TestApp) -> u64 {
+pub(crate) async fn kill_listener(node: &TestApp) -> u64 {
     let mut admin = sqlx::PgConnection::connect(crate::pg::admin_url())
         .await
         .unwrap();
