@@ -7,7 +7,7 @@ use crate::admin::api::ADMIN_SCOPE;
 use crate::admin::audit;
 use crate::cli::{AddClient, ClientCommand};
 use crate::clock::{Clock, UnixTime};
-use crate::config::Settings;
+use crate::config::{MAX_CLIENT_CACHE_TTL, Settings};
 use crate::oauth::client::{
     Client, ClientError, ClientId, ClientType, Registration, RegistrationInput,
 };
@@ -76,22 +76,30 @@ pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
     Ok(store.list_clients().await?)
 }
 
-/// Deletes a client and revokes every token issued to it.
+/// Revokes every token issued to a client, then deletes it. In that order: if the deletion
+/// fails the client is still there to remove again, while a revocation that failed after the
+/// deletion could never be redone (nothing would name the client any more).
 pub async fn remove(
     store: &Store,
     revocations: &RevocationList,
     id: &str,
     now: UnixTime,
 ) -> Result<(), AdminError> {
+    show(store, id).await?;
+    // A removed client gets no token legitimately, but a node still serving its cached row
+    // (its change notice in flight or lost, the node cut off from the database) may mint one
+    // until its cache entry expires: the entry covers tokens issued that long after too.
+    let cached_for = secs(MAX_CLIENT_CACHE_TTL) + crate::revocation::GRANT_IN_FLIGHT;
+    revoke_client_tokens(store, revocations, id, now, now + cached_for).await?;
     if store.delete_client(id, now).await? {
-        // A removed client gets no token legitimately, but a node still serving its cached
-        // row (its change notice in flight, or lost until the next poll) may mint one a few
-        // seconds later: the entry covers tokens issued a minute past the removal too.
-        let cached_for = crate::revocation::GRANT_IN_FLIGHT;
-        revoke_client_tokens(store, revocations, id, now, now + cached_for).await
+        Ok(())
     } else {
         Err(AdminError::NotFound(id.escape_default().to_string()))
     }
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// What an administrator may change on a registered client. Type, grants, scope and signing
@@ -165,7 +173,7 @@ pub async fn update(
     Ok((before, after))
 }
 
-/// A new secret for a confidential client; the old one stops working at once.
+/// A new secret for a confidential client; the old one stops working at once on this node and within a second on the others (one poll interval if a change notice is lost).
 pub async fn rotate_secret(store: &Store, id: &str, now: UnixTime) -> Result<String, AdminError> {
     let client = show(store, id).await?;
     if client.client_type != ClientType::Confidential {

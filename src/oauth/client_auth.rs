@@ -62,10 +62,10 @@ pub async fn authenticate(
         Ok(id) => store.get_client_for_auth(id.as_str()).await?,
         Err(_) => None,
     };
-    let Some(client) = client else {
+    let Some((client, fetched)) = client else {
         return Err(fail(FAILED));
     };
-    match (client.client_type, &client.secret_hash, &presented_hash) {
+    let authenticated = match (client.client_type, &client.secret_hash, &presented_hash) {
         (ClientType::Confidential, Some(stored), Some(presented)) => {
             if opaque::ct_eq(stored, presented) {
                 Ok(client)
@@ -79,5 +79,9 @@ pub async fn authenticate(
         (ClientType::Confidential, _, None)
         | (ClientType::Public, _, Some(_))
         | (ClientType::Confidential, None, Some(_)) => Err(fail(FAILED)),
+    };
+    if let Ok(client) = &authenticated {
+        store.remember_authenticated(client, fetched);
     }
+    authenticated
 }

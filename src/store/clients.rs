@@ -151,18 +151,38 @@ impl ClientCache {
     }
 }
 
+/// Where `get_client_for_auth` found a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    Cached,
+    /// Read from the database after the cache's epoch was `epoch`.
+    Read {
+        epoch: u64,
+    },
+}
+
 impl Store {
     /// `get_client` through the cache: for client authentication only. A hit costs no query.
-    pub async fn get_client_for_auth(&self, id: &str) -> Result<Option<Client>, StoreError> {
+    /// A row read from the database is not cached yet: the caller hands it to
+    /// `remember_authenticated` once the client proved itself, so that a wrong secret never
+    /// warms the cache (which would tell, by timing, that the id exists).
+    pub async fn get_client_for_auth(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Client, Fetched)>, StoreError> {
         if let Some(client) = self.client_cache.get(id) {
-            return Ok(Some(client));
+            return Ok(Some((client, Fetched::Cached)));
         }
         let epoch = self.client_cache.epoch();
         let client = self.get_client(id).await?;
-        if let Some(c) = &client {
-            self.client_cache.put(c, epoch);
+        Ok(client.map(|c| (c, Fetched::Read { epoch })))
+    }
+
+    /// Caches a client read by `get_client_for_auth` that has just authenticated.
+    pub fn remember_authenticated(&self, client: &Client, fetched: Fetched) {
+        if let Fetched::Read { epoch } = fetched {
+            self.client_cache.put(client, epoch);
         }
-        Ok(client)
     }
 
     /// Brings this node's client cache up to date with `client_changes`: forgets every client

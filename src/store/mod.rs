@@ -33,7 +33,7 @@ use crate::config::DatabaseUrl;
 mod clients;
 mod revocations;
 
-pub use clients::CLIENT_CHANGE_LOCK;
+pub use clients::{CLIENT_CHANGE_LOCK, Fetched};
 pub use revocations::{
     CLIENT_CHANNEL, LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL,
     REVOCATION_WRITE_LOCK, RevocationRow,

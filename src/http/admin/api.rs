@@ -1027,7 +1027,7 @@ struct NewSecret {
     client_secret: String,
 }
 
-/// Gives a confidential client a new secret; the old one stops working at once (a sensitive
+/// Gives a confidential client a new secret; the old one stops working on every node within a second (a sensitive
 /// action: a user's token needs a recent sign-in).
 #[utoipa::path(
     tag = "clients",
