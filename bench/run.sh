@@ -50,7 +50,7 @@ tessera_env() { # backend port
   if [ "$1" = postgres ]; then db="${PG_ADMIN%/*}/$pg_db"; else db="sqlite://$dir/tessera.db"; fi
   echo "TESSERA_ISSUER=http://127.0.0.1:$2 TESSERA_BIND=127.0.0.1:$2 TESSERA_KEYS_DIR=$dir/keys" \
        "TESSERA_DATA_DIR=$dir/data DATABASE_URL=$db TESSERA_LOG_LEVEL=warn" \
-       "TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0 TESSERA_CLIENT_CACHE_TTL=2s"
+       "TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0"
 }
 
 # seed_refresh_tokens: the authorization-code flow with curl, for the refresh rows.

@@ -25,8 +25,7 @@ trap cleanup EXIT INT TERM
 . "$root/bench/load/seed-refresh.sh"
 port=3299 base="http://127.0.0.1:3299" password="soak-correct-horse-battery-staple"
 export TESSERA_ISSUER="$base" TESSERA_BIND="127.0.0.1:$port" TESSERA_KEYS_DIR="$work/keys" \
-  DATABASE_URL="sqlite://$work/t.db" TESSERA_LOG_LEVEL=warn TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0 \
-  TESSERA_CLIENT_CACHE_TTL=2s
+  DATABASE_URL="sqlite://$work/t.db" TESSERA_LOG_LEVEL=warn TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0
 bin="$root/target/release/tessera"
 printf '%s\n' "$password" | "$bin" user add soak --password-stdin >/dev/null
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$(jq -r .client_id <<<"$1")" "$(jq -r .client_secret <<<"$1")" | base64 -w0)"; }
