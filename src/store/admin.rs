@@ -116,19 +116,6 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// When the session with this public id passed the second factor, if it did.
-    #[tracing::instrument(skip(self))]
-    pub async fn session_mfa_at_by_sid(&self, sid: &str) -> Result<Option<UnixTime>, StoreError> {
-        let row = sqlx::query("select mfa_at from sessions where sid = $1")
-            .bind(sid)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row
-            .map(|r| r.try_get::<Option<i64>, _>("mfa_at"))
-            .transpose()?
-            .flatten())
-    }
-
     /// Records the second factor on the session (and `otp` in its `amr`, RFC 8176). The
     /// authentication completes here, so `auth_time` (OIDC Core §2) moves too: measured from
     /// the password step, a `max_age` shorter than the time taken to type the code would send

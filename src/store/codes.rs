@@ -164,14 +164,4 @@ impl Store {
         tx.commit().await?;
         Ok(Redemption::Redeemed)
     }
-
-    /// Forgets codes that expired long enough ago that a replay needs no answer but "invalid".
-    #[tracing::instrument(skip(self))]
-    pub async fn purge_codes(&self, before: UnixTime) -> Result<u64, StoreError> {
-        let done = sqlx::query("delete from authorization_codes where expires_at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
 }

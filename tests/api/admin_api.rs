@@ -66,6 +66,13 @@ async fn ops_api(app: &TestApp) -> (Api<'_>, TestClient) {
     (Api { app, token }, ops)
 }
 
+/// The API as an administrator who has just signed in (recent enough for every action).
+async fn fresh_admin_api<'a>(app: &'a TestApp, name: &str) -> Api<'a> {
+    let admin = create_admin(app, name).await;
+    let token = user_token(app, &admin.id, "tessera:admin", app.clock.now()).await;
+    Api { app, token }
+}
+
 /// An access token for a user signed in at `auth_time`, from a live session (the API's gate
 /// checks it), as /token mints it.
 async fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -> String {
@@ -367,11 +374,7 @@ async fn users_are_managed_end_to_end_and_every_change_is_audited(backend: Backe
     // A new password: the old one stops working, the new one signs in; a weak one is refused.
     // Setting someone's password needs an administrator's recent sign-in, never a client's
     // token (issue 11: whoever sets it can sign in as that user).
-    let root = create_admin(&app, "root").await;
-    let admin = Api {
-        app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
-    };
+    let admin = fresh_admin_api(&app, "root").await;
     let (status, _) = api
         .call(
             Method::POST,
@@ -493,11 +496,7 @@ async fn clients_are_shown_and_their_secrets_rotated_end_to_end(backend: Backend
     let app = spawn_app_with(backend, |s| s.admin_require_totp = false).await;
     // A freshly signed-in administrator: registering a client_credentials client and rotating
     // a secret need a recent sign-in, which a client's token never is (issue 11).
-    let root = create_admin(&app, "root").await;
-    let api = Api {
-        app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
-    };
+    let api = fresh_admin_api(&app, "root").await;
     let created = api
         .ok(
             Method::POST,
@@ -700,11 +699,7 @@ async fn bad_input_gets_400_invalid_request(backend: Backend) {
     let app = spawn_app(backend).await;
     // An administrator's fresh token, so that the steps that need a recent sign-in (a password
     // reset) get as far as reading the body.
-    let root = create_admin(&app, "root").await;
-    let api = Api {
-        app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
-    };
+    let api = fresh_admin_api(&app, "root").await;
     let user = app.create_user("gina", PASSWORD).await;
     let raw = |method: Method, path: &str, body: &'static str| {
         app.client
@@ -953,11 +948,7 @@ async fn resource_servers_are_registered_and_edited(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let root = create_admin(&app, "root").await;
-    let api = Api {
-        app: &app,
-        token: user_token(&app, &root.id, "tessera:admin", app.clock.now()).await,
-    };
+    let api = fresh_admin_api(&app, "root").await;
     let created = api
         .ok(
             Method::POST,
