@@ -109,6 +109,33 @@ async fn rotation_and_removal_on_one_node_reach_another_nodes_cache_within_a_sec
 
 dual!(rotation_and_removal_on_one_node_reach_another_nodes_cache_within_a_second);
 
+/// RFC 6749 §5.2 / `client_auth`: an unknown id and a wrong secret must look alike. A row read
+/// for a failed authentication is not cached, or a second try would come back faster for ids
+/// that exist. Shown without timing: after a wrong secret, the row changed behind the node's
+/// back is read afresh (while a row cached by a success is not).
+async fn a_wrong_secret_does_not_warm_the_cache(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cached = app.create_service_client("api").await;
+    assert_eq!(status(&app, &cached.id, cached.secret()).await, 200);
+    tamper_secret_hash(&app, &cached).await;
+    assert_eq!(
+        status(&app, &cached.id, cached.secret()).await,
+        200,
+        "a success caches the row (the cache is on)"
+    );
+
+    let probed = app.create_service_client("api").await;
+    assert_eq!(status(&app, &probed.id, "a wrong secret").await, 401);
+    tamper_secret_hash(&app, &probed).await;
+    assert_eq!(
+        status(&app, &probed.id, probed.secret()).await,
+        401,
+        "the failed attempt did not cache the row: it was read again"
+    );
+}
+
+dual!(a_wrong_secret_does_not_warm_the_cache);
+
 fn tessera(app: &TestApp, args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().expect("dir");
     let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
