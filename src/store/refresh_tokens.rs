@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone)]
@@ -99,6 +99,90 @@ impl Store {
         family_id: &str,
         now: UnixTime,
     ) -> Result<Rotation, StoreError> {
+        let rotated = match self.backend {
+            Backend::Postgres => {
+                self.rotate_in_one_statement(old_hash, &successor, family_id, now)
+                    .await?
+            }
+            Backend::Sqlite => {
+                self.rotate_in_transaction(old_hash, &successor, family_id, now)
+                    .await?
+            }
+        };
+        if rotated {
+            return Ok(Rotation::Rotated);
+        }
+        // Nothing was written: tell the caller why.
+        let row = sqlx::query(
+            "select t.used_at, t.successor_sealed, f.revoked_at from refresh_tokens t \
+             join refresh_families f on f.family_id = t.family_id where t.token_hash = $1",
+        )
+        .bind(old_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(Rotation::Revoked);
+        };
+        if r.try_get::<Option<UnixTime>, _>("revoked_at")?.is_some() {
+            return Ok(Rotation::Revoked);
+        }
+        Ok(match r.try_get::<Option<UnixTime>, _>("used_at")? {
+            Some(used_at) => Rotation::Used {
+                used_at,
+                successor_sealed: r.try_get("successor_sealed")?,
+            },
+            None => Rotation::Revoked,
+        })
+    }
+
+    /// PostgreSQL: the three writes of a rotation as one statement (data-modifying CTEs), so
+    /// one round trip instead of five (begin, three statements, commit); the database's work
+    /// per refresh was mostly those round trips. Same rules as `rotate_in_transaction`: the
+    /// successor is added and the previous token's sealed successor forgotten only if this
+    /// statement marked the presented token used (its row lock makes a concurrent rotation of
+    /// the same token wait and then find it used). PostgreSQL runs every data-modifying CTE to
+    /// completion whether or not the final select reads it.
+    async fn rotate_in_one_statement(
+        &self,
+        old_hash: &str,
+        successor: &Successor<'_>,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let marked: i64 = sqlx::query_scalar(
+            "with marked as ( \
+               update refresh_tokens set used_at = $2, successor_sealed = $3 \
+               where token_hash = $1 and used_at is null and family_id in \
+               (select family_id from refresh_families where family_id = $4 and revoked_at is null) \
+               returning family_id), \
+             added as ( \
+               insert into refresh_tokens (token_hash, family_id, created_at, idle_expires_at) \
+               select $5, family_id, $2, $6 from marked returning 1), \
+             forgotten as ( \
+               update refresh_tokens set successor_sealed = null \
+               where family_id = $4 and token_hash <> $1 and successor_sealed is not null \
+               and exists (select 1 from marked) returning 1) \
+             select count(*) from marked",
+        )
+        .bind(old_hash)
+        .bind(now)
+        .bind(successor.sealed)
+        .bind(family_id)
+        .bind(successor.hash)
+        .bind(successor.idle_expires_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(marked == 1)
+    }
+
+    /// SQLite (no data-modifying CTEs): the same three writes in one transaction.
+    async fn rotate_in_transaction(
+        &self,
+        old_hash: &str,
+        successor: &Successor<'_>,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let marked = sqlx::query(
             "update refresh_tokens set used_at = $2, successor_sealed = $3 \
@@ -113,26 +197,7 @@ impl Store {
         .await?;
         if marked.rows_affected() != 1 {
             tx.rollback().await?;
-            let row = sqlx::query(
-                "select t.used_at, t.successor_sealed, f.revoked_at from refresh_tokens t \
-                 join refresh_families f on f.family_id = t.family_id where t.token_hash = $1",
-            )
-            .bind(old_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-            let Some(r) = row else {
-                return Ok(Rotation::Revoked);
-            };
-            if r.try_get::<Option<UnixTime>, _>("revoked_at")?.is_some() {
-                return Ok(Rotation::Revoked);
-            }
-            return Ok(match r.try_get::<Option<UnixTime>, _>("used_at")? {
-                Some(used_at) => Rotation::Used {
-                    used_at,
-                    successor_sealed: r.try_get("successor_sealed")?,
-                },
-                None => Rotation::Revoked,
-            });
+            return Ok(false);
         }
         insert_token(
             &mut tx,
@@ -154,7 +219,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(Rotation::Rotated)
+        Ok(true)
     }
 
     /// Revokes a family (reuse, code replay, logout, /revoke). Returns whether it was live.

@@ -13,6 +13,7 @@ use crate::code_flow::{CB, client, error_of, get_code, pkce, redeem, refresh, st
 use crate::dual;
 use crate::helpers::{
     Backend, PASSWORD, TestApp, TestClient, http_client, location, spawn_app, spawn_app_with,
+    spawn_node,
 };
 
 async fn setup(backend: Backend) -> (TestApp, TestClient) {
@@ -208,6 +209,75 @@ async fn a_concurrent_replay_always_revokes_the_first_redemption(backend: Backen
             "invalid_grant"
         );
     }
+}
+
+/// Families that break the rotation's invariants: more than one unused token (two live
+/// branches), or more than one token still holding a sealed successor (a database copy plus
+/// an old token would unseal the chain).
+async fn broken_families(app: &TestApp) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.expect("db");
+    sqlx::query_as(
+        "select family_id, count(*) from refresh_tokens where used_at is null \
+         group by family_id having count(*) > 1 \
+         union all \
+         select family_id, count(*) from refresh_tokens where successor_sealed is not null \
+         group by family_id having count(*) > 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("query")
+}
+
+/// RFC 9700 §4.14.2, attacked: one refresh token presented by 8 parallel requests split across
+/// two nodes, with no grace window. Exactly one request rotates it; the others are reuse, so
+/// the family (and with it the winner's successor) is dead, and no family is ever left with
+/// two unused tokens.
+async fn a_burst_of_one_refresh_token_on_two_nodes_rotates_it_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let c = client(&app, "confidential", true).await;
+    let other = spawn_node(&app).await;
+    for round in 0..3 {
+        let rt = first_refresh_token(&app, &c).await;
+        let attempts =
+            (0..8).map(|i| refresh(if i % 2 == 0 { &app } else { &other }, &c, &rt, None));
+        let mut won = Vec::new();
+        for res in futures_util::future::join_all(attempts).await {
+            match res.status() {
+                StatusCode::OK => won.push(res.json::<Value>().await.expect("tokens")),
+                status => assert_eq!(status, StatusCode::BAD_REQUEST, "round {round}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "round {round}: exactly one rotation wins");
+        let successor = won[0]["refresh_token"].as_str().expect("rt");
+        assert_eq!(
+            error_of(refresh(&other, &c, successor, None).await).await.1,
+            "invalid_grant",
+            "round {round}: the reuse revoked the winner's family"
+        );
+        assert_eq!(broken_families(&app).await, [], "round {round}");
+    }
+}
+
+/// Each rotation forgets the sealed successor of the token used before it, so that a family
+/// rotated many times keeps exactly one (the last used token's, for the grace window).
+async fn rotation_keeps_one_sealed_successor_per_family(backend: Backend) {
+    let (app, c, mut rt) = with_grace(backend).await;
+    for _ in 0..4 {
+        let next = tokens_of(refresh(&app, &c, &rt, None).await).await;
+        rt = next["refresh_token"].as_str().expect("rt").to_string();
+    }
+    assert_eq!(broken_families(&app).await, []);
+    use sqlx::Connection;
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.expect("db");
+    let sealed: i64 = sqlx::query_scalar(
+        "select count(*) from refresh_tokens where successor_sealed is not null",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count");
+    assert_eq!(sealed, 1, "the last used token keeps its sealed successor");
 }
 
 async fn first_refresh_token(app: &TestApp, c: &TestClient) -> String {
@@ -625,6 +695,8 @@ dual!(
     a_concurrent_replay_always_revokes_the_first_redemption,
     a_reuse_within_the_grace_window_gets_the_same_successor,
     a_reuse_after_the_grace_window_revokes_the_family,
+    a_burst_of_one_refresh_token_on_two_nodes_rotates_it_once,
+    rotation_keeps_one_sealed_successor_per_family,
     redirect_uri_is_required_at_the_token_endpoint_only_when_it_was_sent,
     invalid_client_does_not_tell_client_types_apart,
     disabling_a_user_sends_back_channel_logout_in_the_clients_algorithm,
