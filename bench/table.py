@@ -3,7 +3,8 @@
 Usage: table.py TESSERA.md... PEER.md (the last file is the peer's run.sh output).
 Each Tessera row is matched to the peer's row of the same kind and concurrency: /jwks with
 /jwks, every client_credentials row with the peer's RS256 client_credentials row (the EdDSA
-goal is stated against the peer's RS256 figure), introspection with introspection.
+goal is stated against the peer's RS256 figure), introspection with introspection, the
+rotating refresh_token grant with the peer's (both sign with EdDSA there).
 """
 
 import re
@@ -29,6 +30,8 @@ def kind(name):
         return "token"
     if "introspect" in name:
         return "introspection"
+    if "refresh_token" in name:
+        return "refresh"
     return None
 
 
