@@ -5,7 +5,7 @@
 #   with wrk through bench/load/oauth-load.sh; runs the peer's bench/peer-node-oidc/run.sh; and
 #   prints one markdown table with the peer's figures and the ratio.
 # Usage: bench/run.sh
-#   env: DURATION=5s CONNS="16 64" WARMUP=3s BACKENDS="postgres sqlite" PEER=1
+#   env: DURATION=5s CONNS="16 64" LOGIN_CONNS="16 48" WARMUP=3s BACKENDS="postgres sqlite" PEER=1
 #        BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres (the server to create
 #        the throwaway database on)
 # Everything it starts is stopped on exit (trap). Raw tables go to bench/results/ (git-ignored).
@@ -16,6 +16,10 @@ export DURATION="${DURATION:-5s}" CONNS="${CONNS:-16 64}" WARMUP="${WARMUP:-3s}"
 BACKENDS="${BACKENDS:-postgres sqlite}"
 PG_ADMIN="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 PASSWORD="bench-correct-horse-battery-staple"
+# Logins in flight from one address are capped by `login_max_failures_per_ip` (50 by default,
+# since each could be a failure), and wrk connects from one address: the login rows stay below.
+LOGIN_CONNS="${LOGIN_CONNS:-16 48}"
+LOGIN_USERS=64
 
 need=()
 for tool in wrk jq curl openssl psql; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -65,6 +69,11 @@ bench_backend() { # backend port
   env_vars="$(tessera_env "$backend" "$port")"
   local tessera=(env $env_vars "$bin")
   printf '%s\n' "$PASSWORD" | "${tessera[@]}" user add bench --password-stdin >/dev/null
+  # The login rows spread over as many accounts as connections: one account allows only
+  # `login_max_failures` (5) attempts in flight, since each could be a failure.
+  for i in $(seq "$LOGIN_USERS"); do
+    printf '%s\n' "$PASSWORD" | "${tessera[@]}" user add "bench$i" --password-stdin >/dev/null
+  done
   local rs ed rf
   rs="$("${tessera[@]}" client add --name bench-rs256 --type confidential \
     --grant-type client_credentials --scope api --json 2>/dev/null)"
@@ -106,8 +115,9 @@ bench_backend() { # backend port
     cookie="$(curl -fsS -D - -o "$work/login.html" "$base/login" \
       | sed -nE 's/^[Ss]et-[Cc]ookie: (tessera_login=[^;]*).*/\1/p' | tr -d '\r')"
     csrf="$(sed -nE 's/.*name="csrf" value="([^"]*)".*/\1/p' "$work/login.html")"
-    body="username=bench&password=$PASSWORD&csrf=$csrf&return_to=%2Faccount"
-    LOGIN_COOKIE="$cookie" LOGIN_BODY="$body" CLIENT_ID="$(cid "$rs")" \
+    body="username=bench{n}&password=$PASSWORD&csrf=$csrf&return_to=%2Faccount"
+    export WRK_BODY_USERS="$LOGIN_USERS"
+    LOGIN_COOKIE="$cookie" LOGIN_BODY="$body" CLIENT_ID="$(cid "$rs")" CONNS="$LOGIN_CONNS" \
       CLIENT_SECRET="$(secret "$rs")" LABEL="[$backend] " HEADER=0 SANITY=0 ENDPOINTS=login \
       "${load[@]}"
     # /token while a login flood (64 connections) keeps argon2 busy: DESIGN §5 says the
@@ -120,6 +130,7 @@ bench_backend() { # backend port
     CLIENT_ID="$(cid "$rs")" CLIENT_SECRET="$(secret "$rs")" LABEL="[$backend] during login flood: " \
       HEADER=0 SANITY=0 WARMUP=0 CONNS=16 ENDPOINTS=token "${load[@]}" | sed -E 's/\(JWT AT\)/RS256/'
     wait "$flood" || true
+    unset WRK_BODY_USERS
     echo "<!-- tessera $backend memory after the run: $(grep -E 'VmHWM|VmRSS' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' ') threads: $(ls "/proc/$pid/task" | wc -l) -->"
   } | tee "$results/tessera-$backend.md"
   kill "$pid"

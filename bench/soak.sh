@@ -28,6 +28,11 @@ export TESSERA_ISSUER="$base" TESSERA_BIND="127.0.0.1:$port" TESSERA_KEYS_DIR="$
   DATABASE_URL="sqlite://$work/t.db" TESSERA_LOG_LEVEL=warn TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0
 bin="$root/target/release/tessera"
 printf '%s\n' "$password" | "$bin" user add soak --password-stdin >/dev/null
+# Logins spread over 16 accounts, one per connection: an account allows only
+# `login_max_failures` (5) attempts in flight.
+for i in $(seq 16); do
+  printf '%s\n' "$password" | "$bin" user add "soak$i" --password-stdin >/dev/null
+done
 basic() { printf 'Basic %s' "$(printf '%s:%s' "$(jq -r .client_id <<<"$1")" "$(jq -r .client_secret <<<"$1")" | base64 -w0)"; }
 ed="$("$bin" client add --name soak --type confidential --grant-type client_credentials \
   --scope api --signing-alg EdDSA --json 2>/dev/null)"
@@ -66,8 +71,8 @@ for round in $(seq "$ROUNDS"); do
     http://127.0.0.1:9/cb 40 "$work/refresh/tokens-$round" soak "$password"
   refreshes="$(REFRESH_TOKENS_DIR="$work/refresh" WRK_PATH=/token WRK_AUTH="$(basic "$rf")" \
     wrk -t1 -c16 -d"${REFRESH_SECS}s" -s "$root/bench/load/refresh.lua" "$base" | requests | shown)"
-  logins="$(WRK_METHOD=POST WRK_PATH=/login WRK_COOKIE="$cookie" \
-    WRK_BODY="username=soak&password=$password&csrf=$csrf&return_to=%2Faccount" \
+  logins="$(WRK_METHOD=POST WRK_PATH=/login WRK_COOKIE="$cookie" WRK_BODY_USERS=16 \
+    WRK_BODY="username=soak{n}&password=$password&csrf=$csrf&return_to=%2Faccount" \
     wrk -t1 -c16 -d"${LOGIN_SECS}s" -s "$lua" "$base" | requests | shown)"
   echo "| $round | $tokens | $introspections | $refreshes | $logins | $(rss) |"
 done
