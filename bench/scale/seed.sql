@@ -44,7 +44,7 @@ from generate_series(1, :clients) c;
 insert into sessions (id_hash, sid, user_id, auth_time, amr, created_at, last_seen_at,
                       expires_at, ip, user_agent, mfa_required, mfa_at)
 select md5('s' || s) || md5('S' || s), md5('sid' || s)::uuid::text,
-       md5('u' || ((s * 7919) % :users + 1))::uuid::text, t, 'pwd', t,
+       md5('u' || ((s::bigint * 7919) % :users + 1))::uuid::text, t, 'pwd', t,
        case when s % 10 = 0 then greatest(t, :now - s % 7000) else t + s % 7200 end,
        t + 43200, '10.' || s % 250 || '.' || (s / 250) % 250 || '.' || (s / 62500) % 250,
        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36',
