@@ -9,7 +9,8 @@
 # the codes in CODES_DIR), `code` (code.lua redeems them: REDIRECT_URI, CODE_VERIFIER) and
 # `revocations` (revocations.lua: GET /revocations?since= between SINCE_MIN and SINCE_MAX, as the
 # client, which must be a resource server); INTROSPECT_TOKEN introspects that token instead of
-# a fresh client_credentials one (INTROSPECT_NAME names the row).
+# a fresh client_credentials one (INTROSPECT_NAME names the row); LOGIN_USERS (usernames) makes
+# `login` take them in turn (login.lua: LOGIN_BODY has __USER__ where the username goes).
 #
 # Required env:
 #   BASE            loopback URL under which /.well-known/openid-configuration is served
@@ -134,8 +135,10 @@ for ep in $ENDPOINTS; do
                /revocations "" "$BASIC" ;;
       refresh) SCRIPT=refresh.lua run_one "POST ${TOKEN_PATH} refresh_token (rotating)" "$c" POST \
                "$TOKEN_PATH" "" "$TOKEN_HDR" ;;
-      login) WRK_COOKIE="${LOGIN_COOKIE:-}" run_one "POST ${LOGIN_PATH:-/login} (valid password)" "$c" \
-               POST "${LOGIN_PATH:-/login}" "${LOGIN_BODY:?}" "" ;;
+      login) if [ -n "${LOGIN_USERS:-}" ]; then login_script=login.lua; else login_script=req.lua; fi
+             SCRIPT="$login_script" WRK_COOKIE="${LOGIN_COOKIE:-}" LOGIN_USERS="${LOGIN_USERS:-}" \
+               run_one "POST ${LOGIN_PATH:-/login} (valid password)" "$c" POST "${LOGIN_PATH:-/login}" \
+               "${LOGIN_BODY:?}" "" ;;
       *) echo "unknown endpoint $ep" >&2; exit 2 ;;
     esac
     sleep 2
