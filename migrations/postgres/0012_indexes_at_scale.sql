@@ -1,4 +1,4 @@
--- Issue 16 (cost as state grows): three look-ups that were fine on a small database and are
+-- Issue 16 (cost as state grows): two look-ups that were fine on a small database and are
 -- not on a big one (bench/scale.sh: 1 M users, 5 M refresh tokens, 2 M audit entries).
 
 -- The failed-login fold (count_audit_since, bump_folded_audit) asks for one actor's entries
@@ -10,10 +10,6 @@
 -- asked for. It also serves every look-up by actor alone, so it replaces audit_log_actor.
 create index audit_log_actor_action_at on audit_log (actor, action, at);
 drop index audit_log_actor;
-
--- The purge of session–client links of gone sessions (purge_session_clients_batch) found them
--- by scanning the whole table for every batch of 1000: quadratic in the backlog.
-create index session_clients_created_at on session_clients (created_at);
 
 -- The purge of unused idle-expired refresh tokens (purge_idle_refresh_tokens_batch) walked
 -- refresh_tokens_idle_expires_at over every used token too (used tokens stay with their live
