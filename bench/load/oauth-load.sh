@@ -4,7 +4,13 @@
 # Tessera's copy of shared/bench/load/oauth-load.sh, changed to: skip introspection when
 # discovery advertises no introspection_endpoint; label rows (LABEL); add the server's RSS
 # after each row; and load two more shapes, `refresh` (refresh.lua rotates refresh tokens
-# read from REFRESH_TOKENS_FILE) and `login` (POST LOGIN_PATH with LOGIN_BODY and LOGIN_COOKIE).
+# read from REFRESH_TOKENS_FILE) and `login` (POST LOGIN_PATH with LOGIN_BODY and LOGIN_COOKIE);
+# and for bench/scale.sh: `authorize` (authorize.lua: GET AUTHORIZE_URL with WRK_COOKIES, keeping
+# the codes in CODES_DIR), `code` (code.lua redeems them: REDIRECT_URI, CODE_VERIFIER) and
+# `revocations` (revocations.lua: GET /revocations?since= between SINCE_MIN and SINCE_MAX, as the
+# client, which must be a resource server); INTROSPECT_TOKEN introspects that token instead of
+# a fresh client_credentials one (INTROSPECT_NAME names the row); LOGIN_USERS (usernames) makes
+# `login` take them in turn (login.lua: LOGIN_BODY has __USER__ where the username goes).
 #
 # Required env:
 #   BASE            loopback URL under which /.well-known/openid-configuration is served
@@ -59,6 +65,7 @@ else
 fi
 echo "<!-- sanity: token endpoint issued a ${#jwt}-byte access token, alg=${jwt_alg}; introspection of a fresh token: ${active} -->"
 fi
+intro_tok="${INTROSPECT_TOKEN:-${intro_tok:-}}"
 
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }   # utime+stime, all threads, clock ticks
 hz="$(getconf CLK_TCK)"
@@ -118,12 +125,20 @@ for ep in $ENDPOINTS; do
       jwks) run_one "GET ${JWKS_PATH}" "$c" GET "$JWKS_PATH" "" "" ;;
       token) run_one "POST ${TOKEN_PATH} client_credentials (JWT AT)" "$c" POST "$TOKEN_PATH" \
                "grant_type=client_credentials${SCOPE_PARAM}${CRED_PARAM}${TOKEN_EXTRA:-}" "$TOKEN_HDR" ;;
-      introspection) run_one "POST ${INTRO_PATH} (active token)" "$c" POST "$INTRO_PATH" \
-               "token=${intro_tok}" "$BASIC" ;;
+      introspection) run_one "POST ${INTRO_PATH} (${INTROSPECT_NAME:-active token})" "$c" POST \
+               "$INTRO_PATH" "token=${intro_tok}" "$BASIC" ;;
+      authorize) SCRIPT=authorize.lua run_one "GET /authorize (signed in, first-party)" "$c" GET \
+               "${AUTHORIZE_URL:?}" "" "" ;;
+      code) SCRIPT=code.lua run_one "POST ${TOKEN_PATH} authorization_code" "$c" POST \
+               "$TOKEN_PATH" "" "$TOKEN_HDR" ;;
+      revocations) SCRIPT=revocations.lua run_one "GET /revocations?since= (full pages)" "$c" GET \
+               /revocations "" "$BASIC" ;;
       refresh) SCRIPT=refresh.lua run_one "POST ${TOKEN_PATH} refresh_token (rotating)" "$c" POST \
                "$TOKEN_PATH" "" "$TOKEN_HDR" ;;
-      login) WRK_COOKIE="${LOGIN_COOKIE:-}" run_one "POST ${LOGIN_PATH:-/login} (valid password)" "$c" \
-               POST "${LOGIN_PATH:-/login}" "${LOGIN_BODY:?}" "" ;;
+      login) if [ -n "${LOGIN_USERS:-}" ]; then login_script=login.lua; else login_script=req.lua; fi
+             SCRIPT="$login_script" WRK_COOKIE="${LOGIN_COOKIE:-}" LOGIN_USERS="${LOGIN_USERS:-}" \
+               run_one "POST ${LOGIN_PATH:-/login} (valid password)" "$c" POST "${LOGIN_PATH:-/login}" \
+               "${LOGIN_BODY:?}" "" ;;
       *) echo "unknown endpoint $ep" >&2; exit 2 ;;
     esac
     sleep 2
