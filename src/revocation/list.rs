@@ -1,8 +1,14 @@
-//! The in-memory copy of the revocation list: a few hash sets behind a read-write lock, so that
+//! The in-memory copy of the revocation list: a few hash maps behind a read-write lock, so that
 //! checking a token is a handful of look-ups and never waits for the database. Nothing awaits
 //! while holding the lock.
+//!
+//! Only what the checks need is kept, each target once: its name and until when it matters
+//! (and for users and clients, the latest `before`). The reason and the time of revocation
+//! stay in the store. A node holds every live entry, so this is its memory per revocation
+//! (issue 16: ≤ 150 bytes; a full `Entry` in a map plus a copy of its target in a set took
+//! ~380).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
 use super::{Entry, Target};
@@ -17,16 +23,27 @@ pub struct RevocationList {
 
 #[derive(Debug, Default)]
 struct Index {
-    by_id: BTreeMap<i64, Entry>,
-    jti: HashSet<String>,
-    sid: HashSet<String>,
-    family: HashSet<String>,
-    /// sub → the latest `before`: tokens of the user issued at or before it are revoked.
-    user: HashMap<String, UnixTime>,
+    /// id → `expires_at` of every live entry: what `contains`, `len` and the purge need.
+    expiry: BTreeMap<i64, UnixTime>,
+    /// jti, sid, family → the latest `expires_at` of the entries naming it.
+    jti: HashMap<Box<str>, UnixTime>,
+    sid: HashMap<Box<str>, UnixTime>,
+    family: HashMap<Box<str>, UnixTime>,
+    /// sub → the latest `before` (tokens of the user issued at or before it are revoked).
+    user: HashMap<Box<str>, Before>,
     /// client_id → the latest `before`.
-    client: HashMap<String, UnixTime>,
+    client: HashMap<Box<str>, Before>,
     /// The highest id read from the store, purged or not: where the next poll starts.
     cursor: i64,
+}
+
+/// The latest `before` of the entries naming one user or client, kept until the last of them
+/// expires. An entry's `expires_at` covers every token it can match, so a later `before`
+/// kept a little past an earlier entry's expiry revokes nothing that entry did not.
+#[derive(Debug, Clone, Copy)]
+struct Before {
+    before: UnixTime,
+    expires_at: UnixTime,
 }
 
 impl RevocationList {
@@ -39,7 +56,7 @@ impl RevocationList {
     /// or its user or client as of the time it was issued.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.jti.contains(&claims.jti)
+        index.jti.contains_key(claims.jti.as_str())
             || index.revokes(&GrantOrigin {
                 sub: &claims.sub,
                 client_id: &claims.client_id,
@@ -83,11 +100,16 @@ impl RevocationList {
     /// Drops the entries whose `expires_at` has passed; returns how many.
     pub fn purge(&self, now: UnixTime) -> usize {
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        let before = index.by_id.len();
-        index.by_id.retain(|_, e| e.expires_at > now);
-        let removed = before - index.by_id.len();
+        let before = index.expiry.len();
+        index.expiry.retain(|_, &mut expires_at| expires_at > now);
+        let removed = before - index.expiry.len();
         if removed > 0 {
-            index.rebuild();
+            let live = |&mut expires_at: &mut UnixTime| expires_at > now;
+            index.jti.retain(|_, e| live(e));
+            index.sid.retain(|_, e| live(e));
+            index.family.retain(|_, e| live(e));
+            index.user.retain(|_, b| live(&mut b.expires_at));
+            index.client.retain(|_, b| live(&mut b.expires_at));
         }
         removed
     }
@@ -105,18 +127,18 @@ impl RevocationList {
         self.index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .by_id
+            .expiry
             .contains_key(&id)
     }
 
-    /// The entries held, oldest first (for tests, the admin console and diagnostics).
-    pub fn entries(&self) -> Vec<Entry> {
+    /// The ids of the entries held, oldest first (for tests and diagnostics).
+    pub fn ids(&self) -> Vec<i64> {
         self.index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .by_id
-            .values()
-            .cloned()
+            .expiry
+            .keys()
+            .copied()
             .collect()
     }
 
@@ -124,7 +146,7 @@ impl RevocationList {
         self.index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .by_id
+            .expiry
             .len()
     }
 
@@ -146,60 +168,54 @@ pub struct GrantOrigin<'a> {
 
 impl Index {
     fn revokes(&self, o: &GrantOrigin<'_>) -> bool {
-        o.sid.is_some_and(|s| self.sid.contains(s))
-            || o.family.is_some_and(|f| self.family.contains(f))
+        o.sid.is_some_and(|s| self.sid.contains_key(s))
+            || o.family.is_some_and(|f| self.family.contains_key(f))
             || self
                 .user
                 .get(o.sub)
-                .is_some_and(|&before| o.issued_at <= before)
+                .is_some_and(|b| o.issued_at <= b.before)
             || self
                 .client
                 .get(o.client_id)
-                .is_some_and(|&before| o.issued_at <= before)
+                .is_some_and(|b| o.issued_at <= b.before)
     }
 
     fn insert(&mut self, entry: Entry, now: UnixTime) {
-        if entry.expires_at > now && !self.by_id.contains_key(&entry.id) {
-            self.add(&entry.target);
-            self.by_id.insert(entry.id, entry);
+        if entry.expires_at <= now || self.expiry.contains_key(&entry.id) {
+            return;
         }
-    }
-
-    fn add(&mut self, target: &Target) {
-        match target {
-            Target::Jti(jti) => {
-                self.jti.insert(jti.clone());
+        let until = entry.expires_at;
+        self.expiry.insert(entry.id, until);
+        match entry.target {
+            Target::Jti(jti) => latest_expiry(&mut self.jti, jti, until),
+            Target::Sid(sid) => latest_expiry(&mut self.sid, sid, until),
+            Target::Family(family) => latest_expiry(&mut self.family, family, until),
+            Target::User { sub, before } => latest_before(&mut self.user, sub, before, until),
+            Target::Client { client_id, before } => {
+                latest_before(&mut self.client, client_id, before, until)
             }
-            Target::Sid(sid) => {
-                self.sid.insert(sid.clone());
-            }
-            Target::Family(family) => {
-                self.family.insert(family.clone());
-            }
-            Target::User { sub, before } => latest(&mut self.user, sub, *before),
-            Target::Client { client_id, before } => latest(&mut self.client, client_id, *before),
-        }
-    }
-
-    /// Purging is rare (once a minute at most) and the list small: rebuilding the sets from
-    /// the surviving entries is simpler than reference counts and cannot drift.
-    fn rebuild(&mut self) {
-        self.jti.clear();
-        self.sid.clear();
-        self.family.clear();
-        self.user.clear();
-        self.client.clear();
-        let targets: Vec<Target> = self.by_id.values().map(|e| e.target.clone()).collect();
-        for target in &targets {
-            self.add(target);
         }
     }
 }
 
-fn latest(map: &mut HashMap<String, UnixTime>, key: &str, before: UnixTime) {
-    map.entry(key.to_string())
-        .and_modify(|b| *b = (*b).max(before))
-        .or_insert(before);
+fn latest_expiry(map: &mut HashMap<Box<str>, UnixTime>, key: String, expires_at: UnixTime) {
+    map.entry(key.into_boxed_str())
+        .and_modify(|e| *e = (*e).max(expires_at))
+        .or_insert(expires_at);
+}
+
+fn latest_before(
+    map: &mut HashMap<Box<str>, Before>,
+    key: String,
+    before: UnixTime,
+    expires_at: UnixTime,
+) {
+    map.entry(key.into_boxed_str())
+        .and_modify(|b| {
+            b.before = b.before.max(before);
+            b.expires_at = b.expires_at.max(expires_at);
+        })
+        .or_insert(Before { before, expires_at });
 }
 
 #[cfg(test)]
@@ -313,8 +329,18 @@ mod tests {
         assert_eq!(list.purge(1999), 0);
         assert_eq!(list.purge(2000), 1);
         assert!(!list.is_revoked(&claims()));
-        assert_eq!(list.entries().len(), 1);
+        assert_eq!(list.ids(), [2]);
         assert!(list.contains(2));
+        // The session entry still revokes until its own expiry, then nothing is left.
+        let in_sid_2 = AccessClaims {
+            sid: Some("sid-2".into()),
+            jti: "other".into(),
+            ..claims()
+        };
+        assert!(list.is_revoked(&in_sid_2));
+        assert_eq!(list.purge(3000), 1);
+        assert!(!list.is_revoked(&in_sid_2));
+        assert!(list.is_empty());
         assert_eq!(list.cursor(), 2);
     }
 

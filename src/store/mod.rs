@@ -25,13 +25,10 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Connection, Executor};
+use sqlx::{AnyPool, Executor};
 use tokio::time::Instant;
 
 use crate::config::DatabaseUrl;
-
-/// A pooled connection idle for longer than this is pinged before it is handed out.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(5);
 
 mod clients;
 mod revocations;
@@ -75,6 +72,17 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
             }
+            // The server is going away or not there yet: connection exceptions (class 08) and
+            // admin shutdown, crash shutdown, cannot connect now (57P01–57P03), as a restart or
+            // failover sends them on a connection that was alive a moment ago. A 503 with
+            // Retry-After, not a 500.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+                }) =>
+            {
+                StoreError::Unavailable(e)
+            }
             _ => StoreError::Other(e),
         }
     }
@@ -112,20 +120,11 @@ impl Store {
         let pool_options = AnyPoolOptions::new()
             .max_connections(settings.max_connections.max(1))
             .acquire_timeout(settings.acquire_timeout)
-            // sqlx pings every connection it hands out (a round trip, and a wake-up of the
-            // PostgreSQL backend), on top of the ping it sends when one is returned. On the hot
-            // paths that tripled the database's work per query. A connection used in the last
-            // few seconds is known to be alive; one idle for longer (possibly cut by a
-            // restart or failover of the database) is still checked before use.
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > PING_IF_IDLE_FOR {
-                        conn.ping().await?;
-                    }
-                    Ok(true)
-                })
-            })
+            // sqlx pings every connection before it hands it out (test_before_acquire, on by
+            // default) and again when it comes back. The first ping costs a round trip per
+            // query, but it is what keeps a database restart or failover from failing requests:
+            // a connection the server closed is found and replaced before use (tests/api/
+            // outage.rs terminates every pooled connection and expects no failed request).
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

@@ -140,8 +140,11 @@ impl Store {
     /// per refresh was mostly those round trips. Same rules as `rotate_in_transaction`: the
     /// successor is added and the previous token's sealed successor forgotten only if this
     /// statement marked the presented token used (its row lock makes a concurrent rotation of
-    /// the same token wait and then find it used). PostgreSQL runs every data-modifying CTE to
-    /// completion whether or not the final select reads it.
+    /// the same token wait and then find it used). The family row is read `for share`: after
+    /// waiting for a lock, PostgreSQL re-checks only the row it updates, not a subquery, so
+    /// without the lock a revocation committed meanwhile would go unseen; with it, a revocation
+    /// either commits first (and this statement sees it) or waits for this one. PostgreSQL
+    /// runs every data-modifying CTE to completion whether or not the final select reads it.
     async fn rotate_in_one_statement(
         &self,
         old_hash: &str,
@@ -150,10 +153,13 @@ impl Store {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         let marked: i64 = sqlx::query_scalar(
-            "with marked as ( \
+            "with family as ( \
+               select family_id from refresh_families \
+               where family_id = $4 and revoked_at is null for share), \
+             marked as ( \
                update refresh_tokens set used_at = $2, successor_sealed = $3 \
-               where token_hash = $1 and used_at is null and family_id in \
-               (select family_id from refresh_families where family_id = $4 and revoked_at is null) \
+               where token_hash = $1 and used_at is null \
+               and family_id in (select family_id from family) \
                returning family_id), \
              added as ( \
                insert into refresh_tokens (token_hash, family_id, created_at, idle_expires_at) \

@@ -260,6 +260,61 @@ async fn a_burst_of_one_refresh_token_on_two_nodes_rotates_it_once(backend: Back
     }
 }
 
+/// A family revoked after the grant read its token (a logout or a reuse detected by another
+/// request, committed in between) cannot be rotated: the store's rotation checks the family
+/// itself and writes nothing.
+async fn a_rotation_after_the_family_was_revoked_writes_nothing(backend: Backend) {
+    use tessera::store::{Rotation, Successor};
+    use tessera::tokens::opaque;
+    let (app, _, rt) = with_grace(backend).await;
+    let store = &app.state.store;
+    let hash = opaque::hash(&rt);
+    let row = store
+        .refresh_token(&hash)
+        .await
+        .expect("read")
+        .expect("row");
+    let family = row.family.family_id.clone();
+    assert!(
+        store
+            .revoke_family(&family, "test", app.clock.now())
+            .await
+            .expect("revoke")
+    );
+    let successor = opaque::generate(opaque::Kind::Refresh);
+    let successor_hash = opaque::hash(&successor);
+    let rotation = store
+        .rotate_refresh_token(
+            &hash,
+            Successor {
+                hash: &successor_hash,
+                sealed: "sealed",
+                idle_expires_at: app.clock.now() + 3600,
+            },
+            &family,
+            app.clock.now(),
+        )
+        .await
+        .expect("rotate");
+    assert_eq!(rotation, Rotation::Revoked);
+    assert!(
+        store
+            .refresh_token(&successor_hash)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let again = store
+        .refresh_token(&hash)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        again.used_at, None,
+        "the presented token was not marked used"
+    );
+}
+
 /// Each rotation forgets the sealed successor of the token used before it, so that a family
 /// rotated many times keeps exactly one (the last used token's, for the grace window).
 async fn rotation_keeps_one_sealed_successor_per_family(backend: Backend) {
@@ -697,6 +752,7 @@ dual!(
     a_reuse_after_the_grace_window_revokes_the_family,
     a_burst_of_one_refresh_token_on_two_nodes_rotates_it_once,
     rotation_keeps_one_sealed_successor_per_family,
+    a_rotation_after_the_family_was_revoked_writes_nothing,
     redirect_uri_is_required_at_the_token_endpoint_only_when_it_was_sent,
     invalid_client_does_not_tell_client_types_apart,
     disabling_a_user_sends_back_channel_logout_in_the_clients_algorithm,

@@ -258,3 +258,51 @@ async fn a_database_outage_gives_prompt_503s_and_the_node_recovers_without_a_res
     assert_eq!(get("/readyz").await.0.status(), 200);
     handle.stop(true).await;
 }
+
+/// A database restart or failover closes pooled connections from the server's side (admin
+/// shutdown, `pg_terminate_backend`, SQLSTATE 57P01). The pool finds them closed before use
+/// and opens new ones, so not one request fails, sequential or in a burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_closed_are_replaced_before_use() {
+    use sqlx::Connection;
+    let app = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, |s| {
+        // Every token request reads the client row: the pool is on the path of each one.
+        s.client_cache_ttl = Duration::ZERO;
+        s.database_max_connections = Some(4);
+    })
+    .await;
+    let c = app.create_service_client("api.read").await;
+    let token = || app.post_token_basic(&c.id, c.secret(), &[("grant_type", "client_credentials")]);
+    for round in 0..3 {
+        // Fill the pool: a burst holds all its connections at once.
+        for res in futures_util::future::join_all((0..8).map(|_| token())).await {
+            assert_eq!(res.status(), 200, "round {round}: warm-up");
+        }
+        let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.expect("db");
+        let killed: Vec<(bool,)> = sqlx::query_as(
+            "select pg_terminate_backend(pid) from pg_stat_activity \
+             where datname = current_database() and pid <> pg_backend_pid() \
+             and application_name <> $1",
+        )
+        .bind(tessera::store::LISTENER_APPLICATION_NAME)
+        .fetch_all(&mut conn)
+        .await
+        .expect("terminate");
+        assert!(
+            !killed.is_empty(),
+            "round {round}: the pool had connections"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for i in 0..6 {
+            let res = token().await;
+            assert_eq!(
+                res.status(),
+                200,
+                "round {round}, request {i} after the kill"
+            );
+        }
+        for res in futures_util::future::join_all((0..8).map(|_| token())).await {
+            assert_eq!(res.status(), 200, "round {round}: burst after the kill");
+        }
+    }
+}
