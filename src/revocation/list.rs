@@ -2,8 +2,8 @@
 //! checking a token is a handful of look-ups and never waits for the database. Nothing awaits
 //! while holding the lock.
 //!
-//! Only what the checks need is kept, each target once: its name and until when it matters
-//! (and for users and clients, the latest `before`). The reason and the time of revocation
+//! Only what the checks need is kept, each target once: its name (a UUID as 16 bytes) and
+//! until when it matters (and for users and clients, the latest `before`). The reason and the time of revocation
 //! stay in the store. A node holds every live entry, so this is its memory per revocation
 //! (issue 16: ≤ 150 bytes; a full `Entry` in a map plus a copy of its target in a set took
 //! ~380).
@@ -26,13 +26,13 @@ struct Index {
     /// id → `expires_at` of every live entry: what `contains`, `len` and the purge need.
     expiry: BTreeMap<i64, UnixTime>,
     /// jti, sid, family → the latest `expires_at` of the entries naming it.
-    jti: HashMap<Box<str>, UnixTime>,
-    sid: HashMap<Box<str>, UnixTime>,
-    family: HashMap<Box<str>, UnixTime>,
+    jti: Targets<UnixTime>,
+    sid: Targets<UnixTime>,
+    family: Targets<UnixTime>,
     /// sub → the latest `before` (tokens of the user issued at or before it are revoked).
-    user: HashMap<Box<str>, Before>,
+    user: Targets<Before>,
     /// client_id → the latest `before`.
-    client: HashMap<Box<str>, Before>,
+    client: Targets<Before>,
     /// The highest id read from the store, purged or not: where the next poll starts.
     cursor: i64,
 }
@@ -56,7 +56,7 @@ impl RevocationList {
     /// or its user or client as of the time it was issued.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
-        index.jti.contains_key(claims.jti.as_str())
+        index.jti.get(&claims.jti).is_some()
             || index.revokes(&GrantOrigin {
                 sub: &claims.sub,
                 client_id: &claims.client_id,
@@ -104,12 +104,11 @@ impl RevocationList {
         index.expiry.retain(|_, &mut expires_at| expires_at > now);
         let removed = before - index.expiry.len();
         if removed > 0 {
-            let live = |&mut expires_at: &mut UnixTime| expires_at > now;
-            index.jti.retain(|_, e| live(e));
-            index.sid.retain(|_, e| live(e));
-            index.family.retain(|_, e| live(e));
-            index.user.retain(|_, b| live(&mut b.expires_at));
-            index.client.retain(|_, b| live(&mut b.expires_at));
+            index.jti.retain(|e| *e > now);
+            index.sid.retain(|e| *e > now);
+            index.family.retain(|e| *e > now);
+            index.user.retain(|b| b.expires_at > now);
+            index.client.retain(|b| b.expires_at > now);
         }
         removed
     }
@@ -168,8 +167,8 @@ pub struct GrantOrigin<'a> {
 
 impl Index {
     fn revokes(&self, o: &GrantOrigin<'_>) -> bool {
-        o.sid.is_some_and(|s| self.sid.contains_key(s))
-            || o.family.is_some_and(|f| self.family.contains_key(f))
+        o.sid.is_some_and(|s| self.sid.get(s).is_some())
+            || o.family.is_some_and(|f| self.family.get(f).is_some())
             || self
                 .user
                 .get(o.sub)
@@ -198,24 +197,69 @@ impl Index {
     }
 }
 
-fn latest_expiry(map: &mut HashMap<Box<str>, UnixTime>, key: String, expires_at: UnixTime) {
-    map.entry(key.into_boxed_str())
-        .and_modify(|e| *e = (*e).max(expires_at))
-        .or_insert(expires_at);
+fn latest_expiry(map: &mut Targets<UnixTime>, key: String, expires_at: UnixTime) {
+    map.merge(key, expires_at, |e| *e = (*e).max(expires_at));
 }
 
-fn latest_before(
-    map: &mut HashMap<Box<str>, Before>,
-    key: String,
-    before: UnixTime,
-    expires_at: UnixTime,
-) {
-    map.entry(key.into_boxed_str())
-        .and_modify(|b| {
-            b.before = b.before.max(before);
-            b.expires_at = b.expires_at.max(expires_at);
-        })
-        .or_insert(Before { before, expires_at });
+fn latest_before(map: &mut Targets<Before>, key: String, before: UnixTime, expires_at: UnixTime) {
+    map.merge(key, Before { before, expires_at }, |b| {
+        b.before = b.before.max(before);
+        b.expires_at = b.expires_at.max(expires_at);
+    });
+}
+
+/// Targets by name. Tessera's own ids (jti, sid, family, user) are UUIDs: in their canonical
+/// lowercase hyphenated form they are kept as their 16 bytes rather than a 36-byte string on
+/// the heap (less than half the memory). Only the canonical form is converted, so two
+/// different names never share a key; any other name (a client id) is kept as it is.
+#[derive(Debug)]
+struct Targets<V> {
+    uuid: HashMap<[u8; 16], V>,
+    text: HashMap<Box<str>, V>,
+}
+
+impl<V> Default for Targets<V> {
+    fn default() -> Self {
+        Self {
+            uuid: HashMap::new(),
+            text: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Targets<V> {
+    fn get(&self, name: &str) -> Option<&V> {
+        match canonical_uuid(name) {
+            Some(bytes) => self.uuid.get(&bytes),
+            None => self.text.get(name),
+        }
+    }
+
+    /// Inserts `value`, or lets `update` merge it into the value already there.
+    fn merge(&mut self, name: String, value: V, update: impl FnOnce(&mut V)) {
+        match canonical_uuid(&name) {
+            Some(bytes) => self.uuid.entry(bytes).and_modify(update).or_insert(value),
+            None => self
+                .text
+                .entry(name.into_boxed_str())
+                .and_modify(update)
+                .or_insert(value),
+        };
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
+        self.uuid.retain(|_, v| keep(v));
+        self.text.retain(|_, v| keep(v));
+    }
+}
+
+fn canonical_uuid(name: &str) -> Option<[u8; 16]> {
+    if name.len() != uuid::fmt::Hyphenated::LENGTH {
+        return None;
+    }
+    let id = uuid::Uuid::try_parse(name).ok()?;
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    (id.hyphenated().encode_lower(&mut buf) == name).then(|| id.into_bytes())
 }
 
 #[cfg(test)]
@@ -357,6 +401,34 @@ mod tests {
         list.apply_read([entry(5, Target::Jti("c".into()), 5000)], 1000);
         assert_eq!(list.len(), 2);
         assert_eq!(list.cursor(), 8);
+    }
+
+    #[test]
+    fn only_a_canonical_uuid_is_kept_as_bytes_so_names_never_collide() {
+        let lower = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let list = RevocationList::new();
+        list.apply([entry(1, Target::Sid(lower.into()), 5000)], 1000);
+        let with_sid = |sid: &str| AccessClaims {
+            sid: Some(sid.into()),
+            ..claims()
+        };
+        assert!(list.is_revoked(&with_sid(lower)));
+        // The same UUID written otherwise is another name, and not revoked.
+        for other in [
+            lower.to_uppercase(),
+            lower.replace('-', ""),
+            format!("{{{lower}}}"),
+            format!("urn:uuid:{lower}"),
+        ] {
+            assert!(canonical_uuid(&other).is_none(), "{other}");
+            assert!(!list.is_revoked(&with_sid(&other)), "{other}");
+        }
+        // A name that is not a UUID at all works as before.
+        list.apply([entry(2, Target::Sid("session-7".into()), 5000)], 1000);
+        assert!(list.is_revoked(&with_sid("session-7")));
+        assert_eq!(list.purge(5000), 2);
+        assert!(!list.is_revoked(&with_sid(lower)));
+        assert!(!list.is_revoked(&with_sid("session-7")));
     }
 
     #[test]

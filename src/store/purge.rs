@@ -53,7 +53,11 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn analyze_sessions(&self) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres {
-            sqlx::query("analyze sessions").execute(&self.pool).await?;
+            // skip_locked: never wait for autovacuum (already at it, which is as good) or a
+            // migration while this node holds the purge lock.
+            sqlx::query("analyze (skip_locked) sessions")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }
