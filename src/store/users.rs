@@ -21,19 +21,70 @@ pub struct NewUser<'a> {
     pub now: UnixTime,
 }
 
+/// The columns of `users u` under `u_` names, for a query that joins a user to other rows.
+pub(super) const JOINED_COLUMNS: &str = "u.id as u_id, u.username as u_username, \
+    u.email as u_email, u.display_name as u_display_name, u.password_hash as u_password_hash, \
+    u.roles as u_roles, u.disabled as u_disabled, u.created_at as u_created_at, \
+    u.updated_at as u_updated_at, u.password_changed_at as u_password_changed_at";
+
+/// The names `user_from` reads: those of `COLUMNS`, or of `JOINED_COLUMNS`.
+pub(super) struct Names([&'static str; 10]);
+
+const OWN: Names = Names([
+    "id",
+    "username",
+    "email",
+    "display_name",
+    "password_hash",
+    "roles",
+    "disabled",
+    "created_at",
+    "updated_at",
+    "password_changed_at",
+]);
+
+pub(super) const JOINED: Names = Names([
+    "u_id",
+    "u_username",
+    "u_email",
+    "u_display_name",
+    "u_password_hash",
+    "u_roles",
+    "u_disabled",
+    "u_created_at",
+    "u_updated_at",
+    "u_password_changed_at",
+]);
+
 fn user_from_row(row: &AnyRow) -> Result<User, sqlx::Error> {
-    let roles: String = row.try_get("roles")?;
+    user_from(row, &OWN)
+}
+
+pub(super) fn user_from(row: &AnyRow, names: &Names) -> Result<User, sqlx::Error> {
+    let [
+        id,
+        username,
+        email,
+        display_name,
+        password_hash,
+        roles,
+        disabled,
+        created,
+        updated,
+        pw,
+    ] = names.0;
+    let roles: String = row.try_get(roles)?;
     Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        email: row.try_get("email")?,
-        display_name: row.try_get("display_name")?,
-        password_hash: row.try_get("password_hash")?,
+        id: row.try_get(id)?,
+        username: row.try_get(username)?,
+        email: row.try_get(email)?,
+        display_name: row.try_get(display_name)?,
+        password_hash: row.try_get(password_hash)?,
         roles: roles.split_whitespace().map(str::to_string).collect(),
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        password_changed_at: row.try_get("password_changed_at")?,
+        disabled: row.try_get::<i64, _>(disabled)? != 0,
+        created_at: row.try_get(created)?,
+        updated_at: row.try_get(updated)?,
+        password_changed_at: row.try_get(pw)?,
     })
 }
 

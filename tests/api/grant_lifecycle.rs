@@ -315,6 +315,32 @@ async fn a_rotation_after_the_family_was_revoked_writes_nothing(backend: Backend
     );
 }
 
+/// DESIGN §4 through the refresh grant's own read of the user (token, family and user in one
+/// query): a user disabled, or whose password changed, in the database alone (no revocation
+/// entry, as when another node's write has not been heard of yet) gets no new tokens.
+async fn refresh_reads_the_users_current_row(backend: Backend) {
+    use sqlx::Connection;
+    let (app, c, rt) = with_grace(backend).await;
+    let mut conn = sqlx::AnyConnection::connect(&app.db.url).await.expect("db");
+    let rt = tokens_of(refresh(&app, &c, &rt, None).await).await["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_string();
+    sqlx::query("update users set disabled = 1")
+        .execute(&mut conn)
+        .await
+        .expect("disable");
+    let (_, error) = error_of(refresh(&app, &c, &rt, None).await).await;
+    assert_eq!(error, "invalid_grant", "a disabled user");
+    sqlx::query("update users set disabled = 0, password_changed_at = $1")
+        .bind(app.clock.now() + 1)
+        .execute(&mut conn)
+        .await
+        .expect("password change");
+    let (_, error) = error_of(refresh(&app, &c, &rt, None).await).await;
+    assert_eq!(error, "invalid_grant", "a password changed after the grant");
+}
+
 /// Each rotation forgets the sealed successor of the token used before it, so that a family
 /// rotated many times keeps exactly one (the last used token's, for the grace window).
 async fn rotation_keeps_one_sealed_successor_per_family(backend: Backend) {
@@ -753,6 +779,7 @@ dual!(
     a_burst_of_one_refresh_token_on_two_nodes_rotates_it_once,
     rotation_keeps_one_sealed_successor_per_family,
     a_rotation_after_the_family_was_revoked_writes_nothing,
+    refresh_reads_the_users_current_row,
     redirect_uri_is_required_at_the_token_endpoint_only_when_it_was_sent,
     invalid_client_does_not_tell_client_types_apart,
     disabling_a_user_sends_back_channel_logout_in_the_clients_algorithm,

@@ -14,11 +14,19 @@ pub async fn live_user(
     ctx: &TokenContext<'_>,
     origin: GrantOrigin<'_>,
 ) -> Result<User, OAuthError> {
-    let user = ctx
-        .store
-        .user_by_id(origin.sub)
-        .await?
-        .filter(|u| !u.disabled)
+    let user = ctx.store.user_by_id(origin.sub).await?;
+    check(ctx, user, origin)
+}
+
+/// `live_user` for a user the grant already read with its own row (the refresh grant reads
+/// token, family and user in one query).
+pub fn check(
+    ctx: &TokenContext<'_>,
+    user: Option<User>,
+    origin: GrantOrigin<'_>,
+) -> Result<User, OAuthError> {
+    let user = user
+        .filter(|u| !u.disabled && u.id == origin.sub)
         .ok_or_else(|| OAuthError::InvalidGrant("the user can no longer sign in".into()))?;
     // A password change ends every grant made before it, including codes and families that
     // a concurrent request created after the change's own revocations ran.

@@ -27,8 +27,8 @@ pub async fn exchange(
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("the refresh_token parameter is missing"))?;
     let hash = opaque::hash(presented);
-    let row = match opaque::has_kind(presented, Kind::Refresh) {
-        true => ctx.store.refresh_token(&hash).await?,
+    let (row, user) = match opaque::has_kind(presented, Kind::Refresh) {
+        true => ctx.store.refresh_token_with_user(&hash).await?,
         false => None,
     }
     .ok_or_else(|| invalid("the refresh token is invalid or expired"))?;
@@ -58,8 +58,9 @@ pub async fn exchange(
         }
         None => granted,
     };
-    let user = alive::live_user(
+    let user = alive::check(
         ctx,
+        user,
         GrantOrigin {
             sub: &family.user_id,
             client_id: client.id.as_str(),
@@ -67,8 +68,7 @@ pub async fn exchange(
             family: Some(&family.family_id),
             issued_at: family.created_at,
         },
-    )
-    .await?;
+    )?;
 
     let successor = opaque::generate(Kind::Refresh);
     let sealed = opaque::seal_successor(presented, &successor);
