@@ -26,9 +26,6 @@ pub const CLIENT_CHANGE_RETENTION: i64 = 24 * 3600;
 /// Rows one statement deletes at most.
 pub const BATCH: i64 = 1000;
 
-/// Sessions purged in one run past which their statistics are refreshed before the link purge.
-const ANALYZE_AFTER: u64 = 10 * BATCH as u64;
-
 /// How many rows one purge deleted, per table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Purged {
@@ -120,12 +117,6 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
         sessions: batches(|| store.purge_sessions_batch(now, BATCH)).await?,
         ..Purged::default()
     };
-    if p.sessions >= ANALYZE_AFTER {
-        // Only a speed-up for the link purge: a failure must not stop the purges after it.
-        if let Err(e) = store.analyze_sessions().await {
-            tracing::warn!(error = %e, "could not refresh the sessions table's statistics");
-        }
-    }
     let links_before = now.saturating_sub(policy.session_ttl);
     p.session_clients = batches(|| store.purge_session_clients_batch(links_before, BATCH)).await?;
     p.refresh_families = batches(|| store.purge_expired_families_batch(now, BATCH)).await?

@@ -46,22 +46,6 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// PostgreSQL: refreshes the planner's statistics of `sessions` after a purge deleted many of
-    /// its rows. Until autovacuum gets to it the planner still counts the deleted sessions, and
-    /// the session-link purge that follows chose a full scan of both tables for every batch
-    /// (253 s for 900 k links in bench/scale.sh, against 4 ms per batch with fresh figures).
-    #[tracing::instrument(skip(self))]
-    pub async fn analyze_sessions(&self) -> Result<(), StoreError> {
-        if self.backend == Backend::Postgres {
-            // skip_locked: never wait for autovacuum (already at it, which is as good) or a
-            // migration while this node holds the purge lock.
-            sqlx::query("analyze (skip_locked) sessions")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// The purge lock, or `None` when another node holds it (that node is purging).
     #[tracing::instrument(skip(self))]
     pub async fn try_purge_lock(&self) -> Result<Option<PurgeLock>, StoreError> {
