@@ -11,22 +11,19 @@ use tessera::accounts::password::PasswordHasherPool;
 use tessera::config::Settings;
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let s = Settings::default();
     let pool = PasswordHasherPool::new(
         s.argon2_memory_kib,
         s.argon2_iterations,
         s.argon2_parallelism,
-    )
-    .expect("argon2 parameters");
+    )?;
     let password = || SecretString::from("bench-correct-horse-battery-staple".to_string());
-    let hash = pool.hash(password()).await.expect("hash");
+    let hash = pool.hash(password()).await?;
     let n = 40;
     let started = Instant::now();
     for _ in 0..n {
-        pool.verify(password(), Some(hash.clone()))
-            .await
-            .expect("verify");
+        pool.verify(password(), Some(hash.clone())).await?;
     }
     let one = started.elapsed().as_secs_f64() / f64::from(n);
     let cores = pool.capacity();
@@ -38,7 +35,7 @@ async fn main() {
         tokio::spawn(async move { pool.verify(password(), Some(hash)).await })
     });
     for task in futures_util::future::join_all(all).await {
-        task.expect("task").expect("verify");
+        task??;
     }
     let rate = f64::from(total) / started.elapsed().as_secs_f64();
     println!(
@@ -49,4 +46,5 @@ async fn main() {
         s.argon2_parallelism,
         one * 1000.0
     );
+    Ok(())
 }
