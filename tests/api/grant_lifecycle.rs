@@ -316,8 +316,9 @@ async fn a_rotation_after_the_family_was_revoked_writes_nothing(backend: Backend
 }
 
 /// DESIGN §4 through the refresh grant's own read of the user (token, family and user in one
-/// query): a user disabled, or whose password changed, in the database alone (no revocation
-/// entry, as when another node's write has not been heard of yet) gets no new tokens.
+/// query): a user disabled, whose password changed, or deleted, in the database alone (no
+/// revocation entry, as when another node's write has not been heard of yet) gets no new
+/// tokens; another user's change leaves the family alone.
 async fn refresh_reads_the_users_current_row(backend: Backend) {
     use sqlx::Connection;
     let (app, c, rt) = with_grace(backend).await;
@@ -326,19 +327,36 @@ async fn refresh_reads_the_users_current_row(backend: Backend) {
         .as_str()
         .expect("rt")
         .to_string();
-    sqlx::query("update users set disabled = 1")
+    // Another user's row changing does not touch this family.
+    app.create_user("bob", PASSWORD).await;
+    sqlx::query("update users set disabled = 1, password_changed_at = $1 where username = 'bob'")
+        .bind(app.clock.now() + 1)
+        .execute(&mut conn)
+        .await
+        .expect("disable bob");
+    let rt = tokens_of(refresh(&app, &c, &rt, None).await).await["refresh_token"]
+        .as_str()
+        .expect("rt")
+        .to_string();
+    sqlx::query("update users set disabled = 1 where username = 'alice'")
         .execute(&mut conn)
         .await
         .expect("disable");
     let (_, error) = error_of(refresh(&app, &c, &rt, None).await).await;
     assert_eq!(error, "invalid_grant", "a disabled user");
-    sqlx::query("update users set disabled = 0, password_changed_at = $1")
+    sqlx::query("update users set disabled = 0, password_changed_at = $1 where username = 'alice'")
         .bind(app.clock.now() + 1)
         .execute(&mut conn)
         .await
         .expect("password change");
     let (_, error) = error_of(refresh(&app, &c, &rt, None).await).await;
     assert_eq!(error, "invalid_grant", "a password changed after the grant");
+    sqlx::query("delete from users where username = 'alice'")
+        .execute(&mut conn)
+        .await
+        .expect("delete");
+    let (_, error) = error_of(refresh(&app, &c, &rt, None).await).await;
+    assert_eq!(error, "invalid_grant", "a user no longer there");
 }
 
 /// Each rotation forgets the sealed successor of the token used before it, so that a family
