@@ -19,7 +19,7 @@ PASSWORD="bench-correct-horse-battery-staple"
 # Logins in flight from one address are capped by `login_max_failures_per_ip` (50 by default,
 # since each could be a failure), and wrk connects from one address: the login rows stay below.
 LOGIN_CONNS="${LOGIN_CONNS:-16 48}"
-LOGIN_USERS=64
+LOGIN_ACCOUNTS=64
 
 need=()
 for tool in wrk jq curl openssl psql; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -71,7 +71,7 @@ bench_backend() { # backend port
   printf '%s\n' "$PASSWORD" | "${tessera[@]}" user add bench --password-stdin >/dev/null
   # The login rows spread over as many accounts as connections: one account allows only
   # `login_max_failures` (5) attempts in flight, since each could be a failure.
-  for i in $(seq "$LOGIN_USERS"); do
+  for i in $(seq "$LOGIN_ACCOUNTS"); do
     printf '%s\n' "$PASSWORD" | "${tessera[@]}" user add "bench$i" --password-stdin >/dev/null
   done
   local rs ed rf
@@ -115,22 +115,23 @@ bench_backend() { # backend port
     cookie="$(curl -fsS -D - -o "$work/login.html" "$base/login" \
       | sed -nE 's/^[Ss]et-[Cc]ookie: (tessera_login=[^;]*).*/\1/p' | tr -d '\r')"
     csrf="$(sed -nE 's/.*name="csrf" value="([^"]*)".*/\1/p' "$work/login.html")"
-    body="username=bench{n}&password=$PASSWORD&csrf=$csrf&return_to=%2Faccount"
-    export WRK_BODY_USERS="$LOGIN_USERS"
-    LOGIN_COOKIE="$cookie" LOGIN_BODY="$body" CLIENT_ID="$(cid "$rs")" CONNS="$LOGIN_CONNS" \
+    body="username=__USER__&password=$PASSWORD&csrf=$csrf&return_to=%2Faccount"
+    local accounts
+    accounts="$(seq -f 'bench%g' -s ' ' "$LOGIN_ACCOUNTS")"
+    LOGIN_USERS="$accounts" LOGIN_COOKIE="$cookie" LOGIN_BODY="$body" CLIENT_ID="$(cid "$rs")" \
+      CONNS="$LOGIN_CONNS" \
       CLIENT_SECRET="$(secret "$rs")" LABEL="[$backend] " HEADER=0 SANITY=0 ENDPOINTS=login \
       "${load[@]}"
     # /token while a login flood (64 connections) keeps argon2 busy: DESIGN §5 says the
     # hashing runs under a semaphore so that it cannot starve the token endpoint.
     local secs="${DURATION%s}"
-    WRK_METHOD=POST WRK_PATH=/login WRK_BODY="$body" WRK_COOKIE="$cookie" \
-      wrk -t1 -c64 -d"$((secs + 3))s" -s "$root/bench/load/req.lua" "$base" >/dev/null 2>&1 &
+    LOGIN_USERS="$accounts" WRK_PATH=/login WRK_BODY="$body" WRK_COOKIE="$cookie" \
+      wrk -t1 -c64 -d"$((secs + 3))s" -s "$root/bench/load/login.lua" "$base" >/dev/null 2>&1 &
     local flood=$!
     sleep 1
     CLIENT_ID="$(cid "$rs")" CLIENT_SECRET="$(secret "$rs")" LABEL="[$backend] during login flood: " \
       HEADER=0 SANITY=0 WARMUP=0 CONNS=16 ENDPOINTS=token "${load[@]}" | sed -E 's/\(JWT AT\)/RS256/'
     wait "$flood" || true
-    unset WRK_BODY_USERS
     echo "<!-- tessera $backend memory after the run: $(grep -E 'VmHWM|VmRSS' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' ') threads: $(ls "/proc/$pid/task" | wc -l) -->"
   } | tee "$results/tessera-$backend.md"
   kill "$pid"

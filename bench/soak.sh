@@ -71,8 +71,8 @@ for round in $(seq "$ROUNDS"); do
     http://127.0.0.1:9/cb 40 "$work/refresh/tokens-$round" soak "$password"
   refreshes="$(REFRESH_TOKENS_DIR="$work/refresh" WRK_PATH=/token WRK_AUTH="$(basic "$rf")" \
     wrk -t1 -c16 -d"${REFRESH_SECS}s" -s "$root/bench/load/refresh.lua" "$base" | requests | shown)"
-  logins="$(WRK_METHOD=POST WRK_PATH=/login WRK_COOKIE="$cookie" WRK_BODY_USERS=16 \
-    WRK_BODY="username=soak{n}&password=$password&csrf=$csrf&return_to=%2Faccount" \
-    wrk -t1 -c16 -d"${LOGIN_SECS}s" -s "$lua" "$base" | requests | shown)"
+  logins="$(WRK_PATH=/login WRK_COOKIE="$cookie" LOGIN_USERS="$(seq -f 'soak%g' -s ' ' 16)" \
+    WRK_BODY="username=__USER__&password=$password&csrf=$csrf&return_to=%2Faccount" \
+    wrk -t1 -c16 -d"${LOGIN_SECS}s" -s "$root/bench/load/login.lua" "$base" | requests | shown)"
   echo "| $round | $tokens | $introspections | $refreshes | $logins | $(rss) |"
 done
