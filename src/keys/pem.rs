@@ -22,11 +22,7 @@ pub struct KeyFileError(String);
 
 /// Loads the keys in `dir` without creating any; an empty directory is an error.
 pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
-    let keys = key_files(dir)?
-        .iter()
-        .map(|path| load(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    KeyRing::new(keys).ok_or_else(|| {
+    KeyRing::new(load_all(dir)?).ok_or_else(|| {
         KeyFileError(format!(
             "{} holds no key; `tessera serve` creates one on first start",
             dir.display()
@@ -50,14 +46,22 @@ pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileErr
                 ))
             })?;
     }
-    let mut keys = key_files(dir)?
-        .iter()
-        .map(|path| load(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    for alg in SigningAlg::ALL {
-        if keys.iter().any(|k| k.signing_alg() == alg) {
-            continue;
-        }
+    let mut keys = load_all(dir)?;
+    let missing = |keys: &[SigningKey]| {
+        SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| !keys.iter().any(|k| k.signing_alg() == *alg))
+            .collect::<Vec<_>>()
+    };
+    if missing(&keys).is_empty() {
+        return KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key".into()));
+    }
+    // Nodes started together on one empty directory: one creates the keys while the others
+    // wait here, then load what it made instead of making their own (each node would otherwise
+    // sign with a key the others do not publish).
+    let _lock = DirLock::take(dir);
+    keys = load_all(dir)?;
+    for alg in missing(&keys) {
         match generate(dir, alg, now) {
             Ok(path) => {
                 tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
@@ -76,6 +80,37 @@ pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileErr
         }
     }
     KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key could be loaded".into()))
+}
+
+fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyFileError> {
+    key_files(dir)?.iter().map(|path| load(path)).collect()
+}
+
+/// An exclusive `flock` on the keys directory's `.lock` file, released when dropped (closing
+/// the file releases it, also when the process dies). `None` where the directory allows no
+/// lock file (a read-only mount): nothing can be created there anyway.
+struct DirLock(#[allow(dead_code, reason = "held for its drop")] fs::File);
+
+impl DirLock {
+    fn take(dir: &Path) -> Option<Self> {
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .or_else(|_| fs::File::open(&path))
+            .ok()?;
+        match file.lock() {
+            Ok(()) => Some(Self(file)),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot lock the keys directory");
+                None
+            }
+        }
+    }
 }
 
 fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
@@ -177,17 +212,30 @@ pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, K
             .to_vec(),
     };
     let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
-    let path = dir.join(format!("{now:012}-{}.pem", alg.file_tag()));
+    let name = format!("{now:012}-{}.pem", alg.file_tag());
+    let path = dir.join(&name);
+    // Written whole under a name no reader lists (not `*.pem`), then linked into place: a
+    // reader sees the complete key or none, and a link never replaces a key already there.
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let written = write_new(&temp, text.as_bytes())
+        .and_then(|()| fs::hard_link(&temp, &path))
+        .and_then(|()| fs::File::open(dir)?.sync_all());
+    let _ = fs::remove_file(&temp);
+    written
+        .map_err(|e| KeyFileError(format!("{}: cannot create key file: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Creates `path` with mode 0600 (never wider, not even briefly) and writes `bytes` to disk.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(|e| KeyFileError(format!("{}: cannot create key file: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| KeyFileError(format!("{}: cannot write key file: {e}", path.display())))?;
-    Ok(path)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]
