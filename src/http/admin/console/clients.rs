@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::audit::Row as AuditRow;
 use super::sessions::Row as SessionRow;
-use super::{Confirm, ConfirmForm, PageQuery, back_to, confirm, form_error};
+use super::{ConfirmForm, ConfirmPage, PageQuery, back_to, confirm, form_error};
 use crate::admin::clients::{ClientPatch, ClientView};
 use crate::http::admin::{AdminSession, ConsoleResult, service};
 use crate::http::pages;
@@ -324,17 +324,15 @@ async fn confirm_page(
             "Rotate",
         ),
     };
-    confirm(
-        admin,
-        Confirm {
-            title,
-            message: &message,
-            action: &action.path(&view.client_id),
-            button,
-            cancel: &format!("/admin/clients/{}", view.client_id),
-            fields: &[],
-        },
-    )
+    confirm(&ConfirmPage {
+        csrf: &admin.csrf(),
+        title,
+        message: &message,
+        action: &action.path(&view.client_id),
+        button,
+        cancel: &format!("/admin/clients/{}", view.client_id),
+        fields: &[],
+    })
 }
 
 pub async fn confirm_delete(
@@ -345,6 +343,39 @@ pub async fn confirm_delete(
     confirm_page(&state, &admin, &id, Sensitive::Delete).await
 }
 
+/// The POST of a sensitive action: the confirmation page until it is confirmed, then the
+/// action (a recent sign-in needed, else re-auth and back to the confirmation page).
+async fn act(
+    req: &HttpRequest,
+    state: &AppState,
+    admin: &AdminSession,
+    id: &str,
+    form: &ConfirmForm,
+    action: Sensitive,
+) -> ConsoleResult {
+    admin.verify_csrf(req, state, &form.csrf)?;
+    if !form.confirmed() {
+        return confirm_page(state, admin, id, action).await;
+    }
+    let svc = service(state);
+    let back = action.path(id);
+    match action {
+        Sensitive::Delete => {
+            svc.delete_client(&admin.actor, id)
+                .await
+                .map_err(back_to(&back))?;
+            Ok(pages::redirect("/admin/clients"))
+        }
+        Sensitive::Rotate => {
+            let (client, secret) = svc
+                .rotate_client_secret(&admin.actor, id, false)
+                .await
+                .map_err(back_to(&back))?;
+            client_page(state, client.id.as_str(), StatusCode::OK, Some(&secret)).await
+        }
+    }
+}
+
 pub async fn delete(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -352,15 +383,7 @@ pub async fn delete(
     id: web::Path<String>,
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
-    admin.verify_csrf(&req, &state, &form.csrf)?;
-    if !form.confirmed() {
-        return confirm_page(&state, &admin, &id, Sensitive::Delete).await;
-    }
-    service(&state)
-        .delete_client(&admin.actor, &id)
-        .await
-        .map_err(back_to(&Sensitive::Delete.path(&id)))?;
-    Ok(pages::redirect("/admin/clients"))
+    act(&req, &state, &admin, &id, &form, Sensitive::Delete).await
 }
 
 pub async fn confirm_rotate(
@@ -378,13 +401,5 @@ pub async fn rotate(
     id: web::Path<String>,
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
-    admin.verify_csrf(&req, &state, &form.csrf)?;
-    if !form.confirmed() {
-        return confirm_page(&state, &admin, &id, Sensitive::Rotate).await;
-    }
-    let (client, secret) = service(&state)
-        .rotate_client_secret(&admin.actor, &id, false)
-        .await
-        .map_err(back_to(&Sensitive::Rotate.path(&id)))?;
-    client_page(&state, client.id.as_str(), StatusCode::OK, Some(&secret)).await
+    act(&req, &state, &admin, &id, &form, Sensitive::Rotate).await
 }

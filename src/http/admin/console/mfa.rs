@@ -134,6 +134,19 @@ impl Step for PendingUser {
     }
 }
 
+/// A POSTed code or enrolment form: the visitor once its CSRF token is checked, and where to
+/// go next.
+fn posted<S: Step>(
+    req: &HttpRequest,
+    state: &AppState,
+    who: S,
+    form: &CodeForm,
+) -> Result<(AdminSession, String), ConsoleError> {
+    let who = who.session();
+    who.verify_csrf(req, state, &form.csrf)?;
+    Ok((who, S::FLOW.destination(Some(&form.return_to))))
+}
+
 fn with_query(path: &str, return_to: &str) -> String {
     format!("{path}?return_to={}", urlencoding::encode(return_to))
 }
@@ -215,10 +228,8 @@ pub async fn enrol<S: Step>(
     who: S,
     form: web::Form<CodeForm>,
 ) -> ConsoleResult {
-    let who = who.session();
-    who.verify_csrf(&req, &state, &form.csrf)?;
+    let (who, return_to) = posted(&req, &state, who, &form)?;
     let svc = service(&state);
-    let return_to = S::FLOW.destination(Some(&form.return_to));
     if svc.totp_enrolled(who.user()).await? {
         return Ok(pages::redirect(&with_query(S::FLOW.verify, &return_to)));
     }
@@ -301,9 +312,7 @@ pub async fn verify<S: Step>(
     who: S,
     form: web::Form<CodeForm>,
 ) -> ConsoleResult {
-    let who = who.session();
-    who.verify_csrf(&req, &state, &form.csrf)?;
-    let return_to = S::FLOW.destination(Some(&form.return_to));
+    let (who, return_to) = posted(&req, &state, who, &form)?;
     let given = if form.recovery_code.trim().is_empty() {
         SecondFactor::Totp(&form.code)
     } else {

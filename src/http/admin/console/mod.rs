@@ -15,7 +15,7 @@ pub mod users;
 use actix_web::http::StatusCode;
 use serde::Deserialize;
 
-use super::{AdminSession, ConsoleError, ConsoleResult};
+use super::{ConsoleError, ConsoleResult};
 use crate::admin::AdminError;
 use crate::admin::api::Paging;
 use crate::error::PageError;
@@ -98,30 +98,9 @@ pub struct ConfirmPage<'a> {
     pub fields: &'a [(&'a str, &'a str)],
 }
 
-/// What a confirmation page asks, and where its buttons lead.
-pub struct Confirm<'a> {
-    pub title: &'a str,
-    pub message: &'a str,
-    pub action: &'a str,
-    pub button: &'a str,
-    pub cancel: &'a str,
-    pub fields: &'a [(&'a str, &'a str)],
-}
-
 /// The confirmation page of a POST that was not confirmed yet.
-pub fn confirm(admin: &AdminSession, c: Confirm<'_>) -> ConsoleResult {
-    Ok(pages::render(
-        StatusCode::OK,
-        &ConfirmPage {
-            csrf: &admin.csrf(),
-            title: c.title,
-            message: c.message,
-            action: c.action,
-            button: c.button,
-            cancel: c.cancel,
-            fields: c.fields,
-        },
-    )?)
+pub fn confirm(page: &ConfirmPage<'_>) -> ConsoleResult {
+    Ok(pages::render(StatusCode::OK, page)?)
 }
 
 #[derive(Deserialize)]

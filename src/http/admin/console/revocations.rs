@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::{Confirm, PageQuery, confirm};
+use super::{ConfirmPage, PageQuery, confirm};
 use crate::admin::AdminError;
 use crate::admin::revocations::{EntryInfo, ManualTarget};
 use crate::error::PageError;
@@ -99,17 +99,15 @@ pub async fn revoke(
                 format!("Revoke every token issued so far to the client {value}?")
             }
         };
-        return confirm(
-            &admin,
-            Confirm {
-                title: "Revoke",
-                message: &message,
-                action: "/admin/revocations",
-                button: "Revoke",
-                cancel: "/admin/revocations",
-                fields: &[("kind", &form.kind), ("value", value)],
-            },
-        );
+        return confirm(&ConfirmPage {
+            csrf: &admin.csrf(),
+            title: "Revoke",
+            message: &message,
+            action: "/admin/revocations",
+            button: "Revoke",
+            cancel: "/admin/revocations",
+            fields: &[("kind", &form.kind), ("value", value)],
+        });
     }
     // An unknown user or client is a mistake in the form here, not a missing page.
     service(&state)

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::{Confirm, ConfirmForm, PageQuery, confirm};
+use super::{ConfirmForm, ConfirmPage, PageQuery, confirm};
 use crate::admin::clean_filter;
 use crate::admin::sessions::{SessionClient, SessionInfo};
 use crate::http::admin::{AdminSession, ConsoleResult, service};
@@ -149,17 +149,15 @@ pub async fn end(
     if !form.confirm.confirmed() {
         let message =
             format!("End session {sid}? Its tokens are revoked and its applications are told.");
-        return confirm(
-            &admin,
-            Confirm {
-                title: "End a session",
-                message: &message,
-                action: &format!("/admin/sessions/{}/end", urlencoding::encode(&sid)),
-                button: "End the session",
-                cancel: &back,
-                fields: &[("user", &form.user)],
-            },
-        );
+        return confirm(&ConfirmPage {
+            csrf: &admin.csrf(),
+            title: "End a session",
+            message: &message,
+            action: &format!("/admin/sessions/{}/end", urlencoding::encode(&sid)),
+            button: "End the session",
+            cancel: &back,
+            fields: &[("user", &form.user)],
+        });
     }
     service(&state).end_session(&admin.actor, &sid).await?;
     Ok(pages::redirect(&back))

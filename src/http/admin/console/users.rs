@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::audit::Row as AuditRow;
 use super::sessions::Row as SessionRow;
-use super::{Confirm, ConfirmForm, PageQuery, back_to, confirm, form_error};
+use super::{ConfirmForm, ConfirmPage, PageQuery, back_to, confirm, form_error};
 use crate::accounts::manage::NewAccount;
 use crate::accounts::{Role, User};
 use crate::admin::clean_filter;
@@ -193,6 +193,47 @@ pub async fn show(
     user_page(&state, &admin, &id, None).await
 }
 
+/// The user actions that ask first.
+#[derive(Clone, Copy)]
+enum Ask {
+    Disable,
+    SignOut,
+}
+
+/// The confirmation page of an action on a user.
+async fn ask(state: &AppState, admin: &AdminSession, id: &str, action: Ask) -> ConsoleResult {
+    let user = service(state).user(UserRef::Id(id)).await?;
+    let (title, message, path, button) = match action {
+        Ask::Disable => {
+            may_disable(&admin.actor, &user)?;
+            (
+                "Disable user",
+                format!(
+                    "Disable {}? Their sessions end and their refresh tokens stop working.",
+                    user.username
+                ),
+                "disable",
+                "Disable",
+            )
+        }
+        Ask::SignOut => (
+            "Sign out everywhere",
+            format!("End every session of {}?", user.username),
+            "sign-out",
+            "Sign out everywhere",
+        ),
+    };
+    confirm(&ConfirmPage {
+        csrf: &admin.csrf(),
+        title,
+        message: &message,
+        action: &format!("/admin/users/{}/{path}", user.id),
+        button,
+        cancel: &user_path(&user.id),
+        fields: &[],
+    })
+}
+
 pub async fn disable(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -201,27 +242,10 @@ pub async fn disable(
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let svc = service(&state);
     if !form.confirmed() {
-        let user = svc.user(UserRef::Id(&id)).await?;
-        may_disable(&admin.actor, &user)?;
-        let message = format!(
-            "Disable {}? Their sessions end and their refresh tokens stop working.",
-            user.username
-        );
-        return confirm(
-            &admin,
-            Confirm {
-                title: "Disable user",
-                message: &message,
-                action: &format!("/admin/users/{}/disable", user.id),
-                button: "Disable",
-                cancel: &user_path(&user.id),
-                fields: &[],
-            },
-        );
+        return ask(&state, &admin, &id, Ask::Disable).await;
     }
-    let user = svc
+    let user = service(&state)
         .set_user_disabled(&admin.actor, UserRef::Id(&id), true)
         .await?;
     Ok(pages::redirect(&user_path(&user.id)))
@@ -285,17 +309,15 @@ pub async fn confirm_admin(
         format!("Take the administrator role from {}?", user.username)
     };
     let label = if grant { "Grant admin" } else { "Revoke admin" };
-    confirm(
-        &admin,
-        Confirm {
-            title: label,
-            message: &message,
-            action: &back,
-            button: label,
-            cancel: &user_path(&user.id),
-            fields: &[("grant", if grant { "yes" } else { "no" })],
-        },
-    )
+    confirm(&ConfirmPage {
+        csrf: &admin.csrf(),
+        title: label,
+        message: &message,
+        action: &back,
+        button: label,
+        cancel: &user_path(&user.id),
+        fields: &[("grant", if grant { "yes" } else { "no" })],
+    })
 }
 
 pub async fn set_admin(
@@ -327,22 +349,11 @@ pub async fn sign_out(
     form: web::Form<ConfirmForm>,
 ) -> ConsoleResult {
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let svc = service(&state);
     if !form.confirmed() {
-        let user = svc.user(UserRef::Id(&id)).await?;
-        let message = format!("End every session of {}?", user.username);
-        return confirm(
-            &admin,
-            Confirm {
-                title: "Sign out everywhere",
-                message: &message,
-                action: &format!("/admin/users/{}/sign-out", user.id),
-                button: "Sign out everywhere",
-                cancel: &user_path(&user.id),
-                fields: &[],
-            },
-        );
+        return ask(&state, &admin, &id, Ask::SignOut).await;
     }
-    let signed_out = svc.sign_out_user(&admin.actor, UserRef::Id(&id)).await?;
+    let signed_out = service(&state)
+        .sign_out_user(&admin.actor, UserRef::Id(&id))
+        .await?;
     Ok(pages::redirect(&user_path(&signed_out.user.id)))
 }
