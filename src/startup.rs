@@ -10,7 +10,6 @@ use tracing_actix_web::TracingLogger;
 
 use crate::accounts::login::Limits;
 use crate::accounts::password::PasswordHasherPool;
-use crate::accounts::throttle::Policy;
 use crate::admin::issuance;
 use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
@@ -175,16 +174,7 @@ impl Application {
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
             hasher,
-            login_limits: Limits {
-                account: Policy {
-                    max_failures: settings.login_max_failures,
-                    window_secs: secs(settings.login_failure_window),
-                },
-                ip: Policy {
-                    max_failures: settings.login_max_failures_per_ip,
-                    window_secs: secs(settings.login_failure_window),
-                },
-            },
+            login_limits: Limits::from_settings(&settings),
             session_lifetimes: Lifetimes {
                 absolute_secs: secs(settings.session_ttl),
                 idle_secs: secs(settings.session_idle_ttl),

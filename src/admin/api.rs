@@ -1,6 +1,6 @@
-//! The admin JSON API's contract: its error codes and its pagination. The handlers, and the
-//! OpenAPI document generated from them, are in `http/admin/api.rs`; `error.rs` maps `ApiError`
-//! to HTTP.
+//! The admin JSON API's contract: its error codes and its pagination (which the service's
+//! lists and the console's pages use too). The handlers, and the OpenAPI document generated
+//! from them, are in `http/admin/api/`; `error.rs` maps `ApiError` to HTTP.
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +19,8 @@ pub enum ApiError {
     InsufficientScope,
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    ForbiddenBecause(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("not found")]
@@ -65,7 +67,7 @@ impl ApiError {
             ApiError::Unauthenticated => ErrorCode::Unauthenticated,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
             ApiError::InsufficientScope => ErrorCode::InsufficientScope,
-            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Forbidden(_) | ApiError::ForbiddenBecause(_) => ErrorCode::Forbidden,
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
@@ -81,6 +83,22 @@ impl ApiError {
                 code: self.code(),
                 message: self.to_string(),
             },
+        }
+    }
+}
+
+/// The one mapping of the admin service's errors to the API's.
+impl From<super::AdminError> for ApiError {
+    fn from(e: super::AdminError) -> Self {
+        use super::AdminError as E;
+        match e {
+            E::NotFound(_) => ApiError::NotFound,
+            E::Invalid(_, message) => ApiError::InvalidRequest(message),
+            E::Conflict(message) => ApiError::Conflict(message),
+            E::Forbidden(message) => ApiError::ForbiddenBecause(message),
+            not_recent @ E::NotRecent { .. } => ApiError::ForbiddenBecause(not_recent.to_string()),
+            E::Store(s) => s.into(),
+            E::Internal(cause) => ApiError::Internal(cause),
         }
     }
 }
@@ -126,8 +144,16 @@ impl Paging {
         i64::from(self.per_page()) + 1
     }
 
+    /// The first page of `per_page` rows (a detail page's recent entries).
+    pub fn first(per_page: u32) -> Self {
+        Self {
+            page: Some(1),
+            per_page: Some(per_page),
+        }
+    }
+
     /// A page of `rows` fetched with `limit()`.
-    pub fn wrap<T: Serialize>(&self, mut rows: Vec<T>) -> PageOf<T> {
+    pub fn wrap<T>(&self, mut rows: Vec<T>) -> PageOf<T> {
         let per_page = self.per_page();
         let more = rows.len() > per_page as usize;
         rows.truncate(per_page as usize);
@@ -142,11 +168,23 @@ impl Paging {
 
 /// One page of a list; `next_page` is null on the last.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PageOf<T: Serialize> {
+pub struct PageOf<T> {
     pub items: Vec<T>,
     pub page: u32,
     pub per_page: u32,
     pub next_page: Option<u32>,
+}
+
+impl<T> PageOf<T> {
+    /// The same page with its items shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageOf<U> {
+        PageOf {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            next_page: self.next_page,
+        }
+    }
 }
 
 #[cfg(test)]

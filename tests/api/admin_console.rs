@@ -13,7 +13,7 @@ use crate::helpers::{
     spawn_app, spawn_app_with,
 };
 
-async fn page(app: &TestApp, admin: &Enrolled, path: &str) -> String {
+pub(crate) async fn page(app: &TestApp, admin: &Enrolled, path: &str) -> String {
     let res = admin.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), 200, "GET {path}");
     res.text().await.unwrap()
@@ -21,7 +21,7 @@ async fn page(app: &TestApp, admin: &Enrolled, path: &str) -> String {
 
 /// Posts a console form as a person would: the form, then the confirmation page's form.
 /// Returns the final response.
-async fn post_confirmed(
+pub(crate) async fn post_confirmed(
     app: &TestApp,
     admin: &Enrolled,
     path: &str,

@@ -5,21 +5,21 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 use serde::Deserialize;
 
-use super::users::ConfirmPage;
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, split_page};
-use crate::admin::revocations::{self, EntryInfo, ManualTarget, RevokeError};
-use crate::clock;
+use super::{ConfirmPage, PageQuery, confirm};
+use crate::admin::AdminError;
+use crate::admin::revocations::{EntryInfo, ManualTarget};
 use crate::error::PageError;
-use crate::http::pages;
+use crate::http::admin::{AdminSession, ConsoleError, ConsoleResult, service};
+use crate::http::pages::{self, LocalTime};
 use crate::startup::AppState;
 
 struct Row {
     id: i64,
     kind: &'static str,
     target: String,
-    issued_before: String,
-    revoked_at: String,
-    expires_at: String,
+    issued_before: LocalTime,
+    revoked_at: LocalTime,
+    expires_at: LocalTime,
     reason: String,
 }
 
@@ -29,9 +29,9 @@ impl From<&EntryInfo> for Row {
             id: e.id,
             kind: e.kind,
             target: e.target.clone(),
-            issued_before: e.issued_before.map(clock::display).unwrap_or_default(),
-            revoked_at: clock::display(e.revoked_at),
-            expires_at: clock::display(e.expires_at),
+            issued_before: LocalTime(e.issued_before),
+            revoked_at: LocalTime::at(e.revoked_at),
+            expires_at: LocalTime::at(e.expires_at),
             reason: e.reason.clone(),
         }
     }
@@ -52,23 +52,16 @@ pub async fn list(
     admin: AdminSession,
     query: web::Query<PageQuery>,
 ) -> ConsoleResult {
-    let entries = revocations::list(
-        &state.store,
-        state.clock.now(),
-        super::PAGE_SIZE + 1,
-        query.offset(),
-    )
-    .await?;
-    let (entries, more) = split_page(entries);
-    let rows: Vec<Row> = entries.iter().map(Row::from).collect();
+    let found = service(&state).revocations(&query.paging()).await?;
+    let rows: Vec<Row> = found.items.iter().map(Row::from).collect();
     Ok(pages::render(
         StatusCode::OK,
         &ListPage {
             csrf: &admin.csrf(),
             entries: &rows,
             live: state.revocations.len(),
-            page: query.page(),
-            more,
+            page: i64::from(found.page),
+            more: found.next_page.is_some(),
         },
     )?)
 }
@@ -85,13 +78,6 @@ pub struct RevokeForm {
     value: String,
 }
 
-fn revoke_error(e: RevokeError) -> ConsoleError {
-    match e {
-        RevokeError::Store(s) => s.into(),
-        other => PageError::BadRequest(other.to_string()).into(),
-    }
-}
-
 pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -100,7 +86,7 @@ pub async fn revoke(
 ) -> ConsoleResult {
     let form = form.into_inner();
     admin.verify_csrf(&req, &state, &form.csrf)?;
-    let target = ManualTarget::parse(&form.kind, &form.value).map_err(revoke_error)?;
+    let target = ManualTarget::parse(&form.kind, &form.value)?;
     let value = form.value.trim();
     if form.confirm != "yes" {
         let message = match &target {
@@ -113,31 +99,23 @@ pub async fn revoke(
                 format!("Revoke every token issued so far to the client {value}?")
             }
         };
-        return Ok(pages::render(
-            StatusCode::OK,
-            &ConfirmPage {
-                csrf: &admin.csrf(),
-                title: "Revoke",
-                message: &message,
-                action: "/admin/revocations",
-                button: "Revoke",
-                cancel: "/admin/revocations",
-                fields: &[("kind", &form.kind), ("value", value)],
-            },
-        )?);
+        return confirm(&ConfirmPage {
+            csrf: &admin.csrf(),
+            title: "Revoke",
+            message: &message,
+            action: "/admin/revocations",
+            button: "Revoke",
+            cancel: "/admin/revocations",
+            fields: &[("kind", &form.kind), ("value", value)],
+        });
     }
-    let entry = revocations::revoke(&state.store, &state.revocations, target, state.clock.now())
+    // An unknown user or client is a mistake in the form here, not a missing page.
+    service(&state)
+        .revoke(&admin.actor, target)
         .await
-        .map_err(revoke_error)?;
-    let entry = EntryInfo::from(entry);
-    admin
-        .record(
-            &req,
-            &state,
-            "revocation.created",
-            Some(&format!("{}:{}", entry.kind, entry.target)),
-            Some(serde_json::json!({ "id": entry.id, "expires_at": entry.expires_at })),
-        )
-        .await?;
+        .map_err(|e| match e {
+            AdminError::NotFound(message) => PageError::BadRequest(message).into(),
+            other => ConsoleError::from(other),
+        })?;
     Ok(pages::redirect("/admin/revocations"))
 }
