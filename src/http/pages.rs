@@ -1,4 +1,4 @@
-//! Rendering askama views into responses, and the stylesheet they share.
+//! Rendering askama views into responses, the stylesheet they share and the console's script.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
@@ -29,4 +29,14 @@ pub async fn stylesheet() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .content_type("text/css; charset=utf-8")
         .body(STYLESHEET)
+}
+
+/// The console's one script: it shows times in the browser's zone. Pages work without it.
+const ADMIN_SCRIPT: &str = include_str!("../../templates/static/admin.js");
+
+pub async fn admin_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .content_type("application/javascript; charset=utf-8")
+        .body(ADMIN_SCRIPT)
 }

@@ -326,20 +326,20 @@ impl Sensitive {
 fn confirm_page(admin: &AdminSession, view: &ClientView, action: Sensitive) -> ConsoleResult {
     let (title, message, button) = match action {
         Sensitive::Delete => (
-            "Delete client",
+            "Delete the client",
             format!(
                 "Delete {} ({})? Apps using it can no longer sign users in or get tokens.",
                 view.name, view.client_id
             ),
-            "Delete",
+            "Delete the client",
         ),
         Sensitive::Rotate => (
-            "Rotate client secret",
+            "Rotate the client secret",
             format!(
                 "Give {} ({}) a new secret? The current one stops working at once.",
                 view.name, view.client_id
             ),
-            "Rotate",
+            "Rotate the secret",
         ),
     };
     Ok(pages::render(

@@ -130,8 +130,9 @@ pub async fn end(
         u => format!("/admin/sessions?user={}", urlencoding::encode(&u)),
     };
     if !form.confirm.confirmed() {
-        let message =
-            format!("End session {sid}? Its tokens are revoked and its applications are told.");
+        let message = format!(
+            "End session {sid}? Its browser is signed out, the tokens issued in it are revoked and its applications are told."
+        );
         return Ok(pages::render(
             StatusCode::OK,
             &ConfirmPage {

@@ -258,17 +258,18 @@ async fn set_disabled(
     }
     if disabled && !form.confirmed() {
         let message = format!(
-            "Disable {}? Their sessions end and their refresh tokens stop working.",
+            "Disable {}? They can no longer sign in; every session of theirs ends and their \
+             refresh tokens stop working. You can enable them again later.",
             user.username
         );
         return Ok(pages::render(
             StatusCode::OK,
             &ConfirmPage {
                 csrf: &admin.csrf(),
-                title: "Disable user",
+                title: "Disable this user",
                 message: &message,
                 action: &format!("/admin/users/{}/disable", user.id),
-                button: "Disable",
+                button: "Disable the user",
                 cancel: &format!("/admin/users/{}", user.id),
                 fields: &[],
             },
@@ -370,17 +371,26 @@ pub async fn confirm_admin(
     let grant = !user.has_role(Role::Admin);
     let message = if grant {
         format!(
-            "Make {} an administrator? They get full control of Tessera.",
+            "Make {} an administrator? They get full control of Tessera: users, clients, \
+             sessions, revocations and this console.",
             user.username
         )
     } else {
-        format!("Take the administrator role from {}?", user.username)
+        format!(
+            "Take the administrator role from {}? They lose this console and the admin API at \
+             their next request; their sessions and applications stay.",
+            user.username
+        )
     };
     Ok(pages::render(
         StatusCode::OK,
         &ConfirmPage {
             csrf: &admin.csrf(),
-            title: if grant { "Grant admin" } else { "Revoke admin" },
+            title: if grant {
+                "Grant the administrator role"
+            } else {
+                "Revoke the administrator role"
+            },
             message: &message,
             action: &back,
             button: if grant { "Grant admin" } else { "Revoke admin" },
@@ -439,7 +449,11 @@ pub async fn sign_out(
     admin.verify_csrf(&req, &state, &form.csrf)?;
     let user = user_by_id(&state, &id).await?;
     if !form.confirmed() {
-        let message = format!("End every session of {}?", user.username);
+        let message = format!(
+            "Sign {} out everywhere? Every session of theirs ends, the tokens issued in those \
+             sessions are revoked and their applications are told. They can sign in again.",
+            user.username
+        );
         return Ok(pages::render(
             StatusCode::OK,
             &ConfirmPage {
