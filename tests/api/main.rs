@@ -16,6 +16,7 @@ mod admin;
 mod admin_api;
 mod admin_browser;
 mod admin_console;
+mod admin_look;
 mod browser;
 mod cli_clients;
 mod cli_config;
