@@ -6,12 +6,12 @@
 
 use std::path::PathBuf;
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use reqwest::header;
-use totp_rs::{Builder, Secret};
 
 use crate::admin::ADMIN;
-use crate::browser::{Chromedriver, browser, chromedriver};
+use crate::admin_browser::{enrol_totp, fill, submit};
+use crate::browser::{browser, browser_with, chromedriver};
 use crate::helpers::{
     Backend, PASSWORD, TestApp, TestClient, code_flow_client, http_client, spawn_app,
 };
@@ -22,28 +22,6 @@ fn screens_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screens");
     std::fs::create_dir_all(&dir).expect("target/screens");
     dir
-}
-
-/// A second Chromium that prefers a dark colour scheme (`prefers-color-scheme: dark`).
-async fn dark_browser(driver: &Chromedriver) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-sync",
-                "--blink-settings=preferredColorScheme=0", "--window-size=1280,800"
-            ]
-        }),
-    );
-    ClientBuilder::rustls()
-        .expect("tls")
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a second Chromium session")
 }
 
 /// Sizes the window so that the page's viewport (not the window) is `width`×`height`.
@@ -128,36 +106,9 @@ async fn visit(b: &Client, app: &TestApp, path: &str, name: &str, current: Optio
     look(b, name).await;
 }
 
-async fn fill(b: &Client, id: &str, text: &str) {
-    let field = b.find(Locator::Id(id)).await.expect(id);
-    field.clear().await.expect("clear");
-    field.send_keys(text).await.expect("type");
-}
-
-async fn submit(b: &Client, form: &str) {
-    b.find(Locator::Css(&format!(
-        "main form[action='{form}'] button[type=submit]"
-    )))
-    .await
-    .unwrap_or_else(|e| panic!("the {form} button: {e}"))
-    .click()
-    .await
-    .expect("click");
-}
-
-fn totp(secret: &str, now: i64) -> String {
-    let bytes = Secret::try_from_base32(secret).unwrap().as_bytes().to_vec();
-    Builder::new()
-        .with_secret(bytes)
-        .build()
-        .unwrap()
-        .generate(now as u64)
-        .to_string()
-}
-
 /// Some life for the pages: users (one disabled, one with a long name), clients, sessions, tokens
 /// and the audit entries all that leaves.
-async fn populate(app: &TestApp) -> (String, TestClient) {
+async fn populate(app: &TestApp) -> (String, TestClient, TestClient) {
     let bob = app.create_user("bob", PASSWORD).await;
     app.create_user("carol.with-a-rather-long-name", PASSWORD)
         .await;
@@ -187,7 +138,7 @@ async fn populate(app: &TestApp) -> (String, TestClient) {
     app.create_resource_server_client().await;
     app.login_as(&http_client(), "bob", "a wrong password")
         .await;
-    (bob.id, web)
+    (bob.id, web, service)
 }
 
 async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(backend: Backend) {
@@ -198,7 +149,7 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
         .set_user_roles(&root.id, "admin", app.clock.now())
         .await
         .unwrap();
-    let (bob, web) = populate(&app).await;
+    let (bob, web, service) = populate(&app).await;
     let driver = chromedriver().await;
     let b = browser(&driver).await;
 
@@ -209,22 +160,12 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
     fill(&b, "username", ADMIN).await;
     fill(&b, "password", PASSWORD).await;
     submit(&b, "/login").await;
-    let secret = b
-        .wait()
+    b.wait()
         .for_element(Locator::Id("totp-secret"))
         .await
-        .expect("the enrolment page")
-        .text()
-        .await
-        .unwrap();
+        .expect("the enrolment page");
     look(&b, "mfa-enrol").await;
-    fill(&b, "password", PASSWORD).await;
-    fill(&b, "code", &totp(&secret, app.clock.now())).await;
-    submit(&b, "/admin/mfa/enrol").await;
-    b.wait()
-        .for_element(Locator::Id("recovery-codes"))
-        .await
-        .expect("the recovery codes");
+    enrol_totp(&b, &app).await;
     look(&b, "mfa-recovery").await;
 
     let pages = [
@@ -273,6 +214,33 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
         visit(&b, &app, path, name, *current).await;
     }
 
+    // Revoke a client's tokens by hand: the confirmation names what happens; the list shows it.
+    b.goto(&app.url("/admin/revocations")).await.unwrap();
+    b.find(Locator::Id("kind"))
+        .await
+        .unwrap()
+        .select_by_value("client")
+        .await
+        .unwrap();
+    fill(&b, "value", &service.id).await;
+    submit(&b, "/admin/revocations").await;
+    let message = b
+        .wait()
+        .for_element(Locator::Id("confirm-message"))
+        .await
+        .expect("the confirmation page")
+        .text()
+        .await
+        .unwrap();
+    assert!(message.contains(&service.id), "{message}");
+    look(&b, "confirm-revoke").await;
+    submit(&b, "/admin/revocations").await;
+    b.wait()
+        .for_element(Locator::Css("#revocations tbody tr"))
+        .await
+        .expect("the new entry");
+    look(&b, "revocations-one").await;
+
     // The filters keep their values, and so do the pager's links.
     b.goto(&app.url("/admin/audit?actor=user%3Abob&action=login"))
         .await
@@ -310,7 +278,7 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
     look(&b, "menu-open").await;
 
     // The same pages in dark mode, signed in with the first browser's cookies.
-    let dark = dark_browser(&driver).await;
+    let dark = browser_with(&driver, &["--blink-settings=preferredColorScheme=0"]).await;
     dark.goto(&app.url("/login")).await.unwrap();
     look(&dark, "dark-login").await;
     for cookie in b.get_all_cookies().await.unwrap() {
