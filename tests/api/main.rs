@@ -17,6 +17,7 @@ mod admin_api;
 mod admin_browser;
 mod admin_console;
 mod admin_detail;
+mod admin_look;
 mod browser;
 mod cli_clients;
 mod cli_config;

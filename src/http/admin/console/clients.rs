@@ -308,20 +308,20 @@ async fn confirm_page(
     admin.require_recent(state, &action.path(&view.client_id))?;
     let (title, message, button) = match action {
         Sensitive::Delete => (
-            "Delete client",
+            "Delete the client",
             format!(
                 "Delete {} ({})? Apps using it can no longer sign users in or get tokens.",
                 view.name, view.client_id
             ),
-            "Delete",
+            "Delete the client",
         ),
         Sensitive::Rotate => (
-            "Rotate client secret",
+            "Rotate the client secret",
             format!(
                 "Give {} ({}) a new secret? The current one stops working at once.",
                 view.name, view.client_id
             ),
-            "Rotate",
+            "Rotate the secret",
         ),
     };
     confirm(&ConfirmPage {

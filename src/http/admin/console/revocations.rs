@@ -90,21 +90,27 @@ pub async fn revoke(
     let value = form.value.trim();
     if form.confirm != "yes" {
         let message = match &target {
-            ManualTarget::Jti(_) => format!("Revoke the access token with jti {value}?"),
+            ManualTarget::Jti(_) => format!(
+                "Revoke the access token with jti {value}? Resource servers refuse it from now \
+                 on; nothing else changes."
+            ),
             ManualTarget::User(_) => format!(
                 "Revoke every token issued so far to the user {value}? Their sessions stay; \
                  use Sign out everywhere to end them too."
             ),
             ManualTarget::Client(_) => {
-                format!("Revoke every token issued so far to the client {value}?")
+                format!(
+                    "Revoke every token issued so far to the client {value}? Tokens it gets \
+                     from now on still work; delete the client to stop it for good."
+                )
             }
         };
         return confirm(&ConfirmPage {
             csrf: &admin.csrf(),
-            title: "Revoke",
+            title: "Revoke tokens",
             message: &message,
             action: "/admin/revocations",
-            button: "Revoke",
+            button: "Revoke now",
             cancel: "/admin/revocations",
             fields: &[("kind", &form.kind), ("value", value)],
         });

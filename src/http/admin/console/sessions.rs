@@ -148,7 +148,10 @@ pub async fn end(
     };
     if !form.confirm.confirmed() {
         let message =
-            format!("End session {sid}? Its tokens are revoked and its applications are told.");
+            format!(
+            "End session {sid}? Its browser is signed out, the tokens issued in it are revoked \
+             and its applications are told."
+        );
         return confirm(&ConfirmPage {
             csrf: &admin.csrf(),
             title: "End a session",

@@ -207,18 +207,24 @@ async fn ask(state: &AppState, admin: &AdminSession, id: &str, action: Ask) -> C
         Ask::Disable => {
             may_disable(&admin.actor, &user)?;
             (
-                "Disable user",
+                "Disable this user",
                 format!(
-                    "Disable {}? Their sessions end and their refresh tokens stop working.",
+                    "Disable {}? They can no longer sign in; every session of theirs ends and their \
+                     refresh tokens stop working. You can enable them again later.",
                     user.username
                 ),
                 "disable",
-                "Disable",
+                "Disable the user",
             )
         }
         Ask::SignOut => (
             "Sign out everywhere",
-            format!("End every session of {}?", user.username),
+            format!(
+                "Sign {} out everywhere? Every session of theirs ends, the tokens issued in \
+                 those sessions are revoked and their applications are told. They can sign in \
+                 again.",
+                user.username
+            ),
             "sign-out",
             "Sign out everywhere",
         ),
@@ -302,11 +308,16 @@ pub async fn confirm_admin(
     let grant = !user.has_role(Role::Admin);
     let message = if grant {
         format!(
-            "Make {} an administrator? They get full control of Tessera.",
+            "Make {} an administrator? They get full control of Tessera: users, clients, \
+             sessions, revocations and this console.",
             user.username
         )
     } else {
-        format!("Take the administrator role from {}?", user.username)
+        format!(
+            "Take the administrator role from {}? They lose this console and the admin API \
+             at their next request; their sessions and applications stay.",
+            user.username
+        )
     };
     let label = if grant { "Grant admin" } else { "Revoke admin" };
     confirm(&ConfirmPage {
