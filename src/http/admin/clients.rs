@@ -26,6 +26,8 @@ struct ListPage<'a> {
 struct ClientPage<'a> {
     c: &'a ClientView,
     secret: Option<&'a str>,
+    /// Tokens issued to the client per hour (its own page only).
+    activity: Option<crate::admin::charts::Chart>,
 }
 
 #[derive(askama::Template)]
@@ -287,6 +289,7 @@ pub async fn create(
         &ClientPage {
             c: &view,
             secret: registered.secret.as_deref(),
+            activity: None,
         },
     )?)
 }
@@ -297,11 +300,14 @@ pub async fn show(
     id: web::Path<String>,
 ) -> ConsoleResult {
     let view = client_view(&state, &id).await?;
+    let activity =
+        crate::admin::stats::client(&state.store, &view.client_id, state.clock.now()).await?;
     Ok(pages::render(
         StatusCode::OK,
         &ClientPage {
             c: &view,
             secret: None,
+            activity: Some(activity),
         },
     )?)
 }
@@ -458,6 +464,7 @@ pub async fn rotate(
         &ClientPage {
             c: &view,
             secret: Some(&secret),
+            activity: None,
         },
     )?)
 }
