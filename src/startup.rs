@@ -279,7 +279,6 @@ async fn announce(state: &AppState) {
     match state.store.has_users().await {
         Ok(true) => {}
         Ok(false) => tracing::warn!(
-            command = FIRST_ADMIN_COMMAND,
             "no users yet: create the first administrator with `{FIRST_ADMIN_COMMAND}` \
              (same configuration as this server; the password is asked on the terminal)"
         ),
