@@ -80,6 +80,8 @@ pub struct ClientDetail {
     pub client: ClientView,
     pub audit: Vec<AuditEntry>,
     pub sessions: Vec<SessionInfo>,
+    /// Tokens issued to it per hour, summed over every node.
+    pub activity: super::charts::Chart,
 }
 
 fn not_found(id: &str) -> AdminError {
@@ -330,10 +332,13 @@ impl Admin<'_> {
         let sessions = self
             .sessions_of_client(&client.client_id, i64::from(RECENT))
             .await?;
+        let activity =
+            super::stats::client(self.store, &client.client_id, self.clock.now()).await?;
         Ok(ClientDetail {
             client,
             audit,
             sessions,
+            activity,
         })
     }
 }

@@ -3,16 +3,18 @@
 //! (`AdminError`). Each operation checks who may (`Actor`), changes the store and writes its
 //! audit entry; `http/admin/{console,api}` and `commands/` only extract, call and render.
 
+pub mod activity;
 pub mod api;
 pub mod audit;
+pub mod charts;
 pub mod clients;
 mod error;
-pub mod issuance;
 pub mod keys;
 pub mod mfa;
 pub mod revocations;
 mod service;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 pub use error::AdminError;

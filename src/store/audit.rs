@@ -123,27 +123,6 @@ impl Store {
         Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// The `detail` of every `action` entry since `since`: the dashboard sums the token
-    /// issuance counts from them.
-    #[tracing::instrument(skip(self))]
-    pub async fn audit_details_since(
-        &self,
-        action: &str,
-        since: UnixTime,
-    ) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "select detail from audit_log where action = $1 and at >= $2 and detail is not null",
-        )
-        .bind(action)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("detail"))
-            .collect::<Result<_, _>>()?)
-    }
-
     /// How many entries `actor` has for `action` since `since` (entries, not their counts).
     #[tracing::instrument(skip(self))]
     pub async fn count_audit_since(

@@ -15,6 +15,7 @@ mod account_totp;
 mod admin;
 mod admin_api;
 mod admin_browser;
+mod admin_charts;
 mod admin_console;
 mod admin_detail;
 mod admin_look;

@@ -32,6 +32,8 @@ struct ClientPage<'a> {
     audit: &'a [AuditRow],
     /// The live sessions in which it got a code or tokens.
     sessions: &'a [SessionRow],
+    /// Tokens issued to it per hour.
+    activity: &'a crate::admin::charts::Chart,
 }
 
 #[derive(askama::Template)]
@@ -267,6 +269,7 @@ async fn client_page(
             secret,
             audit: &audit,
             sessions: &sessions,
+            activity: &detail.activity,
         },
     )?)
 }

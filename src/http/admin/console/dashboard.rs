@@ -1,12 +1,13 @@
-//! `GET /admin`: counts of users, clients, active sessions, live revocations, and the tokens
-//! issued in the last hour by every node (from the audit log's periodic counts, see
-//! `admin::issuance`).
+//! `GET /admin`: counts of users, clients, active sessions, live revocations and the tokens
+//! issued this hour by every node, and the activity charts (`admin::stats`). Before the first
+//! user exists nobody can sign in, so the page says how to create the first administrator.
 
 use actix_web::http::StatusCode;
-use actix_web::web;
+use actix_web::{FromRequest, HttpRequest, web};
 
-use crate::admin::issuance;
-use crate::http::admin::{AdminSession, ConsoleResult};
+use crate::admin::stats;
+use crate::cli::FIRST_ADMIN_COMMAND;
+use crate::http::admin::{AdminSession, ConsoleResult, service};
 use crate::http::pages;
 use crate::startup::AppState;
 
@@ -19,29 +20,39 @@ struct Dashboard<'a> {
     clients: i64,
     sessions: i64,
     revocations: usize,
-    tokens_last_hour: u64,
-    tokens_by_grant: &'a [(String, u64)],
+    stats: &'a stats::Dashboard,
     issuance_interval: String,
 }
 
-pub async fn show(state: web::Data<AppState>, admin: AdminSession) -> ConsoleResult {
-    let now = state.clock.now();
-    let store = &state.store;
-    let (tokens_last_hour, by_grant) = issuance::since(store, now - 3600).await?;
-    let by_grant: Vec<(String, u64)> = by_grant.into_iter().collect();
+#[derive(askama::Template)]
+#[template(path = "admin/first_admin.html")]
+struct FirstAdmin<'a> {
+    command: &'a str,
+}
+
+pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> ConsoleResult {
+    let svc = service(&state);
+    // No user, so no session either: a login form here could not be passed.
+    if !svc.has_users().await? {
+        return Ok(pages::render(
+            StatusCode::OK,
+            &FirstAdmin {
+                command: FIRST_ADMIN_COMMAND,
+            },
+        )?);
+    }
+    let admin = AdminSession::extract(&req).await?;
+    let overview = svc.overview().await?;
     Ok(pages::render(
         StatusCode::OK,
         &Dashboard {
             csrf: &admin.csrf(),
             username: &admin.user().username,
-            users: store.count_users().await?,
-            clients: store.count_clients().await?,
-            sessions: store
-                .count_live_sessions(now, now - state.session_lifetimes.idle_secs)
-                .await?,
-            revocations: state.revocations.len(),
-            tokens_last_hour,
-            tokens_by_grant: &by_grant,
+            users: overview.users,
+            clients: overview.clients,
+            sessions: overview.sessions,
+            revocations: overview.revocations,
+            stats: &overview.activity,
             issuance_interval: humantime::format_duration(state.settings.audit_issuance_interval)
                 .to_string(),
         },

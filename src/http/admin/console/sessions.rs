@@ -147,8 +147,7 @@ pub async fn end(
         u => format!("/admin/sessions?user={}", urlencoding::encode(&u)),
     };
     if !form.confirm.confirmed() {
-        let message =
-            format!(
+        let message = format!(
             "End session {sid}? Its browser is signed out, the tokens issued in it are revoked \
              and its applications are told."
         );
