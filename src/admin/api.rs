@@ -5,6 +5,11 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::{Actor, Admin};
+use crate::accounts::Role;
+use crate::oauth::scope::Scope;
+use crate::tokens::claims::AccessClaims;
+
 /// The scope that opens the admin API (to an admin user's token, or a client granted it).
 pub const ADMIN_SCOPE: &str = "tessera:admin";
 
@@ -109,6 +114,62 @@ impl From<crate::store::StoreError> for ApiError {
             crate::store::StoreError::Unavailable(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
+    }
+}
+
+impl Admin<'_> {
+    /// Whom a verified, unrevoked access token speaks for on the admin API: an administrator
+    /// whose session is still alive (and passed the second factor when that is required), or
+    /// a client still registered with the `tessera:admin` scope.
+    pub async fn api_caller(&self, claims: &AccessClaims) -> Result<Actor, ApiError> {
+        let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
+        let user = if claims.sid.is_none() && claims.sub == claims.client_id {
+            None
+        } else {
+            let user = self
+                .store
+                .user_by_id(&claims.sub)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or(ApiError::InvalidToken)?;
+            if !user.has_role(Role::Admin) {
+                return Err(ApiError::Forbidden("the admin API is for administrators"));
+            }
+            Some(user)
+        };
+        if !scope.contains(ADMIN_SCOPE) {
+            return Err(ApiError::InsufficientScope);
+        }
+        let Some(user) = user else {
+            // The client must still exist and still be allowed the scope.
+            let client = self
+                .store
+                .get_client(&claims.client_id)
+                .await?
+                .ok_or(ApiError::InvalidToken)?;
+            if !client.scopes.contains(ADMIN_SCOPE) {
+                return Err(ApiError::InsufficientScope);
+            }
+            return Ok(Actor::client(client.id.as_str()));
+        };
+        // The session the token came from must still be alive: its TOTP step (or its sign-in
+        // time) means nothing once it has ended or expired.
+        let sid = claims.sid.as_deref().unwrap_or_default();
+        let session = self
+            .store
+            .unexpired_session_by_sid(sid, self.now())
+            .await?
+            .ok_or(ApiError::Forbidden(
+                "the token's session has ended: sign in again and use a new token",
+            ))?;
+        if self.policy.admin_require_totp && session.mfa_at.is_none() {
+            return Err(ApiError::Forbidden(
+                "the token's session did not pass the second factor (TOTP)",
+            ));
+        }
+        // The token's own `auth_time`, not the session's: a sign-in again in the console must
+        // not make every older token of that session count as recent.
+        Ok(Actor::user(&user, claims.auth_time))
     }
 }
 

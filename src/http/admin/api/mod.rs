@@ -32,12 +32,10 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 use utoipa_actix_web::OpenApiFactory;
 use utoipa_actix_web::scope::{Scope, scope};
 
-use super::user_agent;
-use crate::accounts::Role;
+use super::{service, user_agent};
 use crate::admin::Actor;
-use crate::admin::api::{ADMIN_SCOPE, ApiError, ErrorBody, ErrorCode, ErrorDetail};
+use crate::admin::api::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 use crate::http::current_session::client_ip;
-use crate::oauth::scope::Scope as OAuthScope;
 use crate::startup::AppState;
 use crate::tokens::access::verify_access_token;
 
@@ -225,58 +223,7 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     if state.revocations.is_revoked(&claims) {
         return Err(ApiError::InvalidToken);
     }
-    let scope = OAuthScope::parse(&claims.scope).unwrap_or_else(|_| OAuthScope::empty());
-    let user = if claims.sid.is_none() && claims.sub == claims.client_id {
-        None
-    } else {
-        let user = state
-            .store
-            .user_by_id(&claims.sub)
-            .await?
-            .filter(|u| !u.disabled)
-            .ok_or(ApiError::InvalidToken)?;
-        if !user.has_role(Role::Admin) {
-            return Err(ApiError::Forbidden("the admin API is for administrators"));
-        }
-        Some(user)
-    };
-    if !scope.contains(ADMIN_SCOPE) {
-        return Err(ApiError::InsufficientScope);
-    }
-    let actor = match user {
-        Some(user) => {
-            // The session the token came from must still be alive: its TOTP step (or its
-            // sign-in time) means nothing once it has ended or expired.
-            let sid = claims.sid.as_deref().unwrap_or_default();
-            let session = state
-                .store
-                .unexpired_session_by_sid(sid, state.clock.now())
-                .await?
-                .ok_or(ApiError::Forbidden(
-                    "the token's session has ended: sign in again and use a new token",
-                ))?;
-            if state.settings.admin_require_totp && session.mfa_at.is_none() {
-                return Err(ApiError::Forbidden(
-                    "the token's session did not pass the second factor (TOTP)",
-                ));
-            }
-            // The token's own `auth_time`, not the session's: a sign-in again in the console
-            // must not make every older token of that session count as recent.
-            Actor::user(&user, claims.auth_time)
-        }
-        None => {
-            // The client must still exist and still be allowed the scope.
-            let client = state
-                .store
-                .get_client(&claims.client_id)
-                .await?
-                .ok_or(ApiError::InvalidToken)?;
-            if !client.scopes.contains(ADMIN_SCOPE) {
-                return Err(ApiError::InsufficientScope);
-            }
-            Actor::client(client.id.as_str())
-        }
-    };
+    let actor = service(state).api_caller(&claims).await?;
     Ok(Caller(actor.from(Some(client_ip(req)), user_agent(req))))
 }
 
