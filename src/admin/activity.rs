@@ -214,7 +214,10 @@ impl Recorder {
             self.activity.restore(counts);
             return Err(e);
         }
-        self.sample_gauges(now).await?;
+        // The counts are written; a failed sample is retried at the next flush.
+        if let Err(e) = self.sample_gauges(now).await {
+            tracing::warn!(error = %e, "could not sample the hourly gauges; retrying later");
+        }
         Ok(rows.len())
     }
 
