@@ -131,7 +131,8 @@ pub async fn end(
     };
     if !form.confirm.confirmed() {
         let message = format!(
-            "End session {sid}? Its browser is signed out, the tokens issued in it are revoked and its applications are told."
+            "End session {sid}? Its browser is signed out, the tokens issued in it are revoked \
+             and its applications are told."
         );
         return Ok(pages::render(
             StatusCode::OK,
