@@ -19,6 +19,7 @@ mod admin_charts;
 mod admin_console;
 mod admin_detail;
 mod admin_look;
+mod admin_walk;
 mod browser;
 mod cli_clients;
 mod cli_config;
