@@ -39,7 +39,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
             Ok(())
         }
         Command::Purge { json } => purge(&settings, &clock, json).await,
-        Command::Keys(cmd) => keys::run(cmd, &settings, &clock),
+        Command::Keys(cmd) => keys::run(cmd, &settings, &clock).await,
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
         Command::Client(cmd) => crate::admin::clients::run(cmd, &settings, &clock)
             .await

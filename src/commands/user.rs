@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::revocation::RevocationList;
 use crate::sessions::Backchannel;
 use crate::startup;
+use crate::store::Store;
 
 fn failed(e: impl std::fmt::Display) -> CommandError {
     CommandError::Failed(e.to_string())
@@ -86,10 +87,11 @@ async fn audit(
     .map_err(failed)
 }
 
-/// Back-channel logout for the sessions a command ends, signed with the keys the nodes use.
-/// Without keys no node has run yet, so no session (and no client to tell) exists.
-fn backchannel(settings: &Settings) -> Backchannel {
-    let keys = crate::keys::load_existing(&settings.keys_dir).ok();
+/// Back-channel logout for the sessions a command ends, signed with the keys the nodes use
+/// (the recorded active keys). Without keys no node has run yet, so no session (and no client
+/// to tell) exists.
+async fn backchannel(store: &Store, settings: &Settings, clock: &Clock) -> Backchannel {
+    let keys = crate::keys::manage::load(store, settings, clock).await;
     Backchannel::with_keys(keys, settings.issuer(), settings.backchannel_logout_timeout).awaited()
 }
 
@@ -138,7 +140,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             if password.expose_secret().is_empty() {
                 return Err(failed("the password is empty"));
             }
-            let backchannel = backchannel(settings);
+            let backchannel = backchannel(&store, settings, clock).await;
             let user = manage::set_password(
                 &store,
                 &RevocationList::new(),
@@ -158,7 +160,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             );
         }
         UserCommand::Disable { name } => {
-            let backchannel = backchannel(settings);
+            let backchannel = backchannel(&store, settings, clock).await;
             let user = manage::set_disabled(
                 &store,
                 &RevocationList::new(),
@@ -177,7 +179,7 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             let user = manage::set_disabled(
                 &store,
                 &RevocationList::new(),
-                &backchannel(settings),
+                &backchannel(&store, settings, clock).await,
                 &name,
                 false,
                 now,

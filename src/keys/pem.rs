@@ -22,11 +22,7 @@ pub struct KeyFileError(String);
 
 /// Loads the keys in `dir` without creating any; an empty directory is an error.
 pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
-    let keys = key_files(dir)?
-        .iter()
-        .map(|path| load(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    KeyRing::new(keys).ok_or_else(|| {
+    KeyRing::new(load_all(dir)?).ok_or_else(|| {
         KeyFileError(format!(
             "{} holds no key; `tessera serve` creates one on first start",
             dir.display()
@@ -38,26 +34,23 @@ pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
 /// the newest of each algorithm signs). An algorithm with no key gets a new one: RSA-2048 for
 /// RS256 (the default), P-256 for ES256 and Ed25519 for EdDSA, so that a client may choose any.
 pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileError> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                KeyFileError(format!(
-                    "TESSERA_KEYS_DIR {}: cannot create the directory: {e}",
-                    dir.display()
-                ))
-            })?;
+    ensure_dir(dir)?;
+    let mut keys = load_all(dir)?;
+    let missing = |keys: &[SigningKey]| {
+        SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| !keys.iter().any(|k| k.signing_alg() == *alg))
+            .collect::<Vec<_>>()
+    };
+    if missing(&keys).is_empty() {
+        return KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key".into()));
     }
-    let mut keys = key_files(dir)?
-        .iter()
-        .map(|path| load(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    for alg in SigningAlg::ALL {
-        if keys.iter().any(|k| k.signing_alg() == alg) {
-            continue;
-        }
+    // Nodes started together on one empty directory: one creates the keys while the others
+    // wait here, then load what it made instead of making their own (each node would otherwise
+    // sign with a key the others do not publish).
+    let _lock = DirLock::take(dir);
+    keys = load_all(dir)?;
+    for alg in missing(&keys) {
         match generate(dir, alg, now) {
             Ok(path) => {
                 tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
@@ -78,7 +71,56 @@ pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileErr
     KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key could be loaded".into()))
 }
 
-fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
+fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyFileError> {
+    key_files(dir)?.iter().map(|path| load(path)).collect()
+}
+
+/// An exclusive `flock` on the keys directory's `.lock` file, released when dropped (closing
+/// the file releases it, also when the process dies). `None` where the directory allows no
+/// lock file (a read-only mount): nothing can be created there anyway.
+struct DirLock(#[allow(dead_code, reason = "held for its drop")] fs::File);
+
+impl DirLock {
+    fn take(dir: &Path) -> Option<Self> {
+        let path = dir.join(".lock");
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .or_else(|_| fs::File::open(&path))
+            .ok()?;
+        match file.lock() {
+            Ok(()) => Some(Self(file)),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot lock the keys directory");
+                None
+            }
+        }
+    }
+}
+
+/// Creates the keys directory (mode 0700) if it does not exist.
+pub(super) fn ensure_dir(dir: &Path) -> Result<(), KeyFileError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            KeyFileError(format!(
+                "TESSERA_KEYS_DIR {}: cannot create the directory: {e}",
+                dir.display()
+            ))
+        })
+}
+
+/// The `*.pem` files of `dir`, sorted by name.
+pub(super) fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
     let entries = fs::read_dir(dir).map_err(|e| {
         KeyFileError(format!(
             "TESSERA_KEYS_DIR {}: cannot read the directory: {e}",
@@ -103,7 +145,7 @@ fn created_at(path: &Path) -> Option<UnixTime> {
     digits.parse().ok()
 }
 
-fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
+pub(super) fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
     parse(path).map(|key| key.with_created_at(created_at(path)))
 }
 
@@ -155,7 +197,8 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
 }
 
 /// Writes a new key for `alg` as PKCS#8 PEM, created with mode 0600 (never wider, not even
-/// briefly). It signs for its algorithm from the next start on.
+/// briefly), named after its creation time (`000000000123-rs256.pem`, then `…-rs256-2.pem`
+/// for a second key of the same second). What it does is for its record to say.
 pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, KeyFileError> {
     let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
     let der: Vec<u8> = match alg {
@@ -177,17 +220,45 @@ pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, K
             .to_vec(),
     };
     let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
-    let path = dir.join(format!("{now:012}-{}.pem", alg.file_tag()));
+    let name = |n: u32| match n {
+        1 => format!("{now:012}-{}.pem", alg.file_tag()),
+        n => format!("{now:012}-{}-{n}.pem", alg.file_tag()),
+    };
+    // Written whole under a name no reader lists (not `*.pem`), then linked into place: a
+    // reader sees the complete key or none, and a link never replaces a key already there.
+    let temp = dir.join(format!(".{}.{}.tmp", name(1), std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let mut n = 1;
+    let mut path = dir.join(name(n));
+    let written = write_new(&temp, text.as_bytes())
+        .and_then(|()| {
+            loop {
+                match fs::hard_link(&temp, &path) {
+                    // A key made in the same second (a rotation right after the first start).
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                        n += 1;
+                        path = dir.join(name(n));
+                    }
+                    linked => break linked,
+                }
+            }
+        })
+        .and_then(|()| fs::File::open(dir)?.sync_all());
+    let _ = fs::remove_file(&temp);
+    written
+        .map_err(|e| KeyFileError(format!("{}: cannot create key file: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Creates `path` with mode 0600 (never wider, not even briefly) and writes `bytes` to disk.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&path)
-        .map_err(|e| KeyFileError(format!("{}: cannot create key file: {e}", path.display())))?;
-    file.write_all(text.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| KeyFileError(format!("{}: cannot write key file: {e}", path.display())))?;
-    Ok(path)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -196,7 +196,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let claims = verify_access_token(
-        &state.keys,
+        &state.keys.current(),
         &state.settings.issuer(),
         token,
         state.clock.now(),
@@ -1402,7 +1402,7 @@ struct KeyList {
 #[get("/keys")]
 async fn list_keys(req: HttpRequest, state: web::Data<AppState>) -> ApiResult {
     authenticate(&req, &state).await?;
-    let items = admin_keys::list(&state.keys)
+    let items = admin_keys::list(&state.keys.current())
         .into_iter()
         .map(|k| KeyJson {
             kid: k.kid,
