@@ -100,9 +100,11 @@ async fn a_restart_with_the_same_keys_directory_keeps_the_kid(backend: Backend) 
 
     let app = spawn_app(backend).await;
     let kid_before = fetch_jwks(&app).await["keys"][0]["kid"].clone();
+    // Key files only: the directory also holds the `.lock` that nodes starting together take.
     let files: Vec<_> = std::fs::read_dir(&app.keys_dir)
         .expect("keys dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
         .collect();
     assert_eq!(files.len(), 3, "one key per algorithm");
     for file in &files {
@@ -124,3 +126,90 @@ dual!(
     tokens_signed_by_the_server_verify_against_the_published_jwks,
     a_restart_with_the_same_keys_directory_keeps_the_kid
 );
+
+/// A new deployment: three nodes started together on one PostgreSQL database and one empty
+/// keys directory. One of them creates each algorithm's key while the others wait for it; all
+/// three start, publish the same keys, and no half-written or temporary file is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_started_together_on_an_empty_keys_directory_share_its_keys() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let db = crate::helpers::TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys_dir = dir.path().join("keys");
+    let ports: Vec<u16> = (0..3)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        })
+        .collect();
+    let mut nodes: Vec<_> = ports
+        .iter()
+        .map(|port| {
+            Command::new(env!("CARGO_BIN_EXE_tessera"))
+                .arg("serve")
+                .env_clear()
+                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+                .current_dir(dir.path())
+                .env("DATABASE_URL", &db.url)
+                .env("TESSERA_KEYS_DIR", &keys_dir)
+                .env("TESSERA_BIND", format!("127.0.0.1:{port}"))
+                .env("TESSERA_ISSUER", "http://127.0.0.1:1")
+                .env("TESSERA_LOG_LEVEL", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start a node")
+        })
+        .collect();
+
+    let http = crate::helpers::http_client();
+    let mut jwks = Vec::new();
+    for (node, port) in nodes.iter_mut().zip(&ports) {
+        let started = Instant::now();
+        let body = loop {
+            if let Some(status) = node.try_wait().expect("wait") {
+                let mut err = String::new();
+                std::io::Read::read_to_string(&mut node.stderr.take().expect("stderr"), &mut err)
+                    .expect("read stderr");
+                panic!("a node exited ({status}): {err}");
+            }
+            if let Ok(res) = http
+                .get(format!("http://127.0.0.1:{port}/jwks"))
+                .send()
+                .await
+            {
+                break res.json::<Value>().await.expect("JWKS");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a node did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        jwks.push(body);
+    }
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+
+    assert_eq!(jwks[0]["keys"].as_array().expect("keys").len(), 3);
+    assert_eq!(jwks[0], jwks[1], "node 2 publishes node 1's keys");
+    assert_eq!(jwks[0], jwks[2], "node 3 publishes node 1's keys");
+    let mut names: Vec<String> = std::fs::read_dir(&keys_dir)
+        .expect("keys dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".lock")
+        .collect();
+    names.sort();
+    assert_eq!(
+        names.len(),
+        3,
+        "one key file per algorithm, nothing else: {names:?}"
+    );
+    assert!(names.iter().all(|n| n.ends_with(".pem")), "{names:?}");
+}
