@@ -54,8 +54,8 @@ async fn list(
             key.kid,
             key.alg,
             state_column(key),
-            shown(key.created_at),
-            shown(key.published_at),
+            clock::display(key.created_at),
+            shown(key.recorded.then_some(key.published_at)),
             shown(key.active_at),
             shown(key.revoked_at.or(key.retire_after)),
         );
@@ -65,12 +65,12 @@ async fn list(
 
 /// The state, with what an operator must know beside it.
 fn state_column(key: &Listed) -> String {
-    match (key.state, key.file_present) {
-        ("unrecorded", _) => "unrecorded (recorded at the next start)".into(),
-        (state, false) if state != "retired" && state != "revoked" => {
-            format!("{state} (file missing: not served)")
-        }
-        (state, _) => state.into(),
+    if !key.recorded {
+        format!("{} (from the next start: no record yet)", key.state)
+    } else if key.state.is_published() && !key.file_present {
+        format!("{} (file missing here: not served)", key.state)
+    } else {
+        key.state.to_string()
     }
 }
 

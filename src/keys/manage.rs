@@ -174,8 +174,17 @@ fn to_row(r: &KeyRecord) -> KeyRow {
     }
 }
 
+/// Records in publication order: by creation time, then kid, compared here byte by byte (a
+/// database's text collation could order kids otherwise), so that every node publishes the
+/// same document with the same `ETag`.
 fn records(rows: Vec<KeyRow>) -> Vec<KeyRecord> {
-    rows.into_iter().filter_map(to_record).collect()
+    let mut records: Vec<KeyRecord> = rows.into_iter().filter_map(to_record).collect();
+    in_publication_order(&mut records);
+    records
+}
+
+fn in_publication_order(records: &mut [KeyRecord]) {
+    records.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
 }
 
 /// The ring at `now` from the records and the loaded files (joined by kid: the file name is
@@ -222,6 +231,7 @@ async fn begin(
         }
         all.push(record.clone());
     }
+    in_publication_order(&mut all);
     Ok((change, all))
 }
 
@@ -522,14 +532,15 @@ fn set_aside(dir: &Path, file: &str) {
 pub struct Listed {
     pub kid: String,
     pub alg: SigningAlg,
-    /// next, active, retiring, retired, revoked; or `unrecorded` for a file the next start
-    /// adopts.
-    pub state: &'static str,
+    pub state: KeyState,
+    /// `false` for a key file without a record yet: its state and times are what the next
+    /// start records (see `lifecycle::plan_adoption`).
+    pub recorded: bool,
     pub file: String,
     /// Whether the file is in the keys directory (a published key without one is not served).
     pub file_present: bool,
-    pub created_at: Option<UnixTime>,
-    pub published_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub published_at: UnixTime,
     pub active_at: Option<UnixTime>,
     pub retiring_at: Option<UnixTime>,
     /// When it leaves (or left) JWKS.
@@ -537,8 +548,9 @@ pub struct Listed {
     pub revoked_at: Option<UnixTime>,
 }
 
-/// `tessera keys list`: every recorded key and every key file without a record, active keys
-/// first, then by algorithm and age (newest first). Reads only; changes nothing.
+/// `tessera keys list`: every recorded key, and every key file without a record as the next
+/// start will record it; active keys first, then by algorithm, state and age (newest first).
+/// Reads only; changes nothing. Nothing at all to list is an error: no node has started yet.
 pub async fn list(
     store: &Store,
     settings: &Settings,
@@ -551,57 +563,39 @@ pub async fn list(
         Vec::new()
     };
     let records = records(store.signing_keys().await?);
-    let mut listed: Vec<(Option<KeyState>, Listed)> = records
-        .iter()
-        .map(|r| {
-            let state = r.state(now);
-            let listed = Listed {
-                kid: r.kid.clone(),
-                alg: r.alg,
-                state: state.as_str(),
-                file: r.file.clone(),
-                file_present: loaded.iter().any(|l| l.key.kid() == r.kid),
-                created_at: Some(r.created_at),
-                published_at: Some(r.published_at),
-                active_at: r.active_at,
-                retiring_at: r.retiring_at,
-                retire_after: r.retire_after,
-                revoked_at: r.revoked_at,
-            };
-            (Some(state), listed)
-        })
-        .collect();
-    for l in &loaded {
-        if records.iter().any(|r| r.kid == l.key.kid())
-            || listed.iter().any(|(_, x)| x.kid == l.key.kid())
-        {
-            continue;
-        }
-        listed.push((
-            None,
-            Listed {
-                kid: l.key.kid().to_string(),
-                alg: l.key.signing_alg(),
-                state: "unrecorded",
-                file: l.file.clone(),
-                file_present: true,
-                created_at: l.key.created_at(),
-                published_at: None,
-                active_at: None,
-                retiring_at: None,
-                retire_after: None,
-                revoked_at: None,
-            },
-        ));
+    let planned = lifecycle::plan_adoption(&records, &found(&loaded), now, policy(settings));
+    let listed = |r: &KeyRecord, recorded: bool| Listed {
+        kid: r.kid.clone(),
+        alg: r.alg,
+        state: r.state(now),
+        recorded,
+        file: r.file.clone(),
+        file_present: loaded.iter().any(|l| l.key.kid() == r.kid),
+        created_at: r.created_at,
+        published_at: r.published_at,
+        active_at: r.active_at,
+        retiring_at: r.retiring_at,
+        retire_after: r.retire_after,
+        revoked_at: r.revoked_at,
+    };
+    let mut all: Vec<Listed> = records.iter().map(|r| listed(r, true)).collect();
+    all.extend(
+        planned
+            .iter()
+            .filter(|p| !records.iter().any(|r| r.kid == p.kid))
+            .map(|p| listed(p, false)),
+    );
+    if all.is_empty() {
+        return Err(KeyFileError::none_in(&settings.keys_dir).into());
     }
-    listed.sort_by_key(|(state, l)| {
+    all.sort_by_key(|l| {
         (
-            *state != Some(KeyState::Active),
+            l.state != KeyState::Active,
             l.alg,
-            *state,
+            l.state,
             std::cmp::Reverse(l.created_at),
             l.kid.clone(),
         )
     });
-    Ok(listed.into_iter().map(|(_, l)| l).collect())
+    Ok(all)
 }

@@ -20,14 +20,19 @@ use crate::clock::UnixTime;
 #[error("{0}")]
 pub struct KeyFileError(String);
 
-/// Loads the keys in `dir` without creating any; an empty directory is an error.
-pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
-    KeyRing::new(load_all(dir)?).ok_or_else(|| {
-        KeyFileError(format!(
+impl KeyFileError {
+    /// `dir` holds no key (and nothing records one).
+    pub(super) fn none_in(dir: &Path) -> Self {
+        Self(format!(
             "{} holds no key; `tessera serve` creates one on first start",
             dir.display()
         ))
-    })
+    }
+}
+
+/// Loads the keys in `dir` without creating any; an empty directory is an error.
+pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
+    KeyRing::new(load_all(dir)?).ok_or_else(|| KeyFileError::none_in(dir))
 }
 
 /// Loads every `*.pem` key in `dir` (sorted by name: names start with their creation time, so

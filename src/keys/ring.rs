@@ -187,7 +187,7 @@ pub struct RingEntry {
 /// The keys as they stand at one instant (`built_at`): the published ones (next, active,
 /// retiring), the one that signs for each algorithm, and the JWKS document rendered once.
 /// Immutable; `LiveKeys` swaps in a new one when the records change or a recorded time passes.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct KeyRing {
     built_at: UnixTime,
     /// Published keys with their records, in publication order (what `at` rebuilds from).
@@ -436,13 +436,16 @@ impl LiveKeys {
     /// keys it already holds (no I/O) and publishes it for the others.
     fn advance(&self, seen: Arc<KeyRing>) -> Arc<KeyRing> {
         let now = self.inner.clock.now();
-        let Some(ring) = seen.at(now) else {
-            // Nothing could sign after the transition (a recorded state no rotation should
-            // leave): keep signing with what signed, and say so.
+        let ring = Arc::new(seen.at(now).unwrap_or_else(|| {
+            // Nothing could sign after the transition (a recorded state no rotation leaves,
+            // e.g. a successor whose file is missing here): keep signing with what signed until
+            // the records change, and say so once rather than at every request.
             tracing::error!("no signing key would be active after a recorded key transition");
-            return seen;
-        };
-        let ring = Arc::new(ring);
+            KeyRing {
+                next_change: None,
+                ..(*seen).clone()
+            }
+        }));
         let mut current = self
             .inner
             .ring
