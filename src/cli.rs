@@ -86,6 +86,10 @@ pub enum KeysCommand {
     },
 }
 
+/// How to create the first administrator (`user add` below), as the server's log and the
+/// console's first page tell it while there are no users.
+pub const FIRST_ADMIN_COMMAND: &str = "tessera user add NAME --admin";
+
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a user. The password is asked twice on the terminal, or read from stdin with
@@ -197,4 +201,20 @@ pub struct AddClient {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_admin_hint_is_a_command_this_cli_accepts() {
+        let words = FIRST_ADMIN_COMMAND.replace("NAME", "alice");
+        let cli = Cli::try_parse_from(words.split(' ')).expect("the hint parses");
+        let Command::User(UserCommand::Add { name, admin, .. }) = cli.command else {
+            panic!("not `user add`: {:?}", cli.command);
+        };
+        assert_eq!(name, "alice");
+        assert!(admin);
+    }
 }

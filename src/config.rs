@@ -131,10 +131,11 @@ pub struct Settings {
     /// How recent the last sign-in must be for sensitive admin actions (else: sign in again).
     #[serde(with = "duration")]
     pub admin_reauth_window: Duration,
-    /// How long audit-log entries are kept.
+    /// How long audit-log entries (and the console's hourly activity counts) are kept.
     #[serde(with = "duration")]
     pub audit_retention: Duration,
-    /// How often each node writes its token issuance counts to the audit log.
+    /// How often each node adds its activity counts (tokens, sign-ins) to the hourly counts
+    /// behind the console's charts.
     #[serde(with = "duration")]
     pub audit_issuance_interval: Duration,
     /// How often expired codes, sessions, refresh tokens, throttle counters, revocation

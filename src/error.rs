@@ -260,7 +260,9 @@ impl ResponseError for crate::admin::api::ApiError {
         use crate::admin::api::ApiError as E;
         match self {
             E::Unauthenticated | E::InvalidToken => StatusCode::UNAUTHORIZED,
-            E::InsufficientScope | E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::InsufficientScope | E::Forbidden(_) | E::ForbiddenBecause(_) => {
+                StatusCode::FORBIDDEN
+            }
             E::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             E::NotFound => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,

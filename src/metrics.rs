@@ -93,18 +93,6 @@ impl Metrics {
         count(&self.tokens, grant);
     }
 
-    /// Token responses sent so far, by grant (for the audit log's periodic counts).
-    pub fn tokens_issued(&self) -> Vec<(&'static str, u64)> {
-        self.tokens
-            .read()
-            .map(|m| {
-                m.iter()
-                    .map(|(grant, n)| (*grant, n.load(Ordering::Relaxed)))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
     /// A login attempt ended with `outcome` (`success`, `failure`, `throttled`).
     pub fn login(&self, outcome: &'static str) {
         count(&self.logins, outcome);

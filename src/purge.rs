@@ -2,7 +2,7 @@
 //! loses what can no longer matter — expired authorization codes, sessions past their
 //! absolute expiry, links of gone sessions, dead refresh-token families and their tokens,
 //! unused idle-expired refresh tokens, stale login counters, expired revocation entries, old
-//! client changes, audit entries past the retention.
+//! client changes, audit entries and hourly activity counts past the retention.
 //!
 //! One node at a time purges (`Store::try_purge_lock`): the deletes are idempotent, but
 //! several nodes scanning the same rows would only add load. Each statement deletes at most
@@ -43,6 +43,8 @@ pub struct Purged {
     /// `client_changes` rows older than `CLIENT_CHANGE_RETENTION`.
     pub client_changes: u64,
     pub audit_log: u64,
+    /// Hourly activity counts (the console's charts) older than the audit retention.
+    pub activity_hourly: u64,
 }
 
 impl Purged {
@@ -57,6 +59,7 @@ impl Purged {
             + self.revocations
             + self.client_changes
             + self.audit_log
+            + self.activity_hourly
     }
 }
 
@@ -73,7 +76,7 @@ pub enum Outcome {
 pub struct Policy {
     /// Login counters whose last failure is older than this no longer throttle anyone.
     pub throttle_window: i64,
-    /// Audit entries older than this go.
+    /// Audit entries and hourly activity counts older than this go.
     pub audit_retention: i64,
     /// The longest a session lives (its links to clients are kept at least that long).
     pub session_ttl: i64,
@@ -132,6 +135,7 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     p.client_changes = batches(|| store.purge_client_changes_batch(changes_before, BATCH)).await?;
     let audit_before = now.saturating_sub(policy.audit_retention);
     p.audit_log = batches(|| store.purge_audit_batch(audit_before, BATCH)).await?;
+    p.activity_hourly = batches(|| store.purge_activity_batch(audit_before, BATCH)).await?;
     Ok(p)
 }
 

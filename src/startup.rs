@@ -10,8 +10,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::accounts::login::Limits;
 use crate::accounts::password::PasswordHasherPool;
-use crate::accounts::throttle::Policy;
-use crate::admin::issuance;
+use crate::admin::activity;
+use crate::cli::FIRST_ADMIN_COMMAND;
 use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::keys::{self, LiveKeys};
@@ -42,6 +42,8 @@ pub struct AppState {
     /// Whether the issuer is https: cookies get `Secure` and the `__Host-` prefix.
     pub https: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This node's counts for the console's charts, written by `activity::Recorder`.
+    pub activity: Arc<activity::Activity>,
     pub token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
 }
 
@@ -116,8 +118,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// Revocation sync and purge; they stop when the application is dropped or stops.
     background: BackgroundTasks,
-    /// Writes the token issuance counts to the audit log (periodically, and once at stop).
-    issuance: issuance::Recorder,
+    /// Writes the activity counts to the store (periodically, and once at stop).
+    activity: activity::Recorder,
 }
 
 impl Application {
@@ -179,16 +181,7 @@ impl Application {
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
             hasher,
-            login_limits: Limits {
-                account: Policy {
-                    max_failures: settings.login_max_failures,
-                    window_secs: secs(settings.login_failure_window),
-                },
-                ip: Policy {
-                    max_failures: settings.login_max_failures_per_ip,
-                    window_secs: secs(settings.login_failure_window),
-                },
-            },
+            login_limits: Limits::from_settings(&settings),
             session_lifetimes: Lifetimes {
                 absolute_secs: secs(settings.session_ttl),
                 idle_secs: secs(settings.session_idle_ttl),
@@ -196,6 +189,7 @@ impl Application {
             issuer_origin,
             https: settings.is_https(),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            activity: Arc::default(),
             token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
                 settings.token_rate_limit_per_client,
             ),
@@ -229,18 +223,19 @@ impl Application {
             state.clock.clone(),
             state.settings.purge_interval,
         )));
-        let issuance = issuance_recorder(&state);
-        background.push(tokio::spawn(issuance::run(
-            issuance.clone(),
+        let activity = activity_recorder(&state);
+        background.push(tokio::spawn(activity::run(
+            activity.clone(),
             state.settings.audit_issuance_interval,
         )));
         tracing::info!(port, issuer = %state.settings.issuer(), "listening");
+        announce(&state).await;
         Ok(Self {
             port,
             server,
             state,
             background,
-            issuance,
+            activity,
         })
     }
 
@@ -260,21 +255,39 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         drop(self.background);
-        // The counts since the last periodic entry would otherwise be lost with the process.
-        if let Err(e) = self.issuance.flush().await {
-            tracing::warn!(error = %e, "could not write the last token issuance counts");
+        // The counts since the last flush would otherwise be lost with the process.
+        if let Err(e) = self.activity.flush().await {
+            tracing::warn!(error = %e, "could not write the last activity counts");
         }
         result
     }
 }
 
-fn issuance_recorder(state: &AppState) -> issuance::Recorder {
-    issuance::Recorder::new(
+/// The recorder of this node's activity counts (tests flush it to see the charts at once).
+pub fn activity_recorder(state: &AppState) -> activity::Recorder {
+    activity::Recorder::new(
         state.store.clone(),
-        state.metrics.clone(),
         state.clock.clone(),
-        secs(state.settings.audit_retention),
+        state.activity.clone(),
+        state.revocations.clone(),
+        state.session_lifetimes.idle_secs,
     )
+}
+
+/// Tells the operator where the login page and the console are, and, while nobody can sign
+/// in yet, how to create the first administrator (as Keycloak's bootstrap admin does).
+async fn announce(state: &AppState) {
+    let base = state.settings.issuer();
+    tracing::info!(url = %format!("{base}/login"), "login page");
+    tracing::info!(url = %format!("{base}/admin"), "admin console");
+    match state.store.has_users().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            "no users yet: create the first administrator with `{FIRST_ADMIN_COMMAND}` \
+             (same configuration as this server; the password is asked on the terminal)"
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot tell whether any user exists yet"),
+    }
 }
 
 fn server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartError> {

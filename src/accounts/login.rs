@@ -41,6 +41,23 @@ pub struct Limits {
     pub ip: Policy,
 }
 
+impl Limits {
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        let window_secs =
+            i64::try_from(settings.login_failure_window.as_secs()).unwrap_or(i64::MAX);
+        Limits {
+            account: Policy {
+                max_failures: settings.login_max_failures,
+                window_secs,
+            },
+            ip: Policy {
+                max_failures: settings.login_max_failures_per_ip,
+                window_secs,
+            },
+        }
+    }
+}
+
 fn account_key(name: &str) -> String {
     // Unparseable names get a key too, so they are throttled like any other.
     let key = Username::parse(name).map_or_else(|_| name.to_lowercase(), |u| u.key());

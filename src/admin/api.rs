@@ -1,9 +1,14 @@
-//! The admin JSON API's contract: its error codes and its pagination. The handlers, and the
-//! OpenAPI document generated from them, are in `http/admin/api.rs`; `error.rs` maps `ApiError`
-//! to HTTP.
+//! The admin JSON API's contract: its error codes and its pagination (which the service's
+//! lists and the console's pages use too). The handlers, and the OpenAPI document generated
+//! from them, are in `http/admin/api/`; `error.rs` maps `ApiError` to HTTP.
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+use super::{Actor, Admin};
+use crate::accounts::Role;
+use crate::oauth::scope::Scope;
+use crate::tokens::claims::AccessClaims;
 
 /// The scope that opens the admin API (to an admin user's token, or a client granted it).
 pub const ADMIN_SCOPE: &str = "tessera:admin";
@@ -19,6 +24,8 @@ pub enum ApiError {
     InsufficientScope,
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    ForbiddenBecause(String),
     #[error("{0}")]
     InvalidRequest(String),
     #[error("not found")]
@@ -65,7 +72,7 @@ impl ApiError {
             ApiError::Unauthenticated => ErrorCode::Unauthenticated,
             ApiError::InvalidToken => ErrorCode::InvalidToken,
             ApiError::InsufficientScope => ErrorCode::InsufficientScope,
-            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::Forbidden(_) | ApiError::ForbiddenBecause(_) => ErrorCode::Forbidden,
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             ApiError::NotFound => ErrorCode::NotFound,
             ApiError::Conflict(_) => ErrorCode::Conflict,
@@ -85,12 +92,84 @@ impl ApiError {
     }
 }
 
+/// The one mapping of the admin service's errors to the API's.
+impl From<super::AdminError> for ApiError {
+    fn from(e: super::AdminError) -> Self {
+        use super::AdminError as E;
+        match e {
+            E::NotFound(_) => ApiError::NotFound,
+            E::Invalid(_, message) => ApiError::InvalidRequest(message),
+            E::Conflict(message) => ApiError::Conflict(message),
+            E::Forbidden(message) => ApiError::ForbiddenBecause(message),
+            not_recent @ E::NotRecent { .. } => ApiError::ForbiddenBecause(not_recent.to_string()),
+            E::Store(s) => s.into(),
+            E::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Unavailable(_) => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
+    }
+}
+
+impl Admin<'_> {
+    /// Whom a verified, unrevoked access token speaks for on the admin API: an administrator
+    /// whose session is still alive (and passed the second factor when that is required), or
+    /// a client still registered with the `tessera:admin` scope.
+    pub async fn api_caller(&self, claims: &AccessClaims) -> Result<Actor, ApiError> {
+        let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
+        let user = if claims.sid.is_none() && claims.sub == claims.client_id {
+            None
+        } else {
+            let user = self
+                .store
+                .user_by_id(&claims.sub)
+                .await?
+                .filter(|u| !u.disabled)
+                .ok_or(ApiError::InvalidToken)?;
+            if !user.has_role(Role::Admin) {
+                return Err(ApiError::Forbidden("the admin API is for administrators"));
+            }
+            Some(user)
+        };
+        if !scope.contains(ADMIN_SCOPE) {
+            return Err(ApiError::InsufficientScope);
+        }
+        let Some(user) = user else {
+            // The client must still exist and still be allowed the scope.
+            let client = self
+                .store
+                .get_client(&claims.client_id)
+                .await?
+                .ok_or(ApiError::InvalidToken)?;
+            if !client.scopes.contains(ADMIN_SCOPE) {
+                return Err(ApiError::InsufficientScope);
+            }
+            return Ok(Actor::client(client.id.as_str()));
+        };
+        // The session the token came from must still be alive: its TOTP step (or its sign-in
+        // time) means nothing once it has ended or expired.
+        let sid = claims.sid.as_deref().unwrap_or_default();
+        let session = self
+            .store
+            .unexpired_session_by_sid(sid, self.now())
+            .await?
+            .ok_or(ApiError::Forbidden(
+                "the token's session has ended: sign in again and use a new token",
+            ))?;
+        if self.policy.admin_require_totp && session.mfa_at.is_none() {
+            return Err(ApiError::Forbidden(
+                "the token's session did not pass the second factor (TOTP)",
+            ));
+        }
+        // The token's own `auth_time`, not the session's: a sign-in again in the console must
+        // not make every older token of that session count as recent.
+        Ok(Actor::user(&user, claims.auth_time))
     }
 }
 
@@ -126,8 +205,16 @@ impl Paging {
         i64::from(self.per_page()) + 1
     }
 
+    /// The first page of `per_page` rows (a detail page's recent entries).
+    pub fn first(per_page: u32) -> Self {
+        Self {
+            page: Some(1),
+            per_page: Some(per_page),
+        }
+    }
+
     /// A page of `rows` fetched with `limit()`.
-    pub fn wrap<T: Serialize>(&self, mut rows: Vec<T>) -> PageOf<T> {
+    pub fn wrap<T>(&self, mut rows: Vec<T>) -> PageOf<T> {
         let per_page = self.per_page();
         let more = rows.len() > per_page as usize;
         rows.truncate(per_page as usize);
@@ -142,11 +229,23 @@ impl Paging {
 
 /// One page of a list; `next_page` is null on the last.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PageOf<T: Serialize> {
+pub struct PageOf<T> {
     pub items: Vec<T>,
     pub page: u32,
     pub per_page: u32,
     pub next_page: Option<u32>,
+}
+
+impl<T> PageOf<T> {
+    /// The same page with its items shown another way.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageOf<U> {
+        PageOf {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            next_page: self.next_page,
+        }
+    }
 }
 
 #[cfg(test)]

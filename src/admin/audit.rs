@@ -3,8 +3,11 @@
 
 use serde_json::Value;
 
+use super::api::{PageOf, Paging};
+use super::{Actor, Admin, AdminError, Proof};
+use crate::accounts::login::Outcome;
 use crate::clock::UnixTime;
-use crate::store::{NewAuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, AuditFilter, NewAuditEntry, Store, StoreError};
 
 /// Where a request came from and when; built by the HTTP layer.
 pub struct Context<'a> {
@@ -40,22 +43,6 @@ pub fn cli_actor() -> String {
         .unwrap_or_else(|_| "unknown".into());
     let who: String = who.chars().filter(|c| !c.is_control()).take(64).collect();
     format!("cli:{who}")
-}
-
-/// Audits a change made with the `tessera` CLI (no IP; the user agent names the CLI).
-pub async fn record_cli(
-    store: &Store,
-    now: UnixTime,
-    retention: std::time::Duration,
-    event: Event<'_>,
-) -> Result<(), StoreError> {
-    let ctx = Context {
-        now,
-        ip: None,
-        user_agent: Some(concat!("tessera-cli/", env!("CARGO_PKG_VERSION"))),
-        retention_secs: i64::try_from(retention.as_secs()).unwrap_or(i64::MAX),
-    };
-    record(store, &ctx, event).await
 }
 
 /// The actor of events no one signed in for (failed and throttled logins).
@@ -120,6 +107,61 @@ async fn fold_anonymous(
             .await?;
     }
     Ok(true)
+}
+
+impl Admin<'_> {
+    /// Audits the outcome of a password sign-in (never the password; the name as typed, for
+    /// a failure, since it may not be a user).
+    pub async fn record_login(
+        &self,
+        ip: &str,
+        user_agent: Option<&str>,
+        username: &str,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        let typed: String = username
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        let (actor, action, target) = match outcome {
+            Outcome::Success(user) => (
+                user_actor(&user.username),
+                "login.succeeded",
+                user.id.clone(),
+            ),
+            Outcome::Failed => (ANONYMOUS.to_string(), "login.failed", typed),
+            Outcome::Throttled { .. } => (ANONYMOUS.to_string(), "login.throttled", typed),
+        };
+        let from = Actor {
+            name: actor,
+            user_id: None,
+            proof: Proof::Never,
+            ip: None,
+            user_agent: None,
+        }
+        .from(Some(ip.to_string()), user_agent);
+        let event = Event {
+            actor: &from.name,
+            action,
+            target: Some(&target),
+            detail: None,
+        };
+        record(self.store, &self.audit_context(&from), event).await
+    }
+
+    /// The audit log, newest first, filtered.
+    pub async fn audit_log(
+        &self,
+        filter: &AuditFilter<'_>,
+        paging: &Paging,
+    ) -> Result<PageOf<AuditEntry>, AdminError> {
+        let entries = self
+            .store
+            .list_audit(filter, paging.limit(), paging.offset())
+            .await?;
+        Ok(paging.wrap(entries))
+    }
 }
 
 /// A time typed in a filter, in UTC: `2026-11-27`, `2026-11-27 14:05`, `2026-11-27 14:05:09`

@@ -1,44 +1,22 @@
-//! Client administration: register, list, show, remove, rotate a secret. The functions take the
-//! store and `now`, so the CLI, the tests and a future admin API share them; `run` is the CLI.
+//! Client administration: list, show, register, edit, rotate a secret, delete, and a
+//! client's detail (recent audit entries, live sessions that used it). The console, the API
+//! and `tessera client …` (`commands/client.rs`) call these with typed input.
 
 use serde::Serialize;
+use serde_json::json;
 
-use crate::admin::api::ADMIN_SCOPE;
-use crate::admin::audit;
-use crate::cli::{AddClient, ClientCommand};
-use crate::clock::{Clock, UnixTime};
-use crate::config::{MAX_CLIENT_CACHE_TTL, Settings};
-use crate::oauth::client::{
-    Client, ClientError, ClientId, ClientType, Registration, RegistrationInput,
-};
+pub use super::AdminError;
+use super::api::{ADMIN_SCOPE, PageOf, Paging};
+use super::sessions::SessionInfo;
+use super::users::RECENT;
+use super::{Actor, Admin};
+use crate::clock::UnixTime;
+use crate::config::MAX_CLIENT_CACHE_TTL;
+use crate::oauth::client::{Client, ClientId, ClientType, Registration, RegistrationInput};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::revocation::RevocationList;
-use crate::startup::{self, StartError};
-use crate::store::{Store, StoreError};
+use crate::store::{AuditEntry, Store};
 use crate::tokens::opaque::{self, Kind};
-
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    #[error("{0}")]
-    Invalid(#[from] ClientError),
-    #[error("no client with id '{0}'")]
-    NotFound(String),
-    #[error("client '{0}' is public: it has no secret to rotate")]
-    NoSecret(String),
-    #[error("{}", with_cause(.0))]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Start(#[from] StartError),
-}
-
-/// Store errors are worded generically for HTTP clients; an operator at the console gets the
-/// underlying cause too.
-fn with_cause(e: &StoreError) -> String {
-    match std::error::Error::source(e) {
-        Some(cause) => format!("{e}: {cause}"),
-        None => e.to_string(),
-    }
-}
 
 /// A newly registered client: its id and, for a confidential client, the secret in clear,
 /// which exists only here (the store keeps its SHA-256).
@@ -48,72 +26,70 @@ pub struct Registered {
     pub secret: Option<String>,
 }
 
-pub async fn add(
-    store: &Store,
-    input: RegistrationInput,
-    now: UnixTime,
-) -> Result<Registered, AdminError> {
-    let registration = Registration::parse(input)?;
-    let id = ClientId::generate();
-    let secret = (registration.client_type == ClientType::Confidential)
-        .then(|| opaque::generate(Kind::ClientSecret));
-    let hash = secret.as_deref().map(opaque::hash);
-    store
-        .insert_client(&id, &registration, hash.as_deref(), now)
-        .await?;
-    let client = show(store, id.as_str()).await?;
-    Ok(Registered { client, secret })
+/// What an administrator may change on a registered client; an absent field keeps its
+/// value. Type, grants, scope and signing algorithm are fixed at registration (apps depend on
+/// them; register a new client instead).
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// A duration such as `5m`; `Some(None)` for the server default.
+    pub access_token_ttl: Option<Option<String>>,
+    /// `Some(None)` removes it.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    /// May introspect any token and pull the revocation list (confidential clients only).
+    pub resource_server: Option<bool>,
 }
 
-pub async fn show(store: &Store, id: &str) -> Result<Client, AdminError> {
-    store
-        .get_client(id)
-        .await?
-        .ok_or_else(|| AdminError::NotFound(id.escape_default().to_string()))
-}
-
-pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
-    Ok(store.list_clients().await?)
-}
-
-/// Revokes every token issued to a client, then deletes it. In that order: if the deletion
-/// fails the client is still there to remove again, while a revocation that failed after the
-/// deletion could never be redone (nothing would name the client any more).
-pub async fn remove(
-    store: &Store,
-    revocations: &RevocationList,
-    id: &str,
-    now: UnixTime,
-) -> Result<(), AdminError> {
-    show(store, id).await?;
-    // A removed client gets no token legitimately, but a node still serving its cached row
-    // (its change notice in flight or lost, the node cut off from the database) may mint one
-    // until its cache entry expires: the entry covers tokens issued that long after too.
-    let cached_for = secs(MAX_CLIENT_CACHE_TTL) + crate::revocation::GRANT_IN_FLIGHT;
-    revoke_client_tokens(store, revocations, id, now, now + cached_for).await?;
-    if store.delete_client(id, now).await? {
-        Ok(())
-    } else {
-        Err(AdminError::NotFound(id.escape_default().to_string()))
-    }
-}
-
-fn secs(d: std::time::Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// What an administrator may change on a registered client. Type, grants, scope and signing
-/// algorithm are fixed at registration (apps depend on them; register a new client instead).
+/// A client's settings after a patch: what is checked again as at registration.
 #[derive(Debug, Clone, Default)]
 pub struct ClientEdit {
     pub name: String,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
-    /// A duration such as `5m`; `None` for the server default.
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
-    /// May introspect any token and pull the revocation list (confidential clients only).
     pub resource_server: bool,
+}
+
+impl ClientPatch {
+    fn apply(self, current: &ClientView) -> ClientEdit {
+        ClientEdit {
+            name: self.name.unwrap_or_else(|| current.name.clone()),
+            redirect_uris: self
+                .redirect_uris
+                .unwrap_or_else(|| current.redirect_uris.clone()),
+            post_logout_redirect_uris: self
+                .post_logout_redirect_uris
+                .unwrap_or_else(|| current.post_logout_redirect_uris.clone()),
+            access_token_ttl: self
+                .access_token_ttl
+                .unwrap_or_else(|| current.access_token_ttl.map(|s| format!("{s}s"))),
+            backchannel_logout_uri: self
+                .backchannel_logout_uri
+                .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
+            resource_server: self.resource_server.unwrap_or(current.resource_server),
+        }
+    }
+}
+
+/// A client's page: the client, the newest audit entries about it, the live sessions that
+/// used it.
+pub struct ClientDetail {
+    pub client: ClientView,
+    pub audit: Vec<AuditEntry>,
+    pub sessions: Vec<SessionInfo>,
+    /// Tokens issued to it per hour, summed over every node.
+    pub activity: super::charts::Chart,
+}
+
+fn not_found(id: &str) -> AdminError {
+    AdminError::NotFound(format!("no client with id '{}'", id.escape_default()))
+}
+
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Whether registering `input` needs a recent sign-in (issue 11): a client that acts on its
@@ -144,6 +120,55 @@ pub fn edit_needs_recent_sign_in(before: &ClientView, edit: &ClientEdit) -> bool
         )
 }
 
+/// Registers a client (no audit: `Admin::register_client` is the operation with its checks and
+/// its entry; this is the step it shares with the tests' set-up).
+pub async fn add(
+    store: &Store,
+    input: RegistrationInput,
+    now: UnixTime,
+) -> Result<Registered, AdminError> {
+    let registration = Registration::parse(input)?;
+    let id = ClientId::generate();
+    let secret = (registration.client_type == ClientType::Confidential)
+        .then(|| opaque::generate(Kind::ClientSecret));
+    let hash = secret.as_deref().map(opaque::hash);
+    store
+        .insert_client(&id, &registration, hash.as_deref(), now)
+        .await?;
+    let client = show(store, id.as_str()).await?;
+    Ok(Registered { client, secret })
+}
+
+pub async fn show(store: &Store, id: &str) -> Result<Client, AdminError> {
+    store.get_client(id).await?.ok_or_else(|| not_found(id))
+}
+
+pub async fn list(store: &Store) -> Result<Vec<Client>, AdminError> {
+    Ok(store.list_clients().await?)
+}
+
+/// Revokes every token issued to a client, then deletes it. In that order: if the deletion
+/// fails the client is still there to remove again, while a revocation that failed after the
+/// deletion could never be redone (nothing would name the client any more).
+pub async fn remove(
+    store: &Store,
+    revocations: &RevocationList,
+    id: &str,
+    now: UnixTime,
+) -> Result<(), AdminError> {
+    show(store, id).await?;
+    // A removed client gets no token legitimately, but a node still serving its cached row
+    // (its change notice in flight or lost, the node cut off from the database) may mint one
+    // until its cache entry expires: the entry covers tokens issued that long after too.
+    let cached_for = secs(MAX_CLIENT_CACHE_TTL) + crate::revocation::GRANT_IN_FLIGHT;
+    revoke_client_tokens(store, revocations, id, now, now + cached_for).await?;
+    if store.delete_client(id, now).await? {
+        Ok(())
+    } else {
+        Err(not_found(id))
+    }
+}
+
 /// Applies `edit` after the same checks as a registration; returns the client before and
 /// after.
 pub async fn update(
@@ -167,26 +192,155 @@ pub async fn update(
         signing_alg: Some(before.signing_alg.to_string()),
     })?;
     if !store.update_client_settings(id, &registration, now).await? {
-        return Err(AdminError::NotFound(id.escape_default().to_string()));
+        return Err(not_found(id));
     }
     let after = ClientView::from(&show(store, id).await?);
     Ok((before, after))
 }
 
-/// A new secret for a confidential client; the old one stops working at once on this node and within a second on the others (one poll interval if a change notice is lost).
+/// A new secret for a confidential client; the old one stops working at once on this node
+/// and within a second on the others (one poll interval if a change notice is lost).
 pub async fn rotate_secret(store: &Store, id: &str, now: UnixTime) -> Result<String, AdminError> {
     let client = show(store, id).await?;
     if client.client_type != ClientType::Confidential {
-        return Err(AdminError::NoSecret(client.id.to_string()));
+        return Err(AdminError::invalid(
+            "client_secret",
+            format!(
+                "client '{}' is public: it has no secret to rotate",
+                client.id
+            ),
+        ));
     }
     let secret = opaque::generate(Kind::ClientSecret);
     if !store
         .set_client_secret_hash(id, &opaque::hash(&secret), now)
         .await?
     {
-        return Err(AdminError::NotFound(id.escape_default().to_string()));
+        return Err(not_found(id));
     }
     Ok(secret)
+}
+
+impl Admin<'_> {
+    pub async fn client(&self, id: &str) -> Result<Client, AdminError> {
+        show(self.store, id).await
+    }
+
+    /// Clients, oldest first.
+    pub async fn clients(&self, paging: &Paging) -> Result<PageOf<ClientView>, AdminError> {
+        let clients = self
+            .store
+            .list_clients_page(paging.limit(), paging.offset())
+            .await?;
+        Ok(paging.wrap(clients.iter().map(ClientView::from).collect()))
+    }
+
+    /// Every client (the CLI's list).
+    pub async fn all_clients(&self) -> Result<Vec<Client>, AdminError> {
+        list(self.store).await
+    }
+
+    /// Registers a client; a powerful one needs a recent sign-in.
+    pub async fn register_client(
+        &self,
+        by: &Actor,
+        input: RegistrationInput,
+    ) -> Result<Registered, AdminError> {
+        if registration_needs_recent_sign_in(&input) {
+            self.require_recent(by)?;
+        }
+        let registered = add(self.store, input, self.now()).await?;
+        let after = serde_json::to_value(ClientView::from(&registered.client))
+            .map_err(|e| AdminError::Internal(e.into()))?;
+        let id = registered.client.id.to_string();
+        self.record(by, "client.created", &id, Some(json!({ "after": after })))
+            .await?;
+        Ok(registered)
+    }
+
+    /// Applies a patch after the same checks as a registration; returns the client after.
+    /// Adding a redirect URI or making it a resource server needs a recent sign-in.
+    pub async fn update_client(
+        &self,
+        by: &Actor,
+        id: &str,
+        patch: ClientPatch,
+    ) -> Result<ClientView, AdminError> {
+        let current = ClientView::from(&self.client(id).await?);
+        let edit = patch.apply(&current);
+        if edit_needs_recent_sign_in(&current, &edit) {
+            self.require_recent(by)?;
+        }
+        let (before, after) = update(self.store, id, edit, self.now()).await?;
+        let detail = json!({ "before": before, "after": after });
+        self.record(by, "client.updated", &after.client_id, Some(detail))
+            .await?;
+        Ok(after)
+    }
+
+    /// A new secret for a confidential client (`rotate_secret`); `revoke_tokens` also
+    /// revokes every token issued to it so far (a leaked secret).
+    pub async fn rotate_client_secret(
+        &self,
+        by: &Actor,
+        id: &str,
+        revoke_tokens: bool,
+    ) -> Result<(Client, String), AdminError> {
+        self.require_recent(by)?;
+        let client = self.client(id).await?;
+        let now = self.now();
+        let secret = rotate_secret(self.store, id, now).await?;
+        if revoke_tokens {
+            revoke_client_tokens(self.store, self.revocations, id, now, now).await?;
+        }
+        let detail = revoke_tokens.then(|| json!({ "revoke_tokens": true }));
+        self.record(by, "client.secret_rotated", client.id.as_str(), detail)
+            .await?;
+        Ok((client, secret))
+    }
+
+    /// Deletes a client and revokes every token issued to it (`remove`); returns it as it
+    /// was.
+    pub async fn delete_client(&self, by: &Actor, id: &str) -> Result<ClientView, AdminError> {
+        self.require_recent(by)?;
+        let client = ClientView::from(&self.client(id).await?);
+        remove(self.store, self.revocations, id, self.now()).await?;
+        let before = serde_json::to_value(&client).ok();
+        self.record(
+            by,
+            "client.deleted",
+            &client.client_id,
+            before.map(|v| json!({ "before": v })),
+        )
+        .await?;
+        Ok(client)
+    }
+
+    /// The client, the newest audit entries about it (or by it, through the API) and the
+    /// live sessions that used it.
+    pub async fn client_detail(&self, id: &str) -> Result<ClientDetail, AdminError> {
+        let client = ClientView::from(&self.client(id).await?);
+        let audit = self
+            .store
+            .audit_about(
+                &super::audit::client_actor(&client.client_id),
+                &client.client_id,
+                &format!("client:{}", client.client_id),
+                i64::from(RECENT),
+            )
+            .await?;
+        let sessions = self
+            .sessions_of_client(&client.client_id, i64::from(RECENT))
+            .await?;
+        let activity =
+            super::stats::client(self.store, &client.client_id, self.clock.now()).await?;
+        Ok(ClientDetail {
+            client,
+            audit,
+            sessions,
+            activity,
+        })
+    }
 }
 
 /// A client as the CLI and the admin API show it: everything but the secret hash.
@@ -238,129 +392,6 @@ impl From<&Client> for ClientView {
     }
 }
 
-/// `tessera client …`: stdout carries the result (text or `--json`), stderr the notes.
-pub async fn run(
-    command: ClientCommand,
-    settings: &Settings,
-    clock: &Clock,
-) -> Result<(), AdminError> {
-    // Check a registration before touching the database, so a typo fails fast and clearly.
-    if let ClientCommand::Add(args) = &command {
-        Registration::parse(registration_input(args))?;
-    }
-    let store = startup::open_store(settings).await?;
-    let result = run_on(&store, command, clock.now(), settings.audit_retention).await;
-    store.close().await;
-    result
-}
-
-/// Every change made with the CLI lands in the audit log, as the console's do.
-async fn audit(
-    store: &Store,
-    now: UnixTime,
-    retention: std::time::Duration,
-    action: &str,
-    client_id: &str,
-    detail: Option<serde_json::Value>,
-) -> Result<(), AdminError> {
-    let actor = audit::cli_actor();
-    let event = audit::Event {
-        actor: &actor,
-        action,
-        target: Some(client_id),
-        detail,
-    };
-    Ok(audit::record_cli(store, now, retention, event).await?)
-}
-
-fn registration_input(args: &AddClient) -> RegistrationInput {
-    RegistrationInput {
-        name: args.name.clone(),
-        client_type: args.client_type.clone(),
-        redirect_uris: args.redirect_uris.clone(),
-        post_logout_redirect_uris: args.post_logout_redirect_uris.clone(),
-        grant_types: args.grant_types.clone(),
-        scope: args.scope.clone(),
-        first_party: args.first_party,
-        resource_server: args.resource_server,
-        access_token_ttl: args.access_token_ttl.clone(),
-        backchannel_logout_uri: args.backchannel_logout_uri.clone(),
-        signing_alg: args.signing_alg.clone(),
-    }
-}
-
-async fn run_on(
-    store: &Store,
-    command: ClientCommand,
-    now: UnixTime,
-    retention: std::time::Duration,
-) -> Result<(), AdminError> {
-    match command {
-        ClientCommand::Add(args) => {
-            let registered = add(store, registration_input(&args), now).await?;
-            let view = serde_json::to_value(ClientView::from(&registered.client)).ok();
-            let id = registered.client.id.to_string();
-            audit(store, now, retention, "client.created", &id, view).await?;
-            print_registered(&registered, args.json);
-            Ok(())
-        }
-        ClientCommand::List { json } => {
-            let clients = list(store).await?;
-            if json {
-                let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
-                println!("{}", to_json(&views));
-            } else {
-                for c in &clients {
-                    println!("{}\t{}\t{}", c.id, c.client_type.as_str(), c.name);
-                }
-            }
-            Ok(())
-        }
-        ClientCommand::Show { client_id, json } => {
-            let client = show(store, &client_id).await?;
-            print_client(&client, json);
-            Ok(())
-        }
-        ClientCommand::Remove { client_id } => {
-            // A CLI process has no list of its own to update; running nodes learn of the
-            // entry by NOTIFY or polling.
-            remove(store, &RevocationList::new(), &client_id, now).await?;
-            audit(store, now, retention, "client.deleted", &client_id, None).await?;
-            println!("removed client {client_id}; its tokens are revoked");
-            Ok(())
-        }
-        ClientCommand::RotateSecret {
-            client_id,
-            json,
-            revoke_tokens,
-        } => {
-            let secret = rotate_secret(store, &client_id, now).await?;
-            if revoke_tokens {
-                revoke_client_tokens(store, &RevocationList::new(), &client_id, now, now).await?;
-                eprintln!("Every token issued to the client so far is revoked.");
-            }
-            let detail = serde_json::json!({ "revoke_tokens": revoke_tokens });
-            audit(
-                store,
-                now,
-                retention,
-                "client.secret_rotated",
-                &client_id,
-                Some(detail),
-            )
-            .await?;
-            if json {
-                let doc = serde_json::json!({ "client_id": client_id, "client_secret": secret });
-                println!("{doc}");
-            } else {
-                println!("client_id: {client_id}\nclient_secret: {secret}");
-            }
-            eprintln!("The new secret is shown only now; the old one no longer works.");
-            Ok(())
-        }
-    }
-}
-
 /// Revokes every token issued to a client until `issued_until`: refresh tokens in the store,
 /// access tokens through the revocation list (running nodes learn of it by NOTIFY or polling).
 pub async fn revoke_client_tokens(
@@ -382,55 +413,4 @@ pub async fn revoke_client_tokens(
         .revoke(store, Revocation::new(target, reason::ADMIN, now))
         .await?;
     Ok(())
-}
-
-fn print_registered(r: &Registered, json: bool) {
-    if json {
-        let mut doc = serde_json::to_value(ClientView::from(&r.client)).unwrap_or_default();
-        if let (Some(secret), Some(obj)) = (&r.secret, doc.as_object_mut()) {
-            obj.insert("client_secret".into(), secret.clone().into());
-        }
-        println!("{doc}");
-    } else {
-        println!("client_id: {}", r.client.id);
-        if let Some(secret) = &r.secret {
-            println!("client_secret: {secret}");
-        }
-    }
-    if r.secret.is_some() {
-        eprintln!("The client secret is shown only now; Tessera keeps only its hash.");
-    }
-}
-
-fn print_client(c: &Client, json: bool) {
-    let view = ClientView::from(c);
-    if json {
-        println!("{}", to_json(&view));
-        return;
-    }
-    let list = |l: &[String]| l.join(" ");
-    println!("client_id: {}", view.client_id);
-    println!("name: {}", view.name);
-    println!("type: {}", view.client_type);
-    println!("redirect_uris: {}", list(&view.redirect_uris));
-    println!(
-        "post_logout_redirect_uris: {}",
-        list(&view.post_logout_redirect_uris)
-    );
-    println!("grant_types: {}", view.grant_types.join(" "));
-    println!("scope: {}", view.scope);
-    println!("first_party: {}", view.first_party);
-    println!("resource_server: {}", view.resource_server);
-    match view.access_token_ttl {
-        Some(s) => println!("access_token_ttl: {s}s"),
-        None => println!("access_token_ttl: default"),
-    }
-    if let Some(uri) = &view.backchannel_logout_uri {
-        println!("backchannel_logout_uri: {uri}");
-    }
-    println!("signing_alg: {}", view.signing_alg);
-}
-
-fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
 }

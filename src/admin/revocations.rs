@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use crate::accounts::Username;
+use super::api::{PageOf, Paging};
+use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
-use crate::revocation::{self, Entry, Revocation, RevocationList, Target, reason};
-use crate::store::{Store, StoreError};
+use crate::revocation::{self, Entry, Revocation, Target, reason};
 
 /// What an administrator asks to revoke, as typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,38 +20,33 @@ pub enum ManualTarget {
     Client(String),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RevokeError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("no such {0}")]
-    NotFound(&'static str),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Longest value accepted: generous for a jti or an id, short enough to keep rows small.
 const MAX_VALUE_LEN: usize = 200;
 
 impl ManualTarget {
     /// `kind` is `jti`, `user` or `client`.
-    pub fn parse(kind: &str, value: &str) -> Result<Self, RevokeError> {
+    pub fn parse(kind: &str, value: &str) -> Result<Self, AdminError> {
         let value = value.trim();
         if value.is_empty() {
-            return Err(RevokeError::Invalid("a value to revoke is required".into()));
+            return Err(AdminError::invalid(
+                "value",
+                "a value to revoke is required",
+            ));
         }
         if value.len() > MAX_VALUE_LEN || value.chars().any(char::is_control) {
-            return Err(RevokeError::Invalid(format!(
-                "the value must be at most {MAX_VALUE_LEN} printable characters"
-            )));
+            return Err(AdminError::invalid(
+                "value",
+                format!("the value must be at most {MAX_VALUE_LEN} printable characters"),
+            ));
         }
         let value = value.to_string();
         match kind {
             "jti" => Ok(Self::Jti(value)),
             "user" => Ok(Self::User(value)),
             "client" => Ok(Self::Client(value)),
-            _ => Err(RevokeError::Invalid(
-                "kind must be jti, user or client".into(),
+            _ => Err(AdminError::invalid(
+                "kind",
+                "kind must be jti, user or client",
             )),
         }
     }
@@ -85,65 +80,63 @@ impl From<Entry> for EntryInfo {
     }
 }
 
-/// Live entries, newest first.
-pub async fn list(
-    store: &Store,
-    now: UnixTime,
-    limit: i64,
-    offset: i64,
-) -> Result<Vec<EntryInfo>, StoreError> {
-    let rows = store.live_revocations_page(now, limit, offset).await?;
-    Ok(revocation::entries(rows)
-        .into_iter()
-        .map(EntryInfo::from)
-        .collect())
-}
+impl Admin<'_> {
+    /// Live entries, newest first.
+    pub async fn revocations(&self, paging: &Paging) -> Result<PageOf<EntryInfo>, AdminError> {
+        let rows = self
+            .store
+            .live_revocations_page(self.now(), paging.limit(), paging.offset())
+            .await?;
+        let entries = revocation::entries(rows)
+            .into_iter()
+            .map(EntryInfo::from)
+            .collect();
+        Ok(paging.wrap(entries))
+    }
 
-/// Records the revocation (durable before this returns, applied on this node at once, on the
-/// others by NOTIFY or polling) and stops the matching refresh tokens.
-pub async fn revoke(
-    store: &Store,
-    revocations: &RevocationList,
-    target: ManualTarget,
-    now: UnixTime,
-) -> Result<Entry, RevokeError> {
-    let target = match target {
-        ManualTarget::Jti(jti) => Target::Jti(jti),
-        ManualTarget::User(name) => {
-            let by_name = match Username::parse(&name) {
-                Ok(username) => store.user_by_username_key(&username.key()).await?,
-                Err(_) => None,
-            };
-            let user = match by_name {
-                Some(u) => u,
-                None => store
-                    .user_by_id(&name)
+    /// Records the revocation (durable before this returns, applied on this node at once, on
+    /// the others by NOTIFY or polling) and stops the matching refresh tokens.
+    pub async fn revoke(&self, by: &Actor, target: ManualTarget) -> Result<EntryInfo, AdminError> {
+        let now = self.now();
+        let target = match target {
+            ManualTarget::Jti(jti) => Target::Jti(jti),
+            ManualTarget::User(name) => {
+                let user = self
+                    .find_user(&name)
                     .await?
-                    .ok_or(RevokeError::NotFound("user"))?,
-            };
-            store
-                .revoke_user_families(&user.id, reason::ADMIN, now)
-                .await?;
-            Target::User {
-                sub: user.id,
-                before: now,
+                    .ok_or_else(|| AdminError::NotFound("no such user".into()))?;
+                self.store
+                    .revoke_user_families(&user.id, reason::ADMIN, now)
+                    .await?;
+                Target::User {
+                    sub: user.id,
+                    before: now,
+                }
             }
-        }
-        ManualTarget::Client(id) => {
-            if store.get_client(&id).await?.is_none() {
-                return Err(RevokeError::NotFound("client"));
+            ManualTarget::Client(id) => {
+                if self.store.get_client(&id).await?.is_none() {
+                    return Err(AdminError::NotFound("no such client".into()));
+                }
+                self.store
+                    .revoke_client_families(&id, reason::ADMIN, now)
+                    .await?;
+                Target::Client {
+                    client_id: id,
+                    before: now,
+                }
             }
-            store
-                .revoke_client_families(&id, reason::ADMIN, now)
-                .await?;
-            Target::Client {
-                client_id: id,
-                before: now,
-            }
-        }
-    };
-    // A jti's token is not stored, so its expiry is unknown: `new` keeps the entry for the
-    // longest an access token can live.
-    let revocation = Revocation::new(target, reason::ADMIN, now);
-    Ok(revocations.revoke(store, revocation).await?)
+        };
+        // A jti's token is not stored, so its expiry is unknown: `new` keeps the entry for the
+        // longest an access token can live.
+        let revocation = Revocation::new(target, reason::ADMIN, now);
+        let entry = EntryInfo::from(self.revocations.revoke(self.store, revocation).await?);
+        self.record(
+            by,
+            "revocation.created",
+            &format!("{}:{}", entry.kind, entry.target),
+            Some(serde_json::json!({ "id": entry.id, "expires_at": entry.expires_at })),
+        )
+        .await?;
+        Ok(entry)
+    }
 }

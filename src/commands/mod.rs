@@ -1,6 +1,8 @@
 //! What each subcommand does. `main.rs` only parses, loads settings and calls `run`.
 
+mod client;
 mod keys;
+mod service;
 mod user;
 
 use crate::cli::Command;
@@ -41,9 +43,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
         Command::Purge { json } => purge(&settings, &clock, json).await,
         Command::Keys(cmd) => keys::run(cmd, &settings, &clock).await,
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
-        Command::Client(cmd) => crate::admin::clients::run(cmd, &settings, &clock)
-            .await
-            .map_err(|e| CommandError::Failed(e.to_string())),
+        Command::Client(cmd) => client::run(cmd, &settings, &clock).await,
     }
 }
 

@@ -5,18 +5,14 @@ use std::io::{IsTerminal, Read};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::CommandError;
-use crate::accounts::manage::{self, NewAccount};
-use crate::accounts::password::PasswordHasherPool;
+use super::service::CliService;
+use crate::accounts::manage::NewAccount;
 use crate::accounts::{Role, User};
-use crate::admin::audit as audit_log;
+use crate::admin::Actor;
+use crate::admin::users::UserRef;
 use crate::cli::UserCommand;
 use crate::clock::Clock;
 use crate::config::Settings;
-// The CLI writes revocations to the store; running nodes learn of them by NOTIFY or polling.
-use crate::revocation::RevocationList;
-use crate::sessions::Backchannel;
-use crate::startup;
-use crate::store::Store;
 
 fn failed(e: impl std::fmt::Display) -> CommandError {
     CommandError::Failed(e.to_string())
@@ -45,15 +41,6 @@ fn read_password(from_stdin: bool) -> Result<SecretString, CommandError> {
     Ok(SecretString::from(first))
 }
 
-fn hasher(settings: &Settings) -> Result<PasswordHasherPool, CommandError> {
-    PasswordHasherPool::new(
-        settings.argon2_memory_kib,
-        settings.argon2_iterations,
-        settings.argon2_parallelism,
-    )
-    .map_err(failed)
-}
-
 fn user_json(u: &User) -> serde_json::Value {
     serde_json::json!({
         "id": u.id, "username": u.username, "email": u.email, "display_name": u.display_name,
@@ -62,74 +49,37 @@ fn user_json(u: &User) -> serde_json::Value {
     })
 }
 
-/// Every change made here lands in the audit log, as the console's do.
-async fn audit(
-    store: &crate::store::Store,
-    settings: &Settings,
-    now: crate::clock::UnixTime,
-    action: &str,
-    user: &User,
-    detail: Option<serde_json::Value>,
-) -> Result<(), CommandError> {
-    let actor = audit_log::cli_actor();
-    audit_log::record_cli(
-        store,
-        now,
-        settings.audit_retention,
-        audit_log::Event {
-            actor: &actor,
-            action,
-            target: Some(&user.id),
-            detail,
-        },
-    )
-    .await
-    .map_err(failed)
-}
-
-/// Back-channel logout for the sessions a command ends, signed with the keys the nodes use
-/// (the recorded active keys). Without keys no node has run yet, so no session (and no client
-/// to tell) exists.
-async fn backchannel(store: &Store, settings: &Settings, clock: &Clock) -> Backchannel {
-    let keys = crate::keys::manage::load(store, settings, clock).await;
-    Backchannel::with_keys(keys, settings.issuer(), settings.backchannel_logout_timeout).awaited()
-}
-
 pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result<(), CommandError> {
-    let store = startup::open_store(settings).await?;
-    let now = clock.now();
+    let cli = CliService::open(settings, clock).await?;
+    let result = run_on(&cli, cmd).await;
+    cli.close().await;
+    result
+}
+
+async fn run_on(cli: &CliService, cmd: UserCommand) -> Result<(), CommandError> {
+    let admin = cli.admin();
+    let by = Actor::cli();
     match cmd {
         UserCommand::Add {
             name,
             email,
             display_name,
-            admin,
+            admin: make_admin,
             password_stdin,
         } => {
             let password = read_password(password_stdin)?;
-            let user = manage::create_user(
-                &store,
-                &hasher(settings)?,
-                NewAccount {
-                    username: name,
-                    email,
-                    display_name,
-                    roles: if admin { vec![Role::Admin] } else { vec![] },
-                    password,
+            let input = NewAccount {
+                username: name,
+                email,
+                display_name,
+                roles: if make_admin {
+                    vec![Role::Admin]
+                } else {
+                    vec![]
                 },
-                now,
-            )
-            .await
-            .map_err(failed)?;
-            audit(
-                &store,
-                settings,
-                now,
-                "user.created",
-                &user,
-                Some(serde_json::json!({ "username": user.username, "admin": admin })),
-            )
-            .await?;
+                password,
+            };
+            let user = admin.create_user(&by, input).await.map_err(failed)?;
             println!("created user {} ({})", user.username, user.id);
         }
         UserCommand::Passwd {
@@ -140,57 +90,31 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             if password.expose_secret().is_empty() {
                 return Err(failed("the password is empty"));
             }
-            let backchannel = backchannel(&store, settings, clock).await;
-            let user = manage::set_password(
-                &store,
-                &RevocationList::new(),
-                &backchannel,
-                &hasher(settings)?,
-                &name,
-                password,
-                clock,
-            )
-            .await
-            .map_err(failed)?;
-            backchannel.settle().await;
-            audit(&store, settings, now, "user.password_reset", &user, None).await?;
+            let user = admin
+                .set_password(&by, UserRef::Name(&name), password)
+                .await
+                .map_err(failed)?;
             println!(
                 "password changed for {}; their sessions have ended",
                 user.username
             );
         }
         UserCommand::Disable { name } => {
-            let backchannel = backchannel(&store, settings, clock).await;
-            let user = manage::set_disabled(
-                &store,
-                &RevocationList::new(),
-                &backchannel,
-                &name,
-                true,
-                now,
-            )
-            .await
-            .map_err(failed)?;
-            backchannel.settle().await;
-            audit(&store, settings, now, "user.disabled", &user, None).await?;
+            let user = admin
+                .set_user_disabled(&by, UserRef::Name(&name), true)
+                .await
+                .map_err(failed)?;
             println!("disabled {}; their sessions have ended", user.username);
         }
         UserCommand::Enable { name } => {
-            let user = manage::set_disabled(
-                &store,
-                &RevocationList::new(),
-                &backchannel(&store, settings, clock).await,
-                &name,
-                false,
-                now,
-            )
-            .await
-            .map_err(failed)?;
-            audit(&store, settings, now, "user.enabled", &user, None).await?;
+            let user = admin
+                .set_user_disabled(&by, UserRef::Name(&name), false)
+                .await
+                .map_err(failed)?;
             println!("enabled {}", user.username);
         }
         UserCommand::List { json } => {
-            let users = store.list_users(10_000, 0).await.map_err(failed)?;
+            let users = admin.all_users().await.map_err(failed)?;
             if json {
                 let list: Vec<_> = users.iter().map(user_json).collect();
                 println!("{}", serde_json::Value::Array(list));
@@ -211,6 +135,5 @@ pub async fn run(cmd: UserCommand, settings: &Settings, clock: &Clock) -> Result
             }
         }
     }
-    store.close().await;
     Ok(())
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::accounts::login::{self, Attempt, Outcome};
 use crate::accounts::totp;
+use crate::admin::activity::LoginOutcome;
 use crate::error::PageError;
 use crate::http::current_session::{any_session, client_ip};
 use crate::http::return_to::ReturnTo;
@@ -147,6 +148,14 @@ pub async fn submit(
         Outcome::Throttled { .. } => "throttled",
         Outcome::Success(_) => "success",
     });
+    state.activity.login(
+        now,
+        match &outcome {
+            Outcome::Failed => LoginOutcome::Failed,
+            Outcome::Throttled { .. } => LoginOutcome::Throttled,
+            Outcome::Success(_) => LoginOutcome::Succeeded,
+        },
+    );
     match outcome {
         Outcome::Failed => again(StatusCode::UNAUTHORIZED, FAILED),
         Outcome::Throttled { retry_after } => {

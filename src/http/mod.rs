@@ -60,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(account::end_other_sessions),
     )
     .route("/static/tessera.css", web::get().to(pages::stylesheet))
+    .route("/static/admin.js", web::get().to(pages::admin_script))
     .service(
         web::resource("/token")
             .route(web::post().to(token::token))

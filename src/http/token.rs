@@ -22,17 +22,24 @@ pub async fn token(
         .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
     let keys = state.keys.current();
+    let now = state.clock.now();
     let ctx = TokenContext {
         store: &state.store,
         keys: &keys,
         settings: &state.settings,
         revocations: &state.revocations,
-        now: state.clock.now(),
+        now,
         rate_limit: &state.token_rate_limit,
     };
     let result = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await;
     match (&result, grant) {
-        (Ok(_), Some(grant)) => state.metrics.token_issued(grant),
+        (Ok(_), Some(grant)) => {
+            state.metrics.token_issued(grant);
+            // Issued, so the credentials named a registered client.
+            state
+                .activity
+                .token_issued(now, grant, credentials.client_id());
+        }
         (Err(OAuthError::RateLimited(_)), _) => state.metrics.rate_limited(),
         _ => {}
     }

@@ -27,6 +27,16 @@ pub enum ClientCredentials {
 }
 
 impl ClientCredentials {
+    /// The client these credentials name, if any.
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            Self::Basic { client_id, .. }
+            | Self::Post { client_id, .. }
+            | Self::None { client_id } => Some(client_id),
+            Self::Missing => None,
+        }
+    }
+
     fn used_basic(&self) -> bool {
         matches!(self, Self::Basic { .. })
     }

@@ -99,25 +99,28 @@ impl Store {
         Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// The `detail` of every `action` entry since `since`: the dashboard sums the token
-    /// issuance counts from them.
+    /// The newest entries by `actor` or about `target` or `also` (a detail page's recent
+    /// activity: a user acts under `user:NAME` and is the target by id; a revocation of a
+    /// user or client names it `user:ID` or `client:ID`).
     #[tracing::instrument(skip(self))]
-    pub async fn audit_details_since(
+    pub async fn audit_about(
         &self,
-        action: &str,
-        since: UnixTime,
-    ) -> Result<Vec<String>, StoreError> {
+        actor: &str,
+        target: &str,
+        also: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "select detail from audit_log where action = $1 and at >= $2 and detail is not null",
+            "select id, at, actor, action, target, detail, ip, user_agent, count from audit_log \
+             where actor = $1 or target = $2 or target = $3 order by id desc limit $4",
         )
-        .bind(action)
-        .bind(since)
+        .bind(actor)
+        .bind(target)
+        .bind(also)
+        .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("detail"))
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(entry_from_row).collect::<Result<_, _>>()?)
     }
 
     /// How many entries `actor` has for `action` since `since` (entries, not their counts).

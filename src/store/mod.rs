@@ -9,6 +9,7 @@ mod consents;
 mod purge;
 mod refresh_tokens;
 mod sessions;
+mod stats;
 mod throttle;
 mod users;
 
@@ -18,6 +19,7 @@ pub use codes::{CodeRow, LiveSession, Redemption};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
 pub use sessions::{BackchannelTarget, SessionListing, SessionRow};
+pub use stats::{ActivityCount, ActivityRow};
 pub use users::NewUser;
 
 use std::path::Path;

@@ -213,4 +213,21 @@ impl Store {
         )
         .await
     }
+
+    /// Up to `limit` hourly activity counts of hours that started before `before` (the audit
+    /// retention).
+    #[tracing::instrument(skip(self))]
+    pub async fn purge_activity_batch(
+        &self,
+        before: UnixTime,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        self.batch(
+            "delete from activity_hourly where (hour, kind, client_id) in \
+             (select hour, kind, client_id from activity_hourly where hour < $1 limit $2)",
+            before,
+            limit,
+        )
+        .await
+    }
 }

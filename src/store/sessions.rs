@@ -211,6 +211,23 @@ pub struct SessionListing {
     pub username: String,
 }
 
+/// The columns of a `SessionListing` (sessions `s` joined with users `u`).
+const LISTING: &str = "s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.created_at, \
+                       s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.mfa_required, \
+                       s.mfa_at, u.username";
+
+fn listings(rows: &[AnyRow]) -> Result<Vec<SessionListing>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(SessionListing {
+                row: session_from_row(r)?,
+                username: r.try_get("username")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
 impl Store {
     /// Live sessions (not expired, not idle since before `idle_min`), most recently used
     /// first; only `user_id`'s when given.
@@ -223,27 +240,85 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<SessionListing>, StoreError> {
-        let rows = sqlx::query(
-            "select s.id_hash, s.sid, s.user_id, s.auth_time, s.amr, s.created_at, \
-             s.last_seen_at, s.expires_at, s.ip, s.user_agent, s.mfa_required, s.mfa_at, \
-             u.username from sessions s join users u on u.id = s.user_id \
+        let sql = format!(
+            "select {LISTING} from sessions s join users u on u.id = s.user_id \
              where s.expires_at > $1 and s.last_seen_at > $2 and ($3 = '' or s.user_id = $3) \
-             order by s.last_seen_at desc, s.sid limit $4 offset $5",
+             order by s.last_seen_at desc, s.sid limit $4 offset $5"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(idle_min)
+            .bind(user_id.unwrap_or_default())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        listings(&rows)
+    }
+
+    /// The live sessions in which `client_id` got a code or tokens, most recently used first.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_sessions_of_client(
+        &self,
+        client_id: &str,
+        now: UnixTime,
+        idle_min: UnixTime,
+        limit: i64,
+    ) -> Result<Vec<SessionListing>, StoreError> {
+        let sql = format!(
+            "select {LISTING} from session_clients c \
+             join sessions s on s.sid = c.sid join users u on u.id = s.user_id \
+             where c.client_id = $1 and s.expires_at > $2 and s.last_seen_at > $3 \
+             order by s.last_seen_at desc, s.sid limit $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(client_id)
+            .bind(now)
+            .bind(idle_min)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        listings(&rows)
+    }
+
+    /// The live session with this public `sid`, with its user's name.
+    #[tracing::instrument(skip(self))]
+    pub async fn live_session_by_sid(
+        &self,
+        sid: &str,
+        now: UnixTime,
+        idle_min: UnixTime,
+    ) -> Result<Option<SessionListing>, StoreError> {
+        let sql = format!(
+            "select {LISTING} from sessions s join users u on u.id = s.user_id \
+             where s.sid = $1 and s.expires_at > $2 and s.last_seen_at > $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(sid)
+            .bind(now)
+            .bind(idle_min)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(listings(&rows)?.into_iter().next())
+    }
+
+    /// The clients a session signed in to (got a code or tokens in it), in order; the name is
+    /// absent for a client deleted since.
+    #[tracing::instrument(skip(self))]
+    pub async fn session_client_names(
+        &self,
+        sid: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "select s.client_id, c.name from session_clients s \
+             left join clients c on c.client_id = s.client_id \
+             where s.sid = $1 order by s.created_at, s.client_id",
         )
-        .bind(now)
-        .bind(idle_min)
-        .bind(user_id.unwrap_or_default())
-        .bind(limit)
-        .bind(offset)
+        .bind(sid)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(SessionListing {
-                    row: session_from_row(r)?,
-                    username: r.try_get("username")?,
-                })
-            })
+            .map(|r| Ok((r.try_get("client_id")?, r.try_get("name")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }

@@ -140,6 +140,15 @@ impl Store {
         Ok(rows.iter().map(user_from_row).collect::<Result<_, _>>()?)
     }
 
+    /// Whether any user exists: until one does, nobody can sign in to the console.
+    #[tracing::instrument(skip(self))]
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        let row = sqlx::query("select 1 as one from users limit 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Replaces the hash after a login found stale argon2 parameters; not a password change.
     /// Only if the stored hash is still `verified`: a password change that committed while
     /// the login was hashing must not be overwritten by the old password. False if it was.

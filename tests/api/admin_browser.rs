@@ -6,9 +6,9 @@ use totp_rs::{Builder, Secret};
 
 use crate::browser::{browser, chromedriver};
 use crate::dual;
-use crate::helpers::{Backend, PASSWORD, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app};
 
-async fn fill(b: &Client, id: &str, text: &str) {
+pub(crate) async fn fill(b: &Client, id: &str, text: &str) {
     b.find(Locator::Id(id))
         .await
         .unwrap_or_else(|e| panic!("field {id}: {e}"))
@@ -17,7 +17,7 @@ async fn fill(b: &Client, id: &str, text: &str) {
         .expect("type");
 }
 
-async fn submit(b: &Client, form: &str) {
+pub(crate) async fn submit(b: &Client, form: &str) {
     b.find(Locator::Css(&format!(
         "form[action='{form}'] button[type=submit]"
     )))
@@ -26,6 +26,36 @@ async fn submit(b: &Client, form: &str) {
     .click()
     .await
     .expect("click");
+}
+
+/// On the enrolment page: reads the secret shown, types the password and a code made from it,
+/// and waits for the recovery codes.
+pub(crate) async fn enrol_totp(b: &Client, app: &TestApp) {
+    let secret = b
+        .wait()
+        .for_element(Locator::Id("totp-secret"))
+        .await
+        .expect("the enrolment page")
+        .text()
+        .await
+        .unwrap();
+    let bytes = Secret::try_from_base32(&secret)
+        .unwrap()
+        .as_bytes()
+        .to_vec();
+    let code = Builder::new()
+        .with_secret(bytes)
+        .build()
+        .unwrap()
+        .generate(app.clock.now() as u64)
+        .to_string();
+    fill(b, "password", PASSWORD).await;
+    fill(b, "code", &code).await;
+    submit(b, "/admin/mfa/enrol").await;
+    b.wait()
+        .for_element(Locator::Id("recovery-codes"))
+        .await
+        .expect("the recovery codes");
 }
 
 async fn an_admin_enrols_totp_and_registers_a_client_in_a_real_browser(backend: Backend) {
@@ -45,15 +75,11 @@ async fn an_admin_enrols_totp_and_registers_a_client_in_a_real_browser(backend: 
     fill(&b, "password", PASSWORD).await;
     submit(&b, "/login").await;
 
-    let secret = b
+    let qr = b
         .wait()
-        .for_element(Locator::Id("totp-secret"))
+        .for_element(Locator::Id("qr"))
         .await
-        .expect("the enrolment page")
-        .text()
-        .await
-        .unwrap();
-    let qr = b.find(Locator::Id("qr")).await.unwrap();
+        .expect("the enrolment page");
     assert!(
         qr.attr("src")
             .await
@@ -61,23 +87,7 @@ async fn an_admin_enrols_totp_and_registers_a_client_in_a_real_browser(backend: 
             .unwrap()
             .starts_with("data:image/png;base64,")
     );
-    let bytes = Secret::try_from_base32(&secret)
-        .unwrap()
-        .as_bytes()
-        .to_vec();
-    let code = Builder::new()
-        .with_secret(bytes)
-        .build()
-        .unwrap()
-        .generate(app.clock.now() as u64)
-        .to_string();
-    fill(&b, "password", PASSWORD).await;
-    fill(&b, "code", &code).await;
-    submit(&b, "/admin/mfa/enrol").await;
-    b.wait()
-        .for_element(Locator::Id("recovery-codes"))
-        .await
-        .expect("the recovery codes");
+    enrol_totp(&b, &app).await;
 
     b.goto(&app.url("/admin/clients/new")).await.unwrap();
     fill(&b, "name", "Browser-made client").await;

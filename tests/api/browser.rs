@@ -48,20 +48,31 @@ pub async fn chromedriver() -> Chromedriver {
 }
 
 pub async fn browser(driver: &Chromedriver) -> fantoccini::Client {
+    browser_with(driver, &[]).await
+}
+
+/// A Chromium session with more command-line switches, e.g. a dark colour scheme.
+pub async fn browser_with(driver: &Chromedriver, extra: &[&str]) -> fantoccini::Client {
     // Two rustls back-ends end up linked into the test binary; name one for the WebDriver
     // client (which speaks plain http to chromedriver anyway).
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=420,900",
+    ];
+    args.extend_from_slice(extra);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=420,900"
-            ]
-        }),
+        serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
     );
     ClientBuilder::rustls()
         .expect("tls")

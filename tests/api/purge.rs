@@ -276,6 +276,18 @@ async fn seed(app: &TestApp, now: i64) {
         "insert into audit_log (at, actor, action, target) values ($1, 'anonymous', $2, null)";
     exec(&mut c, audit, &[I(now - retention - 10), S("audit.old")]).await;
     exec(&mut c, audit, &[I(now - 10), S("audit.recent")]).await;
+
+    // Hourly counts go with the audit entries: an hour that began before the retention.
+    let activity = "insert into activity_hourly (hour, kind, client_id, count) \
+                    values ($1, $2, 'c', 1)";
+    let hour = |t: i64| t.div_euclid(3600) * 3600;
+    exec(
+        &mut c,
+        activity,
+        &[I(hour(now - retention - 3600)), S("token:old")],
+    )
+    .await;
+    exec(&mut c, activity, &[I(hour(now)), S("token:recent")]).await;
 }
 
 /// Every table that grows with traffic loses its dead rows, and only those.
@@ -301,6 +313,7 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
             revocations: 1,
             client_changes: 1,
             audit_log: 1,
+            activity_hourly: 1,
         })
     );
     let mut c = connect(&app).await;
@@ -334,6 +347,13 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
         ["client-changed-lately"]
     );
     assert_eq!(keys(&mut c, "audit_log", "action").await, ["audit.recent"]);
+    // (Not every row: the node may have sampled this hour's gauges meanwhile.)
+    let counts: Vec<String> =
+        sqlx::query_scalar("select kind from activity_hourly where client_id = 'c'")
+            .fetch_all(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(counts, ["token:recent"]);
 
     // A second purge finds nothing more.
     let again = run_once(&app.state.store, policy, later).await.unwrap();

@@ -1,15 +1,9 @@
-//! The admin console (`/admin/…`) and its JSON API (`/admin/api/v1/…`). `routes` lists every
-//! admin path; the gate below decides who may see them.
+//! The admin console (`/admin/…`) and its JSON API (`/admin/api/v1/…`): thin adapters over
+//! the admin service (`crate::admin`). `routes` lists every console path (the API lists its
+//! own, `api::services`); the gate below decides who may see them.
 
 mod api;
-mod audit;
-mod clients;
-mod dashboard;
-mod keys;
-mod mfa;
-mod revocations;
-mod sessions;
-mod users;
+mod console;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,30 +11,42 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use serde::Deserialize;
 
-use crate::accounts::{Role, User, totp};
-use crate::admin::audit::{self as audit_log, Context, Event};
+use crate::accounts::{Role, User};
+use crate::admin::{Actor, Admin, AdminError, Policy};
 use crate::error::PageError;
 use crate::http::csrf;
 use crate::http::current_session::{any_session, client_ip};
 use crate::sessions::Session;
 use crate::startup::AppState;
 use crate::store::StoreError;
-use crate::tokens::opaque;
+
+use console::{audit, clients, dashboard, keys, mfa, revocations, sessions, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(dashboard::show))
-        .route("/admin/mfa", web::get().to(mfa::show_verify))
-        .route("/admin/mfa", web::post().to(mfa::verify))
-        .route("/admin/mfa/enrol", web::get().to(mfa::show_enrol))
-        .route("/admin/mfa/enrol", web::post().to(mfa::enrol))
+        .route(
+            "/admin/mfa",
+            web::get().to(mfa::show_verify::<PendingAdmin>),
+        )
+        .route("/admin/mfa", web::post().to(mfa::verify::<PendingAdmin>))
+        .route(
+            "/admin/mfa/enrol",
+            web::get().to(mfa::show_enrol::<PendingAdmin>),
+        )
+        .route(
+            "/admin/mfa/enrol",
+            web::post().to(mfa::enrol::<PendingAdmin>),
+        )
         // TOTP for every user (optional unless admin): the code step after the password, and
         // enrolment and removal from the account page. Same handlers as the console's.
-        .route("/login/mfa", web::get().to(mfa::account_show_verify))
-        .route("/login/mfa", web::post().to(mfa::account_verify))
-        .route("/account/mfa", web::get().to(mfa::account_show_enrol))
-        .route("/account/mfa", web::post().to(mfa::account_enrol))
+        .route("/login/mfa", web::get().to(mfa::show_verify::<PendingUser>))
+        .route("/login/mfa", web::post().to(mfa::verify::<PendingUser>))
+        .route(
+            "/account/mfa",
+            web::get().to(mfa::show_enrol::<PendingUser>),
+        )
+        .route("/account/mfa", web::post().to(mfa::enrol::<PendingUser>))
         .route("/account/mfa/disable", web::post().to(mfa::account_disable))
         .route("/admin/reauth", web::get().to(mfa::show_reauth))
         .route("/admin/reauth", web::post().to(mfa::reauth))
@@ -89,6 +95,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(clients::delete),
         )
         .route("/admin/sessions", web::get().to(sessions::list))
+        .route("/admin/sessions/{sid}", web::get().to(sessions::show))
         .route("/admin/sessions/{sid}/end", web::post().to(sessions::end))
         .route("/admin/revocations", web::get().to(revocations::list))
         .route("/admin/revocations", web::post().to(revocations::revoke))
@@ -119,12 +126,11 @@ impl From<askama::Error> for ConsoleError {
     }
 }
 
-impl From<totp::TotpError> for ConsoleError {
-    fn from(e: totp::TotpError) -> Self {
-        match e {
-            totp::TotpError::Store(s) => s.into(),
-            other => ConsoleError::Page(PageError::Internal(other.into())),
-        }
+/// Admin operations fail the same way wherever the console calls them; an action that needs
+/// a recent sign-in maps with `console::back_to` instead, to come back after re-auth.
+impl From<AdminError> for ConsoleError {
+    fn from(e: AdminError) -> Self {
+        console::error(e, "/admin")
     }
 }
 
@@ -135,6 +141,9 @@ pub struct AdminSession {
     pub secret: String,
     pub session: Session,
     pub mfa_at: Option<i64>,
+    /// The user as the admin service's actor: named, from this request's address, signed in
+    /// (password or second factor) at the later of the two.
+    pub actor: Actor,
 }
 
 /// A signed-in admin, second factor not yet checked: the enrolment and TOTP pages.
@@ -149,16 +158,8 @@ impl AdminSession {
         &self.session.user
     }
 
-    pub fn actor(&self) -> String {
-        audit_log::user_actor(&self.session.user.username)
-    }
-
     pub fn csrf(&self) -> String {
         csrf::token_for(&self.secret)
-    }
-
-    pub fn id_hash(&self) -> String {
-        opaque::hash(&self.secret)
     }
 
     /// Refuses a POST without this session's CSRF token (or from another site).
@@ -174,42 +175,9 @@ impl AdminSession {
     /// Sensitive actions need a sign-in (password or second factor) within
     /// `admin_reauth_window`; otherwise the admin signs in again and comes back to `back`.
     pub fn require_recent(&self, state: &AppState, back: &str) -> Result<(), ConsoleError> {
-        let last = self
-            .session
-            .row
-            .auth_time
-            .max(self.mfa_at.unwrap_or_default());
-        let window =
-            i64::try_from(state.settings.admin_reauth_window.as_secs()).unwrap_or(i64::MAX);
-        if state.clock.now() - last <= window {
-            Ok(())
-        } else {
-            Err(ConsoleError::Redirect(format!(
-                "/admin/reauth?return_to={}",
-                urlencoding::encode(back)
-            )))
-        }
-    }
-}
-
-impl AdminSession {
-    /// Audits an action of this admin.
-    pub async fn record(
-        &self,
-        req: &HttpRequest,
-        state: &AppState,
-        action: &str,
-        target: Option<&str>,
-        detail: Option<serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        let actor = self.actor();
-        let event = Event {
-            actor: &actor,
-            action,
-            target,
-            detail,
-        };
-        audit(req, state, event).await
+        service(state)
+            .require_recent(&self.actor)
+            .map_err(console::back_to(back))
     }
 }
 
@@ -234,10 +202,14 @@ async fn signed_in(req: &HttpRequest, state: &AppState) -> Result<AdminSession, 
         )));
     };
     let mfa_at = session.row.mfa_at;
+    let signed_in_at = session.row.auth_time.max(mfa_at.unwrap_or_default());
+    let actor =
+        Actor::user(&session.user, Some(signed_in_at)).from(Some(client_ip(req)), user_agent(req));
     Ok(AdminSession {
         secret,
         session,
         mfa_at,
+        actor,
     })
 }
 
@@ -257,7 +229,7 @@ async fn admin_gate(req: &HttpRequest, state: &AppState) -> Result<AdminSession,
     let admin = signed_in_admin(req, state).await?;
     let required = state.settings.admin_require_totp || admin.session.row.mfa_required;
     if required && admin.mfa_at.is_none() {
-        let step = if totp::is_enrolled(&state.store, admin.user()).await? {
+        let step = if service(state).totp_enrolled(admin.user()).await? {
             "/admin/mfa"
         } else {
             "/admin/mfa/enrol"
@@ -317,115 +289,37 @@ impl FromRequest for PendingUser {
     }
 }
 
-/// The audit context of a request.
-pub fn audit_context<'a>(req: &'a HttpRequest, ip: &'a str, state: &AppState) -> Context<'a> {
-    Context {
-        now: state.clock.now(),
-        ip: Some(ip),
-        // Bounded: a request's headers may be 100+ KiB, and failed sign-ins are audited.
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.char_indices().nth(256).map_or(ua, |(end, _)| &ua[..end])),
-        retention_secs: i64::try_from(state.settings.audit_retention.as_secs()).unwrap_or(i64::MAX),
+/// The admin service over this node's state.
+pub fn service(state: &AppState) -> Admin<'_> {
+    Admin {
+        store: &state.store,
+        revocations: &state.revocations,
+        backchannel: &state.backchannel,
+        hasher: &state.hasher,
+        limits: &state.login_limits,
+        clock: &state.clock,
+        policy: Policy::from_settings(&state.settings),
     }
 }
 
-/// Writes an audit entry for a console or API request.
-pub async fn audit(
-    req: &HttpRequest,
-    state: &AppState,
-    event: Event<'_>,
-) -> Result<(), StoreError> {
-    let ip = client_ip(req);
-    audit_log::record(&state.store, &audit_context(req, &ip, state), event).await
-}
-
-/// `?page=N` (1-based) on every list.
-#[derive(Deserialize, Default)]
-pub struct PageQuery {
-    #[serde(default)]
-    pub page: Option<u32>,
-    #[serde(default)]
-    pub q: Option<String>,
-    #[serde(default)]
-    pub actor: Option<String>,
-    #[serde(default)]
-    pub action: Option<String>,
-    /// The sessions page's user filter (a username or id).
-    #[serde(default)]
-    pub user: Option<String>,
-    /// The audit log's time filter: `2026-11-27`, `2026-11-27 14:00` or RFC 3339, UTC.
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub to: Option<String>,
-}
-
-/// A search or filter box's text: trimmed, without control characters, at most `max` chars.
-pub fn clean_filter(raw: Option<&str>, max: usize) -> String {
-    raw.unwrap_or_default()
-        .trim()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect()
-}
-
-pub const PAGE_SIZE: i64 = 20;
-
-impl PageQuery {
-    pub fn page(&self) -> i64 {
-        i64::from(self.page.unwrap_or(1).max(1))
-    }
-
-    pub fn offset(&self) -> i64 {
-        (self.page() - 1) * PAGE_SIZE
-    }
-}
-
-/// Fetches one more row than shown to know whether a next page exists.
-pub fn split_page<T>(mut rows: Vec<T>) -> (Vec<T>, bool) {
-    let more = rows.len() as i64 > PAGE_SIZE;
-    rows.truncate(usize::try_from(PAGE_SIZE).unwrap_or(20));
-    (rows, more)
-}
-
-/// Audits the outcome of a password sign-in (never the password; the name as typed, for a
-/// failure, since it may not be a user).
+/// Audits the outcome of a password sign-in (`http/login.rs`), from this request's address.
 pub async fn audit_login(
     req: &HttpRequest,
     state: &AppState,
     username: &str,
     outcome: &crate::accounts::login::Outcome,
 ) -> Result<(), StoreError> {
-    use crate::accounts::login::Outcome;
-    let typed: String = username
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
-    let (actor, action, target) = match outcome {
-        Outcome::Success(user) => (
-            audit_log::user_actor(&user.username),
-            "login.succeeded",
-            user.id.clone(),
-        ),
-        Outcome::Failed => ("anonymous".to_string(), "login.failed", typed),
-        Outcome::Throttled { .. } => ("anonymous".to_string(), "login.throttled", typed),
-    };
-    audit(
-        req,
-        state,
-        Event {
-            actor: &actor,
-            action,
-            target: Some(&target),
-            detail: None,
-        },
-    )
-    .await
+    let ip = client_ip(req);
+    service(state)
+        .record_login(&ip, user_agent(req), username, outcome)
+        .await
+}
+
+/// The request's user agent, for the audit log.
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// Where a successful password sign-in goes: an admin first passes the TOTP step (or enrols,

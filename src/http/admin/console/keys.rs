@@ -4,8 +4,8 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 
-use super::{AdminSession, ConsoleResult};
 use crate::admin::keys::{self, KeyInfo};
+use crate::http::admin::{AdminSession, ConsoleResult};
 use crate::http::pages;
 use crate::startup::AppState;
 

@@ -4,26 +4,27 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 
-use super::{AdminSession, ConsoleError, ConsoleResult, PageQuery, clean_filter, split_page};
-use crate::admin::audit;
-use crate::error::PageError;
-use crate::http::pages;
+use super::PageQuery;
+use crate::admin::{AdminError, audit, clean_filter};
+use crate::http::admin::{AdminSession, ConsoleResult, service};
+use crate::http::pages::{self, LocalTime};
 use crate::startup::AppState;
 use crate::store::{AuditEntry, AuditFilter};
 
-struct Row {
-    at: String,
-    actor: String,
-    action: String,
-    target: String,
-    detail: String,
-    origin: String,
+/// An audit entry as the console shows it (the log, and the recent entries of a detail page).
+pub struct Row {
+    pub at: LocalTime,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub origin: String,
 }
 
 impl From<&AuditEntry> for Row {
     fn from(e: &AuditEntry) -> Self {
         Self {
-            at: crate::clock::display(e.at),
+            at: LocalTime::at(e.at),
             actor: e.actor.clone(),
             action: if e.count > 1 {
                 format!("{} (×{})", e.action, e.count)
@@ -55,6 +56,16 @@ struct AuditPage<'a> {
     more: bool,
 }
 
+/// A time filter as typed (empty: no bound).
+fn bound(text: &str, end_of_day: bool) -> Result<Option<i64>, AdminError> {
+    match text {
+        "" => Ok(None),
+        t => audit::parse_time(t, end_of_day)
+            .map(Some)
+            .map_err(|e| AdminError::invalid(if end_of_day { "to" } else { "from" }, e)),
+    }
+}
+
 pub async fn list(
     state: web::Data<AppState>,
     _admin: AdminSession,
@@ -64,26 +75,14 @@ pub async fn list(
     let action = clean_filter(query.action.as_deref(), 200);
     let from = clean_filter(query.from.as_deref(), 40);
     let to = clean_filter(query.to.as_deref(), 40);
-    let bound = |text: &str, end: bool| -> Result<Option<i64>, ConsoleError> {
-        match text {
-            "" => Ok(None),
-            t => audit::parse_time(t, end)
-                .map(Some)
-                .map_err(|e| PageError::BadRequest(e).into()),
-        }
-    };
     let filter = AuditFilter {
         actor: &actor,
         action: &action,
         since: bound(&from, false)?,
         until: bound(&to, true)?,
     };
-    let entries = state
-        .store
-        .list_audit(&filter, super::PAGE_SIZE + 1, query.offset())
-        .await?;
-    let (entries, more) = split_page(entries);
-    let rows: Vec<Row> = entries.iter().map(Row::from).collect();
+    let found = service(&state).audit_log(&filter, &query.paging()).await?;
+    let rows: Vec<Row> = found.items.iter().map(Row::from).collect();
     Ok(pages::render(
         StatusCode::OK,
         &AuditPage {
@@ -99,8 +98,8 @@ pub async fn list(
                 urlencoding::encode(&from),
                 urlencoding::encode(&to)
             ),
-            page: query.page(),
-            more,
+            page: i64::from(found.page),
+            more: found.next_page.is_some(),
         },
     )?)
 }
