@@ -49,21 +49,40 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Inspect the signing keys in TESSERA_KEYS_DIR.
+    /// List, rotate and revoke the signing keys (files in TESSERA_KEYS_DIR, their life
+    /// recorded in the database).
     #[command(subcommand)]
     Keys(KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List the keys: kid, algorithm, file, and which one signs.
-    List,
-    /// Add a new private key to TESSERA_KEYS_DIR (mode 0600). It is published and signs for
-    /// its algorithm from the next start on.
-    Generate {
+    /// List the keys: kid, algorithm, state (next, active, retiring, retired, revoked),
+    /// created, published since, active since and planned retirement.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stage a new key for an algorithm: it is published at once on every node, and signs
+    /// once it has been published for key_publish_ahead; the key it replaces then retires.
+    /// Prints the new key file's path.
+    #[command(alias = "generate")]
+    Rotate {
         /// RS256 (RSA-2048), ES256 (P-256) or EdDSA (Ed25519).
         #[arg(long, value_name = "RS256|ES256|EdDSA", default_value = "RS256")]
         alg: String,
+        /// Print JSON instead of the path.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a key at once (a leak): gone from JWKS on every node within seconds, every
+    /// token it signed inactive; if it was active, its successor signs at once.
+    Revoke {
+        /// The key's kid (see `tessera keys list`).
+        kid: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 

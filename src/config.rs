@@ -80,6 +80,14 @@ pub struct Settings {
     /// `Cache-Control: max-age` of `/jwks`; keep it shorter than the key pre-publication time.
     #[serde(with = "duration")]
     pub jwks_max_age: Duration,
+    /// How long a key staged by `tessera keys rotate` is published before it signs. Default:
+    /// `jwks_max_age` + 1h; never less than `jwks_max_age`.
+    #[serde(with = "optional_duration")]
+    pub key_publish_ahead: Option<Duration>,
+    /// How often each node reads the key records and the keys directory again (PostgreSQL
+    /// also tells every node at once when they change).
+    #[serde(with = "duration")]
+    pub key_rescan_interval: Duration,
 
     /// Require PKCE (S256) from confidential clients too (public clients always need it).
     pub require_pkce: bool,
@@ -160,6 +168,8 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_ttl: Duration::from_secs(2 * 3600),
             jwks_max_age: Duration::from_secs(10 * 60),
+            key_publish_ahead: None,
+            key_rescan_interval: Duration::from_secs(5),
             require_pkce: true,
             backchannel_logout_timeout: Duration::from_secs(2),
             argon2_memory_kib: 19_456,
@@ -186,6 +196,10 @@ impl Default for Settings {
         }
     }
 }
+
+/// What `key_publish_ahead` adds to `jwks_max_age` by default: room for caches between the
+/// relying party and Tessera, and for libraries that refresh the JWKS on a schedule of their own.
+pub const DEFAULT_PUBLISH_MARGIN: Duration = Duration::from_secs(3600);
 
 /// The longest `client_cache_ttl` allowed.
 pub const MAX_CLIENT_CACHE_TTL: Duration = Duration::from_secs(3600);
@@ -251,6 +265,25 @@ impl Settings {
                 "TESSERA_CLIENT_CACHE_TTL must be at most 1h (e.g. 60s, or 0s for no cache)".into(),
             ));
         }
+        // A relying party that fetched the JWKS just before a next key appeared keeps that copy
+        // for jwks_max_age: the key must not sign before every such copy has expired.
+        if let Some(ahead) = self.key_publish_ahead
+            && ahead < self.jwks_max_age
+        {
+            return Err(ConfigError(format!(
+                "TESSERA_KEY_PUBLISH_AHEAD ({}) is shorter than TESSERA_JWKS_MAX_AGE ({}): \
+                 relying parties that cached the JWKS would reject tokens signed by a new key; \
+                 raise it to at least {} or leave it unset (default: jwks_max_age + 1h)",
+                humantime::format_duration(ahead),
+                humantime::format_duration(self.jwks_max_age),
+                humantime::format_duration(self.jwks_max_age),
+            )));
+        }
+        if self.key_rescan_interval < Duration::from_millis(100) {
+            return Err(ConfigError(
+                "TESSERA_KEY_RESCAN_INTERVAL must be at least 100ms (e.g. 5s)".into(),
+            ));
+        }
         if self.audit_issuance_interval.is_zero() {
             return Err(ConfigError(
                 "TESSERA_AUDIT_ISSUANCE_INTERVAL must be at least 1s (e.g. 1m)".into(),
@@ -292,6 +325,12 @@ impl Settings {
             return Err(bad("has no host"));
         }
         Ok(url)
+    }
+
+    /// How long a next key is published before it signs (`key_publish_ahead` or its default).
+    pub fn publish_ahead(&self) -> Duration {
+        self.key_publish_ahead
+            .unwrap_or(self.jwks_max_age + DEFAULT_PUBLISH_MARGIN)
     }
 
     /// The issuer without a trailing slash, as it appears in `iss`.
@@ -393,6 +432,34 @@ mod duration {
 
 pub use duration::parse as parse_duration;
 
+/// A duration that may be left unset (its default then follows other settings).
+mod optional_duration {
+    use super::*;
+
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::Secs(s)) => Ok(Some(Duration::from_secs(s))),
+            Some(Raw::Text(t)) => duration::parse(&t)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 /// `trusted_proxies`: a list, or one string of CIDRs separated by commas or spaces (the form an
 /// environment variable takes). A bare address means just that address.
 mod proxies {
@@ -474,6 +541,23 @@ mod tests {
         );
         assert!(proxies::parse("proxy.example.com").is_err());
         assert!(proxies::parse("10.0.0.0/33").is_err());
+    }
+
+    #[test]
+    fn keys_are_published_at_least_jwks_max_age_before_they_sign() {
+        let with = |ahead: Option<u64>, max_age: u64| Settings {
+            key_publish_ahead: ahead.map(Duration::from_secs),
+            jwks_max_age: Duration::from_secs(max_age),
+            ..Settings::default()
+        };
+        assert_eq!(with(None, 600).publish_ahead(), Duration::from_secs(4200));
+        assert!(with(Some(600), 600).validate().is_ok());
+        let err = with(Some(599), 600).validate().expect_err("too short");
+        assert!(err.0.contains("TESSERA_KEY_PUBLISH_AHEAD"), "{err}");
+        assert_eq!(
+            with(Some(900), 600).publish_ahead(),
+            Duration::from_secs(900)
+        );
     }
 
     #[test]

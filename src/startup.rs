@@ -14,7 +14,7 @@ use crate::admin::activity;
 use crate::cli::FIRST_ADMIN_COMMAND;
 use crate::clock::Clock;
 use crate::config::{ConfigError, DatabaseUrl, Settings};
-use crate::keys::{self, KeyRing};
+use crate::keys::{self, LiveKeys};
 use crate::oauth::discovery::{self, Metadata};
 use crate::revocation::{self, BackgroundTasks, RevocationList};
 use crate::sessions::Lifetimes;
@@ -24,7 +24,8 @@ use crate::store::{PoolSettings, Store};
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub store: Store,
-    pub keys: KeyRing,
+    /// The signing keys: take the ring once per request with `keys.current()`.
+    pub keys: LiveKeys,
     pub clock: Clock,
     /// Delivers back-channel logout tokens when a session ends.
     pub backchannel: crate::sessions::Backchannel,
@@ -62,7 +63,7 @@ pub enum StartError {
     #[error("argon2 settings: {0}")]
     Hasher(#[from] crate::accounts::password::HashError),
     #[error("signing keys: {0}")]
-    Keys(#[from] keys::KeyFileError),
+    Keys(#[from] keys::manage::KeysError),
     #[error("the server stopped with an error: {0}")]
     Serve(std::io::Error),
     #[error("TESSERA_BIND {addr}: cannot listen ({cause})")]
@@ -147,12 +148,15 @@ impl Application {
                  alone; set TESSERA_ADMIN_REQUIRE_TOTP=true in production"
             );
         }
-        let keys = keys::load_or_generate(&settings.keys_dir, clock.now())?;
-        tracing::info!(
-            kid = keys.active().kid(),
-            keys = keys.len(),
-            "signing keys loaded"
-        );
+        let (keys, key_files) = keys::manage::open(&store, &settings, &clock).await?;
+        {
+            let ring = keys.current();
+            tracing::info!(
+                kid = ring.active().kid(),
+                keys = ring.len(),
+                "signing keys loaded"
+            );
+        }
         let revocations = RevocationList::load(&store, clock.now())
             .await
             .map(Arc::new)
@@ -198,11 +202,21 @@ impl Application {
             clock,
         });
         let server = server(listener, state.clone())?;
+        let keys_changed = Arc::new(tokio::sync::Notify::new());
         let mut background = revocation::spawn_background(
             state.store.clone(),
             state.revocations.clone(),
             state.clock.clone(),
+            keys_changed.clone(),
         );
+        background.push(tokio::spawn(keys::manage::run(
+            state.store.clone(),
+            state.keys.clone(),
+            key_files,
+            state.clock.clone(),
+            state.settings.key_rescan_interval,
+            keys_changed,
+        )));
         background.push(tokio::spawn(crate::purge::run(
             state.store.clone(),
             crate::purge::Policy::from_settings(&state.settings),

@@ -41,7 +41,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
             Ok(())
         }
         Command::Purge { json } => purge(&settings, &clock, json).await,
-        Command::Keys(cmd) => keys::run(cmd, &settings, &clock),
+        Command::Keys(cmd) => keys::run(cmd, &settings, &clock).await,
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
         Command::Client(cmd) => client::run(cmd, &settings, &clock).await,
     }

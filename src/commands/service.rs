@@ -31,13 +31,16 @@ impl CliService {
             settings.argon2_parallelism,
         )
         .map_err(|e| CommandError::Failed(e.to_string()))?;
-        // Without keys no node has run yet, so no session (and no client to tell) exists.
-        let keys = crate::keys::load_existing(&settings.keys_dir).ok();
+        let store = startup::open_store(settings).await?;
+        // Logout tokens are signed with the recorded active keys, as the nodes sign (never a
+        // next key). Without keys no node has run yet, so no session (and no client to tell)
+        // exists.
+        let keys = crate::keys::manage::load(&store, settings, clock).await;
         let backchannel =
             Backchannel::with_keys(keys, settings.issuer(), settings.backchannel_logout_timeout)
                 .awaited();
         Ok(Self {
-            store: startup::open_store(settings).await?,
+            store,
             revocations: RevocationList::new(),
             backchannel,
             hasher,

@@ -46,9 +46,11 @@ pub async fn end_session(
     };
     let issuer = state.settings.issuer();
     let hint = match get(&params, "id_token_hint") {
-        Some(t) => Some(id_token::verify_hint(&state.keys, &issuer, t).map_err(|_| {
-            PageError::BadRequest("The id_token_hint is not an ID token issued here.".into())
-        })?),
+        Some(t) => Some(
+            id_token::verify_hint(&state.keys.current(), &issuer, t).map_err(|_| {
+                PageError::BadRequest("The id_token_hint is not an ID token issued here.".into())
+            })?,
+        ),
         None => None,
     };
     // The client: named by the hint's audience or by client_id; if both, they must agree.

@@ -11,7 +11,7 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness: the database answers within its acquire timeout and the keys are loaded.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    if state.keys.is_empty() {
+    if state.keys.current().is_empty() {
         return Err(ApiError::Unavailable);
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))

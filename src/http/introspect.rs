@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{extractors, no_store};
+use crate::keys::KeyRing;
 use crate::oauth::error::OAuthError;
 use crate::oauth::introspection::{self, AccessTokenCheck, PresentedTokenContext};
 use crate::startup::AppState;
@@ -15,18 +16,23 @@ pub async fn introspect(
 ) -> Result<HttpResponse, OAuthError> {
     let (credentials, request) = extractors::client_form(&req, payload).await?;
     let issuer = state.settings.issuer();
+    let keys = state.keys.current();
     let answer =
-        introspection::introspect(&context(&state, &issuer), &credentials, &request).await?;
+        introspection::introspect(&context(&state, &keys, &issuer), &credentials, &request).await?;
     Ok(no_store().json(answer))
 }
 
-/// The store for client authentication, and the I/O-free access-token check: keys, the
-/// in-memory revocation list, the time.
-pub fn context<'a>(state: &'a AppState, issuer: &'a str) -> PresentedTokenContext<'a> {
+/// The store for client authentication, and the I/O-free access-token check: keys (the
+/// node's current ring, taken once for the request), the in-memory revocation list, the time.
+pub fn context<'a>(
+    state: &'a AppState,
+    keys: &'a KeyRing,
+    issuer: &'a str,
+) -> PresentedTokenContext<'a> {
     PresentedTokenContext {
         store: &state.store,
         check: AccessTokenCheck {
-            keys: &state.keys,
+            keys,
             revocations: &state.revocations,
             verified: &state.verified_tokens,
             issuer,

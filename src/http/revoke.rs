@@ -15,8 +15,9 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let (credentials, request) = extractors::client_form(&req, payload).await?;
     let issuer = state.settings.issuer();
+    let keys = state.keys.current();
     revocation::revoke(
-        &introspect::context(&state, &issuer),
+        &introspect::context(&state, &keys, &issuer),
         &credentials,
         &request,
     )

@@ -21,10 +21,11 @@ pub async fn token(
         .and_then(|g| GrantType::parse(g).ok())
         .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
+    let keys = state.keys.current();
     let now = state.clock.now();
     let ctx = TokenContext {
         store: &state.store,
-        keys: &state.keys,
+        keys: &keys,
         settings: &state.settings,
         revocations: &state.revocations,
         now,

@@ -38,7 +38,7 @@ pub async fn userinfo(
 ) -> Result<HttpResponse, BearerError> {
     let token = bearer(&req, &body)?;
     let now = state.clock.now();
-    let claims = verify_access_token(&state.keys, &state.settings.issuer(), &token, now)
+    let claims = verify_access_token(&state.keys.current(), &state.settings.issuer(), &token, now)
         .map_err(|_| BearerError::InvalidToken)?;
     if state.revocations.is_revoked(&claims) {
         return Err(BearerError::InvalidToken);

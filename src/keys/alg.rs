@@ -54,6 +54,13 @@ impl SigningAlg {
     }
 }
 
+/// As its JWS name (`"RS256"`), in `tessera keys … --json`.
+impl serde::Serialize for SigningAlg {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 impl fmt::Display for SigningAlg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -20,32 +20,26 @@ use crate::clock::UnixTime;
 #[error("{0}")]
 pub struct KeyFileError(String);
 
-/// Loads the keys in `dir` without creating any; an empty directory is an error.
-pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
-    KeyRing::new(load_all(dir)?).ok_or_else(|| {
-        KeyFileError(format!(
+impl KeyFileError {
+    /// `dir` holds no key (and nothing records one).
+    pub(super) fn none_in(dir: &Path) -> Self {
+        Self(format!(
             "{} holds no key; `tessera serve` creates one on first start",
             dir.display()
         ))
-    })
+    }
+}
+
+/// Loads the keys in `dir` without creating any; an empty directory is an error.
+pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
+    KeyRing::new(load_all(dir)?).ok_or_else(|| KeyFileError::none_in(dir))
 }
 
 /// Loads every `*.pem` key in `dir` (sorted by name: names start with their creation time, so
 /// the newest of each algorithm signs). An algorithm with no key gets a new one: RSA-2048 for
 /// RS256 (the default), P-256 for ES256 and Ed25519 for EdDSA, so that a client may choose any.
 pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileError> {
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| {
-                KeyFileError(format!(
-                    "TESSERA_KEYS_DIR {}: cannot create the directory: {e}",
-                    dir.display()
-                ))
-            })?;
-    }
+    ensure_dir(dir)?;
     let mut keys = load_all(dir)?;
     let missing = |keys: &[SigningKey]| {
         SigningAlg::ALL
@@ -113,7 +107,25 @@ impl DirLock {
     }
 }
 
-fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
+/// Creates the keys directory (mode 0700) if it does not exist.
+pub(super) fn ensure_dir(dir: &Path) -> Result<(), KeyFileError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            KeyFileError(format!(
+                "TESSERA_KEYS_DIR {}: cannot create the directory: {e}",
+                dir.display()
+            ))
+        })
+}
+
+/// The `*.pem` files of `dir`, sorted by name.
+pub(super) fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyFileError> {
     let entries = fs::read_dir(dir).map_err(|e| {
         KeyFileError(format!(
             "TESSERA_KEYS_DIR {}: cannot read the directory: {e}",
@@ -138,7 +150,7 @@ fn created_at(path: &Path) -> Option<UnixTime> {
     digits.parse().ok()
 }
 
-fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
+pub(super) fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
     parse(path).map(|key| key.with_created_at(created_at(path)))
 }
 
@@ -190,7 +202,8 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
 }
 
 /// Writes a new key for `alg` as PKCS#8 PEM, created with mode 0600 (never wider, not even
-/// briefly). It signs for its algorithm from the next start on.
+/// briefly), named after its creation time (`000000000123-rs256.pem`, then `…-rs256-2.pem`
+/// for a second key of the same second). What it does is for its record to say.
 pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, KeyFileError> {
     let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
     let der: Vec<u8> = match alg {
@@ -212,14 +225,29 @@ pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, K
             .to_vec(),
     };
     let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
-    let name = format!("{now:012}-{}.pem", alg.file_tag());
-    let path = dir.join(&name);
+    let name = |n: u32| match n {
+        1 => format!("{now:012}-{}.pem", alg.file_tag()),
+        n => format!("{now:012}-{}-{n}.pem", alg.file_tag()),
+    };
     // Written whole under a name no reader lists (not `*.pem`), then linked into place: a
     // reader sees the complete key or none, and a link never replaces a key already there.
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let temp = dir.join(format!(".{}.{}.tmp", name(1), std::process::id()));
     let _ = fs::remove_file(&temp);
+    let mut n = 1;
+    let mut path = dir.join(name(n));
     let written = write_new(&temp, text.as_bytes())
-        .and_then(|()| fs::hard_link(&temp, &path))
+        .and_then(|()| {
+            loop {
+                match fs::hard_link(&temp, &path) {
+                    // A key made in the same second (a rotation right after the first start).
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => {
+                        n += 1;
+                        path = dir.join(name(n));
+                    }
+                    linked => break linked,
+                }
+            }
+        })
         .and_then(|()| fs::File::open(dir)?.sync_all());
     let _ = fs::remove_file(&temp);
     written

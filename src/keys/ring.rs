@@ -1,8 +1,9 @@
-//! The key ring: every key that is published, and the one that signs.
+//! The key ring: every key that is published, the one that signs for each algorithm, and the
+//! node's current ring (`LiveKeys`), swapped whole when the keys change.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -12,10 +13,12 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
+use sha2::{Digest, Sha256};
 
 use super::SigningAlg;
 use super::jwks;
-use crate::clock::UnixTime;
+use super::lifecycle::{KeyRecord, KeyState};
+use crate::clock::{Clock, UnixTime};
 
 /// The parsed private key, one variant per algorithm.
 enum Pair {
@@ -174,57 +177,124 @@ impl SigningKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyState {
-    Active,
-    Signing,
-    Published,
+/// A published key and its recorded life.
+#[derive(Debug, Clone)]
+pub struct RingEntry {
+    pub key: Arc<SigningKey>,
+    pub record: KeyRecord,
 }
 
-impl KeyState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Signing => "signing",
-            Self::Published => "published",
-        }
-    }
-}
-
-/// All published keys, the active one, and the JWKS document rendered once.
+/// The keys as they stand at one instant (`built_at`): the published ones (next, active,
+/// retiring), the one that signs for each algorithm, and the JWKS document rendered once.
+/// Immutable; `LiveKeys` swaps in a new one when the records change or a recorded time passes.
 #[derive(Debug, Clone)]
 pub struct KeyRing {
+    built_at: UnixTime,
+    /// Published keys with their records, in publication order (what `at` rebuilds from).
+    entries: Vec<RingEntry>,
+    /// The key that signs by default (RS256), or another signer if no RS256 key can.
     active: Arc<SigningKey>,
-    /// The newest key of each algorithm: what signs for a client that chose that algorithm.
-    by_alg: Arc<HashMap<SigningAlg, Arc<SigningKey>>>,
-    by_kid: Arc<HashMap<String, Arc<SigningKey>>>,
+    /// The active key of each algorithm: what signs for a client that chose it.
+    by_alg: HashMap<SigningAlg, Arc<SigningKey>>,
+    /// Every published key, by kid, with its state.
+    by_kid: HashMap<String, (Arc<SigningKey>, KeyState)>,
     jwks_json: Arc<str>,
+    /// A strong validator of `jwks_json` (RFC 9110 §8.8.3): changes exactly when it does.
+    etag: Arc<str>,
+    /// When the next recorded transition of a published key happens.
+    next_change: Option<UnixTime>,
 }
 
 impl KeyRing {
-    /// `keys` are in publication order; the last one of each algorithm signs for it, and the
-    /// last RS256 key (the default algorithm) is the active key.
+    /// A ring of keys without records (a keys directory read on its own): the last key of
+    /// each algorithm in `keys` signs for it, the others are retiring with no planned end.
     pub fn new(keys: Vec<SigningKey>) -> Option<Self> {
         let keys: Vec<Arc<SigningKey>> = keys.into_iter().map(Arc::new).collect();
-        let by_alg: HashMap<SigningAlg, Arc<SigningKey>> =
-            keys.iter().map(|k| (k.alg, k.clone())).collect();
+        let entries = keys
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                let newest = !keys[i + 1..].iter().any(|k| k.alg == key.alg);
+                RingEntry {
+                    key: key.clone(),
+                    record: KeyRecord {
+                        kid: key.kid.clone(),
+                        alg: key.alg,
+                        file: String::new(),
+                        created_at: key.created_at.unwrap_or_default(),
+                        published_at: 0,
+                        active_at: Some(0),
+                        retiring_at: (!newest).then_some(0),
+                        retire_after: None,
+                        revoked_at: None,
+                    },
+                }
+            })
+            .collect();
+        Self::build(entries, 0)
+    }
+
+    /// The ring at `now` of keys loaded with their records: the published ones are kept
+    /// (in the order given), each algorithm's active key signs for it. `None` when nothing
+    /// can sign.
+    pub fn build(entries: Vec<RingEntry>, now: UnixTime) -> Option<Self> {
+        let entries: Vec<RingEntry> = entries
+            .into_iter()
+            .filter(|e| e.record.kid == e.key.kid && e.record.alg == e.key.alg)
+            .filter(|e| e.record.state(now).is_published())
+            .collect();
+        let mut by_alg: HashMap<SigningAlg, Arc<SigningKey>> = HashMap::new();
+        let mut signer_since: HashMap<SigningAlg, UnixTime> = HashMap::new();
+        for e in &entries {
+            if e.record.state(now) != KeyState::Active {
+                continue;
+            }
+            // Records allow one active key per algorithm; should two overlap anyway, the one
+            // that became active last signs (on every node alike).
+            let since = e.record.active_at.unwrap_or_default();
+            if signer_since.get(&e.key.alg).is_none_or(|s| since >= *s) {
+                signer_since.insert(e.key.alg, since);
+                by_alg.insert(e.key.alg, e.key.clone());
+            }
+        }
         let active = by_alg
             .get(&SigningAlg::default())
-            .or_else(|| keys.last())?
+            .or_else(|| SigningAlg::ALL.iter().find_map(|alg| by_alg.get(alg)))?
             .clone();
         // RS256 keys first (a stable sort keeps publication order within an algorithm): the
-        // order is the same after a restart, and naive clients that take the first key get
-        // the default algorithm.
-        let mut published: Vec<&Arc<SigningKey>> = keys.iter().collect();
-        published.sort_by_key(|k| k.alg);
-        let jwks_json = jwks::render(published.iter().map(|k| k.public_jwk())).into();
-        let by_kid = keys.into_iter().map(|k| (k.kid.clone(), k)).collect();
+        // order is the same on every node and after a restart, and naive clients that take
+        // the first key get the default algorithm.
+        let mut published: Vec<&RingEntry> = entries.iter().collect();
+        published.sort_by_key(|e| e.key.alg);
+        let jwks_json: Arc<str> = jwks::render(published.iter().map(|e| e.key.public_jwk())).into();
+        let etag = format!(
+            "\"{}\"",
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(jwks_json.as_bytes())[..16])
+        )
+        .into();
+        let by_kid = entries
+            .iter()
+            .map(|e| (e.key.kid.clone(), (e.key.clone(), e.record.state(now))))
+            .collect();
+        let next_change = entries
+            .iter()
+            .filter_map(|e| e.record.next_change(now))
+            .min();
         Some(Self {
+            built_at: now,
+            entries,
             active,
-            by_alg: Arc::new(by_alg),
-            by_kid: Arc::new(by_kid),
+            by_alg,
+            by_kid,
             jwks_json,
+            etag,
+            next_change,
         })
+    }
+
+    /// The same keys at a later instant: a recorded transition has passed.
+    pub fn at(&self, now: UnixTime) -> Option<Self> {
+        Self::build(self.entries.clone(), now)
     }
 
     /// The key that signs by default (RS256).
@@ -232,7 +302,7 @@ impl KeyRing {
         &self.active
     }
 
-    /// The key that signs for a client registered with `alg`; `None` if the ring has none.
+    /// The key that signs for a client registered with `alg`; `None` if none is active.
     pub fn for_alg(&self, alg: SigningAlg) -> Option<&SigningKey> {
         self.by_alg.get(&alg).map(|k| k.as_ref())
     }
@@ -244,31 +314,57 @@ impl KeyRing {
         algs
     }
 
-    /// A verifier is chosen by `kid` only; the token's `alg` header never picks one.
+    /// A verifier is chosen by `kid` only; the token's `alg` header never picks one. Only
+    /// published keys verify: a retired or revoked key is not in the ring.
     pub fn get(&self, kid: &str) -> Option<&SigningKey> {
-        self.by_kid.get(kid).map(|k| k.as_ref())
+        self.by_kid.get(kid).map(|(k, _)| k.as_ref())
     }
 
     /// Every published key, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &SigningKey> {
-        self.by_kid.values().map(|k| k.as_ref())
+        self.by_kid.values().map(|(k, _)| k.as_ref())
     }
 
-    /// What a key does: `active` signs by default (RS256), `signing` signs for the clients
-    /// that chose its algorithm, `published` only verifies (an older key kept in JWKS so that
-    /// tokens it signed stay valid until they expire).
+    /// The published keys with their records, in publication order.
+    pub fn entries(&self) -> &[RingEntry] {
+        &self.entries
+    }
+
+    /// What a published key does at the instant the ring stands for (next, active, retiring).
     pub fn state_of(&self, key: &SigningKey) -> KeyState {
-        if key.kid == self.active.kid {
-            KeyState::Active
-        } else if self.for_alg(key.alg).is_some_and(|k| k.kid == key.kid) {
-            KeyState::Signing
-        } else {
-            KeyState::Published
-        }
+        self.by_kid
+            .get(&key.kid)
+            .map_or(KeyState::Retired, |(_, state)| *state)
     }
 
     pub fn jwks_json(&self) -> &str {
         &self.jwks_json
+    }
+
+    /// The `ETag` of `/jwks`: a hash of `jwks_json`, quoted.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    pub fn built_at(&self) -> UnixTime {
+        self.built_at
+    }
+
+    /// When a recorded transition changes this ring (a next key starts signing, a retiring
+    /// key leaves).
+    pub fn next_change(&self) -> Option<UnixTime> {
+        self.next_change
+    }
+
+    /// Whether `other` holds the same keys with the same records (so the same ring at any
+    /// instant).
+    pub fn same_records(&self, other: &KeyRing) -> bool {
+        self.entries.len() == other.entries.len()
+            && self
+                .entries
+                .iter()
+                .zip(&other.entries)
+                .all(|(a, b)| a.record == b.record)
     }
 
     pub fn len(&self) -> usize {
@@ -277,5 +373,193 @@ impl KeyRing {
 
     pub fn is_empty(&self) -> bool {
         self.by_kid.is_empty()
+    }
+}
+
+/// The node's current ring, swapped whole when the keys change (a rescan, a notification) and
+/// moved on by itself when a recorded transition passes, so every node switches signing keys
+/// at the recorded instant rather than at its next rescan. Readers take the ring with one
+/// short read lock and an `Arc` clone (no allocation), and never hold the lock while signing.
+#[derive(Debug, Clone)]
+pub struct LiveKeys {
+    inner: Arc<Live>,
+}
+
+#[derive(Debug)]
+struct Live {
+    ring: RwLock<Arc<KeyRing>>,
+    clock: Clock,
+}
+
+impl LiveKeys {
+    pub fn new(ring: KeyRing, clock: Clock) -> Self {
+        Self {
+            inner: Arc::new(Live {
+                ring: RwLock::new(Arc::new(ring)),
+                clock,
+            }),
+        }
+    }
+
+    /// The ring as it stands now. Take it once per request and use it throughout.
+    pub fn current(&self) -> Arc<KeyRing> {
+        let ring = self.load();
+        match ring.next_change {
+            Some(at) if self.inner.clock.now() >= at => self.advance(ring),
+            _ => ring,
+        }
+    }
+
+    /// Replaces the ring (keys added, promoted, revoked); returns whether it changed.
+    pub fn replace(&self, ring: KeyRing) -> bool {
+        let mut current = self
+            .inner
+            .ring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if current.same_records(&ring) {
+            return false;
+        }
+        *current = Arc::new(ring);
+        true
+    }
+
+    fn load(&self) -> Arc<KeyRing> {
+        self.inner
+            .ring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A recorded transition has passed: the first reader after it rebuilds the ring from the
+    /// keys it already holds (no I/O) and publishes it for the others.
+    fn advance(&self, seen: Arc<KeyRing>) -> Arc<KeyRing> {
+        let now = self.inner.clock.now();
+        let ring = Arc::new(seen.at(now).unwrap_or_else(|| {
+            // Nothing could sign after the transition (a recorded state no rotation leaves,
+            // e.g. a successor whose file is missing here): keep signing with what signed until
+            // the records change, and say so once rather than at every request.
+            tracing::error!("no signing key would be active after a recorded key transition");
+            KeyRing {
+                next_change: None,
+                ..(*seen).clone()
+            }
+        }));
+        let mut current = self
+            .inner
+            .ring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if Arc::ptr_eq(&current, &seen) {
+            *current = ring.clone();
+            ring
+        } else {
+            // Another reader (or a rescan) got there first.
+            current.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::keys::test_ring;
+
+    /// Two RS256 keys: `old` active until `switch`, `new` published now and active from then.
+    fn rotating(switch: UnixTime) -> (tempfile::TempDir, Vec<RingEntry>) {
+        let (dir_a, a) = test_ring();
+        let (_dir_b, b) = test_ring();
+        let key = |ring: &KeyRing| {
+            ring.entries()
+                .iter()
+                .find(|e| e.key.alg == SigningAlg::Rs256)
+                .map(|e| e.key.clone())
+                .unwrap()
+        };
+        let record = |key: &SigningKey| KeyRecord {
+            kid: key.kid.clone(),
+            alg: key.alg,
+            file: String::new(),
+            created_at: 0,
+            published_at: 0,
+            active_at: None,
+            retiring_at: None,
+            retire_after: None,
+            revoked_at: None,
+        };
+        let (old, new) = (key(&a), key(&b));
+        let entries = vec![
+            RingEntry {
+                record: KeyRecord {
+                    active_at: Some(0),
+                    retiring_at: Some(switch),
+                    retire_after: Some(switch + 100),
+                    ..record(&old)
+                },
+                key: old,
+            },
+            RingEntry {
+                record: KeyRecord {
+                    active_at: Some(switch),
+                    ..record(&new)
+                },
+                key: new,
+            },
+        ];
+        (dir_a, entries)
+    }
+
+    #[test]
+    fn a_next_key_is_published_but_signs_only_from_its_recorded_instant() {
+        let (_dir, entries) = rotating(1000);
+        let (old, new) = (entries[0].key.kid.clone(), entries[1].key.kid.clone());
+        let before = KeyRing::build(entries, 999).unwrap();
+        assert_eq!(before.active().kid(), old);
+        assert_eq!(before.state_of(before.get(&new).unwrap()), KeyState::Next);
+        assert!(
+            before.jwks_json().contains(&new),
+            "the next key is published"
+        );
+        assert_eq!(before.next_change(), Some(1000));
+
+        let after = before.at(1000).unwrap();
+        assert_eq!(after.active().kid(), new);
+        assert_eq!(after.state_of(after.get(&old).unwrap()), KeyState::Retiring);
+        // Same keys published, same document, same validator.
+        assert_eq!(after.etag(), before.etag());
+
+        let retired = after.at(1100).unwrap();
+        assert!(
+            retired.get(&old).is_none(),
+            "a retired key no longer verifies"
+        );
+        assert!(!retired.jwks_json().contains(&old));
+        assert_ne!(retired.etag(), after.etag());
+        assert_eq!(retired.next_change(), None);
+    }
+
+    #[test]
+    fn live_keys_switch_at_the_recorded_instant_without_a_rescan() {
+        let clock = Clock::system();
+        let now = clock.now();
+        let (_dir, entries) = rotating(now + 60);
+        let (old, new) = (entries[0].key.kid.clone(), entries[1].key.kid.clone());
+        let live = LiveKeys::new(KeyRing::build(entries, now).unwrap(), clock.clone());
+        assert_eq!(live.current().active().kid(), old);
+        clock.advance(60);
+        assert_eq!(live.current().active().kid(), new);
+        // Every reader gets the same ring after the switch.
+        assert!(Arc::ptr_eq(&live.current(), &live.current()));
+        clock.advance(100);
+        assert!(live.current().get(&old).is_none());
+    }
+
+    #[test]
+    fn a_ring_without_a_signer_is_refused() {
+        let (_dir, entries) = rotating(1000);
+        let next_only: Vec<RingEntry> = entries.into_iter().skip(1).collect();
+        assert!(KeyRing::build(next_only, 10).is_none());
     }
 }

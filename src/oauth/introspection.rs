@@ -257,6 +257,7 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            kid: None,
         }
     }
 

@@ -85,7 +85,8 @@ pub struct RevocationPage {
 
 /// One entry as resource servers see it. A token is revoked when an entry matches it:
 /// `jti` = jti, `sid` = sid, `family` = fam, `user` = sub with `iat <= issued_before`,
-/// `client` = client_id with `iat <= issued_before`.
+/// `client` = client_id with `iat <= issued_before`, `kid` = the `kid` of its JWS header (a
+/// revoked signing key).
 #[derive(Debug, Clone, Serialize)]
 pub struct PublishedEntry {
     pub id: i64,
@@ -106,6 +107,7 @@ impl From<Entry> for PublishedEntry {
             Target::Family(v) => ("family", v, None),
             Target::User { sub, before } => ("user", sub, Some(before)),
             Target::Client { client_id, before } => ("client", client_id, Some(before)),
+            Target::Kid(v) => ("kid", v, None),
         };
         Self {
             id: e.id,

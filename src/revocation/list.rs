@@ -33,6 +33,8 @@ struct Index {
     user: Targets<Before>,
     /// client_id → the latest `before`.
     client: Targets<Before>,
+    /// kid of a revoked key → the latest `expires_at`.
+    kid: Targets<UnixTime>,
     /// The highest id read from the store, purged or not: where the next poll starts.
     cursor: i64,
 }
@@ -53,10 +55,14 @@ impl RevocationList {
     }
 
     /// Whether an entry revokes this token: its jti, its session, its refresh-token family,
-    /// or its user or client as of the time it was issued.
+    /// its user or client as of the time it was issued, or the key that signed it.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.jti.get(&claims.jti).is_some()
+            || claims
+                .kid
+                .as_deref()
+                .is_some_and(|kid| index.kid.get(kid).is_some())
             || index.revokes(&GrantOrigin {
                 sub: &claims.sub,
                 client_id: &claims.client_id,
@@ -109,6 +115,7 @@ impl RevocationList {
             index.family.retain(|e| *e > now);
             index.user.retain(|b| b.expires_at > now);
             index.client.retain(|b| b.expires_at > now);
+            index.kid.retain(|e| *e > now);
         }
         removed
     }
@@ -193,6 +200,7 @@ impl Index {
             Target::Client { client_id, before } => {
                 latest_before(&mut self.client, client_id, before, until)
             }
+            Target::Kid(kid) => latest_expiry(&mut self.kid, kid, until),
         }
     }
 }
@@ -280,6 +288,7 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: Some("fam-1".into()),
+            kid: Some("kid-1".into()),
         }
     }
 
@@ -308,6 +317,7 @@ mod tests {
                 client_id: "app".into(),
                 before: 1000,
             },
+            Target::Kid("kid-1".into()),
         ];
         for target in cases {
             let list = RevocationList::new();
@@ -325,6 +335,7 @@ mod tests {
                 entry(1, Target::Jti("other".into()), 5000),
                 entry(2, Target::Sid("other".into()), 5000),
                 entry(3, Target::Family("other".into()), 5000),
+                entry(7, Target::Kid("other".into()), 5000),
                 entry(
                     4,
                     Target::User {

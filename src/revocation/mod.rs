@@ -32,6 +32,8 @@ pub enum Target {
     User { sub: String, before: UnixTime },
     /// Every token issued to this client at or before `before`.
     Client { client_id: String, before: UnixTime },
+    /// Every token signed by this key (its `kid`): the key was revoked (issue 13).
+    Kid(String),
 }
 
 impl Target {
@@ -42,12 +44,13 @@ impl Target {
             Self::Family(_) => "family",
             Self::User { .. } => "user",
             Self::Client { .. } => "client",
+            Self::Kid(_) => "kid",
         }
     }
 
     pub fn value(&self) -> &str {
         match self {
-            Self::Jti(v) | Self::Sid(v) | Self::Family(v) => v,
+            Self::Jti(v) | Self::Sid(v) | Self::Family(v) | Self::Kid(v) => v,
             Self::User { sub, .. } => sub,
             Self::Client { client_id, .. } => client_id,
         }
@@ -77,6 +80,8 @@ pub mod reason {
     pub const PASSWORD_CHANGED: &str = "password_changed";
     /// The user was disabled.
     pub const USER_DISABLED: &str = "user_disabled";
+    /// The signing key was revoked (`tessera keys revoke`): every token it signed.
+    pub const KEY_REVOKED: &str = "key_revoked";
 }
 
 /// An entry of the list.
@@ -259,6 +264,7 @@ pub fn entries(rows: Vec<RevocationRow>) -> Vec<Entry> {
                 ("jti", _) => Target::Jti(row.target),
                 ("sid", _) => Target::Sid(row.target),
                 ("family", _) => Target::Family(row.target),
+                ("kid", _) => Target::Kid(row.target),
                 ("user", Some(before)) => Target::User {
                     sub: row.target,
                     before,
@@ -309,8 +315,9 @@ pub fn spawn_background(
     store: Store,
     list: std::sync::Arc<RevocationList>,
     clock: Clock,
+    keys_changed: std::sync::Arc<tokio::sync::Notify>,
 ) -> BackgroundTasks {
-    let sync = tokio::spawn(sync::run(store, list.clone(), clock.clone()));
+    let sync = tokio::spawn(sync::run(store, list.clone(), clock.clone(), keys_changed));
     let purge = tokio::spawn(purge::run(list, clock, purge::INTERVAL));
     BackgroundTasks(vec![sync, purge])
 }
@@ -344,6 +351,7 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            kid: None,
         };
         let token = Revocation::access_token(&claims, reason::CLIENT_REQUEST, 1100);
         assert_eq!(token.target, Target::Jti("j".into()));

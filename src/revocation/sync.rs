@@ -18,6 +18,10 @@
 //! second channel (`CLIENT_CHANNEL`) of the same listening connection and read by their own
 //! cursor (`Store::sync_client_cache`) on each of those notifications and on every poll, so a
 //! removed client or a rotated secret stops working on every node as fast as a revocation.
+//!
+//! Key changes (issue 13) are announced on a third channel (`KEY_CHANNEL`): this task only
+//! wakes the key rescan (`keys::manage::run`), which reads the few key records itself, and
+//! wakes it too whenever notifications may have been lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +29,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use sqlx::postgres::{PgListener, PgNotification};
 
+use tokio::sync::Notify;
+
 use super::{RevocationList, entries};
 use crate::clock::Clock;
-use crate::store::{CLIENT_CHANNEL, Store};
+use crate::store::{CLIENT_CHANNEL, KEY_CHANNEL, Store};
 
 /// Polling interval when notifications are flowing: belt and braces.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -38,9 +44,14 @@ pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs until aborted (see `super::BackgroundTasks`).
-pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
-    let sync = Sync { store, list, clock };
+/// Runs until aborted (see `super::BackgroundTasks`). `keys_changed` wakes the key rescan.
+pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock, keys_changed: Arc<Notify>) {
+    let sync = Sync {
+        store,
+        list,
+        clock,
+        keys_changed,
+    };
     let mut retry = FIRST_RETRY;
     loop {
         match sync.store.revocation_listener().await {
@@ -58,7 +69,7 @@ pub async fn run(store: Store, list: Arc<RevocationList>, clock: Clock) {
             }
         }
         // Whatever was announced while no one listened is in the store: catch up, then retry.
-        sync.poll().await;
+        sync.catch_up().await;
         tokio::time::sleep(retry).await;
         retry = (retry * 2).min(MAX_RETRY);
     }
@@ -68,6 +79,7 @@ struct Sync {
     store: Store,
     list: Arc<RevocationList>,
     clock: Clock,
+    keys_changed: Arc<Notify>,
 }
 
 impl Sync {
@@ -75,7 +87,7 @@ impl Sync {
     /// itself and says so with `Ok(None)`; after an error we start over with a new one).
     async fn follow(&self, listener: PgListener) {
         // LISTEN is in place: anything committed before it is in the store, so catch up now.
-        self.poll().await;
+        self.catch_up().await;
         // A stream keeps the pending receive across `select!` rounds (cancel safety).
         let mut notifications = Box::pin(futures_util::stream::unfold(
             listener,
@@ -92,7 +104,7 @@ impl Sync {
                 next = notifications.next() => match next {
                     Some(Ok(Some(notification))) => self.notified(&notification).await,
                     // The connection dropped and sqlx reconnected: notifications may be lost.
-                    Some(Ok(None)) => self.poll().await,
+                    Some(Ok(None)) => self.catch_up().await,
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "revocation listener failed");
                         return;
@@ -105,6 +117,10 @@ impl Sync {
     }
 
     async fn notified(&self, notification: &PgNotification) {
+        if notification.channel() == KEY_CHANNEL {
+            self.keys_changed.notify_one();
+            return;
+        }
         if notification.channel() == CLIENT_CHANNEL {
             self.poll_clients().await;
             return;
@@ -114,6 +130,12 @@ impl Sync {
             // Our own revocation, or one a poll already brought.
             return;
         }
+        self.poll().await;
+    }
+
+    /// After notifications may have been lost: poll, and have the keys read again.
+    async fn catch_up(&self) {
+        self.keys_changed.notify_one();
         self.poll().await;
     }
 

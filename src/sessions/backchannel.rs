@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::clock::UnixTime;
-use crate::keys::{KeyRing, SigningAlg};
+use crate::keys::{LiveKeys, SigningAlg};
 use crate::store::{BackchannelTarget, Store};
 use crate::tokens::logout_token;
 
@@ -19,7 +19,7 @@ const ATTEMPTS: u32 = 3;
 pub struct Backchannel {
     http: reqwest::Client,
     /// None only in a command run where no node has created keys yet (so no session exists).
-    keys: Option<KeyRing>,
+    keys: Option<LiveKeys>,
     issuer: String,
     /// Deliveries still running, kept only by a short-lived process (the CLI) that must wait
     /// for them before it exits; a server lets them run.
@@ -27,12 +27,12 @@ pub struct Backchannel {
 }
 
 impl Backchannel {
-    pub fn new(keys: KeyRing, issuer: String, timeout: Duration) -> Self {
+    pub fn new(keys: LiveKeys, issuer: String, timeout: Duration) -> Self {
         Self::with_keys(Some(keys), issuer, timeout)
     }
 
     /// Like `new`, for a command that may find no keys.
-    pub fn with_keys(keys: Option<KeyRing>, issuer: String, timeout: Duration) -> Self {
+    pub fn with_keys(keys: Option<LiveKeys>, issuer: String, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -89,7 +89,7 @@ impl Backchannel {
         let (client_id, uri) = (target.client_id.as_str(), target.uri.as_str());
         // The client verifies logout tokens with the algorithm it registered for our tokens
         // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
-        let Some(keys) = &self.keys else {
+        let Some(keys) = self.keys.as_ref().map(LiveKeys::current) else {
             tracing::warn!(client_id, "back-channel logout: no signing keys");
             return;
         };

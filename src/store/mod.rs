@@ -34,12 +34,14 @@ use crate::config::DatabaseUrl;
 
 mod clients;
 mod revocations;
+mod signing_keys;
 
 pub use clients::{CLIENT_CHANGE_LOCK, Fetched};
 pub use revocations::{
     CLIENT_CHANNEL, LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL,
     REVOCATION_WRITE_LOCK, RevocationRow,
 };
+pub use signing_keys::{KEY_CHANGE_LOCK, KEY_CHANNEL, KeyChange, KeyRow};
 
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

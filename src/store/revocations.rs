@@ -209,7 +209,7 @@ impl Store {
     }
 
     /// PostgreSQL: a dedicated connection (not from the pool) that `LISTEN`s on
-    /// `REVOCATION_CHANNEL` and `CLIENT_CHANNEL`. SQLite: `None`, there are no notifications
+    /// `REVOCATION_CHANNEL`, `CLIENT_CHANNEL` and `KEY_CHANNEL`. SQLite: `None`, there are no notifications
     /// (the CLI's writes are found by polling).
     pub async fn revocation_listener(&self) -> Result<Option<PgListener>, StoreError> {
         if self.backend != Backend::Postgres {
@@ -226,7 +226,7 @@ impl Store {
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener
-            .listen_all([REVOCATION_CHANNEL, CLIENT_CHANNEL])
+            .listen_all([REVOCATION_CHANNEL, CLIENT_CHANNEL, super::KEY_CHANNEL])
             .await?;
         Ok(Some(listener))
     }

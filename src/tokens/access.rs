@@ -55,6 +55,8 @@ pub fn mint(
         auth_time: grant.auth_time,
         roles: grant.roles,
         fam: grant.family,
+        // Not serialized (a header member); only verification needs it.
+        kid: None,
     };
     let token = jws::sign(key, TYP, &claims)?;
     Ok(AccessToken {
@@ -94,7 +96,8 @@ pub fn verify_access_token(
     if !typ.eq_ignore_ascii_case(TYP) && !typ.eq_ignore_ascii_case("application/at+jwt") {
         return Err(AccessTokenError::WrongType);
     }
-    let claims: AccessClaims = jws::parse_claims(&payload)?;
+    let mut claims: AccessClaims = jws::parse_claims(&payload)?;
+    claims.kid = header.kid;
     if claims.iss != issuer {
         return Err(AccessTokenError::OtherIssuer);
     }
@@ -136,7 +139,16 @@ mod tests {
         let minted = mint(ring.active(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);
         let claims = verify_access_token(&ring, "https://id.example", &minted.token, 1059).unwrap();
-        assert_eq!(claims, minted.claims);
+        // Verification adds the signing key's kid (from the header: never a claim).
+        let kid = Some(ring.active().kid().to_string());
+        assert_eq!(
+            claims,
+            AccessClaims {
+                kid,
+                ..minted.claims
+            }
+        );
+        assert!(payload(&minted.token).get("kid").is_none());
         assert_eq!(claims.fam.as_deref(), Some("fam-1"));
         assert_eq!(payload(&minted.token)["fam"], "fam-1");
 

@@ -32,4 +32,9 @@ pub struct AccessClaims {
     /// family reaches its access tokens through the revocation list (DESIGN §3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fam: Option<String>,
+    /// The `kid` of the key that signed the token: a JWS header member, not a claim (never
+    /// serialized), set by verification so that a revoked key's tokens are found by the
+    /// revocation list like any other (issue 13).
+    #[serde(skip)]
+    pub kid: Option<String>,
 }

@@ -9,6 +9,9 @@ use crate::keys::SigningKey;
 
 pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
+/// How long a logout token is valid (OIDC Back-Channel Logout §2.4 recommends a short `exp`).
+pub const LIFETIME: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogoutClaims {
     pub iss: String,
@@ -33,7 +36,7 @@ pub fn mint(
         iss: issuer.to_string(),
         aud: client_id.to_string(),
         iat: now,
-        exp: now + 120,
+        exp: now.saturating_add(LIFETIME.as_secs() as i64),
         jti: uuid::Uuid::new_v4().to_string(),
         sub: sub.to_string(),
         sid: sid.to_string(),

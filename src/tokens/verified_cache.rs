@@ -109,6 +109,7 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            kid: None,
         })
     }
 

@@ -117,10 +117,9 @@ fn a_key_file_readable_by_others_stops_the_server_and_names_the_fix() {
     tessera::keys::load_or_generate(&keys, 1).expect("generate");
     let key = std::fs::read_dir(&keys)
         .expect("dir")
-        .next()
-        .expect("a key")
-        .expect("entry")
-        .path();
+        .map(|e| e.expect("entry").path())
+        .find(|p| p.extension().is_some_and(|x| x == "pem"))
+        .expect("a key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
     let out = tessera(dir.path(), &["serve"], &[]);

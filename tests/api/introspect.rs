@@ -148,7 +148,7 @@ async fn forged_access_tokens_are_inactive(backend: Backend) {
     let foreign = SigningKey::from_rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()).unwrap();
     let foreign_kid = tessera::tokens::jws::sign(&foreign, "at+jwt", &claims).unwrap();
 
-    let our_kid = app.state.keys.active().kid().to_string();
+    let our_kid = app.state.keys.current().active().kid().to_string();
     let header = |alg: &str| {
         URL_SAFE_NO_PAD.encode(json!({ "alg": alg, "typ": "at+jwt", "kid": our_kid }).to_string())
     };
@@ -277,8 +277,9 @@ async fn introspecting_an_access_token_reads_no_database(backend: Backend) {
     app.state.store.close().await;
     assert!(app.state.store.ping().await.is_err(), "the pool is closed");
     let issuer = app.state.settings.issuer();
+    let keys = app.state.keys.current();
     let check = AccessTokenCheck {
-        keys: &app.state.keys,
+        keys: &keys,
         revocations: &app.state.revocations,
         verified: &app.state.verified_tokens,
         issuer: &issuer,

@@ -71,7 +71,8 @@ async fn kid_is_the_rfc7638_thumbprint(backend: Backend) {
 async fn tokens_signed_by_the_server_verify_against_the_published_jwks(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = serde_json::json!({ "iss": app.address, "sub": "alice", "exp": 4_000_000_000u64 });
-    let token = tessera::tokens::jws::sign(app.state.keys.active(), "JWT", &claims).expect("sign");
+    let token = tessera::tokens::jws::sign(app.state.keys.current().active(), "JWT", &claims)
+        .expect("sign");
 
     let set: JwkSet = app.get("/jwks").await.json().await.expect("jwks");
     let header = jsonwebtoken::decode_header(&token).expect("header");
@@ -99,9 +100,11 @@ async fn a_restart_with_the_same_keys_directory_keeps_the_kid(backend: Backend) 
 
     let app = spawn_app(backend).await;
     let kid_before = fetch_jwks(&app).await["keys"][0]["kid"].clone();
+    // Key files only: the directory also holds the `.lock` that nodes starting together take.
     let files: Vec<_> = std::fs::read_dir(&app.keys_dir)
         .expect("keys dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
         .collect();
     assert_eq!(files.len(), 3, "one key per algorithm");
     for file in &files {

@@ -31,6 +31,7 @@ mod discovery;
 mod grant_lifecycle;
 mod health;
 mod introspect;
+mod key_rotation;
 mod keys;
 mod limits;
 mod login_page;

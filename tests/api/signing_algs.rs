@@ -69,7 +69,7 @@ async fn a_client_registered_for_eddsa_gets_eddsa_tokens_that_verify_against_the
     assert_eq!(jwk["kid"], thumbprint(canonical));
     // Our own verifier accepts it too (key chosen by kid).
     tessera::tokens::access::verify_access_token(
-        &app.state.keys,
+        &app.state.keys.current(),
         &app.address,
         &token,
         app.clock.now(),
@@ -130,7 +130,7 @@ async fn a_token_claiming_another_alg_for_an_eddsa_key_is_refused(backend: Backe
     let relabelled = parts.join(".");
     assert!(
         tessera::tokens::access::verify_access_token(
-            &app.state.keys,
+            &app.state.keys.current(),
             &app.address,
             &relabelled,
             app.clock.now(),

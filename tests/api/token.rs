@@ -431,7 +431,7 @@ async fn verify_access_token_checks_typ_issuer_and_expiry(backend: Backend) {
     let client = app.create_service_client("api.read").await;
     let body: Value = issue(&app, &client).await;
     let token = body["access_token"].as_str().unwrap();
-    let ring = &app.state.keys;
+    let ring = &app.state.keys.current();
     let now = app.clock.now();
     let claims = verify_access_token(ring, &app.address, token, now).expect("valid");
     assert_eq!(claims.client_id, client.id);

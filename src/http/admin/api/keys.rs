@@ -33,7 +33,7 @@ struct KeyList {
 )]
 #[get("/keys")]
 pub(super) async fn list_keys(state: web::Data<AppState>) -> ApiResult {
-    let items = admin_keys::list(&state.keys)
+    let items = admin_keys::list(&state.keys.current())
         .into_iter()
         .map(|k| KeyJson {
             kid: k.kid,

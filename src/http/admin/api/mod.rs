@@ -213,7 +213,7 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     let token = bearer(req).ok_or(ApiError::Unauthenticated)?;
     let claims = verify_access_token(
-        &state.keys,
+        &state.keys.current(),
         &state.settings.issuer(),
         token,
         state.clock.now(),

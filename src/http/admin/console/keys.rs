@@ -16,6 +16,6 @@ struct KeysPage<'a> {
 }
 
 pub async fn list(state: web::Data<AppState>, _admin: AdminSession) -> ConsoleResult {
-    let keys = keys::list(&state.keys);
+    let keys = keys::list(&state.keys.current());
     Ok(pages::render(StatusCode::OK, &KeysPage { keys: &keys })?)
 }

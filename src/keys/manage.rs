@@ -1,0 +1,601 @@
+//! Key files and their records brought together (issue 13): what a node does at start and at
+//! each rescan, and what `tessera keys rotate`, `revoke` and `list` do. The decisions are
+//! `super::lifecycle`'s; this module reads and writes the keys directory and the store.
+//!
+//! Every change to the records happens in one transaction that holds `KEY_CHANGE_LOCK` from
+//! its first statement, after reading the records again: nodes starting together adopt the
+//! same files once, and two rotations at once cannot both stage a key.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::lifecycle::{self, FoundKey, KeyRecord, KeyState, LifecycleError, Policy};
+use super::pem;
+use super::{KeyFileError, KeyRing, LiveKeys, RingEntry, SigningAlg, SigningKey};
+use crate::clock::{Clock, UnixTime};
+use crate::config::Settings;
+use crate::oauth::client::MAX_ACCESS_TOKEN_TTL;
+use crate::revocation::{self, RevocationList, Target};
+use crate::store::{KeyChange, KeyRow, Store, StoreError};
+use crate::tokens::logout_token;
+
+/// Why a key operation failed, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error(transparent)]
+    File(#[from] KeyFileError),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("cannot read or record the signing keys in the database: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "no signing key is active: the keys directory {0} lacks the files of the active keys \
+         recorded in the database (`tessera keys list` shows them)"
+    )]
+    NothingSigns(String),
+}
+
+/// The lifecycle settings, in seconds.
+pub fn policy(settings: &Settings) -> Policy {
+    let signed = [
+        MAX_ACCESS_TOKEN_TTL,
+        lifecycle::hint_lifetime(settings.id_token_ttl, settings.session_ttl),
+        logout_token::LIFETIME,
+    ];
+    Policy {
+        publish_ahead: secs(settings.publish_ahead()),
+        retire_window: lifecycle::retire_window(&signed, settings.jwks_max_age),
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The `*.pem` files of the keys directory, each parsed once: a rescan parses only files it
+/// has not seen (RSA key validation costs milliseconds), and names a broken file once.
+#[derive(Debug)]
+pub struct KeyFiles {
+    dir: PathBuf,
+    parsed: HashMap<String, Arc<SigningKey>>,
+    broken: HashSet<String>,
+}
+
+/// A parsed key file.
+#[derive(Debug, Clone)]
+pub struct LoadedKey {
+    pub file: String,
+    pub key: Arc<SigningKey>,
+}
+
+impl KeyFiles {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            parsed: HashMap::new(),
+            broken: HashSet::new(),
+        }
+    }
+
+    /// Every key file, sorted by name. `strict`: a file that does not parse is an error (at
+    /// start and in commands); otherwise it is logged once and skipped, so that a file being
+    /// copied in by hand cannot stop a running node.
+    pub fn scan(&mut self, strict: bool) -> Result<Vec<LoadedKey>, KeyFileError> {
+        let paths = pem::key_files(&self.dir)?;
+        let names: HashSet<String> = paths.iter().filter_map(|p| file_name(p)).collect();
+        self.parsed.retain(|name, _| names.contains(name));
+        self.broken.retain(|name| names.contains(name));
+        let mut loaded = Vec::with_capacity(paths.len());
+        for path in &paths {
+            let Some(name) = file_name(path) else {
+                continue;
+            };
+            if let Some(key) = self.parsed.get(&name) {
+                loaded.push(LoadedKey {
+                    file: name,
+                    key: key.clone(),
+                });
+                continue;
+            }
+            match pem::load(path) {
+                Ok(key) => {
+                    let key = Arc::new(key);
+                    self.parsed.insert(name.clone(), key.clone());
+                    self.broken.remove(&name);
+                    loaded.push(LoadedKey { file: name, key });
+                }
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    if self.broken.insert(name) {
+                        tracing::error!(error = %e, "skipping a key file that cannot be used");
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn file_name(path: &Path) -> Option<String> {
+    path.file_name()?.to_str().map(str::to_string)
+}
+
+fn found(loaded: &[LoadedKey]) -> Vec<FoundKey> {
+    loaded
+        .iter()
+        .map(|l| FoundKey {
+            kid: l.key.kid().to_string(),
+            alg: l.key.signing_alg(),
+            file: l.file.clone(),
+            created_at: l.key.created_at(),
+        })
+        .collect()
+}
+
+fn to_record(row: KeyRow) -> Option<KeyRecord> {
+    let Ok(alg) = SigningAlg::parse(&row.alg) else {
+        tracing::warn!(
+            kid = row.kid,
+            alg = row.alg,
+            "skipping a key record of unknown alg"
+        );
+        return None;
+    };
+    Some(KeyRecord {
+        kid: row.kid,
+        alg,
+        file: row.file,
+        created_at: row.created_at,
+        published_at: row.published_at,
+        active_at: row.active_at,
+        retiring_at: row.retiring_at,
+        retire_after: row.retire_after,
+        revoked_at: row.revoked_at,
+    })
+}
+
+fn to_row(r: &KeyRecord) -> KeyRow {
+    KeyRow {
+        kid: r.kid.clone(),
+        alg: r.alg.as_str().to_string(),
+        file: r.file.clone(),
+        created_at: r.created_at,
+        published_at: r.published_at,
+        active_at: r.active_at,
+        retiring_at: r.retiring_at,
+        retire_after: r.retire_after,
+        revoked_at: r.revoked_at,
+    }
+}
+
+/// Records in publication order: by creation time, then kid, compared here byte by byte (a
+/// database's text collation could order kids otherwise), so that every node publishes the
+/// same document with the same `ETag`.
+fn records(rows: Vec<KeyRow>) -> Vec<KeyRecord> {
+    let mut records: Vec<KeyRecord> = rows.into_iter().filter_map(to_record).collect();
+    in_publication_order(&mut records);
+    records
+}
+
+fn in_publication_order(records: &mut [KeyRecord]) {
+    records.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+}
+
+/// The ring at `now` from the records and the loaded files (joined by kid: the file name is
+/// only for people). Keys recorded without a loaded file cannot be published.
+pub fn ring_from(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) -> Option<KeyRing> {
+    let by_kid: HashMap<&str, &Arc<SigningKey>> =
+        loaded.iter().map(|l| (l.key.kid(), &l.key)).collect();
+    let entries = records
+        .iter()
+        .filter_map(|record| {
+            by_kid.get(record.kid.as_str()).map(|key| RingEntry {
+                key: Arc::clone(key),
+                record: record.clone(),
+            })
+        })
+        .collect();
+    KeyRing::build(entries, now)
+}
+
+/// Opens a change, reads the records and adopts the files that have none (see
+/// `lifecycle::plan_adoption`). Returns the change (still open) and every record.
+async fn begin(
+    store: &Store,
+    loaded: &[LoadedKey],
+    now: UnixTime,
+    policy: Policy,
+) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
+    let mut change = store.begin_key_change().await?;
+    let mut all = records(change.rows().await?);
+    let adopted = lifecycle::plan_adoption(&all, &found(loaded), now, policy);
+    for record in &adopted {
+        if all.iter().any(|r| r.kid == record.kid) {
+            change.update_times(&to_row(record)).await?;
+            all.retain(|r| r.kid != record.kid);
+        } else {
+            change.insert(&to_row(record)).await?;
+            tracing::info!(
+                kid = record.kid,
+                alg = %record.alg,
+                file = record.file,
+                state = %record.state(now),
+                "recorded a key file found without a record"
+            );
+        }
+        all.push(record.clone());
+    }
+    in_publication_order(&mut all);
+    Ok((change, all))
+}
+
+/// At start: creates the keys a new deployment lacks (atomically, one node for all), records
+/// the files that have no record yet, and builds the ring.
+pub async fn open(
+    store: &Store,
+    settings: &Settings,
+    clock: &Clock,
+) -> Result<(LiveKeys, KeyFiles), KeysError> {
+    let now = clock.now();
+    pem::load_or_generate(&settings.keys_dir, now)?;
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = files.scan(true)?;
+    let (change, records) = begin(store, &loaded, now, policy(settings)).await?;
+    change.commit().await?;
+    warn_missing(&records, &loaded, now);
+    let ring = ring_from(&records, &loaded, now)
+        .ok_or_else(|| KeysError::NothingSigns(settings.keys_dir.display().to_string()))?;
+    Ok((LiveKeys::new(ring, clock.clone()), files))
+}
+
+/// The ring of the recorded keys, for a command that signs (back-channel logout tokens): the
+/// same active keys the nodes use, never a next one.
+pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = files.scan(false).ok()?;
+    let records = records(store.signing_keys().await.ok()?);
+    let ring = ring_from(&records, &loaded, clock.now())?;
+    Some(LiveKeys::new(ring, clock.clone()))
+}
+
+fn warn_missing(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) {
+    for record in records {
+        if record.state(now).is_published() && !loaded.iter().any(|l| l.key.kid() == record.kid) {
+            tracing::error!(
+                kid = record.kid,
+                file = record.file,
+                state = %record.state(now),
+                "a published key's file is missing from the keys directory; it is not served"
+            );
+        }
+    }
+}
+
+/// Reads the records and the directory again; swaps the ring if the keys changed. Returns
+/// whether they did.
+pub async fn rescan(
+    store: &Store,
+    files: &mut KeyFiles,
+    live: &LiveKeys,
+    now: UnixTime,
+) -> Result<bool, KeysError> {
+    let loaded = files.scan(false)?;
+    let records = records(store.signing_keys().await?);
+    let Some(ring) = ring_from(&records, &loaded, now) else {
+        tracing::error!("the key records leave nothing to sign with; keeping the current keys");
+        return Ok(false);
+    };
+    let changed = live.replace(ring);
+    if changed {
+        warn_missing(&records, &loaded, now);
+        let ring = live.current();
+        for entry in ring.entries() {
+            tracing::info!(
+                kid = entry.record.kid,
+                alg = %entry.record.alg,
+                state = %entry.record.state(now),
+                "signing keys changed"
+            );
+        }
+    }
+    Ok(changed)
+}
+
+/// Keeps the node's ring in step with the records: a rescan every `interval`, and one as soon
+/// as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see `revocation::sync`).
+pub async fn run(
+    store: Store,
+    live: LiveKeys,
+    mut files: KeyFiles,
+    clock: Clock,
+    interval: Duration,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            () = wake.notified() => {}
+        }
+        if let Err(e) = rescan(&store, &mut files, &live, clock.now()).await {
+            tracing::warn!(error = %e, "cannot rescan the signing keys");
+        }
+    }
+}
+
+/// A key `rotate` staged.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Staged {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub file: String,
+    /// When it starts signing.
+    pub active_at: UnixTime,
+    /// The key it replaces, which retires then.
+    pub replaces: Option<String>,
+    /// When the replaced key leaves JWKS.
+    pub replaced_retire_after: Option<UnixTime>,
+}
+
+/// `tessera keys rotate`: a new key for `alg`, published now, signing after `publish_ahead`.
+pub async fn rotate(
+    store: &Store,
+    settings: &Settings,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<Staged, KeysError> {
+    let policy = policy(settings);
+    pem::ensure_dir(&settings.keys_dir)?;
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = files.scan(true)?;
+    let (mut change, records) = begin(store, &loaded, now, policy).await?;
+    let rotation = match lifecycle::plan_rotation(&records, alg, now, policy) {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            // What was adopted on the way stays recorded.
+            change.commit().await?;
+            return Err(e.into());
+        }
+    };
+    let (path, record) = new_key(&settings.keys_dir, alg, now, rotation.new_key.active_at)?;
+    let recorded = record_new_key(&mut change, &record, rotation.retires.as_ref()).await;
+    if let Err(e) = match recorded {
+        Ok(()) => change.commit().await,
+        Err(e) => Err(e),
+    } {
+        // Nothing refers to the file: without it, the next start would adopt it.
+        let _ = std::fs::remove_file(&path);
+        return Err(e.into());
+    }
+    Ok(Staged {
+        kid: record.kid,
+        alg,
+        file: record.file,
+        active_at: rotation.new_key.active_at,
+        replaces: rotation.retires.as_ref().map(|r| r.kid.clone()),
+        replaced_retire_after: rotation.retires.and_then(|r| r.retire_after),
+    })
+}
+
+async fn record_new_key(
+    change: &mut KeyChange,
+    record: &KeyRecord,
+    retires: Option<&KeyRecord>,
+) -> Result<(), StoreError> {
+    change.insert(&to_row(record)).await?;
+    if let Some(old) = retires {
+        change.update_times(&to_row(old)).await?;
+    }
+    Ok(())
+}
+
+/// Writes a new key file, parses it back (its kid is the thumbprint of what was written) and
+/// makes its record: published now, active from `active_at`.
+fn new_key(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    active_at: UnixTime,
+) -> Result<(PathBuf, KeyRecord), KeyFileError> {
+    let path = pem::generate(dir, alg, now)?;
+    let key = match pem::load(&path) {
+        Ok(key) => key,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    let record = KeyRecord {
+        kid: key.kid().to_string(),
+        alg,
+        file: file_name(&path).unwrap_or_default(),
+        created_at: now,
+        published_at: now,
+        active_at: Some(active_at),
+        retiring_at: None,
+        retire_after: None,
+        revoked_at: None,
+    };
+    Ok((path, record))
+}
+
+/// What `revoke` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Revoked {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// The key's state before.
+    pub was: KeyState,
+    /// The key that signs for its algorithm from now on, when the revoked key was active.
+    pub successor: Option<String>,
+    /// The revocation list entry that makes every token the key signed inactive.
+    pub revocation_id: i64,
+}
+
+/// `tessera keys revoke KID`: withdraws the key at once (every node drops it from JWKS at its
+/// next rescan or notification), revokes every token it signed through the revocation list
+/// (entry by `kid`, which resource servers pulling `/revocations` see too), and if it was
+/// active, makes a successor sign at once: the next key, or a new one.
+pub async fn revoke(
+    store: &Store,
+    settings: &Settings,
+    kid: &str,
+    now: UnixTime,
+) -> Result<Revoked, KeysError> {
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = files.scan(false)?;
+    let (mut change, records) = begin(store, &loaded, now, policy(settings)).await?;
+    let plan = match lifecycle::plan_revocation(&records, kid, now) {
+        Ok(plan) => plan,
+        Err(e) => {
+            change.commit().await?;
+            return Err(e.into());
+        }
+    };
+    let alg = plan.revoked.alg;
+    // An active key's successor: the next key promoted by the plan, or a new one below.
+    let mut successor = plan
+        .updates
+        .iter()
+        .filter(|_| plan.was == KeyState::Active)
+        .find(|r| r.state(now) == KeyState::Active)
+        .map(|r| r.kid.clone());
+    let mut created = None;
+    if plan.was != KeyState::Revoked {
+        change.update_times(&to_row(&plan.revoked)).await?;
+        for update in &plan.updates {
+            change.update_times(&to_row(update)).await?;
+        }
+        if plan.needs_new_key {
+            let (path, record) = new_key(&settings.keys_dir, alg, now, now)?;
+            successor = Some(record.kid.clone());
+            created = Some(path);
+            change.insert(&to_row(&record)).await?;
+        }
+    }
+    if let Err(e) = change.commit().await {
+        if let Some(path) = created {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e.into());
+    }
+    // After the key records: a node that reads the entry before the records drops the tokens
+    // a moment early, never late. Asking again (the command run twice) writes nothing new.
+    let entry = RevocationList::new()
+        .revoke(
+            store,
+            revocation::Revocation::new(
+                Target::Kid(plan.revoked.kid.clone()),
+                revocation::reason::KEY_REVOKED,
+                now,
+            ),
+        )
+        .await?;
+    set_aside(&settings.keys_dir, &plan.revoked.file);
+    Ok(Revoked {
+        kid: plan.revoked.kid,
+        alg,
+        was: plan.was,
+        successor,
+        revocation_id: entry.id,
+    })
+}
+
+/// Renames a revoked key's file out of the `*.pem` set, so that no later start (on a restored
+/// or new database, say) can ever adopt it again. The record is what withdraws the key; a
+/// read-only directory only gets a warning.
+fn set_aside(dir: &Path, file: &str) {
+    if file.is_empty() || file.contains('/') || !file.ends_with(".pem") {
+        return;
+    }
+    let from = dir.join(file);
+    if !from.exists() {
+        return;
+    }
+    let to = dir.join(format!("{file}.revoked"));
+    if let Err(e) = std::fs::rename(&from, &to) {
+        tracing::warn!(
+            error = %e,
+            file = %from.display(),
+            "the key is revoked, but its file could not be renamed; delete it by hand"
+        );
+    }
+}
+
+/// One line of `tessera keys list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Listed {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub state: KeyState,
+    /// `false` for a key file without a record yet: its state and times are what the next
+    /// start records (see `lifecycle::plan_adoption`).
+    pub recorded: bool,
+    pub file: String,
+    /// Whether the file is in the keys directory (a published key without one is not served).
+    pub file_present: bool,
+    pub created_at: UnixTime,
+    pub published_at: UnixTime,
+    pub active_at: Option<UnixTime>,
+    pub retiring_at: Option<UnixTime>,
+    /// When it leaves (or left) JWKS.
+    pub retire_after: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// `tessera keys list`: every recorded key, and every key file without a record as the next
+/// start will record it; active keys first, then by algorithm, state and age (newest first).
+/// Reads only; changes nothing. Nothing at all to list is an error: no node has started yet.
+pub async fn list(
+    store: &Store,
+    settings: &Settings,
+    now: UnixTime,
+) -> Result<Vec<Listed>, KeysError> {
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = if settings.keys_dir.exists() {
+        files.scan(false)?
+    } else {
+        Vec::new()
+    };
+    let records = records(store.signing_keys().await?);
+    let planned = lifecycle::plan_adoption(&records, &found(&loaded), now, policy(settings));
+    let listed = |r: &KeyRecord, recorded: bool| Listed {
+        kid: r.kid.clone(),
+        alg: r.alg,
+        state: r.state(now),
+        recorded,
+        file: r.file.clone(),
+        file_present: loaded.iter().any(|l| l.key.kid() == r.kid),
+        created_at: r.created_at,
+        published_at: r.published_at,
+        active_at: r.active_at,
+        retiring_at: r.retiring_at,
+        retire_after: r.retire_after,
+        revoked_at: r.revoked_at,
+    };
+    let mut all: Vec<Listed> = records.iter().map(|r| listed(r, true)).collect();
+    all.extend(
+        planned
+            .iter()
+            .filter(|p| !records.iter().any(|r| r.kid == p.kid))
+            .map(|p| listed(p, false)),
+    );
+    if all.is_empty() {
+        return Err(KeyFileError::none_in(&settings.keys_dir).into());
+    }
+    all.sort_by_key(|l| {
+        (
+            l.state != KeyState::Active,
+            l.alg,
+            l.state,
+            std::cmp::Reverse(l.created_at),
+            l.kid.clone(),
+        )
+    });
+    Ok(all)
+}
