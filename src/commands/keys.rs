@@ -3,6 +3,8 @@
 //! `key_rescan_interval`, at once on PostgreSQL (NOTIFY).
 
 use super::CommandError;
+use super::service::CliService;
+use crate::admin::Actor;
 use crate::cli::KeysCommand;
 use crate::clock::{self, Clock, UnixTime};
 use crate::config::Settings;
@@ -25,10 +27,10 @@ pub async fn run(cmd: KeysCommand, settings: &Settings, clock: &Clock) -> Result
     let result = match cmd {
         KeysCommand::List { json: as_json } => list(&store, settings, now, as_json).await,
         KeysCommand::Rotate { alg, json: as_json } => {
-            rotate(&store, settings, &alg, now, as_json).await
+            rotate(&store, settings, &alg, clock, as_json).await
         }
         KeysCommand::Revoke { kid, json: as_json } => {
-            revoke(&store, settings, &kid, now, as_json).await
+            revoke(&store, settings, &kid, clock, as_json).await
         }
     };
     store.close().await;
@@ -78,13 +80,15 @@ async fn rotate(
     store: &crate::store::Store,
     settings: &Settings,
     alg: &str,
-    now: UnixTime,
+    clock: &Clock,
     as_json: bool,
 ) -> Result<(), CommandError> {
+    let now = clock.now();
     let alg = SigningAlg::parse(alg).map_err(failed)?;
     let staged = manage::rotate(store, settings, alg, now)
         .await
         .map_err(failed)?;
+    audit(settings, clock.clone(), "key.rotated", &staged.kid, &staged).await?;
     if as_json {
         return json(&staged);
     }
@@ -109,15 +113,24 @@ async fn revoke(
     store: &crate::store::Store,
     settings: &Settings,
     kid: &str,
-    now: UnixTime,
+    clock: &Clock,
     as_json: bool,
 ) -> Result<(), CommandError> {
+    let now = clock.now();
     let revoked = manage::revoke(store, settings, kid, now)
         .await
         .map_err(|e| match e {
             KeysError::Lifecycle(e) => failed(e),
             e => failed(format!("cannot revoke key {}: {e}", kid.escape_default())),
         })?;
+    audit(
+        settings,
+        clock.clone(),
+        "key.revoked",
+        &revoked.kid,
+        &revoked,
+    )
+    .await?;
     if as_json {
         return json(&revoked);
     }
@@ -138,4 +151,24 @@ async fn revoke(
         revoked.revocation_id
     );
     Ok(())
+}
+
+/// Key changes are audited like every other admin change (actor `cli:USER`), through the admin
+/// service the other commands use.
+async fn audit(
+    settings: &Settings,
+    clock: Clock,
+    action: &str,
+    kid: &str,
+    detail: &impl serde::Serialize,
+) -> Result<(), CommandError> {
+    let svc = CliService::open(settings, &clock).await?;
+    let detail = serde_json::to_value(detail).map_err(failed)?;
+    let recorded = svc
+        .admin()
+        .record(&Actor::cli(), action, kid, Some(detail))
+        .await
+        .map_err(failed);
+    svc.close().await;
+    recorded
 }

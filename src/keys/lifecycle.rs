@@ -319,21 +319,25 @@ pub fn plan_adoption(
             retire_after: Some(now.saturating_add(policy.retire_window)),
             ..record_for(f, now, None)
         };
-        adopted.extend(older.iter().map(|f| retiring(f)));
-        let has = |state| of_alg_in(records, alg, state, now).next().is_some();
-        if has(KeyState::Next) {
-            adopted.push(retiring(newest));
-        } else if has(KeyState::Active) {
-            match plan_rotation(records, alg, now, policy) {
-                Ok(rotation) => {
-                    adopted.push(record_for(newest, now, Some(rotation.new_key.active_at)));
-                    adopted.extend(rotation.retires);
-                }
-                Err(_) => adopted.push(retiring(newest)),
+        // Files beside published records are not taken in: a file that appears in the keys
+        // directory (a planted key, or a node started on the wrong or an empty mount that made
+        // its own) must never be staged, let alone sign. New keys come from `keys rotate`.
+        let published = records
+            .iter()
+            .any(|r| r.alg == alg && r.state(now).is_published());
+        if published {
+            for f in &unrecorded {
+                tracing::warn!(
+                    kid = f.kid,
+                    file = f.file,
+                    %alg,
+                    "ignoring a key file that has no record; stage new keys with `tessera keys rotate`"
+                );
             }
-        } else {
-            adopted.push(record_for(newest, now, Some(now)));
+            continue;
         }
+        adopted.extend(older.iter().map(|f| retiring(f)));
+        adopted.push(record_for(newest, now, Some(now)));
     }
     adopted
 }
@@ -565,20 +569,12 @@ mod tests {
     }
 
     #[test]
-    fn a_file_added_beside_an_active_key_is_staged_as_next() {
+    fn a_file_beside_published_keys_is_never_taken_in() {
         let active = record("active", Some(0));
-        let files = [found("added", SigningAlg::Rs256, 5)];
-        let adopted = plan_adoption(std::slice::from_ref(&active), &files, 100, POLICY);
-        let added = adopted.iter().find(|r| r.kid == "added").expect("added");
-        assert_eq!(added.state(100), KeyState::Next);
-        assert_eq!(added.active_at, Some(1100));
-        let replaced = adopted.iter().find(|r| r.kid == "active").expect("active");
-        assert_eq!(replaced.retiring_at, Some(1100));
-        // With a next key already staged, another file only retires.
+        let files = [found("planted", SigningAlg::Rs256, 5)];
+        assert!(plan_adoption(std::slice::from_ref(&active), &files, 100, POLICY).is_empty());
         let staged = record("staged", Some(1100));
-        let adopted = plan_adoption(&[active, staged], &files, 100, POLICY);
-        assert_eq!(adopted.len(), 1);
-        assert_eq!(adopted[0].state(100), KeyState::Retiring);
+        assert!(plan_adoption(&[active, staged], &files, 100, POLICY).is_empty());
     }
 
     #[test]

@@ -243,14 +243,20 @@ pub async fn open(
     clock: &Clock,
 ) -> Result<(LiveKeys, KeyFiles), KeysError> {
     let now = clock.now();
-    pem::load_or_generate(&settings.keys_dir, now)?;
+    let published: Vec<SigningAlg> = records(store.signing_keys().await?)
+        .iter()
+        .filter(|r| r.state(now).is_published())
+        .map(|r| r.alg)
+        .collect();
+    pem::load_or_generate_except(&settings.keys_dir, now, &published)?;
     let mut files = KeyFiles::new(&settings.keys_dir);
     let loaded = files.scan(true)?;
     let (change, records) = begin(store, &loaded, now, policy(settings)).await?;
-    change.commit().await?;
     warn_missing(&records, &loaded, now);
+    // Checked before the change is kept: a node that could not sign records nothing.
     let ring = ring_from(&records, &loaded, now)
         .ok_or_else(|| KeysError::NothingSigns(settings.keys_dir.display().to_string()))?;
+    change.commit().await?;
     Ok((LiveKeys::new(ring, clock.clone()), files))
 }
 

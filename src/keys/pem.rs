@@ -39,11 +39,23 @@ pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
 /// the newest of each algorithm signs). An algorithm with no key gets a new one: RSA-2048 for
 /// RS256 (the default), P-256 for ES256 and Ed25519 for EdDSA, so that a client may choose any.
 pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileError> {
+    load_or_generate_except(dir, now, &[])
+}
+
+/// As `load_or_generate`, but never makes a key of an algorithm in `recorded`: those have
+/// published keys on record, and a node that cannot find their files (a missing mount) must
+/// not sign with keys of its own that no other node has.
+pub fn load_or_generate_except(
+    dir: &Path,
+    now: UnixTime,
+    recorded: &[SigningAlg],
+) -> Result<KeyRing, KeyFileError> {
     ensure_dir(dir)?;
     let mut keys = load_all(dir)?;
     let missing = |keys: &[SigningKey]| {
         SigningAlg::ALL
             .into_iter()
+            .filter(|alg| !recorded.contains(alg))
             .filter(|alg| !keys.iter().any(|k| k.signing_alg() == *alg))
             .collect::<Vec<_>>()
     };

@@ -95,7 +95,13 @@ impl AccessTokenCheck<'_> {
     pub fn verified(&self, token: &str) -> Option<Arc<AccessClaims>> {
         let digest = VerifiedTokens::digest(token);
         if let Some(claims) = self.verified.get(&digest, self.issuer, self.now) {
-            return Some(claims);
+            // Only while its key is still in the ring: a retired or revoked key's tokens stop
+            // here even after the revocation entry for that key has been purged.
+            let key_kept = claims
+                .kid
+                .as_deref()
+                .is_some_and(|kid| self.keys.get(kid).is_some());
+            return key_kept.then_some(claims);
         }
         let claims = Arc::new(verify_access_token(self.keys, self.issuer, token, self.now).ok()?);
         self.verified.insert(digest, claims.clone(), self.now);

@@ -558,7 +558,102 @@ async fn key_files_without_records_are_adopted_newest_active_and_older_retiring(
     assert_eq!(kids.len(), 4, "the older key stays published: {kids:?}");
 }
 
+/// Attack and accident: a node started on an empty keys directory (a missing mount) beside a
+/// deployment with recorded keys must not make keys of its own and stage them for every node;
+/// it refuses to start and the records stay as they were. A key file planted beside the
+/// published keys is never taken in: not published, not staged, and `keys revoke` does not
+/// promote it.
+async fn a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing(backend: Backend) {
+    let d = Deployment::new(backend).await;
+    let before = d.cli_json(&["keys", "list", "--json"]);
+    let kids_before = jwks_kids(&d.app).await;
+
+    let empty = tempfile::tempdir().expect("dir");
+    let out = d
+        .cli_command(&["serve"])
+        .env("TESSERA_KEYS_DIR", empty.path())
+        .env("TESSERA_BIND", "127.0.0.1:0")
+        .output()
+        .expect("run tessera serve");
+    assert!(
+        !out.status.success(),
+        "a node without the recorded keys must not start"
+    );
+    let made: Vec<_> = std::fs::read_dir(empty.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
+        .collect();
+    assert!(made.is_empty(), "it made keys of its own: {made:?}");
+    assert_eq!(
+        d.cli_json(&["keys", "list", "--json"]),
+        before,
+        "records unchanged"
+    );
+
+    let planted = tempfile::tempdir().expect("dir");
+    let file = tessera::keys::generate(planted.path(), tessera::keys::SigningAlg::Rs256, 9)
+        .expect("a key of the attacker's");
+    let name = file.file_name().expect("name").to_owned();
+    std::fs::copy(&file, d.app.keys_dir.join(&name)).expect("plant it");
+    let planted_kid = tessera::keys::load_existing(planted.path())
+        .expect("ring")
+        .active()
+        .kid()
+        .to_string();
+    let active = kid_of(
+        &d.app
+            .access_token(&d.app.create_service_client("api").await)
+            .await,
+    );
+    let out = d.cli(&["keys", "revoke", &active]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let audited = d
+        .app
+        .state
+        .store
+        .audit_about("", &active, "", 10)
+        .await
+        .expect("audit");
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.action == "key.revoked" && e.actor.starts_with("cli:")),
+        "the revocation is in the audit log: {audited:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for node in d.nodes() {
+        let kids = jwks_kids(node).await;
+        assert!(
+            !kids.contains(&planted_kid),
+            "the planted key is published: {kids:?}"
+        );
+        let signed = kid_of(
+            &node
+                .access_token(&node.create_service_client("api").await)
+                .await,
+        );
+        assert_ne!(signed, planted_kid, "the planted key signs");
+        assert_ne!(signed, active, "the revoked key signs");
+    }
+    let listed = d.cli_json(&["keys", "list", "--json"]);
+    assert!(
+        !listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|k| k["kid"] == planted_kid.as_str()),
+        "{listed}"
+    );
+    assert_ne!(kids_before, jwks_kids(&d.app).await);
+}
+
 dual!(
+    a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing,
     a_rotation_is_published_first_then_every_node_switches_at_the_recorded_instant,
     revoking_a_key_withdraws_it_and_its_tokens_on_every_node_within_a_second,
     revoking_the_next_key_calls_the_rotation_off,
