@@ -127,7 +127,9 @@ impl Admin<'_> {
         if disabled {
             may_disable(by, &user)?;
         }
-        if !disabled && user.has_role(Role::Admin) {
+        // Either way for an administrator: a client's token (never recent) or a stolen stale
+        // session could otherwise disable every administrator, leaving only the CLI.
+        if user.has_role(Role::Admin) {
             self.require_recent(by)?;
         }
         manage::set_disabled(

@@ -666,6 +666,26 @@ async fn a_users_token_needs_a_recent_sign_in_for_sensitive_actions(backend: Bac
     }
     let granted = fresh.audit("user.admin_granted").await;
     assert_eq!(granted[0]["actor"], "user:root");
+    // Disabling an administrator (erin is one now) needs a recent sign-in too, and a client's
+    // token never has one: neither can lock every administrator out.
+    fresh
+        .ok(Method::POST, &format!("/users/{}/enable", erin.id), None)
+        .await;
+    let (ops, _) = ops_api(&app).await;
+    for api in [&stale, &ops] {
+        let (status, answer) = api
+            .call(Method::POST, &format!("/users/{}/disable", erin.id), None)
+            .await;
+        assert_eq!(
+            (status, code(&answer)),
+            (StatusCode::FORBIDDEN, "forbidden"),
+            "{answer}"
+        );
+    }
+    let shown = fresh
+        .ok(Method::GET, &format!("/users/{}", erin.id), None)
+        .await;
+    assert_eq!(shown["disabled"], false);
 
     let (status, body) = fresh
         .call(Method::POST, &format!("/users/{}/disable", root.id), None)

@@ -251,9 +251,11 @@ pub async fn disable(
     if !form.confirmed() {
         return ask(&state, &admin, &id, Ask::Disable).await;
     }
+    let back = user_path(&id);
     let user = service(&state)
         .set_user_disabled(&admin.actor, UserRef::Id(&id), true)
-        .await?;
+        .await
+        .map_err(back_to(&back))?;
     Ok(pages::redirect(&user_path(&user.id)))
 }
 
