@@ -10,7 +10,7 @@ use crate::keys::{KeyRing, KeyState};
 pub struct KeyInfo {
     pub kid: String,
     pub alg: String,
-    /// `active`, `signing` or `published` (see `KeyRing::state_of`).
+    /// `next`, `active` or `retiring`: the published keys of the ring (see `KeyRing::state_of`).
     pub state: &'static str,
     pub created_at: Option<UnixTime>,
     /// `created_at` for people.
