@@ -133,7 +133,7 @@ pub enum UserCommand {
 pub enum ClientCommand {
     /// Register a client; prints its id and, for a confidential client, its secret (shown
     /// only this once: Tessera keeps only a hash).
-    Add(AddClient),
+    Add(Box<AddClient>),
     /// List the registered clients.
     List {
         #[arg(long)]
@@ -173,7 +173,8 @@ pub struct AddClient {
     /// Where the client may be sent after logout. Repeatable.
     #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
     pub post_logout_redirect_uris: Vec<String>,
-    /// authorization_code, refresh_token or client_credentials (confidential only).
+    /// authorization_code, refresh_token, client_credentials (confidential only) or
+    /// urn:ietf:params:oauth:grant-type:token-exchange (Native SSO).
     /// Repeatable. Default: authorization_code and refresh_token.
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<String>,
@@ -198,6 +199,10 @@ pub struct AddClient {
     /// What signs the client's access and ID tokens: RS256 (default), ES256 or EdDSA.
     #[arg(long, value_name = "RS256|ES256|EdDSA")]
     pub signing_alg: Option<String>,
+    /// Native SSO: apps of one group (one vendor's) share a device's sign-in; a member may
+    /// be allowed the device_sso scope and the token-exchange grant.
+    #[arg(long, value_name = "NAME")]
+    pub native_sso_group: Option<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

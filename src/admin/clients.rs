@@ -40,6 +40,8 @@ pub struct ClientPatch {
     pub backchannel_logout_uri: Option<Option<String>>,
     /// May introspect any token and pull the revocation list (confidential clients only).
     pub resource_server: Option<bool>,
+    /// Native SSO group; `Some(None)` leaves the group.
+    pub native_sso_group: Option<Option<String>>,
 }
 
 /// A client's settings after a patch: what is checked again as at registration.
@@ -51,6 +53,7 @@ pub struct ClientEdit {
     pub access_token_ttl: Option<String>,
     pub backchannel_logout_uri: Option<String>,
     pub resource_server: bool,
+    pub native_sso_group: Option<String>,
 }
 
 impl ClientPatch {
@@ -70,6 +73,9 @@ impl ClientPatch {
                 .backchannel_logout_uri
                 .unwrap_or_else(|| current.backchannel_logout_uri.clone()),
             resource_server: self.resource_server.unwrap_or(current.resource_server),
+            native_sso_group: self
+                .native_sso_group
+                .unwrap_or_else(|| current.native_sso_group.clone()),
         }
     }
 }
@@ -105,6 +111,8 @@ pub fn registration_needs_recent_sign_in(input: &RegistrationInput) -> bool {
         || !input.post_logout_redirect_uris.is_empty()
         // A resource server may introspect every token and read every revocation.
         || input.resource_server
+        // A group member gets tokens for a device's user without a sign-in (Native SSO).
+        || input.native_sso_group.is_some()
 }
 
 /// Whether `edit` of `before` needs a recent sign-in: it adds a redirect URI (a new place to
@@ -113,6 +121,7 @@ pub fn registration_needs_recent_sign_in(input: &RegistrationInput) -> bool {
 pub fn edit_needs_recent_sign_in(before: &ClientView, edit: &ClientEdit) -> bool {
     let new = |after: &[String], before: &[String]| after.iter().any(|u| !before.contains(u));
     (edit.resource_server && !before.resource_server)
+        || (edit.native_sso_group.is_some() && edit.native_sso_group != before.native_sso_group)
         || new(&edit.redirect_uris, &before.redirect_uris)
         || new(
             &edit.post_logout_redirect_uris,
@@ -190,6 +199,7 @@ pub async fn update(
         access_token_ttl: edit.access_token_ttl,
         backchannel_logout_uri: edit.backchannel_logout_uri,
         signing_alg: Some(before.signing_alg.to_string()),
+        native_sso_group: edit.native_sso_group,
     })?;
     if !store.update_client_settings(id, &registration, now).await? {
         return Err(not_found(id));
@@ -362,6 +372,9 @@ pub struct ClientView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
     pub signing_alg: &'static str,
+    /// Native SSO: apps of one group share a device's sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub native_sso_group: Option<String>,
     /// Unix seconds.
     #[schema(value_type = i64)]
     pub created_at: UnixTime,
@@ -386,6 +399,7 @@ impl From<&Client> for ClientView {
             access_token_ttl: c.access_token_ttl.map(|d| d.as_secs()),
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
             signing_alg: c.signing_alg.as_str(),
+            native_sso_group: c.native_sso_group.as_ref().map(|g| g.to_string()),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

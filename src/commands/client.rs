@@ -44,6 +44,7 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
         access_token_ttl: args.access_token_ttl.clone(),
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
         signing_alg: args.signing_alg.clone(),
+        native_sso_group: args.native_sso_group.clone(),
     }
 }
 
@@ -143,6 +144,9 @@ fn print_client(c: &Client, json: bool) {
         println!("backchannel_logout_uri: {uri}");
     }
     println!("signing_alg: {}", view.signing_alg);
+    if let Some(group) = &view.native_sso_group {
+        println!("native_sso_group: {group}");
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

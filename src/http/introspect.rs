@@ -38,5 +38,6 @@ pub fn context<'a>(
             issuer,
             now: state.clock.now(),
         },
+        backchannel: &state.backchannel,
     }
 }

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::redirect_uri::{RedirectUri, RedirectUriError};
 use super::scope::Scope;
+use super::sso_group::SsoGroup;
 use crate::clock::UnixTime;
 use crate::keys::SigningAlg;
 
@@ -92,13 +93,16 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
+        Self::TokenExchange,
     ];
 
     pub fn parse(raw: &str) -> Result<Self, ClientError> {
@@ -107,8 +111,10 @@ impl GrantType {
             .find(|g| g.as_str() == raw)
             .ok_or_else(|| {
                 ClientError(format!(
-                    "grant type '{}' is not one of: authorization_code, refresh_token, client_credentials",
-                    raw.escape_default()
+                    "grant type '{}' is not one of: authorization_code, refresh_token, \
+                     client_credentials, {}",
+                    raw.escape_default(),
+                    Self::TokenExchange.as_str()
                 ))
             })
     }
@@ -118,6 +124,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 }
@@ -145,6 +152,8 @@ pub struct Client {
     pub backchannel_logout_uri: Option<Url>,
     /// What signs this client's access and ID tokens (`id_token_signed_response_alg`).
     pub signing_alg: SigningAlg,
+    /// The vendor's group of apps that share a device's sign-in (Native SSO).
+    pub native_sso_group: Option<SsoGroup>,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -178,6 +187,8 @@ pub struct RegistrationInput {
     pub backchannel_logout_uri: Option<String>,
     /// `RS256` (default), `ES256` or `EdDSA`.
     pub signing_alg: Option<String>,
+    /// Native SSO group (`--native-sso-group`).
+    pub native_sso_group: Option<String>,
 }
 
 /// A client registration that passed every check: what the store inserts (with an id and,
@@ -195,10 +206,14 @@ pub struct Registration {
     pub access_token_ttl: Option<Duration>,
     pub backchannel_logout_uri: Option<Url>,
     pub signing_alg: SigningAlg,
+    pub native_sso_group: Option<SsoGroup>,
 }
 
 /// Scopes a client gets when the operator names none.
 pub const DEFAULT_SCOPES: &str = "openid profile email offline_access";
+
+/// The scope that asks for a device secret (Native SSO §3.1).
+pub const DEVICE_SSO: &str = "device_sso";
 
 impl Registration {
     pub fn parse(input: RegistrationInput) -> Result<Self, ClientError> {
@@ -300,6 +315,19 @@ impl Registration {
             .map_err(|e| ClientError(format!("--signing-alg: {e}")))?
             .unwrap_or_default();
 
+        let native_sso_group = input
+            .native_sso_group
+            .as_deref()
+            .map(SsoGroup::parse)
+            .transpose()?;
+        // Native SSO §3.1: a device secret is only for apps that can share it.
+        if scopes.contains(DEVICE_SSO) && native_sso_group.is_none() {
+            return Err(ClientError(format!(
+                "--scope {DEVICE_SSO} needs --native-sso-group: a device secret is shared only \
+                 within a group of apps"
+            )));
+        }
+
         Ok(Self {
             name,
             client_type,
@@ -312,6 +340,7 @@ impl Registration {
             access_token_ttl,
             backchannel_logout_uri,
             signing_alg,
+            native_sso_group,
         })
     }
 }
@@ -395,6 +424,22 @@ mod tests {
         let mut i = input("confidential");
         i.resource_server = true;
         assert!(Registration::parse(i).unwrap().resource_server);
+    }
+
+    #[test]
+    fn the_device_sso_scope_needs_a_native_sso_group() {
+        let mut i = input("public");
+        i.scope = Some("openid device_sso".into());
+        let err = Registration::parse(i.clone()).unwrap_err().0;
+        assert!(err.contains("--native-sso-group"), "{err}");
+        i.native_sso_group = Some("acme".into());
+        i.grant_types = vec![
+            "authorization_code".into(),
+            GrantType::TokenExchange.as_str().into(),
+        ];
+        let r = Registration::parse(i).unwrap();
+        assert_eq!(r.native_sso_group.unwrap().as_str(), "acme");
+        assert!(r.grant_types.contains(&GrantType::TokenExchange));
     }
 
     #[test]

@@ -30,13 +30,15 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-            "sid", "amr", "azp", "preferred_username", "name", "email", "email_verified"],
+            "sid", "ds_hash", "amr", "azp", "preferred_username", "name", "email", "email_verified"],
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        // OpenID Connect Native SSO for Mobile Apps 1.0 §5 (scope device_sso, token exchange).
+        "native_sso_supported": true,
         "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported":
             ["client_secret_basic", "client_secret_post", "none"],

@@ -130,6 +130,8 @@ impl AccessTokenCheck<'_> {
 pub struct PresentedTokenContext<'a> {
     pub store: &'a Store,
     pub check: AccessTokenCheck<'a>,
+    /// Revoking a device secret ends its session, whose clients are told.
+    pub backchannel: &'a crate::sessions::Backchannel,
 }
 
 /// RFC 7662 §2.1: the caller authenticates; `token` is required; `token_type_hint` is
@@ -145,7 +147,8 @@ pub async fn introspect(
     Ok(match presented::classify(token) {
         Presented::AccessToken(jwt) => ctx.check.introspect(&client, jwt),
         Presented::RefreshToken(rt) => refresh_token(ctx, &client, rt).await?,
-        Presented::Unrecognised => Introspection::inactive(),
+        // A device secret is not a token a resource server is shown.
+        Presented::DeviceSecret(_) | Presented::Unrecognised => Introspection::inactive(),
     })
 }
 
@@ -244,6 +247,7 @@ mod tests {
             access_token_ttl: None,
             backchannel_logout_uri: None,
             signing_alg: crate::keys::SigningAlg::default(),
+            native_sso_group: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -12,4 +12,5 @@ pub mod rate_limit;
 pub mod redirect_uri;
 pub mod revocation;
 pub mod scope;
+pub mod sso_group;
 pub mod token;

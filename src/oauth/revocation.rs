@@ -66,6 +66,18 @@ pub async fn revoke(
                 .await?;
             Ok(())
         }
+        // Native SSO: revoking the device secret signs the device out.
+        Presented::DeviceSecret(secret) => {
+            crate::oauth::grants::token_exchange::native_sso::revoke_device_secret(
+                ctx.store,
+                ctx.check.revocations,
+                ctx.backchannel,
+                &client,
+                secret,
+                ctx.check.now,
+            )
+            .await
+        }
         Presented::Unrecognised => Ok(()),
     }
 }

@@ -4,11 +4,18 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 /// Scopes this server gives a meaning to; advertised as `scopes_supported`.
-pub const SUPPORTED: &[&str] = &["openid", "profile", "email", "offline_access", "roles"];
+pub const SUPPORTED: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "roles",
+    "device_sso",
+];
 
 /// Scopes that only make sense when a user signs in (an ID token, a refresh token for the
 /// user's session); grants without a user, such as client_credentials, never carry them.
-pub const USER_ONLY: &[&str] = &["openid", "offline_access"];
+pub const USER_ONLY: &[&str] = &["openid", "offline_access", "device_sso"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope(BTreeSet<String>);

@@ -72,6 +72,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    /// Native SSO §3.4: for the first app of a group that asked for `device_sso`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_secret: Option<String>,
 }
 
 /// Grant types this server serves today; discovery advertises exactly these.
@@ -79,6 +85,7 @@ pub const SUPPORTED_GRANTS: &[GrantType] = &[
     GrantType::AuthorizationCode,
     GrantType::RefreshToken,
     GrantType::ClientCredentials,
+    GrantType::TokenExchange,
 ];
 
 pub async fn exchange(
@@ -121,6 +128,7 @@ pub async fn exchange(
             grants::authorization_code::exchange(ctx, &client, request).await
         }
         GrantType::RefreshToken => grants::refresh_token::exchange(ctx, &client, request).await,
+        GrantType::TokenExchange => grants::token_exchange::exchange(ctx, &client, request).await,
     }
 }
 

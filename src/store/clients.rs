@@ -19,6 +19,7 @@ use crate::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientId, ClientType, GrantType, Registration};
 use crate::oauth::redirect_uri::RedirectUri;
 use crate::oauth::scope::Scope;
+use crate::oauth::sso_group::SsoGroup;
 
 /// PostgreSQL advisory lock key that orders `client_changes` inserts (see
 /// `begin_client_change`).
@@ -39,6 +40,7 @@ struct ClientRow {
     access_token_ttl: Option<i64>,
     backchannel_logout_uri: Option<String>,
     signing_alg: String,
+    native_sso_group: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -49,7 +51,7 @@ macro_rules! columns {
     () => {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
-         signing_alg, created_at, updated_at, resource_server"
+         signing_alg, created_at, updated_at, resource_server, native_sso_group"
     };
 }
 
@@ -287,7 +289,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -308,6 +310,7 @@ impl Store {
         .bind(registration.signing_alg.as_str().to_string())
         .bind(now)
         .bind(i64::from(registration.resource_server))
+        .bind(sso_group_column(registration))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -375,8 +378,8 @@ impl Store {
     }
 
     /// Replaces what an administrator may edit (name, redirect URIs, lifetimes, back-channel
-    /// logout URI, resource server); whether the client exists. Type, grants, scope and
-    /// algorithm stay.
+    /// logout URI, resource server, Native SSO group); whether the client exists. Type,
+    /// grants, scope and algorithm stay.
     #[tracing::instrument(skip(self, registration))]
     pub async fn update_client_settings(
         &self,
@@ -388,7 +391,7 @@ impl Store {
         let done = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
-             resource_server = $8 where client_id = $7",
+             resource_server = $8, native_sso_group = $9 where client_id = $7",
         )
         .bind(registration.name.clone())
         .bind(uris_column(&registration.redirect_uris))
@@ -403,6 +406,7 @@ impl Store {
         .bind(now)
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
+        .bind(sso_group_column(registration))
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() > 0;
@@ -522,6 +526,12 @@ impl ClientRow {
                 .map_err(|e| decode_error("backchannel_logout_uri", e.to_string()))?,
             signing_alg: SigningAlg::parse(&self.signing_alg)
                 .map_err(|e| decode_error("signing_alg", e.to_string()))?,
+            native_sso_group: self
+                .native_sso_group
+                .as_deref()
+                .map(SsoGroup::parse)
+                .transpose()
+                .map_err(|e| decode_error("native_sso_group", e.0))?,
             name: self.name,
             client_type,
             secret_hash: self.secret_hash,
@@ -534,6 +544,13 @@ impl ClientRow {
 }
 
 /// A list of URIs as stored: space-separated.
+fn sso_group_column(registration: &Registration) -> Option<String> {
+    registration
+        .native_sso_group
+        .as_ref()
+        .map(|g| g.as_str().to_string())
+}
+
 fn uris_column(uris: &[RedirectUri]) -> String {
     join(uris.iter().map(RedirectUri::as_str))
 }
@@ -564,6 +581,7 @@ mod tests {
             access_token_ttl: None,
             backchannel_logout_uri: None,
             signing_alg: SigningAlg::default(),
+            native_sso_group: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -92,16 +92,7 @@ impl Store {
         .bind(i64::from(c.redirect_uri_sent))
         .execute(&mut *tx)
         .await?;
-        // The client takes part in the session from now on (logout reaches it).
-        sqlx::query(
-            "insert into session_clients (sid, client_id, created_at) values ($1, $2, $3) \
-             on conflict (sid, client_id) do nothing",
-        )
-        .bind(&c.sid)
-        .bind(&c.client_id)
-        .bind(c.created_at)
-        .execute(&mut *tx)
-        .await?;
+        join_session(&mut tx, &c.sid, &c.client_id, c.created_at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -147,16 +138,7 @@ impl Store {
             let first = self.code(code_hash).await?.and_then(|r| r.family_id);
             return Ok(Redemption::Replayed(first));
         }
-        let alive = sqlx::query(
-            "update sessions set last_seen_at = last_seen_at \
-             where sid = $1 and expires_at > $2 and last_seen_at > $3",
-        )
-        .bind(session.sid)
-        .bind(family.created_at)
-        .bind(session.active_since)
-        .execute(&mut *tx)
-        .await?;
-        if alive.rows_affected() != 1 {
+        if !lock_live_session(&mut tx, session, family.created_at).await? {
             tx.rollback().await?;
             return Ok(Redemption::SessionEnded);
         }
@@ -164,4 +146,43 @@ impl Store {
         tx.commit().await?;
         Ok(Redemption::Redeemed)
     }
+}
+
+/// Whether the session is alive at `now`; if it is, its row stays locked (a no-op update)
+/// until the transaction ends, so that a logout deleting it waits for the commit and then
+/// revokes what the transaction created with the rest.
+pub(super) async fn lock_live_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    session: LiveSession<'_>,
+    now: UnixTime,
+) -> Result<bool, StoreError> {
+    let alive = sqlx::query(
+        "update sessions set last_seen_at = last_seen_at \
+         where sid = $1 and expires_at > $2 and last_seen_at > $3",
+    )
+    .bind(session.sid)
+    .bind(now)
+    .bind(session.active_since)
+    .execute(&mut **tx)
+    .await?;
+    Ok(alive.rows_affected() == 1)
+}
+
+/// The client takes part in the session from now on (logout and back-channel logout reach it).
+pub(super) async fn join_session(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sid: &str,
+    client_id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into session_clients (sid, client_id, created_at) values ($1, $2, $3) \
+         on conflict (sid, client_id) do nothing",
+    )
+    .bind(sid)
+    .bind(client_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -23,6 +23,9 @@ pub struct IdClaims {
     pub at_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Native SSO §3.4: binds the ID token to the device secret (`ds_hash`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ds_hash: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub amr: Vec<String>,
     pub azp: String,
@@ -55,16 +58,42 @@ pub fn at_hash(alg: SigningAlg, access_token: &str) -> String {
     }
 }
 
+/// Native SSO §3.4: `ds_hash` is computed from the device secret as `at_hash` is from the
+/// access token.
+pub fn ds_hash(alg: SigningAlg, device_secret: &str) -> String {
+    at_hash(alg, device_secret)
+}
+
+/// The `typ` header of our ID tokens.
+const TYP: &str = "JWT";
+
 pub fn mint(key: &SigningKey, claims: &IdClaims) -> Result<String, JwsError> {
-    jws::sign(key, "JWT", claims)
+    jws::sign(key, TYP, claims)
 }
 
 /// Checks an `id_token_hint` (RP-initiated logout): our signature and issuer. Expiry is not
 /// checked: a hint may be presented after the ID token expired (OIDC RP-Initiated Logout §2).
 pub fn verify_hint(ring: &KeyRing, issuer: &str, token: &str) -> Result<IdClaims, JwsError> {
-    let claims = jws::verify::<IdClaims>(ring, token)?.claims;
-    if claims.iss == issuer {
-        Ok(claims)
+    verify_ignoring_expiry(ring, issuer, token).map(|(claims, _)| claims)
+}
+
+/// Our signature and issuer, not the expiry (an ID token hint, and a Native SSO subject token,
+/// Native SSO §4.3, are valid after the token expired). Also the algorithm it was signed with,
+/// which decides the hash of `at_hash` and `ds_hash`.
+pub fn verify_ignoring_expiry(
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+) -> Result<(IdClaims, SigningAlg), JwsError> {
+    let verified = jws::verify::<IdClaims>(ring, token)?;
+    // RFC 8725 §3.11: an access token (`at+jwt`) is never taken for an ID token.
+    if verified.header.typ.as_deref() != Some(TYP) {
+        return Err(JwsError::Malformed);
+    }
+    // `verify` checked the header's alg is its key's algorithm, so this names the key's.
+    let alg = SigningAlg::parse(&verified.header.alg).map_err(|_| JwsError::WrongAlgorithm)?;
+    if verified.claims.iss == issuer {
+        Ok((verified.claims, alg))
     } else {
         Err(JwsError::OtherIssuer)
     }

@@ -1,4 +1,5 @@
-//! Opaque secrets (authorization codes, refresh tokens, session ids, client secrets):
+//! Opaque secrets (authorization codes, refresh tokens, session ids, client secrets, device
+//! secrets):
 //! 256 random bits, base64url, with a short prefix saying what they are; stored as SHA-256.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -17,6 +18,8 @@ pub enum Kind {
     Session,
     ClientSecret,
     Csrf,
+    /// Native SSO §3.2: shared by a vendor's apps on one device.
+    DeviceSecret,
 }
 
 impl Kind {
@@ -27,6 +30,7 @@ impl Kind {
             Kind::Session => "ts_",
             Kind::ClientSecret => "tcs_",
             Kind::Csrf => "",
+            Kind::DeviceSecret => "tds_",
         }
     }
 }

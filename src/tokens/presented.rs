@@ -10,6 +10,8 @@ pub enum Presented<'a> {
     AccessToken(&'a str),
     /// `trt_` and 43 base64url characters: possibly one of our refresh tokens.
     RefreshToken(&'a str),
+    /// `tds_` and 43 base64url characters: possibly a device secret (Native SSO).
+    DeviceSecret(&'a str),
     /// Anything else is no token of ours.
     Unrecognised,
 }
@@ -17,6 +19,8 @@ pub enum Presented<'a> {
 pub fn classify(token: &str) -> Presented<'_> {
     if opaque::has_kind(token, Kind::Refresh) {
         Presented::RefreshToken(token)
+    } else if opaque::has_kind(token, Kind::DeviceSecret) {
+        Presented::DeviceSecret(token)
     } else if token.split('.').count() == 3 {
         Presented::AccessToken(token)
     } else {
@@ -32,6 +36,8 @@ mod tests {
     fn tokens_are_told_apart_by_shape() {
         let refresh = opaque::generate(Kind::Refresh);
         assert_eq!(classify(&refresh), Presented::RefreshToken(&refresh));
+        let device = opaque::generate(Kind::DeviceSecret);
+        assert_eq!(classify(&device), Presented::DeviceSecret(&device));
         assert_eq!(classify("a.b.c"), Presented::AccessToken("a.b.c"));
         for other in ["", "trt_short", "a.b", "tc_abc", "a.b.c.d.e"] {
             assert_eq!(classify(other), Presented::Unrecognised, "{other}");

@@ -25,6 +25,7 @@ fn full_input() -> RegistrationInput {
         backchannel_logout_uri: Some("https://app.example.com/bcl".into()),
         signing_alg: Some("ES256".into()),
         resource_server: false,
+        native_sso_group: Some("acme".into()),
     }
 }
 
@@ -58,6 +59,10 @@ async fn a_registered_client_reads_back_with_every_field(backend: Backend) {
     assert!(c.first_party);
     assert_eq!(c.access_token_ttl, Some(Duration::from_secs(600)));
     assert_eq!(c.signing_alg, tessera::keys::SigningAlg::Es256);
+    assert_eq!(
+        c.native_sso_group.as_ref().map(|g| g.as_str()),
+        Some("acme")
+    );
     assert_eq!(
         c.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
         Some("https://app.example.com/bcl")

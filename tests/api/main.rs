@@ -36,6 +36,7 @@ mod keys;
 mod limits;
 mod login_page;
 mod logout_everywhere;
+mod native_sso;
 mod operations;
 mod outage;
 mod purge;

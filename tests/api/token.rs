@@ -465,7 +465,12 @@ async fn discovery_advertises_the_token_endpoint(backend: Backend) {
     assert_eq!(doc["token_endpoint"], format!("{}/token", app.address));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],

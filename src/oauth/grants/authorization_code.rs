@@ -1,15 +1,17 @@
 //! The authorization code grant (RFC 6749 §4.1.3, RFC 7636 §4.6, OIDC Core §3.1.3).
 
-use crate::oauth::client::{Client, GrantType};
+use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::store::{FamilyRow, LiveSession, Redemption};
+use crate::store::{LiveSession, Redemption};
 use crate::tokens::opaque::{self, Kind};
 
 use super::alive;
+use super::family::{self, FamilyStart};
+use super::token_exchange;
 use super::user_tokens::{self, UserGrant};
 
 fn invalid(description: &'static str) -> OAuthError {
@@ -85,36 +87,26 @@ pub async fn exchange(
     )
     .await?;
 
-    let family_id = uuid::Uuid::new_v4().to_string();
     let scope = Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty());
-    let refresh_token = (scope.contains("offline_access")
-        && client.allows_grant(GrantType::RefreshToken))
-    .then(|| opaque::generate(Kind::Refresh));
-    let lifetime = secs(ctx.settings.refresh_token_ttl);
-    let idle = secs(ctx.settings.refresh_token_idle_ttl).min(lifetime);
-    let first = refresh_token
-        .as_deref()
-        .map(|t| (opaque::hash(t), ctx.now + idle));
-    let family = FamilyRow {
-        family_id: family_id.clone(),
-        client_id: client.id.to_string(),
-        user_id: user.id.clone(),
-        sid: Some(row.sid.clone()),
-        scope: row.scope.clone(),
-        auth_time: row.auth_time,
-        amr: row.amr.clone(),
-        created_at: ctx.now,
-        expires_at: ctx.now + lifetime,
-        revoked_at: None,
-    };
+    let family = family::start(
+        ctx,
+        FamilyStart {
+            client,
+            user_id: &user.id,
+            sid: &row.sid,
+            scope: &scope,
+            auth_time: row.auth_time,
+            amr: &row.amr,
+        },
+        true,
+    );
     let session = LiveSession {
         sid: &row.sid,
         active_since: ctx.now - secs(ctx.settings.session_idle_ttl),
     };
-    let first = first.as_ref().map(|(h, idle)| (h.as_str(), *idle));
     match ctx
         .store
-        .redeem_code(&code_hash, session, &family, first)
+        .redeem_code(&code_hash, session, &family.row, family.first())
         .await?
     {
         Redemption::Redeemed => {}
@@ -126,20 +118,25 @@ pub async fn exchange(
             ));
         }
     }
-    user_tokens::respond(
+    let device_secret =
+        token_exchange::native_sso::issue_device_secret(ctx, client, session, &scope).await?;
+    let mut response = user_tokens::respond(
         ctx,
         UserGrant {
             client,
             user: &user,
-            family_id: &family_id,
+            family_id: &family.row.family_id,
             sid: Some(&row.sid),
             scope: &scope,
             auth_time: row.auth_time,
             amr: &row.amr,
             nonce: row.nonce.as_deref(),
-            refresh_token,
+            refresh_token: family.refresh_token,
+            device_secret: device_secret.as_deref(),
         },
-    )
+    )?;
+    response.device_secret = device_secret;
+    Ok(response)
 }
 
 /// §4.1.2: the code was used before. What its first redemption issued is revoked (once: the

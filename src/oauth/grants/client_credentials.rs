@@ -42,6 +42,8 @@ pub fn exchange(
         scope: (!granted.is_empty()).then(|| granted.to_string()),
         refresh_token: None,
         id_token: None,
+        issued_token_type: None,
+        device_secret: None,
     })
 }
 

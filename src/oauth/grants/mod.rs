@@ -3,7 +3,9 @@
 pub mod alive;
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod family;
 pub mod refresh_token;
+pub mod token_exchange;
 pub mod user_tokens;
 
 use super::error::OAuthError;

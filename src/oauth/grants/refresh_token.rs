@@ -122,6 +122,7 @@ pub async fn exchange(
             amr: &family.amr,
             nonce: None,
             refresh_token: Some(successor),
+            device_secret: None,
         },
     )
 }

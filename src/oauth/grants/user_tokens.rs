@@ -19,6 +19,8 @@ pub struct UserGrant<'a> {
     pub amr: &'a str,
     pub nonce: Option<&'a str>,
     pub refresh_token: Option<String>,
+    /// Native SSO §3.4: the device secret of the session, whose hash the ID token carries.
+    pub device_secret: Option<&'a str>,
 }
 
 /// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
@@ -70,6 +72,9 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
                 nonce: g.nonce.map(str::to_string),
                 at_hash: Some(id_token::at_hash(key.signing_alg(), &access.token)),
                 sid: g.sid.map(str::to_string),
+                ds_hash: g
+                    .device_secret
+                    .map(|s| id_token::ds_hash(key.signing_alg(), s)),
                 amr: g.amr.split_whitespace().map(str::to_string).collect(),
                 azp: client_id,
                 profile: profile_claims(g.user, g.scope),
@@ -85,5 +90,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
         scope: (!g.scope.is_empty()).then(|| g.scope.to_string()),
         refresh_token: g.refresh_token,
         id_token,
+        issued_token_type: None,
+        device_secret: None,
     })
 }

@@ -58,6 +58,8 @@ struct NewClientJson {
     /// A duration such as `10m`; at most an hour.
     access_token_ttl: Option<String>,
     backchannel_logout_uri: Option<String>,
+    /// Native SSO: apps of one group share a device's sign-in.
+    native_sso_group: Option<String>,
 }
 
 fn confidential() -> String {
@@ -103,6 +105,7 @@ pub(super) async fn create_client(
         backchannel_logout_uri: input.backchannel_logout_uri,
         // RS256, the default; the CLI's --signing-alg chooses another.
         signing_alg: None,
+        native_sso_group: input.native_sso_group,
     };
     let registered = service(&state).register_client(&caller.0, input).await?;
     let created = CreatedClient {
@@ -167,6 +170,10 @@ struct ClientPatchJson {
     backchannel_logout_uri: Option<Option<String>>,
     /// May introspect any token and pull `GET /revocations`.
     resource_server: Option<bool>,
+    /// Native SSO group; `null` to leave the group.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    native_sso_group: Option<Option<String>>,
 }
 
 /// A field that may be absent (`None`), null (`Some(None)`) or set: absent keeps the value,
@@ -207,6 +214,7 @@ pub(super) async fn update_client(
         access_token_ttl: patch.access_token_ttl,
         backchannel_logout_uri: patch.backchannel_logout_uri,
         resource_server: patch.resource_server,
+        native_sso_group: patch.native_sso_group,
     };
     let after = service(&state).update_client(&caller.0, &id, patch).await?;
     Ok(json(StatusCode::OK, &after))

@@ -87,6 +87,8 @@ pub struct NewClientForm {
     access_token_ttl: String,
     #[serde(default)]
     backchannel_logout_uri: String,
+    #[serde(default)]
+    native_sso_group: String,
 }
 
 impl NewClientForm {
@@ -104,6 +106,7 @@ impl NewClientForm {
             backchannel_logout_uri: optional(&self.backchannel_logout_uri),
             // RS256, the default; the CLI's --signing-alg chooses another.
             signing_alg: None,
+            native_sso_group: optional(&self.native_sso_group),
         }
     }
 }
@@ -125,6 +128,8 @@ pub struct EditForm {
     backchannel_logout_uri: String,
     #[serde(default)]
     resource_server: String,
+    #[serde(default)]
+    native_sso_group: String,
 }
 
 impl EditForm {
@@ -136,6 +141,7 @@ impl EditForm {
             access_token_ttl: Some(optional(&self.access_token_ttl)),
             backchannel_logout_uri: Some(optional(&self.backchannel_logout_uri)),
             resource_server: Some(self.resource_server == "yes"),
+            native_sso_group: Some(optional(&self.native_sso_group)),
         }
     }
 }

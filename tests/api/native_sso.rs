@@ -1,0 +1,562 @@
+//! OpenID Connect Native SSO for Mobile Apps 1.0 through the RFC 8693 token-exchange grant:
+//! a vendor's apps share a device's sign-in. Sections cited are the Native SSO spec's unless
+//! they say RFC 8693.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tessera::oauth::client::RegistrationInput;
+
+use crate::code_flow::{Pkce, authorize_url, error_of, pkce};
+use crate::dual;
+use crate::helpers::{
+    Backend, Browser, PASSWORD, TestApp, TestClient, http_client, jwt_claims, location, query_of,
+    spawn_app, spawn_node,
+};
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
+const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+const DEVICE_SECRET: &str = "urn:openid:params:token-type:device-secret";
+const MAIL_CB: &str = "com.example.mail:/oauth2redirect";
+const FIRST_SCOPE: &str = "openid profile offline_access device_sso";
+const ALICE: Browser<'static> = Browser {
+    username: "alice",
+    password: PASSWORD,
+    consent: Some("allow"),
+};
+
+/// A public mobile app of `group` (None: in no group) with PKCE and a private-use redirect.
+async fn app_of(app: &TestApp, name: &str, group: Option<&str>, scope: &str) -> TestClient {
+    app.create_client(RegistrationInput {
+        name: name.into(),
+        client_type: "public".into(),
+        redirect_uris: vec![MAIL_CB.into()],
+        grant_types: vec![
+            "authorization_code".into(),
+            "refresh_token".into(),
+            EXCHANGE.into(),
+        ],
+        scope: Some(scope.into()),
+        native_sso_group: group.map(str::to_string),
+        ..RegistrationInput::default()
+    })
+    .await
+}
+
+/// The first app signs in with the code flow (PKCE, private-use redirect) and asks for
+/// `device_sso`; its token response.
+async fn first_app_tokens(
+    app: &TestApp,
+    c: &TestClient,
+    browser: &reqwest::Client,
+    scope: &str,
+) -> Value {
+    let p: Pkce = pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", c.id.as_str()),
+        ("redirect_uri", MAIL_CB),
+        ("scope", scope),
+        ("state", "s"),
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let res = app
+        .browse(browser, &authorize_url(app, &params), ALICE)
+        .await;
+    let to = location(&res);
+    assert!(to.starts_with(MAIL_CB), "{to}");
+    let code = query_of(&to.replacen(MAIL_CB, "https://x/", 1))["code"].clone();
+    let res = app
+        .post_token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", MAIL_CB),
+            ("code_verifier", &p.verifier),
+            ("client_id", &c.id),
+        ])
+        .await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+/// The token exchange of §4.1 by `c` with the first app's ID token and device secret.
+async fn exchange(
+    app: &TestApp,
+    c: &TestClient,
+    id_token: &str,
+    device_secret: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let issuer = app.address.clone();
+    let mut form = vec![
+        ("grant_type", EXCHANGE),
+        ("client_id", c.id.as_str()),
+        ("subject_token", id_token),
+        ("subject_token_type", ID_TOKEN),
+        ("actor_token", device_secret),
+        ("actor_token_type", DEVICE_SECRET),
+        ("audience", issuer.as_str()),
+    ];
+    for (k, v) in extra {
+        form.retain(|(name, _)| name != k);
+        form.push((k, v));
+    }
+    form.retain(|(_, v)| !v.is_empty());
+    app.post_token(&form).await
+}
+
+/// The refresh grant for a public client.
+async fn refresh(app: &TestApp, c: &TestClient, token: &str) -> reqwest::Response {
+    app.post_token(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", token),
+        ("client_id", &c.id),
+    ])
+    .await
+}
+
+/// Signs the browser's user out (the login session ends).
+async fn logout(app: &TestApp, browser: &reqwest::Client) {
+    let csrf = app.account_csrf(browser).await;
+    let res = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success() || res.status().is_redirection());
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or_else(|| panic!("no {key} in {v}"))
+}
+
+/// Two apps of group `acme`, signed in to the first; (first app's tokens, first, second).
+async fn setup(app: &TestApp, browser: &reqwest::Client) -> (Value, TestClient, TestClient) {
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = app_of(app, "Photos", Some("acme"), FIRST_SCOPE).await;
+    let tokens = first_app_tokens(app, &mail, browser, FIRST_SCOPE).await;
+    (tokens, mail, photos)
+}
+
+/// §3.4: with `device_sso` granted to an app of a group, the token response carries a
+/// `device_secret`, and the ID token `sid` and `ds_hash` (the left half of the SHA-256 of the
+/// secret for RS256, base64url, as `at_hash`). The store keeps only the secret's hash (§3.2).
+async fn the_first_app_gets_a_device_secret_and_an_id_token_bound_to_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, _) = setup(&app, &http_client()).await;
+    let secret = str_of(&tokens, "device_secret");
+    assert!(secret.starts_with("tds_"), "{secret}");
+    let claims = jwt_claims(str_of(&tokens, "id_token"));
+    assert_eq!(claims["aud"], mail.id.as_str());
+    assert!(claims["sid"].is_string(), "{claims}");
+    let expected = URL_SAFE_NO_PAD.encode(&Sha256::digest(secret.as_bytes())[..16]);
+    assert_eq!(claims["ds_hash"], expected.as_str());
+
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .expect("connect");
+    let stored: Vec<(String,)> = sqlx::query_as("select secret_hash from device_secrets")
+        .fetch_all(&mut db)
+        .await
+        .expect("device_secrets");
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].0, secret);
+    assert!(!stored[0].0.contains(&secret[4..]));
+
+    // Without a group, `device_sso` cannot even be registered (§3.1: the secret is shared
+    // only within a group), and a code flow without it gets no secret.
+    let plain = first_app_tokens(&app, &mail, &http_client(), "openid profile").await;
+    assert!(plain.get("device_secret").is_none(), "{plain}");
+    assert!(
+        jwt_claims(str_of(&plain, "id_token"))
+            .get("ds_hash")
+            .is_none()
+    );
+}
+
+/// §4.2, §4.3: a second app of the group gets its own tokens without a login page, with an
+/// ID token that expired long ago (its expiry is not checked), in the same session: its ID
+/// token has the same `sid` and `ds_hash`. RFC 8693 §2.2.1: `issued_token_type`.
+async fn a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rs = app.create_resource_server_client().await;
+    let (tokens, _mail, photos) = setup(&app, &http_client()).await;
+    let id_token = str_of(&tokens, "id_token");
+    let first = jwt_claims(id_token);
+    app.clock.advance(3600);
+    assert!(first["exp"].as_i64().unwrap() < app.clock.now());
+
+    let res = exchange(
+        &app,
+        &photos,
+        id_token,
+        str_of(&tokens, "device_secret"),
+        &[],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let got: Value = res.json().await.expect("json");
+    assert_eq!(got["issued_token_type"], ACCESS_TOKEN);
+    assert_eq!(got["token_type"], "Bearer");
+    assert!(got.get("device_secret").is_none(), "{got}");
+    assert!(got["refresh_token"].is_string(), "{got}");
+    let second = jwt_claims(str_of(&got, "id_token"));
+    assert_eq!(second["aud"], photos.id.as_str());
+    assert_eq!(second["sub"], first["sub"]);
+    assert_eq!(second["sid"], first["sid"]);
+    assert_eq!(second["ds_hash"], first["ds_hash"]);
+    let access = str_of(&got, "access_token");
+    let info = app.introspect(&rs, access).await;
+    assert_eq!(info["active"], true);
+    assert_eq!(info["client_id"], photos.id.as_str());
+    // The second app's refresh token works like any other.
+    let res = refresh(&app, &photos, str_of(&got, "refresh_token")).await;
+    assert_eq!(res.status(), 200);
+}
+
+/// §4.3: only apps of the ID token's group may exchange it: an app of another group, or of
+/// none, gets `invalid_grant`.
+async fn an_app_of_another_group_gets_invalid_grant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, _, _) = setup(&app, &http_client()).await;
+    let other = app_of(&app, "Rival", Some("globex"), FIRST_SCOPE).await;
+    let loner = app_of(&app, "Loner", None, "openid profile").await;
+    for c in [&other, &loner] {
+        let res = exchange(
+            &app,
+            c,
+            str_of(&tokens, "id_token"),
+            str_of(&tokens, "device_secret"),
+            &[("scope", "openid")],
+        )
+        .await;
+        assert_eq!(
+            error_of(res).await,
+            (reqwest::StatusCode::BAD_REQUEST, "invalid_grant".into())
+        );
+    }
+}
+
+/// §4.3: a device secret that is not one, or was revoked, is `invalid_grant`. Revoking the
+/// device secret (RFC 7009, any app of the group) signs the device out: the session ends with
+/// every app's tokens.
+async fn a_wrong_or_revoked_device_secret_is_invalid_grant(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let id_token = str_of(&tokens, "id_token");
+    let secret = str_of(&tokens, "device_secret");
+    let forged = format!("tds_{}", URL_SAFE_NO_PAD.encode([7u8; 32]));
+    for wrong in [
+        forged.as_str(),
+        "not-a-secret",
+        str_of(&tokens, "refresh_token"),
+    ] {
+        let res = exchange(&app, &photos, id_token, wrong, &[]).await;
+        assert_eq!(error_of(res).await.1, "invalid_grant", "{wrong}");
+    }
+    // An app of another group cannot revoke it (RFC 7009 §2.1: left alone).
+    let rival = app_of(&app, "Rival", Some("globex"), FIRST_SCOPE).await;
+    let res = app
+        .client
+        .post(app.url("/revoke"))
+        .form(&[("token", secret), ("client_id", rival.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        exchange(&app, &photos, id_token, secret, &[])
+            .await
+            .status(),
+        200
+    );
+
+    let res = app
+        .client
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", secret),
+            ("token_type_hint", "device_secret"),
+            ("client_id", mail.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = exchange(&app, &photos, id_token, secret, &[]).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+    // The session it was bound to ended: the first app's refresh token is dead too.
+    let res = refresh(&app, &mail, str_of(&tokens, "refresh_token")).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+}
+
+/// §4.3: the device secret must be the one the ID token is bound to (`ds_hash`, `sid`): a
+/// valid secret of another session of the same user, or another secret of the same session,
+/// with a valid ID token, is refused.
+async fn a_device_secret_of_another_session_does_not_match_the_id_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let browser = http_client();
+    let (tokens, mail, photos) = setup(&app, &browser).await;
+    let elsewhere = first_app_tokens(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    assert_ne!(
+        jwt_claims(str_of(&elsewhere, "id_token"))["sid"],
+        jwt_claims(str_of(&tokens, "id_token"))["sid"]
+    );
+    let res = exchange(
+        &app,
+        &photos,
+        str_of(&tokens, "id_token"),
+        str_of(&elsewhere, "device_secret"),
+        &[],
+    )
+    .await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+    // A second code flow in the same browser session: the same `sid`, another device secret.
+    // Only `ds_hash` tells the pairs apart.
+    let again = first_app_tokens(&app, &mail, &browser, FIRST_SCOPE).await;
+    assert_eq!(
+        jwt_claims(str_of(&again, "id_token"))["sid"],
+        jwt_claims(str_of(&tokens, "id_token"))["sid"]
+    );
+    let res = exchange(
+        &app,
+        &photos,
+        str_of(&tokens, "id_token"),
+        str_of(&again, "device_secret"),
+        &[],
+    )
+    .await;
+    assert_eq!(error_of(res).await.1, "invalid_grant", "ds_hash mismatch");
+    // Each pair on its own works.
+    for t in [&tokens, &elsewhere, &again] {
+        let res = exchange(
+            &app,
+            &photos,
+            str_of(t, "id_token"),
+            str_of(t, "device_secret"),
+            &[],
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+    }
+}
+
+/// Signing out ends every app's session and tokens of the device, on every node: the exchange
+/// fails, and the second app's tokens are inactive at introspection and refresh.
+async fn after_logout_the_exchange_fails_and_the_second_apps_tokens_are_dead(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rs = app.create_resource_server_client().await;
+    let node_b = match backend {
+        Backend::Postgres => Some(spawn_node(&app).await),
+        Backend::Sqlite => None, // SQLite is one node
+    };
+    let browser = http_client();
+    let (tokens, _, photos) = setup(&app, &browser).await;
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let got: Value = exchange(&app, &photos, id_token, secret, &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let access = str_of(&got, "access_token");
+    assert_eq!(app.introspect(&rs, access).await["active"], true);
+
+    logout(&app, &browser).await;
+
+    let res = exchange(&app, &photos, id_token, secret, &[]).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+    assert_eq!(app.introspect(&rs, access).await["active"], false);
+    if let Some(b) = &node_b {
+        let mut inactive = false;
+        for _ in 0..20 {
+            if b.introspect(&rs, access).await["active"] == false {
+                inactive = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(inactive, "node B still accepts the second app's token");
+        // Node B serves the same issuer.
+        let res = exchange(b, &photos, id_token, secret, &[("audience", &app.address)]).await;
+        assert_eq!(error_of(res).await.1, "invalid_grant");
+    }
+    let res = refresh(&app, &photos, str_of(&got, "refresh_token")).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+}
+
+/// §4.3: the second app gets no more than the first grant (and than it may have): a wider
+/// scope is `invalid_scope`; a narrower one is granted as asked.
+async fn a_scope_wider_than_the_first_grant_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = app_of(
+        &app,
+        "Photos",
+        Some("acme"),
+        "openid profile email device_sso",
+    )
+    .await;
+    let tokens = first_app_tokens(&app, &mail, &http_client(), "openid device_sso").await;
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let res = exchange(
+        &app,
+        &photos,
+        id_token,
+        secret,
+        &[("scope", "openid profile")],
+    )
+    .await;
+    assert_eq!(error_of(res).await.1, "invalid_scope");
+    let got: Value = exchange(&app, &photos, id_token, secret, &[("scope", "openid")])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["scope"], "openid");
+    assert!(got.get("refresh_token").is_none(), "{got}");
+}
+
+/// RFC 8693 §2.1 and §2.2.2: malformed exchange requests are `invalid_request` (missing
+/// `subject_token_type`; `actor_token` without `actor_token_type`; an unsupported
+/// `requested_token_type` or subject type), and an audience other than the issuer is
+/// `invalid_target`.
+async fn malformed_exchange_requests_are_refused_as_rfc8693_says(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, _, photos) = setup(&app, &http_client()).await;
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let cases: [(&[(&str, &str)], &str); 6] = [
+        // §2.1: subject_token_type is REQUIRED.
+        (&[("subject_token_type", "")], "invalid_request"),
+        // §2.1: subject_token is REQUIRED.
+        (&[("subject_token", "")], "invalid_request"),
+        // §2.1: actor_token_type is REQUIRED when actor_token is present.
+        (&[("actor_token_type", "")], "invalid_request"),
+        // §2.2.2: an unsupported requested_token_type.
+        (
+            &[(
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:saml2",
+            )],
+            "invalid_request",
+        ),
+        // §2.2.2: access-token subjects are not served yet.
+        (&[("subject_token_type", ACCESS_TOKEN)], "invalid_request"),
+        // §2.2.2: the audience is not one this server issues for.
+        (
+            &[("audience", "https://elsewhere.example")],
+            "invalid_target",
+        ),
+    ];
+    for (extra, code) in cases {
+        let res = exchange(&app, &photos, id_token, secret, extra).await;
+        assert_eq!(
+            error_of(res).await,
+            (reqwest::StatusCode::BAD_REQUEST, code.into()),
+            "{extra:?}"
+        );
+    }
+    // The same request without the faults succeeds.
+    assert_eq!(
+        exchange(&app, &photos, id_token, secret, &[])
+            .await
+            .status(),
+        200
+    );
+    // A client not registered for the grant (RFC 6749 §5.2).
+    let no_grant = app
+        .create_client(RegistrationInput {
+            name: "Old".into(),
+            client_type: "public".into(),
+            redirect_uris: vec![MAIL_CB.into()],
+            native_sso_group: Some("acme".into()),
+            ..RegistrationInput::default()
+        })
+        .await;
+    let res = exchange(&app, &no_grant, id_token, secret, &[]).await;
+    assert_eq!(error_of(res).await.1, "unauthorized_client");
+}
+
+/// The same exchange replayed in parallel: each may succeed, but nothing it issued outlives
+/// the session (every grant joins it and dies at logout).
+async fn parallel_replays_of_one_exchange_all_die_with_the_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rs = app.create_resource_server_client().await;
+    let browser = http_client();
+    let (tokens, _, photos) = setup(&app, &browser).await;
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| exchange(&app, &photos, id_token, secret, &[])),
+    )
+    .await;
+    let mut issued = Vec::new();
+    for res in answers {
+        assert!(
+            res.status() == 200 || res.status() == 400,
+            "{}",
+            res.status()
+        );
+        if res.status() == 200 {
+            issued.push(res.json::<Value>().await.unwrap());
+        }
+    }
+    assert!(!issued.is_empty());
+
+    logout(&app, &browser).await;
+    for got in &issued {
+        assert_eq!(
+            app.introspect(&rs, str_of(got, "access_token")).await["active"],
+            false
+        );
+        let res = refresh(&app, &photos, str_of(got, "refresh_token")).await;
+        assert_eq!(error_of(res).await.1, "invalid_grant");
+    }
+}
+
+/// Discovery advertises the grant and Native SSO (§5; RFC 8414 §2).
+async fn discovery_advertises_token_exchange_and_native_sso(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc: Value = app
+        .get("/.well-known/openid-configuration")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["native_sso_supported"], true);
+    let grants = doc["grant_types_supported"].as_array().unwrap();
+    assert!(grants.iter().any(|g| g == EXCHANGE), "{grants:?}");
+    let scopes = doc["scopes_supported"].as_array().unwrap();
+    assert!(scopes.iter().any(|s| s == "device_sso"), "{scopes:?}");
+}
+
+dual!(
+    the_first_app_gets_a_device_secret_and_an_id_token_bound_to_it,
+    a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token,
+    an_app_of_another_group_gets_invalid_grant,
+    a_wrong_or_revoked_device_secret_is_invalid_grant,
+    a_device_secret_of_another_session_does_not_match_the_id_token,
+    after_logout_the_exchange_fails_and_the_second_apps_tokens_are_dead,
+    a_scope_wider_than_the_first_grant_is_refused,
+    malformed_exchange_requests_are_refused_as_rfc8693_says,
+    parallel_replays_of_one_exchange_all_die_with_the_session,
+    discovery_advertises_token_exchange_and_native_sso,
+);
