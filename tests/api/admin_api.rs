@@ -593,6 +593,24 @@ async fn clients_are_shown_and_their_secrets_rotated_end_to_end(backend: Backend
         json!(120)
     );
 
+    // Native SSO: a client joins a group and leaves it (null).
+    let joined = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "native_sso_group": "acme" })),
+        )
+        .await;
+    assert_eq!(joined["native_sso_group"], json!("acme"));
+    let left = api
+        .ok(
+            Method::PATCH,
+            &format!("/clients/{id}"),
+            Some(json!({ "native_sso_group": null })),
+        )
+        .await;
+    assert_eq!(left.get("native_sso_group"), None);
+
     // A public client has no secret to rotate.
     let public = app.create_client(code_flow_client("public")).await;
     let (status, body) = api

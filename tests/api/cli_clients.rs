@@ -168,6 +168,28 @@ async fn invalid_client_input_is_refused_with_one_clear_line() {
             &["--type", "secret", "--redirect-uri", "https://a.example/cb"],
             "--type",
         ),
+        (
+            &[
+                "--type",
+                "public",
+                "--redirect-uri",
+                "com.example.mail:/cb",
+                "--scope",
+                "openid device_sso",
+            ],
+            "--native-sso-group",
+        ),
+        (
+            &[
+                "--type",
+                "public",
+                "--redirect-uri",
+                "com.example.mail:/cb",
+                "--native-sso-group",
+                "a b",
+            ],
+            "--native-sso-group",
+        ),
     ];
     for (extra, needle) in cases {
         let mut args = base.to_vec();
@@ -184,4 +206,40 @@ async fn invalid_client_input_is_refused_with_one_clear_line() {
     }
     let list = stdout_json(&run(dir.path(), &db, &["client", "list", "--json"]));
     assert_eq!(list, serde_json::json!([]));
+}
+
+/// Native SSO: `--native-sso-group` and the token-exchange grant are registered and shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_add_registers_a_native_sso_group_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let added = stdout_json(&run(
+        dir.path(),
+        &db,
+        &[
+            "client",
+            "add",
+            "--name",
+            "Mail",
+            "--type",
+            "public",
+            "--redirect-uri",
+            "com.example.mail:/cb",
+            "--scope",
+            "openid offline_access device_sso",
+            "--native-sso-group",
+            "acme",
+            "--grant-type",
+            "authorization_code",
+            "--grant-type",
+            exchange,
+            "--json",
+        ],
+    ));
+    assert_eq!(added["native_sso_group"], "acme");
+    assert_eq!(
+        added["grant_types"],
+        serde_json::json!(["authorization_code", exchange])
+    );
 }

@@ -10,11 +10,12 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tessera::oauth::client::RegistrationInput;
 
+use crate::admin::between;
 use crate::code_flow::{Pkce, authorize_url, error_of, pkce};
 use crate::dual;
 use crate::helpers::{
-    Backend, Browser, PASSWORD, TestApp, TestClient, http_client, jwt_claims, location, query_of,
-    spawn_app, spawn_node,
+    Backend, Browser, PASSWORD, TestApp, TestClient, csrf_in, hidden_inputs, http_client,
+    jwt_claims, location, query_of, spawn_app, spawn_node,
 };
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -548,7 +549,61 @@ async fn discovery_advertises_token_exchange_and_native_sso(backend: Backend) {
     assert!(scopes.iter().any(|s| s == "device_sso"), "{scopes:?}");
 }
 
+/// The console registers a group member, shows its group on the client's page, and the edit
+/// form changes it (empty: no group).
+async fn the_console_registers_shows_and_edits_a_native_sso_group(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = crate::admin::enrol_admin(&app).await.client;
+    let page = |path: String| {
+        let admin = admin.clone();
+        let url = app.url(&path);
+        async move { admin.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/admin/clients/new".into()).await;
+    let res = admin
+        .post(app.url("/admin/clients"))
+        .form(&[
+            ("csrf", csrf_in(&html).as_str()),
+            ("name", "Mail"),
+            ("client_type", "public"),
+            ("redirect_uris", MAIL_CB),
+            ("scope", "openid device_sso"),
+            ("native_sso_group", "acme"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let id = between(
+        &res.text().await.unwrap(),
+        r#"<code id="client-id">"#,
+        "</code>",
+    )
+    .to_string();
+    let detail = page(format!("/admin/clients/{id}")).await;
+    assert!(detail.contains("<code>acme</code>"), "{detail}");
+
+    let html = page(format!("/admin/clients/{id}/edit")).await;
+    assert!(html.contains(r#"name="native_sso_group" type="text" value="acme""#));
+    let mut form = hidden_inputs(&html);
+    form.extend([
+        ("name".to_string(), "Mail".to_string()),
+        ("redirect_uris".to_string(), MAIL_CB.to_string()),
+        ("native_sso_group".to_string(), "globex".to_string()),
+    ]);
+    let res = admin
+        .post(app.url(&format!("/admin/clients/{id}/edit")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let detail = page(format!("/admin/clients/{id}")).await;
+    assert!(detail.contains("<code>globex</code>"), "{detail}");
+}
+
 dual!(
+    the_console_registers_shows_and_edits_a_native_sso_group,
     the_first_app_gets_a_device_secret_and_an_id_token_bound_to_it,
     a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token,
     an_app_of_another_group_gets_invalid_grant,
