@@ -222,6 +222,33 @@ async fn a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token(ba
     assert_eq!(res.status(), 200);
 }
 
+/// RFC 8693 §2.2.1: asked for an ID token (`requested_token_type`), the second app gets it in
+/// `access_token`, with `token_type` `N_A` and `issued_token_type` naming it, and no refresh
+/// token.
+async fn a_second_app_may_ask_for_an_id_token_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, _mail, photos) = setup(&app, &http_client()).await;
+    let first = jwt_claims(str_of(&tokens, "id_token"));
+    let res = exchange(
+        &app,
+        &photos,
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+        &[("requested_token_type", ID_TOKEN)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let got: Value = res.json().await.unwrap();
+    assert_eq!(got["issued_token_type"], ID_TOKEN);
+    assert_eq!(got["token_type"], "N_A");
+    assert!(got.get("refresh_token").is_none(), "{got}");
+    assert!(got.get("id_token").is_none(), "{got}");
+    let id_token = jwt_claims(str_of(&got, "access_token"));
+    assert_eq!(id_token["aud"], photos.id.as_str());
+    assert_eq!(id_token["sid"], first["sid"]);
+    assert_eq!(id_token["ds_hash"], first["ds_hash"]);
+}
+
 /// §4.3: only apps of the ID token's group may exchange it: an app of another group, or of
 /// none, gets `invalid_grant`.
 async fn an_app_of_another_group_gets_invalid_grant(backend: Backend) {
@@ -606,6 +633,7 @@ dual!(
     the_console_registers_shows_and_edits_a_native_sso_group,
     the_first_app_gets_a_device_secret_and_an_id_token_bound_to_it,
     a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token,
+    a_second_app_may_ask_for_an_id_token_only,
     an_app_of_another_group_gets_invalid_grant,
     a_wrong_or_revoked_device_secret_is_invalid_grant,
     a_device_secret_of_another_session_does_not_match_the_id_token,
