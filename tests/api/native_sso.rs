@@ -217,9 +217,37 @@ async fn a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token(ba
     let info = app.introspect(&rs, access).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], photos.id.as_str());
+    // The second app takes part in the session, so logout (and back-channel logout) reach it.
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .unwrap();
+    let members: Vec<(String,)> =
+        sqlx::query_as("select client_id from session_clients where sid = $1")
+            .bind(first["sid"].as_str().unwrap().to_string())
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert!(members.iter().any(|(c,)| *c == photos.id), "{members:?}");
     // The second app's refresh token works like any other.
     let res = refresh(&app, &photos, str_of(&got, "refresh_token")).await;
     assert_eq!(res.status(), 200);
+}
+
+/// A device secret dies with its session: once the session is idle longer than
+/// `session_idle_ttl`, the exchange is `invalid_grant` (§4.3: the session must be alive).
+async fn a_device_secret_dies_with_its_idle_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, _, photos) = setup(&app, &http_client()).await;
+    app.clock.advance(2 * 3600 + 1);
+    let res = exchange(
+        &app,
+        &photos,
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+        &[],
+    )
+    .await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
 }
 
 /// RFC 8693 §2.2.1: asked for an ID token (`requested_token_type`), the second app gets it in
@@ -634,6 +662,7 @@ dual!(
     the_first_app_gets_a_device_secret_and_an_id_token_bound_to_it,
     a_second_app_of_the_group_signs_in_silently_with_an_expired_id_token,
     a_second_app_may_ask_for_an_id_token_only,
+    a_device_secret_dies_with_its_idle_session,
     an_app_of_another_group_gets_invalid_grant,
     a_wrong_or_revoked_device_secret_is_invalid_grant,
     a_device_secret_of_another_session_does_not_match_the_id_token,
