@@ -18,7 +18,9 @@ use crate::tokens::presented::{self, Presented};
 /// §2.2: the answer is 200 whether or not anything was revoked: an unknown, malformed,
 /// expired or already revoked token, or another client's token (§2.1: "the authorization
 /// server ... verifies whether the token was issued to the client making the revocation
-/// request"; if not, it is left alone and the caller learns nothing).
+/// request"; if not, it is left alone and the caller learns nothing). A Native SSO device
+/// secret (`token_type_hint` `device_secret` or none: its shape says what it is) may be revoked
+/// by any app of its group, and ends the session it is bound to.
 pub async fn revoke(
     ctx: &PresentedTokenContext<'_>,
     credentials: &ClientCredentials,
