@@ -50,6 +50,13 @@ pub fn policy(settings: &Settings) -> Policy {
     }
 }
 
+/// How long a node may go without reading the key records before it stops signing: the
+/// JWKS max-age (a key revoked meanwhile has then left every relying party's cache, so its
+/// tokens are refused everywhere else), never less than three rescans.
+pub fn max_unsynced(settings: &Settings) -> Duration {
+    settings.jwks_max_age.max(settings.key_rescan_interval * 3)
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -313,22 +320,49 @@ pub async fn rescan(
     Ok(changed)
 }
 
-/// Keeps the node's ring in step with the records: a rescan every `interval`, and one as soon
-/// as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see `revocation::sync`).
+/// Keeps the node's ring in step with the records: a rescan every `key_rescan_interval`, and
+/// one as soon as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see
+/// `revocation::sync`); after each, the automatic rotation's turn (`schedule`).
 pub async fn run(
     store: Store,
     live: LiveKeys,
     mut files: KeyFiles,
     clock: Clock,
-    interval: Duration,
+    settings: Arc<Settings>,
     wake: Arc<tokio::sync::Notify>,
 ) {
+    let interval = settings.key_rescan_interval;
+    let mut schedule = super::schedule::Schedule::new(settings.clone());
+    let mut stopped = false;
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = wake.notified() => {}
         }
         if let Err(e) = rescan(&store, &mut files, &live, clock.now()).await {
+            let cut_off = live.unsynced_for();
+            if cut_off > max_unsynced(&settings) && !stopped {
+                stopped = true;
+                tracing::error!(
+                    error = %e,
+                    cut_off_secs = cut_off.as_secs(),
+                    "the key records have been unreadable for longer than jwks_max_age: this \
+                     node signs nothing and /readyz fails until it reads them again"
+                );
+            } else {
+                tracing::warn!(error = %e, "cannot rescan the signing keys");
+            }
+            continue;
+        }
+        live.synced();
+        if std::mem::take(&mut stopped) {
+            tracing::info!("the key records are readable again: this node signs again");
+        }
+        let now = clock.now();
+        // Publish a staged successor now rather than at the next rescan (SQLite has no NOTIFY).
+        if schedule.tick(&store, &live.current(), now).await
+            && let Err(e) = rescan(&store, &mut files, &live, now).await
+        {
             tracing::warn!(error = %e, "cannot rescan the signing keys");
         }
     }
@@ -355,19 +389,51 @@ pub async fn rotate(
     alg: SigningAlg,
     now: UnixTime,
 ) -> Result<Staged, KeysError> {
+    rotate_when(store, settings, alg, now, |_| Ok(())).await
+}
+
+/// The automatic rotation (`key_rotation_period`): as `rotate`, but only if it is still due by
+/// the records read under the change's lock, so that a node whose ring is behind (another node
+/// staged a successor, which may even sign by now) never stages a second one.
+pub async fn rotate_if_due(
+    store: &Store,
+    settings: &Settings,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<Staged, KeysError> {
+    let period = secs(settings.key_rotation_period);
+    let ahead = policy(settings).publish_ahead;
+    rotate_when(store, settings, alg, now, |records| {
+        if lifecycle::rotation_due(records, alg, now, period, ahead) {
+            Ok(())
+        } else {
+            Err(LifecycleError::NotDue(alg))
+        }
+    })
+    .await
+}
+
+async fn rotate_when(
+    store: &Store,
+    settings: &Settings,
+    alg: SigningAlg,
+    now: UnixTime,
+    due: impl FnOnce(&[KeyRecord]) -> Result<(), LifecycleError>,
+) -> Result<Staged, KeysError> {
     let policy = policy(settings);
     pem::ensure_dir(&settings.keys_dir)?;
     let mut files = KeyFiles::new(&settings.keys_dir);
     let loaded = files.scan(true)?;
     let (mut change, records) = begin(store, &loaded, now, policy).await?;
-    let rotation = match lifecycle::plan_rotation(&records, alg, now, policy) {
-        Ok(rotation) => rotation,
-        Err(e) => {
-            // What was adopted on the way stays recorded.
-            change.commit().await?;
-            return Err(e.into());
-        }
-    };
+    let rotation =
+        match due(&records).and_then(|()| lifecycle::plan_rotation(&records, alg, now, policy)) {
+            Ok(rotation) => rotation,
+            Err(e) => {
+                // What was adopted on the way stays recorded.
+                change.commit().await?;
+                return Err(e.into());
+            }
+        };
     let (path, record) = new_key(&settings.keys_dir, alg, now, rotation.new_key.active_at)?;
     let recorded = record_new_key(&mut change, &record, rotation.retires.as_ref()).await;
     if let Err(e) = match recorded {
@@ -428,6 +494,51 @@ fn new_key(
         revoked_at: None,
     };
     Ok((path, record))
+}
+
+/// What `promote` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Promoted {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// The key that signed before and retires now.
+    pub replaces: Option<String>,
+    /// When the replaced key leaves JWKS.
+    pub replaced_retire_after: Option<UnixTime>,
+}
+
+/// Makes the next key `kid` sign now rather than at its recorded time (see
+/// `lifecycle::plan_promotion` for when that is allowed).
+pub async fn promote(
+    store: &Store,
+    settings: &Settings,
+    kid: &str,
+    now: UnixTime,
+) -> Result<Promoted, KeysError> {
+    let policy = policy(settings);
+    let mut files = KeyFiles::new(&settings.keys_dir);
+    let loaded = files.scan(false)?;
+    let (mut change, records) = begin(store, &loaded, now, policy).await?;
+    let changed =
+        match lifecycle::plan_promotion(&records, kid, now, secs(settings.jwks_max_age), policy) {
+            Ok(changed) => changed,
+            Err(e) => {
+                change.commit().await?;
+                return Err(e.into());
+            }
+        };
+    for record in &changed {
+        change.update_times(&to_row(record)).await?;
+    }
+    change.commit().await?;
+    let promoted = changed.iter().find(|r| r.kid == kid);
+    let replaced = changed.iter().find(|r| r.kid != kid);
+    Ok(Promoted {
+        kid: kid.to_string(),
+        alg: promoted.map_or_else(SigningAlg::default, |r| r.alg),
+        replaces: replaced.map(|r| r.kid.clone()),
+        replaced_retire_after: replaced.and_then(|r| r.retire_after),
+    })
 }
 
 /// What `revoke` did.
@@ -502,7 +613,20 @@ pub async fn revoke(
             ),
         )
         .await?;
-    set_aside(&settings.keys_dir, &plan.revoked.file);
+    // Every copy: the same key under another name would otherwise be adopted again by a
+    // start on a database without this record.
+    let copies = loaded
+        .iter()
+        .filter(|l| l.key.kid() == plan.revoked.kid)
+        .map(|l| l.file.as_str());
+    let mut files: Vec<&str> = std::iter::once(plan.revoked.file.as_str())
+        .chain(copies)
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    for file in files {
+        set_aside(&settings.keys_dir, file);
+    }
     Ok(Revoked {
         kid: plan.revoked.kid,
         alg,

@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod manage;
 mod pem;
 mod ring;
+pub mod schedule;
 
 pub use alg::{SigningAlg, UnknownAlg};
 pub use jwks::thumbprint_rsa;
