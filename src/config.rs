@@ -48,6 +48,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Directory holding the PEM private signing keys.
     pub keys_dir: PathBuf,
+    /// A file holding the passphrase of encrypted key files (PKCS#8 `ENCRYPTED PRIVATE KEY`).
+    /// When set, new keys are written encrypted; plain files keep working either way.
+    pub keys_passphrase_file: Option<PathBuf>,
     /// `postgres://…` or `sqlite://…`. Also read from `DATABASE_URL`.
     pub database_url: Option<String>,
     /// Largest number of pooled database connections (default: 4 per core, at least 4).
@@ -159,6 +162,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             keys_dir: PathBuf::from("./keys"),
+            keys_passphrase_file: None,
             database_url: None,
             database_max_connections: None,
             database_connect_timeout: Duration::from_secs(30),

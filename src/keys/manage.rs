@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::lifecycle::{self, FoundKey, KeyRecord, KeyState, LifecycleError, Policy};
 use super::pem;
+use super::sealed::Passphrase;
 use super::{KeyFileError, KeyRing, LiveKeys, RingEntry, SigningAlg, SigningKey};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Settings;
@@ -68,6 +69,8 @@ pub struct KeyFiles {
     dir: PathBuf,
     parsed: HashMap<String, Arc<SigningKey>>,
     broken: HashSet<String>,
+    /// For encrypted files, and for writing new ones (`keys_passphrase_file`).
+    passphrase: Option<Arc<Passphrase>>,
 }
 
 /// A parsed key file.
@@ -83,7 +86,26 @@ impl KeyFiles {
             dir: dir.to_path_buf(),
             parsed: HashMap::new(),
             broken: HashSet::new(),
+            passphrase: None,
         }
+    }
+
+    /// The keys directory of `settings`, with the passphrase of `keys_passphrase_file` (read
+    /// now: a missing or empty file is an error that names it).
+    pub fn open(settings: &Settings) -> Result<Self, KeyFileError> {
+        let passphrase = settings
+            .keys_passphrase_file
+            .as_deref()
+            .map(Passphrase::read)
+            .transpose()?;
+        Ok(Self {
+            passphrase: passphrase.map(Arc::new),
+            ..Self::new(&settings.keys_dir)
+        })
+    }
+
+    pub fn passphrase(&self) -> Option<&Passphrase> {
+        self.passphrase.as_deref()
     }
 
     /// Every key file, sorted by name. `strict`: a file that does not parse is an error (at
@@ -106,7 +128,7 @@ impl KeyFiles {
                 });
                 continue;
             }
-            match pem::load(path) {
+            match pem::load(path, self.passphrase.as_deref()) {
                 Ok(key) => {
                     let key = Arc::new(key);
                     self.parsed.insert(name.clone(), key.clone());
@@ -255,8 +277,8 @@ pub async fn open(
         .filter(|r| r.state(now).is_published())
         .map(|r| r.alg)
         .collect();
-    pem::load_or_generate_except(&settings.keys_dir, now, &published)?;
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
+    pem::load_or_generate_except(&settings.keys_dir, now, &published, files.passphrase())?;
     let loaded = files.scan(true)?;
     let (change, records) = begin(store, &loaded, now, policy(settings)).await?;
     warn_missing(&records, &loaded, now);
@@ -270,7 +292,7 @@ pub async fn open(
 /// The ring of the recorded keys, for a command that signs (back-channel logout tokens): the
 /// same active keys the nodes use, never a next one.
 pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings).ok()?;
     let loaded = files.scan(false).ok()?;
     let records = records(store.signing_keys().await.ok()?);
     let ring = ring_from(&records, &loaded, clock.now())?;
@@ -422,7 +444,7 @@ async fn rotate_when(
 ) -> Result<Staged, KeysError> {
     let policy = policy(settings);
     pem::ensure_dir(&settings.keys_dir)?;
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = files.scan(true)?;
     let (mut change, records) = begin(store, &loaded, now, policy).await?;
     let rotation =
@@ -434,7 +456,13 @@ async fn rotate_when(
                 return Err(e.into());
             }
         };
-    let (path, record) = new_key(&settings.keys_dir, alg, now, rotation.new_key.active_at)?;
+    let (path, record) = new_key(
+        &settings.keys_dir,
+        alg,
+        now,
+        rotation.new_key.active_at,
+        files.passphrase(),
+    )?;
     let recorded = record_new_key(&mut change, &record, rotation.retires.as_ref()).await;
     if let Err(e) = match recorded {
         Ok(()) => change.commit().await,
@@ -473,9 +501,10 @@ fn new_key(
     alg: SigningAlg,
     now: UnixTime,
     active_at: UnixTime,
+    passphrase: Option<&Passphrase>,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
-    let path = pem::generate(dir, alg, now)?;
-    let key = match pem::load(&path) {
+    let path = pem::generate_with(dir, alg, now, passphrase)?;
+    let key = match pem::load(&path, passphrase) {
         Ok(key) => key,
         Err(e) => {
             let _ = std::fs::remove_file(&path);
@@ -516,7 +545,7 @@ pub async fn promote(
     now: UnixTime,
 ) -> Result<Promoted, KeysError> {
     let policy = policy(settings);
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = files.scan(false)?;
     let (mut change, records) = begin(store, &loaded, now, policy).await?;
     let changed =
@@ -564,7 +593,7 @@ pub async fn revoke(
     kid: &str,
     now: UnixTime,
 ) -> Result<Revoked, KeysError> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = files.scan(false)?;
     let (mut change, records) = begin(store, &loaded, now, policy(settings)).await?;
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
@@ -589,7 +618,7 @@ pub async fn revoke(
             change.update_times(&to_row(update)).await?;
         }
         if plan.needs_new_key {
-            let (path, record) = new_key(&settings.keys_dir, alg, now, now)?;
+            let (path, record) = new_key(&settings.keys_dir, alg, now, now, files.passphrase())?;
             successor = Some(record.kid.clone());
             created = Some(path);
             change.insert(&to_row(&record)).await?;
@@ -686,7 +715,7 @@ pub async fn list(
     settings: &Settings,
     now: UnixTime,
 ) -> Result<Vec<Listed>, KeysError> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = if settings.keys_dir.exists() {
         files.scan(false)?
     } else {

@@ -32,6 +32,7 @@ mod discovery;
 mod grant_lifecycle;
 mod health;
 mod introspect;
+mod key_files_sealed;
 mod key_rotation;
 mod key_schedule;
 mod keys;
