@@ -26,9 +26,8 @@ pub struct Row {
     pub created: LocalTime,
     pub published: LocalTime,
     pub active: LocalTime,
-    /// When it stops signing, for a key that signs or will.
-    pub retiring: LocalTime,
-    /// When it leaves JWKS: its planned retirement, or its revocation.
+    /// When it leaves JWKS: its planned retirement, or its revocation. (When it stops signing
+    /// is its successor's activation, on the successor's row.)
     pub leaves: LocalTime,
     pub promotable: bool,
     pub revocable: bool,
@@ -43,7 +42,6 @@ impl From<Listed> for Row {
             created: LocalTime::at(k.created_at),
             published: LocalTime::at(k.published_at),
             active: LocalTime(k.active_at),
-            retiring: LocalTime(k.retiring_at),
             leaves: LocalTime(k.revoked_at.or(k.retire_after)),
             kid: k.kid,
             alg: k.alg.to_string(),
@@ -104,7 +102,7 @@ pub async fn rotate(
         let message = format!(
             "Stage a new {alg} key? It is published in /jwks on every node now and signs for \
              {alg} clients in {ahead} (key_publish_ahead), when the current {alg} key stops \
-             signing and starts retiring. Nothing changes for clients today."
+             signing and starts retiring. Until then tokens keep the current key."
         );
         return confirm(&ConfirmPage {
             csrf: &admin.csrf(),
