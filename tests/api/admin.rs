@@ -105,8 +105,8 @@ fn api_routes(user_id: &str, client_id: &str) -> Vec<(reqwest::Method, String)> 
         (Method::POST, "/admin/api/v1/revocations".into()),
         (Method::GET, "/admin/api/v1/keys".into()),
         (Method::POST, "/admin/api/v1/keys".into()),
-        (Method::POST, "/admin/api/v1/keys/some-kid/promote".into()),
-        (Method::POST, "/admin/api/v1/keys/some-kid/revoke".into()),
+        (Method::POST, "/admin/api/v1/keys/{kid}/promote".into()),
+        (Method::POST, "/admin/api/v1/keys/{kid}/revoke".into()),
     ]
 }
 
