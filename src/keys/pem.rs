@@ -87,8 +87,8 @@ pub fn load_or_generate_except(
             // server_error until then.
             Err(e) => tracing::warn!(
                 error = %e, %alg,
-                "no {alg} key and none could be created; run `tessera keys generate --alg {alg}` \
-                 where the keys directory is writable, then restart"
+                "no {alg} key and none could be created; run `tessera keys rotate --alg {alg}` \
+                 where the keys directory is writable (the nodes pick it up without a restart)"
             ),
         }
     }

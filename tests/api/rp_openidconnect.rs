@@ -304,7 +304,7 @@ async fn an_openidconnect_relying_party_that_caches_the_jwks_follows_rotation_an
     // The copy expires before the successor signs: the next use fetches the JWKS (max-age)
     // and gets the successor with it.
     let to = |at: i64| at - now();
-    d.advance(to(staged.active_at - JWKS_MAX_AGE + 10));
+    d.advance(to(staged.active_at - JWKS_MAX_AGE + 30));
     let (id, nonce) = sign_in(app, &rp, &http, &browser).await;
     assert_eq!(cache.verify(&http, now(), &rp, &id, &nonce).await, old);
     assert_eq!(cache.fetches, 2);
