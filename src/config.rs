@@ -48,6 +48,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Directory holding the PEM private signing keys.
     pub keys_dir: PathBuf,
+    /// A file holding the passphrase of encrypted key files (PKCS#8 `ENCRYPTED PRIVATE KEY`).
+    /// When set, new keys are written encrypted; plain files keep working either way.
+    pub keys_passphrase_file: Option<PathBuf>,
     /// `postgres://…` or `sqlite://…`. Also read from `DATABASE_URL`.
     pub database_url: Option<String>,
     /// Largest number of pooled database connections (default: 4 per core, at least 4).
@@ -88,6 +91,10 @@ pub struct Settings {
     /// also tells every node at once when they change).
     #[serde(with = "duration")]
     pub key_rescan_interval: Duration,
+    /// How long a key signs before the nodes rotate it on their own (`0s`: never). The
+    /// successor is staged `publish_ahead` before the period ends, so that it signs then.
+    #[serde(with = "duration")]
+    pub key_rotation_period: Duration,
 
     /// Require PKCE (S256) from confidential clients too (public clients always need it).
     pub require_pkce: bool,
@@ -155,6 +162,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             keys_dir: PathBuf::from("./keys"),
+            keys_passphrase_file: None,
             database_url: None,
             database_max_connections: None,
             database_connect_timeout: Duration::from_secs(30),
@@ -170,6 +178,7 @@ impl Default for Settings {
             jwks_max_age: Duration::from_secs(10 * 60),
             key_publish_ahead: None,
             key_rescan_interval: Duration::from_secs(5),
+            key_rotation_period: DEFAULT_KEY_ROTATION_PERIOD,
             require_pkce: true,
             backchannel_logout_timeout: Duration::from_secs(2),
             argon2_memory_kib: 19_456,
@@ -196,6 +205,9 @@ impl Default for Settings {
         }
     }
 }
+
+/// How long a key signs before it is rotated automatically (about a quarter).
+pub const DEFAULT_KEY_ROTATION_PERIOD: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// What `key_publish_ahead` adds to `jwks_max_age` by default: room for caches between the
 /// relying party and Tessera, and for libraries that refresh the JWKS on a schedule of their own.
@@ -277,6 +289,16 @@ impl Settings {
                 humantime::format_duration(ahead),
                 humantime::format_duration(self.jwks_max_age),
                 humantime::format_duration(self.jwks_max_age),
+            )));
+        }
+        // The successor is staged `publish_ahead` before the period ends: a shorter period
+        // would stage it while the key it replaces has not even started signing.
+        if !self.key_rotation_period.is_zero() && self.key_rotation_period <= self.publish_ahead() {
+            return Err(ConfigError(format!(
+                "TESSERA_KEY_ROTATION_PERIOD ({}) must be longer than key_publish_ahead ({}), \
+                 or 0s to rotate only by hand",
+                humantime::format_duration(self.key_rotation_period),
+                humantime::format_duration(self.publish_ahead()),
             )));
         }
         if self.key_rescan_interval < Duration::from_millis(100) {

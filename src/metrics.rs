@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 
+use crate::clock::UnixTime;
+use crate::keys::{KeyRing, KeyState};
+
 /// Upper bounds (seconds) of the latency histogram's buckets.
 const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -225,6 +228,32 @@ fn count(map: &RwLock<HashMap<&'static str, AtomicU64>>, key: &'static str) {
     if let Ok(mut m) = map.write() {
         m.entry(key).or_default().fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// `tessera_signing_key_age_seconds{kid, alg}`: for each key that signs at `now`, how long it
+/// has signed (since its recorded activation, the instant `key_rotation_period` counts from),
+/// so an alert can fire when a rotation is overdue.
+pub fn render_key_ages(ring: &KeyRing, now: UnixTime) -> String {
+    let mut out = String::from(
+        "# HELP tessera_signing_key_age_seconds Seconds since each active signing key began signing.\n\
+         # TYPE tessera_signing_key_age_seconds gauge\n",
+    );
+    for entry in ring.entries() {
+        let record = &entry.record;
+        if record.state(now) != KeyState::Active {
+            continue;
+        }
+        let age = now.saturating_sub(record.active_at.unwrap_or(record.created_at));
+        // Kids are base64url thumbprints; escaped anyway, as every label value.
+        let kid = record.kid.replace('\\', "\\\\").replace('"', "\\\"");
+        let _ = writeln!(
+            out,
+            "tessera_signing_key_age_seconds{{kid=\"{kid}\",alg=\"{}\"}} {}",
+            record.alg,
+            age.max(0)
+        );
+    }
+    out
 }
 
 fn render_counter(

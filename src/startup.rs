@@ -214,7 +214,7 @@ impl Application {
             state.keys.clone(),
             key_files,
             state.clock.clone(),
-            state.settings.key_rescan_interval,
+            state.settings.clone(),
             keys_changed,
         )));
         background.push(tokio::spawn(crate::purge::run(

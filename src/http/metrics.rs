@@ -34,5 +34,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .body(state.metrics.render(state.store.pool_gauges()))
+        .body(
+            state.metrics.render(state.store.pool_gauges())
+                + &crate::metrics::render_key_ages(&state.keys.current(), state.clock.now()),
+        )
 }

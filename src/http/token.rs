@@ -21,7 +21,10 @@ pub async fn token(
         .and_then(|g| GrantType::parse(g).ok())
         .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
-    let keys = state.keys.current();
+    let keys = state
+        .keys
+        .for_signing(crate::keys::manage::max_unsynced(&state.settings))
+        .ok_or(OAuthError::TemporarilyUnavailable)?;
     let now = state.clock.now();
     let ctx = TokenContext {
         store: &state.store,

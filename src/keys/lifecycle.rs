@@ -151,6 +151,21 @@ pub enum LifecycleError {
     },
     #[error("no key has kid '{0}'; `tessera keys list` shows the kids")]
     UnknownKid(String),
+    #[error("the active {0} key is not due for rotation yet")]
+    NotDue(SigningAlg),
+    #[error("key {kid} is {state}, not next: only a staged (next) key can be promoted")]
+    NotNext { kid: String, state: KeyState },
+    #[error(
+        "key {kid} has been published since {}; it may sign from {} at the earliest, once every \
+         relying party that cached the JWKS (jwks_max_age) has seen it",
+        crate::clock::display(*published_at),
+        crate::clock::display(*earliest)
+    )]
+    TooEarly {
+        kid: String,
+        published_at: UnixTime,
+        earliest: UnixTime,
+    },
 }
 
 /// A new key to record.
@@ -207,6 +222,76 @@ pub fn plan_rotation(
             ..active.clone()
         }),
     })
+}
+
+/// Whether `key_rotation_period` calls for a successor of `alg` now: a key of `alg` signs, none
+/// is staged, and the active one's period ends within `publish_ahead`. Staged now, the
+/// successor signs at `now + publish_ahead`, which is the period's end when a node looks as
+/// soon as the successor is due (a node that looks late stages late: the successor is still
+/// published `publish_ahead` before it signs). `period` 0 is off.
+pub fn rotation_due(
+    records: &[KeyRecord],
+    alg: SigningAlg,
+    now: UnixTime,
+    period: i64,
+    publish_ahead: i64,
+) -> bool {
+    if period <= 0
+        || of_alg_in(records, alg, KeyState::Next, now)
+            .next()
+            .is_some()
+    {
+        return false;
+    }
+    of_alg_in(records, alg, KeyState::Active, now)
+        .last()
+        .and_then(|active| active.active_at)
+        .is_some_and(|since| now >= since.saturating_add(period).saturating_sub(publish_ahead))
+}
+
+/// Promotes the next key `kid` now, ahead of its recorded activation: it signs from `now` and
+/// the active key of its algorithm starts retiring. Allowed once the key has been published
+/// for `jwks_max_age` (secs): by then every relying party that honours the JWKS's max-age has
+/// it. What `key_publish_ahead` adds beyond that (a margin for caches that do not) is the
+/// operator's to give up. Returns the changed records.
+pub fn plan_promotion(
+    records: &[KeyRecord],
+    kid: &str,
+    now: UnixTime,
+    jwks_max_age: i64,
+    policy: Policy,
+) -> Result<Vec<KeyRecord>, LifecycleError> {
+    let key = records
+        .iter()
+        .find(|r| r.kid == kid)
+        .ok_or_else(|| LifecycleError::UnknownKid(kid.escape_default().to_string()))?;
+    let state = key.state(now);
+    if state != KeyState::Next {
+        return Err(LifecycleError::NotNext {
+            kid: key.kid.clone(),
+            state,
+        });
+    }
+    let earliest = key.published_at.saturating_add(jwks_max_age);
+    if now < earliest {
+        return Err(LifecycleError::TooEarly {
+            kid: key.kid.clone(),
+            published_at: key.published_at,
+            earliest,
+        });
+    }
+    let mut changed = vec![KeyRecord {
+        active_at: Some(now),
+        ..key.clone()
+    }];
+    changed.extend(
+        of_alg_in(records, key.alg, KeyState::Active, now).map(|active| KeyRecord {
+            retiring_at: Some(now),
+            retire_after: Some(now.saturating_add(policy.retire_window)),
+            ..active.clone()
+        }),
+    );
+    Ok(changed)
 }
 
 /// What a revocation records.
@@ -538,6 +623,78 @@ mod tests {
         assert_eq!(plan.was, KeyState::Revoked);
         assert_eq!(plan.revoked.revoked_at, Some(5));
         assert!(plan.updates.is_empty() && !plan.needs_new_key);
+    }
+
+    #[test]
+    fn a_rotation_is_due_publish_ahead_before_the_period_ends_and_never_twice() {
+        let active = record("active", Some(100));
+        let due = |records: &[KeyRecord], now| {
+            rotation_due(records, SigningAlg::Rs256, now, 5000, POLICY.publish_ahead)
+        };
+        let one = std::slice::from_ref(&active);
+        assert!(!due(one, 4099));
+        assert!(due(one, 4100));
+        assert!(due(one, 9000), "a node that looks late still rotates");
+        assert!(
+            !rotation_due(one, SigningAlg::Rs256, 9000, 0, 1000),
+            "0 is off"
+        );
+        assert!(!rotation_due(one, SigningAlg::Es256, 9000, 5000, 1000));
+        // Once staged, nothing more is due until the successor has signed for its period.
+        let rotation = plan_rotation(one, SigningAlg::Rs256, 4100, POLICY).expect("rotates");
+        assert_eq!(rotation.new_key.active_at, 5100, "signs as the period ends");
+        let retiring = rotation.retires.expect("retires");
+        let new = KeyRecord {
+            published_at: 4100,
+            active_at: Some(5100),
+            ..record("new", None)
+        };
+        let both = [retiring, new];
+        assert!(!due(&both, 4100));
+        assert!(!due(&both, 9099));
+        assert!(due(&both, 9100));
+    }
+
+    #[test]
+    fn a_next_key_is_promoted_only_once_published_for_the_jwks_max_age() {
+        let old = record("old", Some(0));
+        let rotation = plan_rotation(std::slice::from_ref(&old), SigningAlg::Rs256, 50, POLICY)
+            .expect("rotates");
+        let retiring = rotation.retires.expect("retires");
+        let next = KeyRecord {
+            published_at: 50,
+            active_at: Some(1050),
+            ..record("next", None)
+        };
+        let both = [retiring, next];
+        let err = plan_promotion(&both, "next", 649, 600, POLICY).expect_err("too early");
+        assert!(
+            matches!(err, LifecycleError::TooEarly { earliest: 650, .. }),
+            "{err}"
+        );
+        let changed = plan_promotion(&both, "next", 650, 600, POLICY).expect("promotes");
+        let state = |kid: &str, now| changed.iter().find(|r| r.kid == kid).map(|r| r.state(now));
+        assert_eq!(state("next", 650), Some(KeyState::Active));
+        assert_eq!(state("old", 650), Some(KeyState::Retiring));
+        assert_eq!(
+            changed
+                .iter()
+                .find(|r| r.kid == "old")
+                .and_then(|r| r.retire_after),
+            Some(650 + POLICY.retire_window)
+        );
+        let err = plan_promotion(&both, "old", 650, 600, POLICY).expect_err("not next");
+        assert!(matches!(
+            err,
+            LifecycleError::NotNext {
+                state: KeyState::Active,
+                ..
+            }
+        ));
+        assert!(matches!(
+            plan_promotion(&both, "nope", 650, 600, POLICY),
+            Err(LifecycleError::UnknownKid(_))
+        ));
     }
 
     fn found(kid: &str, alg: SigningAlg, created_at: UnixTime) -> FoundKey {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use super::lifecycle::{self, FoundKey, KeyRecord, KeyState, LifecycleError, Policy};
 use super::pem;
+use super::sealed::Passphrase;
 use super::{KeyFileError, KeyRing, LiveKeys, RingEntry, SigningAlg, SigningKey};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Settings;
@@ -50,6 +51,13 @@ pub fn policy(settings: &Settings) -> Policy {
     }
 }
 
+/// How long a node may go without reading the key records before it stops signing: the
+/// JWKS max-age (a key revoked meanwhile has then left every relying party's cache, so its
+/// tokens are refused everywhere else), never less than three rescans.
+pub fn max_unsynced(settings: &Settings) -> Duration {
+    settings.jwks_max_age.max(settings.key_rescan_interval * 3)
+}
+
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
@@ -61,6 +69,8 @@ pub struct KeyFiles {
     dir: PathBuf,
     parsed: HashMap<String, Arc<SigningKey>>,
     broken: HashSet<String>,
+    /// For encrypted files, and for writing new ones (`keys_passphrase_file`).
+    passphrase: Option<Arc<Passphrase>>,
 }
 
 /// A parsed key file.
@@ -76,7 +86,26 @@ impl KeyFiles {
             dir: dir.to_path_buf(),
             parsed: HashMap::new(),
             broken: HashSet::new(),
+            passphrase: None,
         }
+    }
+
+    /// The keys directory of `settings`, with the passphrase of `keys_passphrase_file` (read
+    /// now: a missing or empty file is an error that names it).
+    pub fn open(settings: &Settings) -> Result<Self, KeyFileError> {
+        let passphrase = settings
+            .keys_passphrase_file
+            .as_deref()
+            .map(Passphrase::read)
+            .transpose()?;
+        Ok(Self {
+            passphrase: passphrase.map(Arc::new),
+            ..Self::new(&settings.keys_dir)
+        })
+    }
+
+    pub fn passphrase(&self) -> Option<&Passphrase> {
+        self.passphrase.as_deref()
     }
 
     /// Every key file, sorted by name. `strict`: a file that does not parse is an error (at
@@ -99,7 +128,7 @@ impl KeyFiles {
                 });
                 continue;
             }
-            match pem::load(path) {
+            match pem::load(path, self.passphrase.as_deref()) {
                 Ok(key) => {
                     let key = Arc::new(key);
                     self.parsed.insert(name.clone(), key.clone());
@@ -248,8 +277,8 @@ pub async fn open(
         .filter(|r| r.state(now).is_published())
         .map(|r| r.alg)
         .collect();
-    pem::load_or_generate_except(&settings.keys_dir, now, &published)?;
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
+    pem::load_or_generate_except(&settings.keys_dir, now, &published, files.passphrase())?;
     let loaded = files.scan(true)?;
     let (change, records) = begin(store, &loaded, now, policy(settings)).await?;
     warn_missing(&records, &loaded, now);
@@ -263,7 +292,7 @@ pub async fn open(
 /// The ring of the recorded keys, for a command that signs (back-channel logout tokens): the
 /// same active keys the nodes use, never a next one.
 pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings).ok()?;
     let loaded = files.scan(false).ok()?;
     let records = records(store.signing_keys().await.ok()?);
     let ring = ring_from(&records, &loaded, clock.now())?;
@@ -313,22 +342,49 @@ pub async fn rescan(
     Ok(changed)
 }
 
-/// Keeps the node's ring in step with the records: a rescan every `interval`, and one as soon
-/// as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see `revocation::sync`).
+/// Keeps the node's ring in step with the records: a rescan every `key_rescan_interval`, and
+/// one as soon as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see
+/// `revocation::sync`); after each, the automatic rotation's turn (`schedule`).
 pub async fn run(
     store: Store,
     live: LiveKeys,
     mut files: KeyFiles,
     clock: Clock,
-    interval: Duration,
+    settings: Arc<Settings>,
     wake: Arc<tokio::sync::Notify>,
 ) {
+    let interval = settings.key_rescan_interval;
+    let mut schedule = super::schedule::Schedule::new(settings.clone());
+    let mut stopped = false;
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = wake.notified() => {}
         }
         if let Err(e) = rescan(&store, &mut files, &live, clock.now()).await {
+            let cut_off = live.unsynced_for();
+            if cut_off > max_unsynced(&settings) && !stopped {
+                stopped = true;
+                tracing::error!(
+                    error = %e,
+                    cut_off_secs = cut_off.as_secs(),
+                    "the key records have been unreadable for longer than jwks_max_age: this \
+                     node signs nothing and /readyz fails until it reads them again"
+                );
+            } else {
+                tracing::warn!(error = %e, "cannot rescan the signing keys");
+            }
+            continue;
+        }
+        live.synced();
+        if std::mem::take(&mut stopped) {
+            tracing::info!("the key records are readable again: this node signs again");
+        }
+        let now = clock.now();
+        // Publish a staged successor now rather than at the next rescan (SQLite has no NOTIFY).
+        if schedule.tick(&store, &live.current(), now).await
+            && let Err(e) = rescan(&store, &mut files, &live, now).await
+        {
             tracing::warn!(error = %e, "cannot rescan the signing keys");
         }
     }
@@ -355,20 +411,58 @@ pub async fn rotate(
     alg: SigningAlg,
     now: UnixTime,
 ) -> Result<Staged, KeysError> {
+    rotate_when(store, settings, alg, now, |_| Ok(())).await
+}
+
+/// The automatic rotation (`key_rotation_period`): as `rotate`, but only if it is still due by
+/// the records read under the change's lock, so that a node whose ring is behind (another node
+/// staged a successor, which may even sign by now) never stages a second one.
+pub async fn rotate_if_due(
+    store: &Store,
+    settings: &Settings,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<Staged, KeysError> {
+    let period = secs(settings.key_rotation_period);
+    let ahead = policy(settings).publish_ahead;
+    rotate_when(store, settings, alg, now, |records| {
+        if lifecycle::rotation_due(records, alg, now, period, ahead) {
+            Ok(())
+        } else {
+            Err(LifecycleError::NotDue(alg))
+        }
+    })
+    .await
+}
+
+async fn rotate_when(
+    store: &Store,
+    settings: &Settings,
+    alg: SigningAlg,
+    now: UnixTime,
+    due: impl FnOnce(&[KeyRecord]) -> Result<(), LifecycleError>,
+) -> Result<Staged, KeysError> {
     let policy = policy(settings);
     pem::ensure_dir(&settings.keys_dir)?;
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = files.scan(true)?;
     let (mut change, records) = begin(store, &loaded, now, policy).await?;
-    let rotation = match lifecycle::plan_rotation(&records, alg, now, policy) {
-        Ok(rotation) => rotation,
-        Err(e) => {
-            // What was adopted on the way stays recorded.
-            change.commit().await?;
-            return Err(e.into());
-        }
-    };
-    let (path, record) = new_key(&settings.keys_dir, alg, now, rotation.new_key.active_at)?;
+    let rotation =
+        match due(&records).and_then(|()| lifecycle::plan_rotation(&records, alg, now, policy)) {
+            Ok(rotation) => rotation,
+            Err(e) => {
+                // What was adopted on the way stays recorded.
+                change.commit().await?;
+                return Err(e.into());
+            }
+        };
+    let (path, record) = new_key(
+        &settings.keys_dir,
+        alg,
+        now,
+        rotation.new_key.active_at,
+        files.passphrase(),
+    )?;
     let recorded = record_new_key(&mut change, &record, rotation.retires.as_ref()).await;
     if let Err(e) = match recorded {
         Ok(()) => change.commit().await,
@@ -407,9 +501,10 @@ fn new_key(
     alg: SigningAlg,
     now: UnixTime,
     active_at: UnixTime,
+    passphrase: Option<&Passphrase>,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
-    let path = pem::generate(dir, alg, now)?;
-    let key = match pem::load(&path) {
+    let path = pem::generate_with(dir, alg, now, passphrase)?;
+    let key = match pem::load(&path, passphrase) {
         Ok(key) => key,
         Err(e) => {
             let _ = std::fs::remove_file(&path);
@@ -428,6 +523,51 @@ fn new_key(
         revoked_at: None,
     };
     Ok((path, record))
+}
+
+/// What `promote` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Promoted {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// The key that signed before and retires now.
+    pub replaces: Option<String>,
+    /// When the replaced key leaves JWKS.
+    pub replaced_retire_after: Option<UnixTime>,
+}
+
+/// Makes the next key `kid` sign now rather than at its recorded time (see
+/// `lifecycle::plan_promotion` for when that is allowed).
+pub async fn promote(
+    store: &Store,
+    settings: &Settings,
+    kid: &str,
+    now: UnixTime,
+) -> Result<Promoted, KeysError> {
+    let policy = policy(settings);
+    let mut files = KeyFiles::open(settings)?;
+    let loaded = files.scan(false)?;
+    let (mut change, records) = begin(store, &loaded, now, policy).await?;
+    let changed =
+        match lifecycle::plan_promotion(&records, kid, now, secs(settings.jwks_max_age), policy) {
+            Ok(changed) => changed,
+            Err(e) => {
+                change.commit().await?;
+                return Err(e.into());
+            }
+        };
+    for record in &changed {
+        change.update_times(&to_row(record)).await?;
+    }
+    change.commit().await?;
+    let promoted = changed.iter().find(|r| r.kid == kid);
+    let replaced = changed.iter().find(|r| r.kid != kid);
+    Ok(Promoted {
+        kid: kid.to_string(),
+        alg: promoted.map_or_else(SigningAlg::default, |r| r.alg),
+        replaces: replaced.map(|r| r.kid.clone()),
+        replaced_retire_after: replaced.and_then(|r| r.retire_after),
+    })
 }
 
 /// What `revoke` did.
@@ -453,7 +593,7 @@ pub async fn revoke(
     kid: &str,
     now: UnixTime,
 ) -> Result<Revoked, KeysError> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = files.scan(false)?;
     let (mut change, records) = begin(store, &loaded, now, policy(settings)).await?;
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
@@ -478,7 +618,7 @@ pub async fn revoke(
             change.update_times(&to_row(update)).await?;
         }
         if plan.needs_new_key {
-            let (path, record) = new_key(&settings.keys_dir, alg, now, now)?;
+            let (path, record) = new_key(&settings.keys_dir, alg, now, now, files.passphrase())?;
             successor = Some(record.kid.clone());
             created = Some(path);
             change.insert(&to_row(&record)).await?;
@@ -502,7 +642,20 @@ pub async fn revoke(
             ),
         )
         .await?;
-    set_aside(&settings.keys_dir, &plan.revoked.file);
+    // Every copy: the same key under another name would otherwise be adopted again by a
+    // start on a database without this record.
+    let copies = loaded
+        .iter()
+        .filter(|l| l.key.kid() == plan.revoked.kid)
+        .map(|l| l.file.as_str());
+    let mut files: Vec<&str> = std::iter::once(plan.revoked.file.as_str())
+        .chain(copies)
+        .collect();
+    files.sort_unstable();
+    files.dedup();
+    for file in files {
+        set_aside(&settings.keys_dir, file);
+    }
     Ok(Revoked {
         kid: plan.revoked.kid,
         alg,
@@ -562,7 +715,7 @@ pub async fn list(
     settings: &Settings,
     now: UnixTime,
 ) -> Result<Vec<Listed>, KeysError> {
-    let mut files = KeyFiles::new(&settings.keys_dir);
+    let mut files = KeyFiles::open(settings)?;
     let loaded = if settings.keys_dir.exists() {
         files.scan(false)?
     } else {

@@ -12,6 +12,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, RsaKeyPair,
 };
 
+use super::sealed::{self, Passphrase};
 use super::{KeyRing, SigningAlg, SigningKey};
 use crate::clock::UnixTime;
 
@@ -21,6 +22,10 @@ use crate::clock::UnixTime;
 pub struct KeyFileError(String);
 
 impl KeyFileError {
+    pub(super) fn new(message: String) -> Self {
+        Self(message)
+    }
+
     /// `dir` holds no key (and nothing records one).
     pub(super) fn none_in(dir: &Path) -> Self {
         Self(format!(
@@ -32,26 +37,28 @@ impl KeyFileError {
 
 /// Loads the keys in `dir` without creating any; an empty directory is an error.
 pub fn load_existing(dir: &Path) -> Result<KeyRing, KeyFileError> {
-    KeyRing::new(load_all(dir)?).ok_or_else(|| KeyFileError::none_in(dir))
+    KeyRing::new(load_all(dir, None)?).ok_or_else(|| KeyFileError::none_in(dir))
 }
 
 /// Loads every `*.pem` key in `dir` (sorted by name: names start with their creation time, so
 /// the newest of each algorithm signs). An algorithm with no key gets a new one: RSA-2048 for
 /// RS256 (the default), P-256 for ES256 and Ed25519 for EdDSA, so that a client may choose any.
 pub fn load_or_generate(dir: &Path, now: UnixTime) -> Result<KeyRing, KeyFileError> {
-    load_or_generate_except(dir, now, &[])
+    load_or_generate_except(dir, now, &[], None)
 }
 
 /// As `load_or_generate`, but never makes a key of an algorithm in `recorded`: those have
 /// published keys on record, and a node that cannot find their files (a missing mount) must
-/// not sign with keys of its own that no other node has.
+/// not sign with keys of its own that no other node has. With a `passphrase`, encrypted files
+/// are read and new ones are written encrypted.
 pub fn load_or_generate_except(
     dir: &Path,
     now: UnixTime,
     recorded: &[SigningAlg],
+    passphrase: Option<&Passphrase>,
 ) -> Result<KeyRing, KeyFileError> {
     ensure_dir(dir)?;
-    let mut keys = load_all(dir)?;
+    let mut keys = load_all(dir, passphrase)?;
     let missing = |keys: &[SigningKey]| {
         SigningAlg::ALL
             .into_iter()
@@ -66,12 +73,12 @@ pub fn load_or_generate_except(
     // wait here, then load what it made instead of making their own (each node would otherwise
     // sign with a key the others do not publish).
     let _lock = DirLock::take(dir);
-    keys = load_all(dir)?;
+    keys = load_all(dir, passphrase)?;
     for alg in missing(&keys) {
-        match generate(dir, alg, now) {
+        match generate_with(dir, alg, now, passphrase) {
             Ok(path) => {
                 tracing::info!(dir = %dir.display(), %alg, "generated a new signing key");
-                keys.push(load(&path)?);
+                keys.push(load(&path, passphrase)?);
             }
             // Without a key of the default algorithm nothing can be signed: refuse to start.
             Err(e) if alg == SigningAlg::default() => return Err(e),
@@ -80,16 +87,19 @@ pub fn load_or_generate_except(
             // server_error until then.
             Err(e) => tracing::warn!(
                 error = %e, %alg,
-                "no {alg} key and none could be created; run `tessera keys generate --alg {alg}` \
-                 where the keys directory is writable, then restart"
+                "no {alg} key and none could be created; run `tessera keys rotate --alg {alg}` \
+                 where the keys directory is writable (the nodes pick it up without a restart)"
             ),
         }
     }
     KeyRing::new(keys).ok_or_else(|| KeyFileError("no signing key could be loaded".into()))
 }
 
-fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyFileError> {
-    key_files(dir)?.iter().map(|path| load(path)).collect()
+fn load_all(dir: &Path, passphrase: Option<&Passphrase>) -> Result<Vec<SigningKey>, KeyFileError> {
+    key_files(dir)?
+        .iter()
+        .map(|path| load(path, passphrase))
+        .collect()
 }
 
 /// An exclusive `flock` on the keys directory's `.lock` file, released when dropped (closing
@@ -162,11 +172,14 @@ fn created_at(path: &Path) -> Option<UnixTime> {
     digits.parse().ok()
 }
 
-pub(super) fn load(path: &Path) -> Result<SigningKey, KeyFileError> {
-    parse(path).map(|key| key.with_created_at(created_at(path)))
+pub(super) fn load(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<SigningKey, KeyFileError> {
+    parse(path, passphrase).map(|key| key.with_created_at(created_at(path)))
 }
 
-fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
+fn parse(path: &Path, passphrase: Option<&Passphrase>) -> Result<SigningKey, KeyFileError> {
     let shown = path.display();
     let meta = fs::metadata(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
     let mode = meta.permissions().mode() & 0o777;
@@ -186,18 +199,16 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
         ))
     };
     match block.tag() {
-        // PKCS#8 names its algorithm inside; try each kind Tessera signs with.
-        "PRIVATE KEY" => {
-            if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
-                SigningKey::from_rsa(pair).map_err(|_| unusable())
-            } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
-                SigningKey::from_ed25519(pair).map_err(|_| unusable())
-            } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
-            {
-                SigningKey::from_es256(pair).map_err(|_| unusable())
-            } else {
-                Err(unusable())
-            }
+        "PRIVATE KEY" => from_pkcs8(der).ok_or_else(unusable),
+        "ENCRYPTED PRIVATE KEY" => {
+            let passphrase = passphrase.ok_or_else(|| {
+                KeyFileError(format!(
+                    "{shown} is encrypted: set TESSERA_KEYS_PASSPHRASE_FILE (keys_passphrase_file) \
+                     to the file that holds its passphrase"
+                ))
+            })?;
+            let plain = sealed::open(der, passphrase, &shown.to_string())?;
+            from_pkcs8(plain.as_bytes()).ok_or_else(unusable)
         }
         "RSA PRIVATE KEY" => RsaKeyPair::from_der(der)
             .map_err(|e| KeyFileError(format!("{shown}: not a usable RSA private key ({e})")))
@@ -213,10 +224,33 @@ fn parse(path: &Path) -> Result<SigningKey, KeyFileError> {
     }
 }
 
-/// Writes a new key for `alg` as PKCS#8 PEM, created with mode 0600 (never wider, not even
+/// A PKCS#8 key of any kind Tessera signs with (PKCS#8 names its algorithm inside).
+fn from_pkcs8(der: &[u8]) -> Option<SigningKey> {
+    if let Ok(pair) = RsaKeyPair::from_pkcs8(der) {
+        SigningKey::from_rsa(pair).ok()
+    } else if let Ok(pair) = Ed25519KeyPair::from_pkcs8(der) {
+        SigningKey::from_ed25519(pair).ok()
+    } else if let Ok(pair) = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der) {
+        SigningKey::from_es256(pair).ok()
+    } else {
+        None
+    }
+}
+
+/// `generate_with` without a passphrase: a plain PKCS#8 file.
+pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, KeyFileError> {
+    generate_with(dir, alg, now, None)
+}
+
+/// Writes a new key for `alg` as PKCS#8 PEM (encrypted with `passphrase` when there is one), created with mode 0600 (never wider, not even
 /// briefly), named after its creation time (`000000000123-rs256.pem`, then `…-rs256-2.pem`
 /// for a second key of the same second). What it does is for its record to say.
-pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, KeyFileError> {
+pub fn generate_with(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    passphrase: Option<&Passphrase>,
+) -> Result<PathBuf, KeyFileError> {
     let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
     let der: Vec<u8> = match alg {
         SigningAlg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
@@ -236,7 +270,11 @@ pub fn generate(dir: &Path, alg: SigningAlg, now: UnixTime) -> Result<PathBuf, K
             .as_ref()
             .to_vec(),
     };
-    let text = pem::encode(&pem::Pem::new("PRIVATE KEY", der));
+    let block = match passphrase {
+        Some(passphrase) => pem::Pem::new("ENCRYPTED PRIVATE KEY", sealed::seal(&der, passphrase)?),
+        None => pem::Pem::new("PRIVATE KEY", der),
+    };
+    let text = pem::encode(&block);
     let name = |n: u32| match n {
         1 => format!("{now:012}-{}.pem", alg.file_tag()),
         n => format!("{now:012}-{}-{n}.pem", alg.file_tag()),

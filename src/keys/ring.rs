@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -389,6 +390,9 @@ pub struct LiveKeys {
 struct Live {
     ring: RwLock<Arc<KeyRing>>,
     clock: Clock,
+    /// When the node last read the key records (real elapsed time, not the clock: it measures
+    /// how long the node has been cut off, which a test's clock jumps must not fake).
+    synced: Mutex<Instant>,
 }
 
 impl LiveKeys {
@@ -397,8 +401,34 @@ impl LiveKeys {
             inner: Arc::new(Live {
                 ring: RwLock::new(Arc::new(ring)),
                 clock,
+                synced: Mutex::new(Instant::now()),
             }),
         }
+    }
+
+    /// The node has just read the key records.
+    pub fn synced(&self) {
+        *self
+            .inner
+            .synced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// How long since the node last read the key records.
+    pub fn unsynced_for(&self) -> Duration {
+        self.inner
+            .synced
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .elapsed()
+    }
+
+    /// The ring to sign with, if the node has read the key records within `max_unsynced`: a
+    /// node cut off from the database longer may be signing with a key revoked meanwhile,
+    /// whose tokens every other node refuses, so it signs nothing until it reads them again.
+    pub fn for_signing(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
+        (self.unsynced_for() <= max_unsynced).then(|| self.current())
     }
 
     /// The ring as it stands now. Take it once per request and use it throughout.

@@ -54,6 +54,9 @@ fn console_posts(user_id: &str, client_id: &str) -> Vec<String> {
         "/admin/clients/{c}/edit",
         "/admin/sessions/some-sid/end",
         "/admin/revocations",
+        "/admin/keys/rotate",
+        "/admin/keys/some-kid/promote",
+        "/admin/keys/some-kid/revoke",
     ]
     .iter()
     .map(|p| p.replace("{u}", user_id).replace("{c}", client_id))
@@ -101,6 +104,9 @@ fn api_routes(user_id: &str, client_id: &str) -> Vec<(reqwest::Method, String)> 
         (Method::GET, "/admin/api/v1/revocations".into()),
         (Method::POST, "/admin/api/v1/revocations".into()),
         (Method::GET, "/admin/api/v1/keys".into()),
+        (Method::POST, "/admin/api/v1/keys".into()),
+        (Method::POST, "/admin/api/v1/keys/{kid}/promote".into()),
+        (Method::POST, "/admin/api/v1/keys/{kid}/revoke".into()),
     ]
 }
 

@@ -13,9 +13,9 @@ use crate::helpers::{
 };
 
 /// A caller of the API with one token.
-struct Api<'a> {
-    app: &'a TestApp,
-    token: String,
+pub(crate) struct Api<'a> {
+    pub(crate) app: &'a TestApp,
+    pub(crate) token: String,
 }
 
 impl Api<'_> {
@@ -32,7 +32,12 @@ impl Api<'_> {
     }
 
     /// The status and the JSON body (`null` when there is none).
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let res = self.send(method, path, body).await;
         let status = res.status();
         let text = res.text().await.unwrap();
@@ -51,7 +56,7 @@ impl Api<'_> {
     }
 
     /// The audit entries with this action, newest first, read through the API.
-    async fn audit(&self, action: &str) -> Vec<Value> {
+    pub(crate) async fn audit(&self, action: &str) -> Vec<Value> {
         let page = self
             .ok(Method::GET, &format!("/audit?action={action}"), None)
             .await;
@@ -60,14 +65,14 @@ impl Api<'_> {
 }
 
 /// A client_credentials caller (a client granted `tessera:admin`) and its id.
-async fn ops_api(app: &TestApp) -> (Api<'_>, TestClient) {
+pub(crate) async fn ops_api(app: &TestApp) -> (Api<'_>, TestClient) {
     let ops = app.create_service_client("tessera:admin").await;
     let token = app.access_token(&ops).await;
     (Api { app, token }, ops)
 }
 
 /// The API as an administrator who has just signed in (recent enough for every action).
-async fn fresh_admin_api<'a>(app: &'a TestApp, name: &str) -> Api<'a> {
+pub(crate) async fn fresh_admin_api<'a>(app: &'a TestApp, name: &str) -> Api<'a> {
     let admin = create_admin(app, name).await;
     let token = user_token(app, &admin.id, "tessera:admin", app.clock.now()).await;
     Api { app, token }

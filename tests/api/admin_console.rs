@@ -204,18 +204,23 @@ async fn the_keys_page_lists_every_published_key(backend: Backend) {
     let admin = enrol_admin(&app).await;
     let jwks: serde_json::Value = app.get("/jwks").await.json().await.unwrap();
     let html = page(&app, &admin, "/admin/keys").await;
-    let table = between(&html, r#"<table id="keys">"#, "</table>");
+    let table = between(&html, r#"<table id="keys" class="data">"#, "</table>");
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(table.matches("<tr><td>").count(), keys.len());
+    assert_eq!(table.matches(r#"<th scope="row">"#).count(), keys.len());
     for key in keys {
         assert!(table.contains(key["kid"].as_str().unwrap()), "{key}");
         assert!(table.contains(key["alg"].as_str().unwrap()), "{key}");
     }
     let active = app.state.keys.current().active().kid().to_string();
-    let row = between(table, &active, "</tr>");
-    assert!(row.contains("RS256") && row.contains("active"), "{row}");
-    // One active key per algorithm (issue 13 states: next, active, retiring).
-    assert_eq!(table.matches("<td>active</td>").count(), keys.len());
+    let row = between(table, &format!(r#"title="{active}""#), "</tr>");
+    assert!(row.contains("RS256") && row.contains(">active<"), "{row}");
+    // One active key per algorithm (issue 13 states: next, active, retiring), each with its
+    // creation, publication and activation times for the LocalTime script.
+    assert_eq!(
+        table.matches(r#"<td class="nowrap">active</td>"#).count(),
+        keys.len()
+    );
+    assert!(row.matches(r#"<time class="local""#).count() >= 3, "{row}");
     assert!(!html.contains("PRIVATE"), "no key material");
 }
 

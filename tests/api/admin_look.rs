@@ -241,6 +241,33 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
         .expect("the new entry");
     look(&b, "revocations-one").await;
 
+    // Stage a key: the confirmation says when it signs; the page then shows it as next, with
+    // its times and its actions, at both sizes without sideways scrolling.
+    b.goto(&app.url("/admin/keys")).await.unwrap();
+    b.find(Locator::Id("alg"))
+        .await
+        .unwrap()
+        .select_by_value("ES256")
+        .await
+        .unwrap();
+    submit(&b, "/admin/keys/rotate").await;
+    let message = b
+        .wait()
+        .for_element(Locator::Id("confirm-message"))
+        .await
+        .expect("the confirmation page")
+        .text()
+        .await
+        .unwrap();
+    assert!(message.contains("Stage a new ES256 key?"), "{message}");
+    look(&b, "confirm-key-stage").await;
+    submit(&b, "/admin/keys/rotate").await;
+    b.wait()
+        .for_element(Locator::Css("#keys button.secondary"))
+        .await
+        .expect("the next key's Promote button");
+    look(&b, "keys-staged").await;
+
     // The filters keep their values, and so do the pager's links.
     b.goto(&app.url("/admin/audit?actor=user%3Abob&action=login"))
         .await

@@ -20,14 +20,14 @@ use crate::helpers::{
     Backend, PASSWORD, TestApp, TestClient, http_client, location, spawn_app_with, spawn_node_with,
 };
 
-const JWKS_MAX_AGE: i64 = 60;
-const PUBLISH_AHEAD: i64 = 120;
+pub(crate) const JWKS_MAX_AGE: i64 = 60;
+pub(crate) const PUBLISH_AHEAD: i64 = 120;
 /// The longest life of what a key signs: access tokens (capped at 1h), ID tokens kept as
 /// `id_token_hint` (as long as a session: `session_ttl`, 1h here), logout tokens (2 min);
 /// plus the JWKS max-age.
 const RETIRE_WINDOW: i64 = 3600 + JWKS_MAX_AGE;
 
-fn configure(s: &mut Settings) {
+pub(crate) fn configure(s: &mut Settings) {
     s.jwks_max_age = Duration::from_secs(JWKS_MAX_AGE as u64);
     s.key_publish_ahead = Some(Duration::from_secs(PUBLISH_AHEAD as u64));
     s.key_rescan_interval = Duration::from_millis(200);
@@ -35,36 +35,42 @@ fn configure(s: &mut Settings) {
 }
 
 /// One node on SQLite, two on PostgreSQL (one database, one keys directory, one issuer).
-struct Deployment {
-    app: TestApp,
-    node: Option<TestApp>,
+pub(crate) struct Deployment {
+    pub(crate) app: TestApp,
+    pub(crate) node: Option<TestApp>,
 }
 
 impl Deployment {
     async fn new(backend: Backend) -> Self {
+        Self::with(backend, configure).await
+    }
+
+    /// With settings of its own (`configure` must call `configure`).
+    pub(crate) async fn with(backend: Backend, configure: fn(&mut Settings)) -> Self {
         let app = spawn_app_with(backend, configure).await;
         let node = match backend {
-            Backend::Postgres => {
-                let issuer = app.address.clone();
-                Some(
-                    spawn_node_with(&app, move |s| {
-                        configure(s);
-                        s.issuer = issuer;
-                    })
-                    .await,
-                )
-            }
+            Backend::Postgres => Some(Self::node_of(&app, configure).await),
             Backend::Sqlite => None,
         };
         Self { app, node }
     }
 
-    fn nodes(&self) -> Vec<&TestApp> {
+    /// Another node behind the same issuer URL.
+    pub(crate) async fn node_of(app: &TestApp, configure: fn(&mut Settings)) -> TestApp {
+        let issuer = app.address.clone();
+        spawn_node_with(app, move |s| {
+            configure(s);
+            s.issuer = issuer;
+        })
+        .await
+    }
+
+    pub(crate) fn nodes(&self) -> Vec<&TestApp> {
         std::iter::once(&self.app).chain(&self.node).collect()
     }
 
     /// Moves every node's clock (the CLI keeps the wall clock, which stays behind them).
-    fn advance(&self, secs: i64) {
+    pub(crate) fn advance(&self, secs: i64) {
         for node in self.nodes() {
             node.clock.advance(secs);
         }
@@ -89,7 +95,7 @@ impl Deployment {
         cmd
     }
 
-    fn cli_json(&self, args: &[&str]) -> Value {
+    pub(crate) fn cli_json(&self, args: &[&str]) -> Value {
         let out = self.cli(args);
         assert!(
             out.status.success(),
@@ -99,7 +105,7 @@ impl Deployment {
         serde_json::from_slice(&out.stdout).expect("json")
     }
 
-    fn listed(&self, kid: &str) -> Value {
+    pub(crate) fn listed(&self, kid: &str) -> Value {
         let keys = self.cli_json(&["keys", "list", "--json"]);
         keys.as_array()
             .expect("a list")
@@ -111,14 +117,14 @@ impl Deployment {
 }
 
 /// The `kid` in a JWS header.
-fn kid_of(token: &str) -> String {
+pub(crate) fn kid_of(token: &str) -> String {
     let header = token.split('.').next().expect("a JWT");
     let bytes = URL_SAFE_NO_PAD.decode(header).expect("base64url");
     let header: Value = serde_json::from_slice(&bytes).expect("json");
     header["kid"].as_str().expect("kid").to_string()
 }
 
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
+pub(crate) async fn jwks_kids(app: &TestApp) -> Vec<String> {
     let jwks: Value = app.get("/jwks").await.json().await.expect("jwks");
     jwks["keys"]
         .as_array()
@@ -129,7 +135,12 @@ async fn jwks_kids(app: &TestApp) -> Vec<String> {
 }
 
 /// Polls `/jwks` until `kid` is published (or no longer is); returns how long it took.
-async fn published_within(app: &TestApp, kid: &str, published: bool, limit: Duration) -> bool {
+pub(crate) async fn published_within(
+    app: &TestApp,
+    kid: &str,
+    published: bool,
+    limit: Duration,
+) -> bool {
     let start = Instant::now();
     while start.elapsed() < limit {
         if jwks_kids(app).await.iter().any(|k| k == kid) == published {
@@ -148,13 +159,13 @@ struct Tokens {
     id_token: String,
 }
 
-struct Parties {
-    service: TestClient,
-    rs: TestClient,
-    app_client: TestClient,
+pub(crate) struct Parties {
+    pub(crate) service: TestClient,
+    pub(crate) rs: TestClient,
+    pub(crate) app_client: TestClient,
 }
 
-async fn parties(app: &TestApp) -> Parties {
+pub(crate) async fn parties(app: &TestApp) -> Parties {
     app.create_user("alice", PASSWORD).await;
     Parties {
         service: app.create_service_client("api.read").await,
@@ -652,7 +663,43 @@ async fn a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing(backend:
     assert_ne!(kids_before, jwks_kids(&d.app).await);
 }
 
+/// Review of phase 1: `keys revoke` set aside only the file named in the record; a copy of the
+/// key under another name stayed a `*.pem` that a start on a database without the record (a
+/// restore, a new deployment) would adopt and sign with. Every file holding the kid goes.
+async fn revoking_a_key_sets_aside_every_file_that_holds_it(backend: Backend) {
+    let d = Deployment::new(backend).await;
+    let kid = kid_of(
+        &d.app
+            .access_token(&d.app.create_service_client("api").await)
+            .await,
+    );
+    let recorded = d.listed(&kid)["file"].as_str().expect("file").to_string();
+    std::fs::copy(
+        d.app.keys_dir.join(&recorded),
+        d.app.keys_dir.join("backup-copy.pem"),
+    )
+    .expect("copy");
+    let revoked = d.cli_json(&["keys", "revoke", &kid, "--json"]);
+    assert_eq!(revoked["was"], "active");
+    let names: Vec<String> = std::fs::read_dir(&d.app.keys_dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(names.contains(&format!("{recorded}.revoked")), "{names:?}");
+    assert!(
+        names.contains(&"backup-copy.pem.revoked".to_string()),
+        "{names:?}"
+    );
+    let ring = tessera::keys::load_existing(&d.app.keys_dir).expect("the other keys");
+    assert!(
+        ring.get(&kid).is_none(),
+        "a *.pem file still holds the revoked key"
+    );
+}
+
 dual!(
+    revoking_a_key_sets_aside_every_file_that_holds_it,
     a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing,
     a_rotation_is_published_first_then_every_node_switches_at_the_recorded_instant,
     revoking_a_key_withdraws_it_and_its_tokens_on_every_node_within_a_second,

@@ -156,13 +156,20 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 /// What a 503 may take at most: the acquire timeout plus scheduling slack.
 const BOUND: Duration = Duration::from_secs(6);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_gives_prompt_503s_and_the_node_recovers_without_a_restart() {
-    let cluster = Cluster::start();
+/// A node on `cluster`'s database with a service client registered (`id`, `secret`).
+struct Node {
+    handle: actix_web::dev::ServerHandle,
+    base: String,
+    id: String,
+    secret: String,
+    _keys: tempfile::TempDir,
+}
+
+async fn start_node(cluster: &Cluster, configure: impl FnOnce(&mut Settings)) -> Node {
     let keys = tempfile::tempdir().expect("keys dir");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let settings = Settings {
+    let mut settings = Settings {
         issuer: format!("http://127.0.0.1:{port}"),
         bind: format!("127.0.0.1:{port}"),
         keys_dir: keys.path().to_path_buf(),
@@ -170,11 +177,9 @@ async fn a_database_outage_gives_prompt_503s_and_the_node_recovers_without_a_res
         database_max_connections: Some(4),
         database_acquire_timeout: ACQUIRE_TIMEOUT,
         database_connect_timeout: Duration::from_secs(10),
-        // Without the client cache every token request needs the database, which is what this
-        // test is about (with it, a recently seen client keeps getting tokens for the ttl).
-        client_cache_ttl: Duration::ZERO,
         ..Settings::default()
     };
+    configure(&mut settings);
     let clock = Clock::system();
     let app = Application::build_with_listener(settings, clock.clone(), listener)
         .await
@@ -182,20 +187,37 @@ async fn a_database_outage_gives_prompt_503s_and_the_node_recovers_without_a_res
     let state = app.state();
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    let base = format!("http://127.0.0.1:{port}");
-    let http = http_client();
     let registered = tessera::admin::clients::add(&state.store, service_client("api"), clock.now())
         .await
         .expect("register a client");
-    let (id, secret) = (
-        registered.client.id.to_string(),
-        registered.secret.expect("secret"),
-    );
+    Node {
+        handle,
+        base: format!("http://127.0.0.1:{port}"),
+        id: registered.client.id.to_string(),
+        secret: registered.secret.expect("secret"),
+        _keys: keys,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_gives_prompt_503s_and_the_node_recovers_without_a_restart() {
+    let cluster = Cluster::start();
+    // Without the client cache every token request needs the database, which is what this
+    // test is about (with it, a recently seen client keeps getting tokens for the ttl).
+    let node = start_node(&cluster, |s| s.client_cache_ttl = Duration::ZERO).await;
+    let Node {
+        handle,
+        base,
+        id,
+        secret,
+        ..
+    } = &node;
+    let http = http_client();
     let token = || async {
         let started = Instant::now();
         let res = http
             .post(format!("{base}/token"))
-            .basic_auth(&id, Some(&secret))
+            .basic_auth(id, Some(secret))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
@@ -305,4 +327,89 @@ async fn connections_the_server_closed_are_replaced_before_use() {
             assert_eq!(res.status(), 200, "round {round}: burst after the kill");
         }
     }
+}
+
+/// Review of issue 13, phase 1: a node cut off from the database kept signing from its client
+/// cache with whatever key it last knew, though that key may have been revoked meanwhile on
+/// every other node. Once its key rescans have failed for `jwks_max_age`, it signs nothing
+/// (`/token` answers 503 `temporarily_unavailable`) and `/readyz` fails; it signs again as soon
+/// as it reads the key records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_the_key_records_for_jwks_max_age_stops_signing() {
+    let cluster = Cluster::start();
+    let node = start_node(&cluster, |s| {
+        // The client is cached for long: /token needs no database for it.
+        s.client_cache_ttl = Duration::from_secs(3600);
+        s.jwks_max_age = Duration::from_secs(3);
+        s.key_rescan_interval = Duration::from_millis(200);
+    })
+    .await;
+    let Node {
+        handle,
+        base,
+        id,
+        secret,
+        ..
+    } = &node;
+    let http = http_client();
+    let token = || async {
+        http.post(format!("{base}/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("an answer")
+    };
+    assert_eq!(token().await.status(), 200);
+
+    cluster.down();
+    let down = Instant::now();
+    // From its cache the node still signs at first: that is the window this guard bounds.
+    assert_eq!(token().await.status(), 200, "the client cache answers");
+    loop {
+        let res = token().await;
+        if res.status() == 503 {
+            let body: Value = res.json().await.expect("a JSON error");
+            assert_eq!(body["error"], "temporarily_unavailable");
+            break;
+        }
+        assert_eq!(res.status(), 200);
+        assert!(
+            down.elapsed() < Duration::from_secs(30),
+            "still signing 30 s after the key records became unreadable"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        down.elapsed() >= Duration::from_secs(2),
+        "stopped before jwks_max_age"
+    );
+    assert_eq!(
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .expect("readyz")
+            .status(),
+        503
+    );
+    assert_eq!(
+        http.get(format!("{base}/jwks"))
+            .send()
+            .await
+            .expect("jwks")
+            .status(),
+        200,
+        "the public keys stay served"
+    );
+
+    cluster.up();
+    let back = Instant::now();
+    while token().await.status() != 200 {
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "not signing 30 s after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    handle.stop(true).await;
 }

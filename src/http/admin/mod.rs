@@ -100,6 +100,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/revocations", web::get().to(revocations::list))
         .route("/admin/revocations", web::post().to(revocations::revoke))
         .route("/admin/keys", web::get().to(keys::list))
+        .route("/admin/keys/rotate", web::post().to(keys::rotate))
+        .route("/admin/keys/{kid}/promote", web::post().to(keys::promote))
+        .route("/admin/keys/{kid}/revoke", web::post().to(keys::revoke))
         .route("/admin/audit", web::get().to(audit::list));
     api::routes(cfg);
 }

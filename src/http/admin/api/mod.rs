@@ -70,6 +70,9 @@ where
         .service(revocations::list_revocations)
         .service(revocations::revoke)
         .service(keys::list_keys)
+        .service(keys::rotate_key)
+        .service(keys::promote_key)
+        .service(keys::revoke_key)
 }
 
 /// The largest JSON body the API reads.
