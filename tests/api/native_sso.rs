@@ -745,6 +745,39 @@ async fn revoking_the_first_apps_tokens_kills_its_device_secret_for_good(backend
     assert_refused(&app, &photos, &tokens).await;
 }
 
+/// DESIGN §4: the exchange checks the revocation list for the grant the secret came from (the
+/// first app's family and client), not only for the caller: an entry naming either refuses it,
+/// and an entry for one grant leaves another alone.
+async fn a_revocation_entry_for_the_first_apps_grant_stops_the_exchange(backend: Backend) {
+    use tessera::revocation::{Revocation, Target, reason};
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let other = first_app_tokens(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let list = &app.state.revocations;
+    let fam = jwt_claims(str_of(&tokens, "access_token"))["fam"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The list only: the store's family stays unrevoked.
+    list.revoke_family(&app.state.store, &fam, reason::ADMIN, app.clock.now())
+        .await
+        .unwrap();
+    assert_refused(&app, &photos, &tokens).await;
+    assert_eq!(photos_exchange(&app, &photos, &other).await.status(), 200);
+    app.clock.advance(1);
+    let target = Target::Client {
+        client_id: mail.id.clone(),
+        before: app.clock.now(),
+    };
+    list.revoke(
+        &app.state.store,
+        Revocation::new(target, reason::ADMIN, app.clock.now()),
+    )
+    .await
+    .unwrap();
+    assert_refused(&app, &photos, &other).await;
+}
+
 /// Native SSO skips the browser, not the consent: an app that is not first-party gets only
 /// what the user approved for it (stored consent).
 async fn a_second_app_needs_the_users_consent_or_first_party(backend: Backend) {
@@ -950,6 +983,7 @@ dual!(
     revoking_the_first_apps_refresh_token_kills_the_device_secret,
     revoking_the_first_apps_tokens_kills_its_device_secret_for_good,
     a_second_app_needs_the_users_consent_or_first_party,
+    a_revocation_entry_for_the_first_apps_grant_stops_the_exchange,
     an_exchange_without_a_refresh_token_stores_no_family_and_dies_at_logout,
     an_id_token_and_a_device_secret_need_openid,
 );
