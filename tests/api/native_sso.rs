@@ -682,6 +682,29 @@ async fn a_replayed_code_kills_the_device_secret(backend: Backend) {
     assert_refused(&app, &photos, &tokens).await;
 }
 
+/// Two redemptions of one code at once: the loser revokes what the winner issued, and the
+/// winner's device secret (kept in the same transaction as its family) dies with it, whatever
+/// the order.
+async fn parallel_redemptions_leave_no_live_device_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = first_party_app_of(&app, "Photos", "acme", FIRST_SCOPE).await;
+    let (code, verifier) = first_app_code(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| redeem(&app, &mail, &code, &verifier))).await;
+    let mut won = Vec::new();
+    for res in answers {
+        let status = res.status();
+        assert!(status == 200 || status == 400, "{status}");
+        if status == 200 {
+            won.push(res.json::<Value>().await.unwrap());
+        }
+    }
+    assert_eq!(won.len(), 1);
+    assert_refused(&app, &photos, &won[0]).await;
+}
+
 /// RFC 9700 §4.14: refresh-token reuse revokes the family, and the device secret that came
 /// with it.
 async fn refresh_token_reuse_kills_the_device_secret(backend: Backend) {
@@ -979,6 +1002,7 @@ dual!(
     parallel_replays_of_one_exchange_all_die_with_the_session,
     discovery_advertises_token_exchange_and_native_sso,
     a_replayed_code_kills_the_device_secret,
+    parallel_redemptions_leave_no_live_device_secret,
     refresh_token_reuse_kills_the_device_secret,
     revoking_the_first_apps_refresh_token_kills_the_device_secret,
     revoking_the_first_apps_tokens_kills_its_device_secret_for_good,
