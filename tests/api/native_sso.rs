@@ -740,15 +740,30 @@ async fn revoking_the_first_apps_refresh_token_kills_the_device_secret(backend: 
 /// An administrator revoking the first app's tokens stops its device secret for every app of
 /// the group, and for good: still after the revocation-list entry (1 h) has expired.
 async fn revoking_the_first_apps_tokens_kills_its_device_secret_for_good(backend: Backend) {
+    revoked_by_an_administrator_for_good(backend, "client").await;
+}
+
+/// The same for an administrator revoking the user's tokens.
+async fn revoking_the_users_tokens_kills_the_device_secret_for_good(backend: Backend) {
+    revoked_by_an_administrator_for_good(backend, "user").await;
+}
+
+/// An administrator revokes the first app's (`client`) or the user's (`user`) tokens through
+/// the admin API; the device secret is refused at once and after the entry has expired.
+async fn revoked_by_an_administrator_for_good(backend: Backend, kind: &str) {
     let app = spawn_app(backend).await;
     let (tokens, mail, photos) = setup(&app, &http_client()).await;
     let ops = app.create_service_client("tessera:admin").await;
     let token = app.access_token(&ops).await;
+    let value = match kind {
+        "client" => mail.id.clone(),
+        _ => "alice".to_string(),
+    };
     let res = app
         .client
         .post(app.url("/admin/api/v1/revocations"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({ "kind": "client", "value": mail.id }))
+        .json(&serde_json::json!({ "kind": kind, "value": value }))
         .send()
         .await
         .unwrap();
@@ -764,7 +779,7 @@ async fn revoking_the_first_apps_tokens_kills_its_device_secret_for_good(backend
     )
     .await
     .unwrap();
-    assert!(purged.memory >= 1, "the client's entry expired");
+    assert!(purged.memory >= 1, "the {kind} entry expired");
     assert_refused(&app, &photos, &tokens).await;
 }
 
@@ -1006,6 +1021,7 @@ dual!(
     refresh_token_reuse_kills_the_device_secret,
     revoking_the_first_apps_refresh_token_kills_the_device_secret,
     revoking_the_first_apps_tokens_kills_its_device_secret_for_good,
+    revoking_the_users_tokens_kills_the_device_secret_for_good,
     a_second_app_needs_the_users_consent_or_first_party,
     a_revocation_entry_for_the_first_apps_grant_stops_the_exchange,
     an_exchange_without_a_refresh_token_stores_no_family_and_dies_at_logout,

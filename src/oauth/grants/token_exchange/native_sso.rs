@@ -1,8 +1,9 @@
 //! OpenID Connect Native SSO for Mobile Apps 1.0: the apps of one vendor (one SSO group) share
 //! a device's sign-in. The first app asks for `device_sso` in a code flow and gets a device
-//! secret bound to its session (§3); another app of the group exchanges that app's ID token
-//! and the device secret for its own tokens, in the same session (§4), so that a logout ends
-//! them all.
+//! secret bound to its session and to the grant (refresh family) it came with (§3); another
+//! app of the group exchanges that app's ID token and the device secret for its own tokens, in
+//! the same session (§4), so that a logout ends them all, and whatever revokes the first
+//! grant ends the secret.
 
 use crate::clock::UnixTime;
 use crate::oauth::client::{Client, DEVICE_SSO};
