@@ -186,7 +186,7 @@ pub async fn exchange(
             device_secret: Some(device_secret),
         },
     )?;
-    let id_token_ttl = u64::try_from(secs(ctx.settings.id_token_ttl)).unwrap_or(0);
+    let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
     Ok(issued(response, as_id_token, id_token_ttl))
 }
 
