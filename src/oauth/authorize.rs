@@ -156,6 +156,14 @@ pub async fn validate(
             format!("the scope {excess} is not allowed for this client"),
         ));
     }
+    // Native SSO §3.1: the device secret is bound to the ID token (`ds_hash`), so there is no
+    // device secret without `openid`.
+    if scope.contains(crate::oauth::client::DEVICE_SSO) && !scope.contains("openid") {
+        return Err(fail(
+            "invalid_scope",
+            "the scope device_sso needs openid (Native SSO §3.1)".into(),
+        ));
+    }
     let challenge = match map.get("code_challenge") {
         Some(c) => Some(
             CodeChallenge::parse(c, map.get("code_challenge_method").map(String::as_str))

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::device_secrets::{NewDeviceSecret, insert_device_secret};
 use super::refresh_tokens::insert_family;
 use super::{FamilyRow, Store, StoreError};
 use crate::clock::UnixTime;
@@ -115,6 +116,10 @@ impl Store {
     /// The session row is locked by a no-op update, so a logout, password change or disabling
     /// that deletes it waits for this commit and then revokes the new family with the rest,
     /// or, if it deleted the row first, this redemption finds no session.
+    ///
+    /// A Native SSO device secret (`device_secret`) is kept in the same transaction, bound to
+    /// the new family: a replay that revokes the family finds the secret already there (and
+    /// dead with it), and a logout cannot remove the session between the two.
     #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_code(
         &self,
@@ -122,6 +127,7 @@ impl Store {
         session: LiveSession<'_>,
         family: &FamilyRow,
         first_token: Option<(&str, UnixTime)>,
+        device_secret: Option<NewDeviceSecret<'_>>,
     ) -> Result<Redemption, StoreError> {
         let mut tx = self.pool.begin().await?;
         let marked = sqlx::query(
@@ -143,6 +149,17 @@ impl Store {
             return Ok(Redemption::SessionEnded);
         }
         insert_family(&mut tx, family, first_token).await?;
+        if let Some(secret) = device_secret {
+            insert_device_secret(
+                &mut tx,
+                secret,
+                session.sid,
+                &family.client_id,
+                &family.family_id,
+                family.created_at,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(Redemption::Redeemed)
     }

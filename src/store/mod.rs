@@ -17,7 +17,7 @@ mod users;
 pub use admin::{TotpRow, contains_pattern};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
-pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant};
+pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
 pub use sessions::{BackchannelTarget, SessionListing, SessionRow};

@@ -32,6 +32,21 @@ const ALICE: Browser<'static> = Browser {
 
 /// A public mobile app of `group` (None: in no group) with PKCE and a private-use redirect.
 async fn app_of(app: &TestApp, name: &str, group: Option<&str>, scope: &str) -> TestClient {
+    register(app, name, group, scope, false).await
+}
+
+/// A first-party app of `group`: it needs no stored consent to join the device's sign-in.
+async fn first_party_app_of(app: &TestApp, name: &str, group: &str, scope: &str) -> TestClient {
+    register(app, name, Some(group), scope, true).await
+}
+
+async fn register(
+    app: &TestApp,
+    name: &str,
+    group: Option<&str>,
+    scope: &str,
+    first_party: bool,
+) -> TestClient {
     app.create_client(RegistrationInput {
         name: name.into(),
         client_type: "public".into(),
@@ -43,6 +58,7 @@ async fn app_of(app: &TestApp, name: &str, group: Option<&str>, scope: &str) -> 
         ],
         scope: Some(scope.into()),
         native_sso_group: group.map(str::to_string),
+        first_party,
         ..RegistrationInput::default()
     })
     .await
@@ -56,6 +72,19 @@ async fn first_app_tokens(
     browser: &reqwest::Client,
     scope: &str,
 ) -> Value {
+    let (code, verifier) = first_app_code(app, c, browser, scope).await;
+    let res = redeem(app, c, &code, &verifier).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.expect("json")
+}
+
+/// The code flow up to the code: (code, PKCE verifier).
+async fn first_app_code(
+    app: &TestApp,
+    c: &TestClient,
+    browser: &reqwest::Client,
+    scope: &str,
+) -> (String, String) {
     let p: Pkce = pkce();
     let params = [
         ("response_type", "code"),
@@ -72,17 +101,19 @@ async fn first_app_tokens(
     let to = location(&res);
     assert!(to.starts_with(MAIL_CB), "{to}");
     let code = query_of(&to.replacen(MAIL_CB, "https://x/", 1))["code"].clone();
-    let res = app
-        .post_token(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", MAIL_CB),
-            ("code_verifier", &p.verifier),
-            ("client_id", &c.id),
-        ])
-        .await;
-    assert_eq!(res.status(), 200);
-    res.json().await.expect("json")
+    (code, p.verifier)
+}
+
+/// The code redemption of a public app.
+async fn redeem(app: &TestApp, c: &TestClient, code: &str, verifier: &str) -> reqwest::Response {
+    app.post_token(&[
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", MAIL_CB),
+        ("code_verifier", verifier),
+        ("client_id", &c.id),
+    ])
+    .await
 }
 
 /// The token exchange of §4.1 by `c` with the first app's ID token and device secret.
@@ -141,7 +172,7 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 async fn setup(app: &TestApp, browser: &reqwest::Client) -> (Value, TestClient, TestClient) {
     app.create_user("alice", PASSWORD).await;
     let mail = app_of(app, "Mail", Some("acme"), FIRST_SCOPE).await;
-    let photos = app_of(app, "Photos", Some("acme"), FIRST_SCOPE).await;
+    let photos = first_party_app_of(app, "Photos", "acme", FIRST_SCOPE).await;
     let tokens = first_app_tokens(app, &mail, browser, FIRST_SCOPE).await;
     (tokens, mail, photos)
 }
@@ -269,6 +300,13 @@ async fn a_second_app_may_ask_for_an_id_token_only(backend: Backend) {
     let got: Value = res.json().await.unwrap();
     assert_eq!(got["issued_token_type"], ID_TOKEN);
     assert_eq!(got["token_type"], "N_A");
+    // RFC 8693 §2.2.1: expires_in is the issued token's lifetime: the ID token's.
+    let issued = jwt_claims(str_of(&got, "access_token"));
+    assert_eq!(
+        got["expires_in"].as_i64(),
+        Some(issued["exp"].as_i64().unwrap() - issued["iat"].as_i64().unwrap())
+    );
+    assert!(got["expires_in"].as_i64().unwrap() > 0, "{got}");
     assert!(got.get("refresh_token").is_none(), "{got}");
     assert!(got.get("id_token").is_none(), "{got}");
     let id_token = jwt_claims(str_of(&got, "access_token"));
@@ -277,14 +315,15 @@ async fn a_second_app_may_ask_for_an_id_token_only(backend: Backend) {
     assert_eq!(id_token["ds_hash"], first["ds_hash"]);
 }
 
-/// §4.3: only apps of the ID token's group may exchange it: an app of another group, or of
-/// none, gets `invalid_grant`.
+/// §4.3: only apps of the ID token's group may exchange it: an app of another group gets
+/// `invalid_grant`; an app of no group may not use the exchange at all (RFC 6749 §5.2
+/// `unauthorized_client`).
 async fn an_app_of_another_group_gets_invalid_grant(backend: Backend) {
     let app = spawn_app(backend).await;
     let (tokens, _, _) = setup(&app, &http_client()).await;
     let other = app_of(&app, "Rival", Some("globex"), FIRST_SCOPE).await;
     let loner = app_of(&app, "Loner", None, "openid profile").await;
-    for c in [&other, &loner] {
+    for (c, code) in [(&other, "invalid_grant"), (&loner, "unauthorized_client")] {
         let res = exchange(
             &app,
             c,
@@ -295,7 +334,7 @@ async fn an_app_of_another_group_gets_invalid_grant(backend: Backend) {
         .await;
         assert_eq!(
             error_of(res).await,
-            (reqwest::StatusCode::BAD_REQUEST, "invalid_grant".into())
+            (reqwest::StatusCode::BAD_REQUEST, code.into())
         );
     }
 }
@@ -390,8 +429,12 @@ async fn a_device_secret_of_another_session_does_not_match_the_id_token(backend:
     )
     .await;
     assert_eq!(error_of(res).await.1, "invalid_grant", "ds_hash mismatch");
-    // Each pair on its own works.
-    for t in [&tokens, &elsewhere, &again] {
+    // One secret per app and session: the second code flow replaced the first one's secret,
+    // so the first pair is dead and the session holds one row for Mail.
+    assert_refused(&app, &photos, &tokens).await;
+    assert_eq!(device_secret_rows(&app).await, 2, "one per session");
+    // Each live pair on its own works.
+    for t in [&elsewhere, &again] {
         let res = exchange(
             &app,
             &photos,
@@ -433,15 +476,10 @@ async fn after_logout_the_exchange_fails_and_the_second_apps_tokens_are_dead(bac
     assert_eq!(error_of(res).await.1, "invalid_grant");
     assert_eq!(app.introspect(&rs, access).await["active"], false);
     if let Some(b) = &node_b {
-        let mut inactive = false;
-        for _ in 0..20 {
-            if b.introspect(&rs, access).await["active"] == false {
-                inactive = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(inactive, "node B still accepts the second app's token");
+        assert!(
+            soon_inactive(b, &rs, access).await,
+            "node B still accepts the second app's token"
+        );
         // Node B serves the same issuer.
         let res = exchange(b, &photos, id_token, secret, &[("audience", &app.address)]).await;
         assert_eq!(error_of(res).await.1, "invalid_grant");
@@ -456,13 +494,8 @@ async fn a_scope_wider_than_the_first_grant_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
     let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
-    let photos = app_of(
-        &app,
-        "Photos",
-        Some("acme"),
-        "openid profile email device_sso",
-    )
-    .await;
+    let photos =
+        first_party_app_of(&app, "Photos", "acme", "openid profile email device_sso").await;
     let tokens = first_app_tokens(&app, &mail, &http_client(), "openid device_sso").await;
     let (id_token, secret) = (
         str_of(&tokens, "id_token"),
@@ -549,6 +582,18 @@ async fn malformed_exchange_requests_are_refused_as_rfc8693_says(backend: Backen
     assert_eq!(error_of(res).await.1, "unauthorized_client");
 }
 
+/// Whether `node` finds the token inactive within a second (it learns of revocations by
+/// NOTIFY or polling).
+async fn soon_inactive(node: &TestApp, rs: &TestClient, token: &str) -> bool {
+    for _ in 0..20 {
+        if node.introspect(rs, token).await["active"] == false {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// The same exchange replayed in parallel: each may succeed, but nothing it issued outlives
 /// the session (every grant joins it and dies at logout).
 async fn parallel_replays_of_one_exchange_all_die_with_the_session(backend: Backend) {
@@ -586,6 +631,306 @@ async fn parallel_replays_of_one_exchange_all_die_with_the_session(backend: Back
         let res = refresh(&app, &photos, str_of(got, "refresh_token")).await;
         assert_eq!(error_of(res).await.1, "invalid_grant");
     }
+}
+
+async fn device_secret_rows(app: &TestApp) -> i64 {
+    count(app, "select count(*) from device_secrets").await
+}
+
+async fn count(app: &TestApp, sql: &'static str) -> i64 {
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&app.db.url)
+        .await
+        .expect("connect");
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&mut db).await.expect("count");
+    n
+}
+
+/// The exchange of the second app (Photos) with the first app's pair.
+async fn photos_exchange(app: &TestApp, photos: &TestClient, tokens: &Value) -> reqwest::Response {
+    exchange(
+        app,
+        photos,
+        str_of(tokens, "id_token"),
+        str_of(tokens, "device_secret"),
+        &[],
+    )
+    .await
+}
+
+/// The exchange with the first app's pair is `invalid_grant`.
+async fn assert_refused(app: &TestApp, c: &TestClient, tokens: &Value) {
+    let res = photos_exchange(app, c, tokens).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+}
+
+/// DESIGN §3: a second redemption of the code revokes what the first issued, the device
+/// secret with it (it belongs to that grant's family).
+async fn a_replayed_code_kills_the_device_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = first_party_app_of(&app, "Photos", "acme", FIRST_SCOPE).await;
+    let (code, verifier) = first_app_code(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let tokens: Value = redeem(&app, &mail, &code, &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(photos_exchange(&app, &photos, &tokens).await.status(), 200);
+    let res = redeem(&app, &mail, &code, &verifier).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+    assert_refused(&app, &photos, &tokens).await;
+}
+
+/// Two redemptions of one code at once: the loser revokes what the winner issued, and the
+/// winner's device secret (kept in the same transaction as its family) dies with it, whatever
+/// the order.
+async fn parallel_redemptions_leave_no_live_device_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = first_party_app_of(&app, "Photos", "acme", FIRST_SCOPE).await;
+    let (code, verifier) = first_app_code(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let answers =
+        futures_util::future::join_all((0..4).map(|_| redeem(&app, &mail, &code, &verifier))).await;
+    let mut won = Vec::new();
+    for res in answers {
+        let status = res.status();
+        assert!(status == 200 || status == 400, "{status}");
+        if status == 200 {
+            won.push(res.json::<Value>().await.unwrap());
+        }
+    }
+    assert_eq!(won.len(), 1);
+    assert_refused(&app, &photos, &won[0]).await;
+}
+
+/// RFC 9700 §4.14: refresh-token reuse revokes the family, and the device secret that came
+/// with it.
+async fn refresh_token_reuse_kills_the_device_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let first_rt = str_of(&tokens, "refresh_token");
+    assert_eq!(refresh(&app, &mail, first_rt).await.status(), 200);
+    app.clock.advance(5);
+    let res = refresh(&app, &mail, first_rt).await;
+    assert_eq!(error_of(res).await.1, "invalid_grant");
+    assert_refused(&app, &photos, &tokens).await;
+}
+
+/// RFC 7009: the first app revoking its refresh token revokes its grant, the device secret
+/// with it.
+async fn revoking_the_first_apps_refresh_token_kills_the_device_secret(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let res = app
+        .client
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", str_of(&tokens, "refresh_token")),
+            ("client_id", mail.id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_refused(&app, &photos, &tokens).await;
+}
+
+/// An administrator revoking the first app's tokens stops its device secret for every app of
+/// the group, and for good: still after the revocation-list entry (1 h) has expired.
+async fn revoking_the_first_apps_tokens_kills_its_device_secret_for_good(backend: Backend) {
+    revoked_by_an_administrator_for_good(backend, "client").await;
+}
+
+/// The same for an administrator revoking the user's tokens.
+async fn revoking_the_users_tokens_kills_the_device_secret_for_good(backend: Backend) {
+    revoked_by_an_administrator_for_good(backend, "user").await;
+}
+
+/// An administrator revokes the first app's (`client`) or the user's (`user`) tokens through
+/// the admin API; the device secret is refused at once and after the entry has expired.
+async fn revoked_by_an_administrator_for_good(backend: Backend, kind: &str) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let ops = app.create_service_client("tessera:admin").await;
+    let token = app.access_token(&ops).await;
+    let value = match kind {
+        "client" => mail.id.clone(),
+        _ => "alice".to_string(),
+    };
+    let res = app
+        .client
+        .post(app.url("/admin/api/v1/revocations"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "kind": kind, "value": value }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_refused(&app, &photos, &tokens).await;
+    // Past the entry's life (the longest access-token lifetime), within the session's idle
+    // time; the purge drops the entry, so only the store's revoked family refuses now.
+    app.clock.advance(2 * 3600 - 60);
+    let purged = tessera::revocation::purge::purge_once(
+        &app.state.store,
+        &app.state.revocations,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(purged.memory >= 1, "the {kind} entry expired");
+    assert_refused(&app, &photos, &tokens).await;
+}
+
+/// DESIGN §4: the exchange checks the revocation list for the grant the secret came from (the
+/// first app's family and client), not only for the caller: an entry naming either refuses it,
+/// and an entry for one grant leaves another alone.
+async fn a_revocation_entry_for_the_first_apps_grant_stops_the_exchange(backend: Backend) {
+    use tessera::revocation::{Revocation, Target, reason};
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let other = first_app_tokens(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let list = &app.state.revocations;
+    let fam = jwt_claims(str_of(&tokens, "access_token"))["fam"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The list only: the store's family stays unrevoked.
+    list.revoke_family(&app.state.store, &fam, reason::ADMIN, app.clock.now())
+        .await
+        .unwrap();
+    assert_refused(&app, &photos, &tokens).await;
+    assert_eq!(photos_exchange(&app, &photos, &other).await.status(), 200);
+    app.clock.advance(1);
+    let target = Target::Client {
+        client_id: mail.id.clone(),
+        before: app.clock.now(),
+    };
+    list.revoke(
+        &app.state.store,
+        Revocation::new(target, reason::ADMIN, app.clock.now()),
+    )
+    .await
+    .unwrap();
+    assert_refused(&app, &photos, &other).await;
+}
+
+/// Native SSO skips the browser, not the consent: an app that is not first-party gets only
+/// what the user approved for it (stored consent).
+async fn a_second_app_needs_the_users_consent_or_first_party(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let mail = app_of(&app, "Mail", Some("acme"), FIRST_SCOPE).await;
+    let photos = app_of(&app, "Photos", Some("acme"), FIRST_SCOPE).await;
+    let tokens = first_app_tokens(&app, &mail, &http_client(), FIRST_SCOPE).await;
+    let res = photos_exchange(&app, &photos, &tokens).await;
+    let (status, error) = error_of(res).await;
+    assert_eq!((status.as_u16(), error.as_str()), (400, "invalid_grant"));
+
+    // The user approves Photos for `openid profile` (its own code flow elsewhere).
+    first_app_tokens(&app, &photos, &http_client(), "openid profile").await;
+    let narrow = [("scope", "openid profile")];
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let res = exchange(&app, &photos, id_token, secret, &narrow).await;
+    assert_eq!(res.status(), 200);
+    // More than approved (the default: all the first app got) is still refused.
+    assert_refused(&app, &photos, &tokens).await;
+    // A first-party app needs no stored consent.
+    let calendar = first_party_app_of(&app, "Calendar", "acme", FIRST_SCOPE).await;
+    assert_eq!(
+        photos_exchange(&app, &calendar, &tokens).await.status(),
+        200
+    );
+}
+
+/// An exchange without a refresh token stores no refresh family (repeating it stores nothing
+/// new); its access token carries no `fam` and still dies at logout, on every node, through
+/// its `sid`.
+async fn an_exchange_without_a_refresh_token_stores_no_family_and_dies_at_logout(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let rs = app.create_resource_server_client().await;
+    let node_b = match backend {
+        Backend::Postgres => Some(spawn_node(&app).await),
+        Backend::Sqlite => None,
+    };
+    let browser = http_client();
+    let (tokens, _, photos) = setup(&app, &browser).await;
+    let families = count(&app, "select count(*) from refresh_families").await;
+    let (id_token, secret) = (
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+    );
+    let mut access = Vec::new();
+    for extra in [
+        [("scope", "openid profile")],
+        [("requested_token_type", ID_TOKEN)],
+    ] {
+        let got: Value = exchange(&app, &photos, id_token, secret, &extra)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert!(got.get("refresh_token").is_none(), "{got}");
+        access.push(str_of(&got, "access_token").to_string());
+    }
+    assert_eq!(
+        count(&app, "select count(*) from refresh_families").await,
+        families
+    );
+    let at = &access[0];
+    assert!(jwt_claims(at).get("fam").is_none(), "{}", jwt_claims(at));
+    assert_eq!(app.introspect(&rs, at).await["active"], true);
+    logout(&app, &browser).await;
+    assert_eq!(app.introspect(&rs, at).await["active"], false);
+    if let Some(b) = &node_b {
+        assert!(
+            soon_inactive(b, &rs, at).await,
+            "node B still accepts the token"
+        );
+    }
+}
+
+/// An ID token needs `openid` (OIDC Core §3.1.2.1): asked for without it, `invalid_scope`
+/// (RFC 6749 §5.2); and `device_sso` without `openid` is refused at `/authorize`, since the
+/// device secret is bound to the ID token.
+async fn an_id_token_and_a_device_secret_need_openid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tokens, mail, photos) = setup(&app, &http_client()).await;
+    let res = exchange(
+        &app,
+        &photos,
+        str_of(&tokens, "id_token"),
+        str_of(&tokens, "device_secret"),
+        &[("requested_token_type", ID_TOKEN), ("scope", "profile")],
+    )
+    .await;
+    assert_eq!(error_of(res).await.1, "invalid_scope");
+
+    let p = pkce();
+    let params = [
+        ("response_type", "code"),
+        ("client_id", mail.id.as_str()),
+        ("redirect_uri", MAIL_CB),
+        ("scope", "profile device_sso"),
+        ("state", "s"),
+        ("code_challenge", p.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let res = app
+        .browse(&http_client(), &authorize_url(&app, &params), ALICE)
+        .await;
+    let to = location(&res);
+    let q = query_of(&to.replacen(MAIL_CB, "https://x/", 1));
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("invalid_scope"),
+        "{to}"
+    );
+    assert!(!q.contains_key("code"));
 }
 
 /// Discovery advertises the grant and Native SSO (§5; RFC 8414 §2).
@@ -671,4 +1016,14 @@ dual!(
     malformed_exchange_requests_are_refused_as_rfc8693_says,
     parallel_replays_of_one_exchange_all_die_with_the_session,
     discovery_advertises_token_exchange_and_native_sso,
+    a_replayed_code_kills_the_device_secret,
+    parallel_redemptions_leave_no_live_device_secret,
+    refresh_token_reuse_kills_the_device_secret,
+    revoking_the_first_apps_refresh_token_kills_the_device_secret,
+    revoking_the_first_apps_tokens_kills_its_device_secret_for_good,
+    revoking_the_users_tokens_kills_the_device_secret_for_good,
+    a_second_app_needs_the_users_consent_or_first_party,
+    a_revocation_entry_for_the_first_apps_grant_stops_the_exchange,
+    an_exchange_without_a_refresh_token_stores_no_family_and_dies_at_logout,
+    an_id_token_and_a_device_secret_need_openid,
 );

@@ -6,7 +6,7 @@ use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::store::{LiveSession, Redemption};
+use crate::store::{LiveSession, NewDeviceSecret, Redemption};
 use crate::tokens::opaque::{self, Kind};
 
 use super::alive;
@@ -104,9 +104,24 @@ pub async fn exchange(
         sid: &row.sid,
         active_since: ctx.now - secs(ctx.settings.session_idle_ttl),
     };
+    let device_secret = token_exchange::native_sso::new_device_secret(client, &scope);
+    let device_secret_hash = device_secret.as_deref().map(opaque::hash);
+    let granted = scope.to_string();
+    let kept_secret = device_secret_hash
+        .as_deref()
+        .map(|secret_hash| NewDeviceSecret {
+            secret_hash,
+            scope: &granted,
+        });
     match ctx
         .store
-        .redeem_code(&code_hash, session, &family.row, family.first())
+        .redeem_code(
+            &code_hash,
+            session,
+            &family.row,
+            family.first(),
+            kept_secret,
+        )
         .await?
     {
         Redemption::Redeemed => {}
@@ -118,14 +133,12 @@ pub async fn exchange(
             ));
         }
     }
-    let device_secret =
-        token_exchange::native_sso::issue_device_secret(ctx, client, session, &scope).await?;
     let mut response = user_tokens::respond(
         ctx,
         UserGrant {
             client,
             user: &user,
-            family_id: &family.row.family_id,
+            family_id: Some(&family.row.family_id),
             sid: Some(&row.sid),
             scope: &scope,
             auth_time: row.auth_time,

@@ -115,7 +115,7 @@ pub async fn exchange(
         UserGrant {
             client,
             user: &user,
-            family_id: &family.family_id,
+            family_id: Some(&family.family_id),
             sid: family.sid.as_deref(),
             scope: &scope,
             auth_time: family.auth_time,

@@ -12,7 +12,8 @@ use crate::tokens::id_token::{self, IdClaims, ProfileClaims};
 pub struct UserGrant<'a> {
     pub client: &'a Client,
     pub user: &'a User,
-    pub family_id: &'a str,
+    /// The refresh-token family, when one is stored (the access token's `fam`).
+    pub family_id: Option<&'a str>,
     pub sid: Option<&'a str>,
     pub scope: &'a Scope,
     pub auth_time: i64,
@@ -54,7 +55,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
             sid: g.sid.map(str::to_string),
             auth_time: Some(g.auth_time),
             roles: g.scope.contains("roles").then(|| g.user.roles.clone()),
-            family: Some(g.family_id.to_string()),
+            family: g.family_id.map(str::to_string),
         },
         ctx.now,
     )?;

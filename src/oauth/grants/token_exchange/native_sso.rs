@@ -1,8 +1,9 @@
 //! OpenID Connect Native SSO for Mobile Apps 1.0: the apps of one vendor (one SSO group) share
 //! a device's sign-in. The first app asks for `device_sso` in a code flow and gets a device
-//! secret bound to its session (§3); another app of the group exchanges that app's ID token
-//! and the device secret for its own tokens, in the same session (§4), so that a logout ends
-//! them all.
+//! secret bound to its session and to the grant (refresh family) it came with (§3); another
+//! app of the group exchanges that app's ID token and the device secret for its own tokens, in
+//! the same session (§4), so that a logout ends them all, and whatever revokes the first
+//! grant ends the secret.
 
 use crate::clock::UnixTime;
 use crate::oauth::client::{Client, DEVICE_SSO};
@@ -24,29 +25,13 @@ fn invalid(description: &'static str) -> OAuthError {
     OAuthError::InvalidGrant(description.into())
 }
 
-/// §3.1, §3.4: a device secret for the code flow that granted `device_sso` to a client of a
-/// group; `None` otherwise, or when the session ended meanwhile (its tokens are revoked then).
-pub async fn issue_device_secret(
-    ctx: &TokenContext<'_>,
-    client: &Client,
-    session: LiveSession<'_>,
-    scope: &Scope,
-) -> Result<Option<String>, OAuthError> {
-    if !scope.contains(DEVICE_SSO) || client.native_sso_group.is_none() {
-        return Ok(None);
-    }
-    let secret = opaque::generate(Kind::DeviceSecret);
-    let kept = ctx
-        .store
-        .insert_device_secret(
-            &opaque::hash(&secret),
-            session,
-            client.id.as_str(),
-            &scope.to_string(),
-            ctx.now,
-        )
-        .await?;
-    Ok(kept.then_some(secret))
+/// §3.1, §3.4: a device secret for a code flow that granted `device_sso` (with `openid`: the
+/// secret is bound to the ID token's `ds_hash`, so there is none without an ID token) to a
+/// client of a group; `None` otherwise. The store keeps its hash with the redemption, in the
+/// same transaction (`Store::redeem_code`).
+pub fn new_device_secret(client: &Client, scope: &Scope) -> Option<String> {
+    (scope.contains(DEVICE_SSO) && scope.contains("openid") && client.native_sso_group.is_some())
+        .then(|| opaque::generate(Kind::DeviceSecret))
 }
 
 /// §4: the token exchange of a second app. Every failure about the tokens presented is
@@ -76,8 +61,11 @@ pub async fn exchange(
         Some(TokenType::IdToken) => true,
         Some(other) => return Err(super::unsupported("requested_token_type", other.as_str())),
     };
+    // RFC 6749 §5.2: the client is not authorized to use this grant this way.
     let Some(group) = &client.native_sso_group else {
-        return Err(invalid("this client is in no Native SSO group"));
+        return Err(OAuthError::UnauthorizedClient(
+            "this client is in no Native SSO group, so it may not use a device secret".into(),
+        ));
     };
     // §4.3: the ID token's signature and issuer hold; its expiry does not matter (the app
     // holding it may not have run for days; the device secret and the session decide).
@@ -108,6 +96,13 @@ pub async fn exchange(
         ));
     }
     let scope = granted_scope(client, &row, request.scope.as_ref())?;
+    // An ID token is issued only with `openid` (OIDC Core §3.1.2.1); asked for one without it,
+    // the scope is what is wrong (RFC 6749 §5.2 invalid_scope).
+    if as_id_token && !scope.contains("openid") {
+        return Err(OAuthError::InvalidScope(
+            "requested_token_type id_token needs the scope openid (OIDC Core §3.1.2.1)".into(),
+        ));
+    }
     let user = alive::live_user(
         ctx,
         GrantOrigin {
@@ -119,6 +114,24 @@ pub async fn exchange(
         },
     )
     .await?;
+    // The grant the secret came from, checked as its own grant (DESIGN §4): an entry revoking
+    // the first app (an administrator revoking its tokens), its family or the ID token's app
+    // stops the secret at once, not only for this caller.
+    for client_id in [row.client_id.as_str(), subject.aud.as_str()] {
+        let origin = GrantOrigin {
+            sub: &row.user_id,
+            client_id,
+            sid: Some(&row.sid),
+            family: Some(&row.family_id),
+            issued_at: row.created_at,
+        };
+        if ctx.revocations.revokes_grant(&origin) {
+            return Err(invalid(
+                "the device's sign-in has been revoked; sign in again",
+            ));
+        }
+    }
+    consented(ctx, client, &row.user_id, &scope).await?;
 
     let family = family::start(
         ctx,
@@ -136,9 +149,18 @@ pub async fn exchange(
         sid: &row.sid,
         active_since,
     };
+    // A family is stored only with a refresh token: without one, the tokens die with the
+    // session through their `sid`, and repeated exchanges store nothing new.
+    let stored_family = family.first().map(|first| (&family.row, first));
     match ctx
         .store
-        .grant_native_sso(&secret_hash, session, &family.row, family.first())
+        .grant_native_sso(
+            &secret_hash,
+            session,
+            client.id.as_str(),
+            stored_family,
+            ctx.now,
+        )
         .await?
     {
         NativeSsoGrant::Granted => {}
@@ -151,7 +173,10 @@ pub async fn exchange(
         UserGrant {
             client,
             user: &user,
-            family_id: &family.row.family_id,
+            family_id: family
+                .refresh_token
+                .is_some()
+                .then_some(family.row.family_id.as_str()),
             sid: Some(&row.sid),
             scope: &scope,
             auth_time: row.auth_time,
@@ -161,7 +186,37 @@ pub async fn exchange(
             device_secret: Some(device_secret),
         },
     )?;
-    Ok(issued(response, as_id_token))
+    let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
+    Ok(issued(response, as_id_token, id_token_ttl))
+}
+
+/// The second app gets nothing the user did not approve for it: it is first-party, or the
+/// user's stored consent for it covers the scope (as `/authorize` decides; Native SSO skips
+/// the browser, not the consent).
+async fn consented(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    user_id: &str,
+    scope: &Scope,
+) -> Result<(), OAuthError> {
+    if client.first_party {
+        return Ok(());
+    }
+    let stored = ctx.store.consent(user_id, client.id.as_str()).await?;
+    let approved = stored
+        .as_deref()
+        .and_then(|s| Scope::parse(s).ok())
+        .unwrap_or_else(Scope::empty);
+    if let Some(missing) = scope.excess(&approved).next() {
+        return Err(OAuthError::InvalidGrant(
+            format!(
+                "the user has not approved this app for the scope {missing}: sign in to it once \
+                 with the authorization code flow, or ask for a narrower scope"
+            )
+            .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn invalid_target() -> OAuthError {
@@ -227,12 +282,13 @@ fn not_in<'a>(scope: &'a Scope, allowed: &'a Scope) -> Vec<&'a str> {
 }
 
 /// RFC 8693 §2.2.1: `issued_token_type`; an ID token asked for travels in `access_token`
-/// with `token_type` `N_A`.
-fn issued(mut response: TokenResponse, as_id_token: bool) -> TokenResponse {
+/// with `token_type` `N_A` and its own lifetime in `expires_in`.
+fn issued(mut response: TokenResponse, as_id_token: bool, id_token_ttl: u64) -> TokenResponse {
     if as_id_token && let Some(id_token) = response.id_token.take() {
         response.access_token = id_token;
         response.token_type = "N_A";
-        response.expires_in = 0;
+        // RFC 8693 §2.2.1: the lifetime of the token issued, here the ID token's.
+        response.expires_in = id_token_ttl;
         response.issued_token_type = Some(TokenType::IdToken.as_str());
     } else {
         response.issued_token_type = Some(TokenType::AccessToken.as_str());
