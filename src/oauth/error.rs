@@ -29,6 +29,9 @@ pub enum OAuthError {
     UnsupportedGrantType(Cow<'static, str>),
     #[error("{0}")]
     InvalidScope(Cow<'static, str>),
+    /// RFC 8707 §2: a `resource` that is malformed, unknown, or not allowed to the client.
+    #[error("{0}")]
+    InvalidTarget(Cow<'static, str>),
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
@@ -53,6 +56,7 @@ impl OAuthError {
             Self::UnauthorizedClient(_) | Self::Forbidden(_) => "unauthorized_client",
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
             // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
             Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",

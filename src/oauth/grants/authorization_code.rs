@@ -5,6 +5,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{FamilyRow, LiveSession, Redemption};
 use crate::tokens::opaque::{self, Kind};
@@ -87,6 +88,15 @@ pub async fn exchange(
 
     let family_id = uuid::Uuid::new_v4().to_string();
     let scope = Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty());
+    // RFC 8707 §2.2: decided before the code is spent, so a wrong `resource` can be retried.
+    let audience = resources::for_token(
+        ctx.store,
+        client,
+        &resource::split_stored(&row.resources),
+        request.get("resource"),
+        &scope,
+    )
+    .await?;
     let refresh_token = (scope.contains("offline_access")
         && client.allows_grant(GrantType::RefreshToken))
     .then(|| opaque::generate(Kind::Refresh));
@@ -106,6 +116,7 @@ pub async fn exchange(
         created_at: ctx.now,
         expires_at: ctx.now + lifetime,
         revoked_at: None,
+        resources: row.resources.clone(),
     };
     let session = LiveSession {
         sid: &row.sid,
@@ -138,6 +149,7 @@ pub async fn exchange(
             amr: &row.amr,
             nonce: row.nonce.as_deref(),
             refresh_token,
+            audience,
         },
     )
 }
