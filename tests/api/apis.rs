@@ -302,6 +302,14 @@ async fn several_resources_at_authorize_are_narrowed_one_at_a_time_at_the_token_
     let res = refresh(&app, &web, &refresh_token, Some(UNUSED)).await;
     assert_eq!(error_of(res).await, "invalid_target");
 
+    // A refresh checks the client's APIs again: one taken from it since is refused, the
+    // others still work.
+    allow(&app, &web, &[ORDERS, UNUSED], &[]).await;
+    let res = refresh(&app, &web, &refresh_token, Some(BILLING)).await;
+    assert_eq!(error_of(res).await, "invalid_target");
+    let (_, claims) = access_of(refresh(&app, &web, &refresh_token, Some(ORDERS)).await).await;
+    assert_eq!(claims["aud"], json!(ORDERS));
+
     // A flow without `resource` is unchanged: the token is the client's own.
     let p = pkce();
     let to = authorize(&app, &params(&web, WEB_CB, &p, "openid", &[])).await;
