@@ -1,5 +1,7 @@
 //! `GET/POST /authorize` and `POST /consent` (RFC 6749 §4.1, OIDC Core §3.1.2).
 
+use std::borrow::Cow;
+
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -18,20 +20,23 @@ use crate::startup::AppState;
 struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
-    scopes: Vec<&'static str>,
+    scopes: Vec<Cow<'static, str>>,
+    /// The APIs asked for (RFC 8707): their names, or identifiers when unnamed.
+    apis: Vec<&'a str>,
     params: Vec<(&'a str, &'a str)>,
     csrf: &'a str,
 }
 
-fn describe(scope: &str) -> &'static str {
-    match scope {
+/// What a scope means to the user; a scope an API defines is named as it is.
+fn describe(scope: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match scope {
         "openid" => "Know who you are (your account id)",
         "profile" => "See your username and name",
         "email" => "See your e-mail address",
         "offline_access" => "Stay signed in when you are away (refresh tokens)",
         "roles" => "See your roles",
-        _ => "Other access the application defines",
-    }
+        _ => return Cow::Owned(format!("Access named “{scope}”")),
+    })
 }
 
 fn params_of(bytes: &[u8]) -> Params {
@@ -128,6 +133,11 @@ fn consent_page(
     secret: &str,
 ) -> Result<HttpResponse, PageError> {
     let scopes = areq.scope.iter().map(describe).collect();
+    let apis = areq
+        .resources
+        .iter()
+        .map(|a| a.name.as_deref().unwrap_or(a.identifier.as_str()))
+        .collect();
     let params = areq
         .params
         .iter()
@@ -140,6 +150,7 @@ fn consent_page(
             client_name: &areq.client.name,
             username: &session.user.username,
             scopes,
+            apis,
             params,
             csrf: &csrf::token_for(secret),
         },

@@ -20,10 +20,15 @@ pub enum FormError {
     Repeated(String),
 }
 
+/// The one parameter that may repeat: RFC 8707 §2 names several resources by repeating it.
+/// Its values are joined with a space (a URI has none), for `oauth::resource` to split.
+pub const REPEATABLE: &str = "resource";
+
 /// Parses a form body into name → value. Per RFC 6749 §3.1, a parameter sent without a value
-/// is treated as omitted; a name present twice (with values) is an error (§3.2).
+/// is treated as omitted; a name present twice (with values) is an error (§3.2), except
+/// `REPEATABLE`.
 pub fn parse(body: &[u8]) -> Result<BTreeMap<String, String>, FormError> {
-    let mut params = BTreeMap::new();
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -34,10 +39,16 @@ pub fn parse(body: &[u8]) -> Result<BTreeMap<String, String>, FormError> {
         if value.is_empty() {
             continue;
         }
-        if params.contains_key(&name) {
-            return Err(FormError::Repeated(name.escape_default().to_string()));
+        match params.get_mut(&name) {
+            Some(joined) if name == REPEATABLE => {
+                joined.push(' ');
+                joined.push_str(&value);
+            }
+            Some(_) => return Err(FormError::Repeated(name.escape_default().to_string())),
+            None => {
+                params.insert(name, value);
+            }
         }
-        params.insert(name, value);
     }
     Ok(params)
 }
@@ -166,6 +177,12 @@ mod tests {
             parse(b"scope=a&scope=b"),
             Err(FormError::Repeated("scope".into()))
         );
+    }
+
+    #[test]
+    fn resource_may_repeat_and_its_values_are_joined() {
+        let p = parse(b"resource=https%3A%2F%2Fa.example&resource=https://b.example").unwrap();
+        assert_eq!(p["resource"], "https://a.example https://b.example");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use super::client::{Client, ClientType, GrantType};
 use super::pkce::CodeChallenge;
 use super::redirect_uri;
+use super::resource::{self, Api};
+use super::resources::{self, TargetError};
 use super::scope::Scope;
 use crate::clock::UnixTime;
 use crate::store::{CodeRow, Store, StoreError};
@@ -33,6 +35,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The APIs `resource` asked for (RFC 8707), granted with the code.
+    pub resources: Vec<Api>,
     /// The request's parameters, to come back to after login or consent.
     pub params: BTreeMap<String, String>,
 }
@@ -73,8 +77,18 @@ pub async fn validate(
         if v.is_empty() {
             continue; // RFC 6749 §3.1: no value means omitted
         }
-        if map.insert(k.clone(), v.clone()).is_some() {
-            repeated.push(k.clone());
+        // RFC 8707 §2: `resource` may repeat; its values are joined as the token endpoint's
+        // form reader joins them, so the request survives login and consent as one value.
+        match map.get_mut(k) {
+            Some(joined) if k == "resource" => {
+                let joined: &mut String = joined;
+                joined.push(' ');
+                joined.push_str(v);
+            }
+            Some(_) => repeated.push(k.clone()),
+            None => {
+                map.insert(k.clone(), v.clone());
+            }
         }
     }
     // Until client and redirect URI are trusted, every error is a page.
@@ -156,6 +170,14 @@ pub async fn validate(
             format!("the scope {excess} is not allowed for this client"),
         ));
     }
+    // RFC 8707 §2: each resource an absolute URI without a fragment, registered and allowed
+    // to this client; else invalid_target, sent to the (already trusted) redirect URI.
+    let resources = resources::allowed(store, &client, map.get("resource").map(String::as_str))
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid(m) => fail("invalid_target", m),
+            TargetError::Store(s) => AuthorizeError::Store(s),
+        })?;
     let challenge = match map.get("code_challenge") {
         Some(c) => Some(
             CodeChallenge::parse(c, map.get("code_challenge_method").map(String::as_str))
@@ -203,6 +225,7 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint: map.get("login_hint").cloned(),
+        resources,
         client,
         params: map,
     })
@@ -319,6 +342,12 @@ pub async fn issue_code(
             expires_at: now + ttl_secs,
             used_at: None,
             family_id: None,
+            resources: resource::join(
+                &req.resources
+                    .iter()
+                    .map(|a| a.identifier.clone())
+                    .collect::<Vec<_>>(),
+            ),
         })
         .await?;
     let mut params = vec![("code", code.as_str())];

@@ -3,6 +3,7 @@
 //! the connection setup below, so no caller ever asks which backend it has.
 
 mod admin;
+mod apis;
 mod audit;
 mod codes;
 mod consents;
@@ -15,6 +16,7 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
+pub use apis::{ApiRole, ApiRow};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant};

@@ -20,6 +20,7 @@ mod admin_console;
 mod admin_detail;
 mod admin_look;
 mod admin_walk;
+mod apis;
 mod browser;
 mod cli_clients;
 mod cli_config;

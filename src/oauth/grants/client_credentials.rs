@@ -3,11 +3,13 @@
 
 use crate::oauth::client::{Client, ClientType};
 use crate::oauth::error::OAuthError;
+use crate::oauth::resources;
 use crate::oauth::scope::{self, Scope};
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
+use crate::tokens::claims::Aud;
 
-pub fn exchange(
+pub async fn exchange(
     ctx: &TokenContext<'_>,
     client: &Client,
     request: &TokenRequest,
@@ -20,17 +22,30 @@ pub fn exchange(
         ));
     }
     let granted = granted_scope(client, request.get("scope"))?;
-    // RFC 9068 §2.2 / §3: `aud` names the resource. Without resource indicators (RFC 8707)
-    // the token is for the client's own use, so its audience is the client id.
+    // RFC 9068 §2.2 / §3: `aud` names the resource: the API(s) `resource` names (RFC 8707
+    // §2, each allowed to the client), with only the scopes they define; without it the
+    // token is for the client's own use, so its audience is the client id.
+    let apis = resources::allowed(ctx.store, client, request.get("resource")).await?;
+    let audience = match apis.is_empty() {
+        true => None,
+        false => Some(resources::audience(&apis, &granted)?),
+    };
+    let granted = audience.as_ref().map_or(granted, |a| a.scope.clone());
     let token = access::mint(
-        ctx.signing_key(client)?,
+        resources::access_key(ctx.keys, client, audience.as_ref())?,
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),
-            audience: client.id.to_string(),
+            audience: audience.as_ref().map_or_else(
+                || client.id.to_string().into(),
+                |a| Aud::from_list(a.aud.clone()),
+            ),
             client_id: client.id.to_string(),
             scope: granted.to_string(),
-            ttl: client.access_token_ttl_or(ctx.settings.access_token_ttl),
+            ttl: audience
+                .as_ref()
+                .and_then(|a| a.ttl)
+                .unwrap_or_else(|| client.access_token_ttl_or(ctx.settings.access_token_ttl)),
             ..AccessGrant::default()
         },
         ctx.now,

@@ -129,6 +129,7 @@ pub async fn exchange(
             scope: &scope,
             auth_time: row.auth_time,
             amr: &row.amr,
+            resources: "",
         },
         !as_id_token,
     );
@@ -159,6 +160,7 @@ pub async fn exchange(
             nonce: None,
             refresh_token: family.refresh_token,
             device_secret: Some(device_secret),
+            audience: None,
         },
     )?;
     Ok(issued(response, as_id_token))
