@@ -71,7 +71,7 @@ pub async fn validate(
     params: &Params,
     require_pkce: bool,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
-    let mut map = BTreeMap::new();
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
     let mut repeated = Vec::new();
     for (k, v) in params {
         if v.is_empty() {
@@ -81,7 +81,6 @@ pub async fn validate(
         // form reader joins them, so the request survives login and consent as one value.
         match map.get_mut(k) {
             Some(joined) if k == "resource" => {
-                let joined: &mut String = joined;
                 joined.push(' ');
                 joined.push_str(v);
             }

@@ -9,6 +9,7 @@ use super::resource::{self, Api, Audience, AudienceError, Resource};
 use super::scope::Scope;
 use crate::keys::{KeyRing, SigningAlg, SigningKey};
 use crate::store::{ApiRow, Store, StoreError};
+use crate::tokens::claims::Aud;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -114,6 +115,21 @@ pub fn audience(apis: &[Api], scope: &Scope) -> Result<Audience, OAuthError> {
         AudienceError::NoScope(_) => OAuthError::InvalidScope(e.to_string().into()),
         AudienceError::MixedAlgorithms(..) => OAuthError::InvalidTarget(e.to_string().into()),
     })
+}
+
+/// The `aud` of an access token: the API(s), or else the client itself.
+pub fn token_aud(audience: Option<&Audience>, client: &Client) -> Aud {
+    audience.map_or_else(
+        || client.id.to_string().into(),
+        |a| Aud::from_list(a.aud.clone()),
+    )
+}
+
+/// An access token's lifetime: the API's when it sets one, else the client's or the server's.
+pub fn token_ttl(audience: Option<&Audience>, client: &Client, default: Duration) -> Duration {
+    audience
+        .and_then(|a| a.ttl)
+        .unwrap_or_else(|| client.access_token_ttl_or(default))
 }
 
 /// The key that signs an access token: the API's algorithm when it names one, else the

@@ -7,7 +7,6 @@ use crate::oauth::resources;
 use crate::oauth::scope::{self, Scope};
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
-use crate::tokens::claims::Aud;
 
 pub async fn exchange(
     ctx: &TokenContext<'_>,
@@ -36,16 +35,10 @@ pub async fn exchange(
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),
-            audience: audience.as_ref().map_or_else(
-                || client.id.to_string().into(),
-                |a| Aud::from_list(a.aud.clone()),
-            ),
+            audience: resources::token_aud(audience.as_ref(), client),
             client_id: client.id.to_string(),
             scope: granted.to_string(),
-            ttl: audience
-                .as_ref()
-                .and_then(|a| a.ttl)
-                .unwrap_or_else(|| client.access_token_ttl_or(ctx.settings.access_token_ttl)),
+            ttl: resources::token_ttl(audience.as_ref(), client, ctx.settings.access_token_ttl),
             ..AccessGrant::default()
         },
         ctx.now,

@@ -9,7 +9,6 @@ use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
-use crate::tokens::claims::Aud;
 use crate::tokens::id_token::{self, IdClaims, ProfileClaims};
 
 pub struct UserGrant<'a> {
@@ -54,17 +53,10 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
         &issuer,
         AccessGrant {
             subject: g.user.id.clone(),
-            audience: g.audience.as_ref().map_or_else(
-                || client_id.clone().into(),
-                |a| Aud::from_list(a.aud.clone()),
-            ),
+            audience: resources::token_aud(g.audience.as_ref(), g.client),
             client_id: client_id.clone(),
             scope: access_scope.to_string(),
-            ttl: g
-                .audience
-                .as_ref()
-                .and_then(|a| a.ttl)
-                .unwrap_or_else(|| g.client.access_token_ttl_or(ctx.settings.access_token_ttl)),
+            ttl: resources::token_ttl(g.audience.as_ref(), g.client, ctx.settings.access_token_ttl),
             sid: g.sid.map(str::to_string),
             auth_time: Some(g.auth_time),
             roles: access_scope.contains("roles").then(|| g.user.roles.clone()),
