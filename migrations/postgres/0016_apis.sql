@@ -29,3 +29,7 @@ create index client_apis_api on client_apis (api);
 -- requests of the code and of its refresh family may narrow to (§2.2). Empty: none.
 alter table authorization_codes add column resources text not null default '';
 alter table refresh_families add column resources text not null default '';
+
+-- The resources the user approved for the client, space-separated like scope: consent is to
+-- scopes at these APIs, so a request naming another API asks the user again.
+alter table consents add column resources text not null default '';

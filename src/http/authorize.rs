@@ -9,9 +9,10 @@ use crate::error::PageError;
 use crate::http::current_session::current_session;
 use crate::http::{csrf, pages};
 use crate::oauth::authorize::{
-    self, AuthorizeError, AuthorizeRequest, CodeSubject, ErrorRedirect, Next, Params, SignedIn,
+    self, AuthorizeError, AuthorizeRequest, CodeSubject, Consented, ErrorRedirect, Next, Params,
+    SignedIn,
 };
-use crate::oauth::scope::Scope;
+use crate::oauth::resource;
 use crate::sessions::Session;
 use crate::startup::AppState;
 
@@ -99,7 +100,7 @@ pub async fn authorize(
             .store
             .consent(&s.user.id, areq.client.id.as_str())
             .await?
-            .and_then(|c| Scope::parse(&c).ok()),
+            .map(|c| Consented::from_row(&c)),
         None => None,
     };
     let signed_in = session.as_ref().map(|(_, s)| SignedIn {
@@ -214,21 +215,20 @@ pub async fn consent(
         ));
     }
     let now = state.clock.now();
-    let previous = state
+    let all = state
         .store
         .consent(&session.user.id, areq.client.id.as_str())
         .await?
-        .and_then(|c| Scope::parse(&c).ok());
-    let all = match previous {
-        Some(p) => p.union(&areq.scope),
-        None => areq.scope.clone(),
-    };
+        .map(|c| Consented::from_row(&c))
+        .unwrap_or_default()
+        .with(&areq);
     state
         .store
         .save_consent(
             &session.user.id,
             areq.client.id.as_str(),
-            &all.to_string(),
+            &all.scope.to_string(),
+            &resource::join(&all.resources),
             now,
         )
         .await?;

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use super::client::{Client, ClientType, GrantType};
 use super::pkce::CodeChallenge;
 use super::redirect_uri;
-use super::resource::{self, Api};
+use super::resource::{self, Api, Resource};
 use super::resources::{self, TargetError};
 use super::scope::Scope;
 use crate::clock::UnixTime;
-use crate::store::{CodeRow, Store, StoreError};
+use crate::store::{CodeRow, ConsentRow, Store, StoreError};
 use crate::tokens::opaque::{self, Kind};
 
 /// The parameters of an authorization request, in order, as sent.
@@ -263,10 +263,46 @@ pub struct SignedIn {
     pub auth_time: UnixTime,
 }
 
+/// What the user approved for a client before: scopes, at these APIs (RFC 8707). Consent to
+/// `read` at one API is not consent to `read` at another, so both must cover a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consented {
+    pub scope: Scope,
+    pub resources: Vec<Resource>,
+}
+
+impl Consented {
+    pub fn from_row(row: &ConsentRow) -> Self {
+        Self {
+            scope: Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty()),
+            resources: resource::split_stored(&row.resources),
+        }
+    }
+
+    fn covers(&self, req: &AuthorizeRequest) -> bool {
+        req.scope.is_subset(&self.scope)
+            && req
+                .resources
+                .iter()
+                .all(|a| self.resources.contains(&a.identifier))
+    }
+
+    /// What is remembered once the user approves `req`: the union of before and now.
+    pub fn with(mut self, req: &AuthorizeRequest) -> Self {
+        self.scope = self.scope.union(&req.scope);
+        for api in &req.resources {
+            if !self.resources.contains(&api.identifier) {
+                self.resources.push(api.identifier.clone());
+            }
+        }
+        self
+    }
+}
+
 pub fn decide(
     req: &AuthorizeRequest,
     session: Option<SignedIn>,
-    consented: Option<&Scope>,
+    consented: Option<&Consented>,
     now: UnixTime,
 ) -> Next {
     let fresh_enough = |s: &SignedIn| req.max_age.is_none_or(|max| now - s.auth_time <= max);
@@ -278,7 +314,7 @@ pub fn decide(
             Next::Login
         };
     }
-    let has_consent = req.client.first_party || consented.is_some_and(|c| req.scope.is_subset(c));
+    let has_consent = req.client.first_party || consented.is_some_and(|c| c.covers(req));
     if has_consent && !req.prompt.consent {
         return Next::Issue;
     }

@@ -19,6 +19,7 @@ pub use admin::{TotpRow, contains_pattern};
 pub use apis::{ApiRole, ApiRow};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
+pub use consents::ConsentRow;
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};

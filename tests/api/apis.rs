@@ -202,7 +202,63 @@ dual!(
     the_admin_api_refuses_a_token_meant_for_an_api,
     an_api_still_referenced_by_a_client_cannot_be_removed,
     the_admin_api_registers_apis_and_gives_them_to_clients_audited,
+    consent_to_scopes_at_one_api_is_not_consent_at_another,
 );
+
+/// Consent is to scopes at the APIs named: approving `orders.read billing.read` for the orders
+/// API does not let the same client get a code for the billing API without asking, and with
+/// prompt=none that is consent_required (OIDC Core §3.1.2.6), not a silent grant.
+async fn consent_to_scopes_at_one_api_is_not_consent_at_another(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    three_apis(&app).await;
+    let web = app.create_client(code_client("confidential", WEB_CB)).await;
+    allow(&app, &web, &[ORDERS, BILLING], &[]).await;
+    let browser = http_client();
+    let scope = "openid orders.read billing.read";
+    let p = pkce();
+    let at = |resources: &[&'static str], extra: Option<(&'static str, &'static str)>| {
+        let mut q = params(&web, WEB_CB, &p, scope, resources);
+        q.extend(extra);
+        authorize_url(&app, &q)
+    };
+    let to = location(&app.browse(&browser, &at(&[ORDERS], None), ALICE).await);
+    code_of(&to);
+    // The same API again: remembered, a code without a page.
+    let res = browser.get(at(&[ORDERS], None)).send().await.unwrap();
+    code_of(&location(&res));
+
+    // Another API with the same scopes: the consent page, naming it.
+    let res = browser.get(at(&[BILLING], None)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"action="/consent""#), "{html}");
+    assert!(html.contains("The billing API"), "{html}");
+    // Both at once still asks: one of them was never approved.
+    let res = browser
+        .get(at(&[ORDERS, BILLING], None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = browser
+        .get(at(&[BILLING], Some(("prompt", "none"))))
+        .send()
+        .await
+        .unwrap();
+    let to = location(&res);
+    assert_eq!(query_of(&to)["error"], "consent_required", "{to}");
+
+    // Approving it remembers both APIs (the union): neither asks again.
+    let to = location(&app.browse(&browser, &at(&[BILLING], None), ALICE).await);
+    code_of(&to);
+    let res = browser
+        .get(at(&[ORDERS, BILLING], Some(("prompt", "none"))))
+        .send()
+        .await
+        .unwrap();
+    code_of(&location(&res));
+}
 
 /// RFC 8707 §2: a public client with PKCE and a private-use redirect (RFC 8252 §7.1) names
 /// one API; its access token is for that API alone, with only the scopes the API defines.
