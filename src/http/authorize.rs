@@ -139,12 +139,7 @@ fn consent_page(
         .iter()
         .map(|a| a.name.as_deref().unwrap_or(a.identifier.as_str()))
         .collect();
-    let params = areq
-        .params
-        .iter()
-        .filter(|(k, _)| k.as_str() != "prompt")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let params = areq.pairs().filter(|(k, _)| *k != "prompt").collect();
     pages::render(
         StatusCode::OK,
         &ConsentPage {

@@ -73,17 +73,20 @@ pub async fn validate(
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     let mut map: BTreeMap<String, String> = BTreeMap::new();
     let mut repeated = Vec::new();
+    let mut bad_resource = None;
     for (k, v) in params {
         if v.is_empty() {
             continue; // RFC 6749 §3.1: no value means omitted
         }
         // RFC 8707 §2: `resource` may repeat; its values are joined as the token endpoint's
         // form reader joins them, so the request survives login and consent as one value.
-        match map.get_mut(k) {
-            Some(joined) if k == "resource" => {
-                joined.push(' ');
-                joined.push_str(v);
+        if k == "resource" {
+            if let Err(e) = resource::push_requested(map.entry(k.clone()).or_default(), v) {
+                bad_resource.get_or_insert(e.to_string());
             }
+            continue;
+        }
+        match map.get_mut(k) {
             Some(_) => repeated.push(k.clone()),
             None => {
                 map.insert(k.clone(), v.clone());
@@ -137,6 +140,9 @@ pub async fn validate(
             state: state.clone(),
         })
     };
+    if let Some(why) = bad_resource {
+        return Err(fail("invalid_target", why));
+    }
     if let Some(name) = repeated.first() {
         return Err(fail(
             "invalid_request",
@@ -324,11 +330,25 @@ pub fn decide(
     Next::Consent
 }
 
+impl AuthorizeRequest {
+    /// The request's parameters as they were sent: each `resource` value its own pair again
+    /// (a joined value would come back as one value with spaces, which is refused).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().flat_map(|(k, v)| {
+            let values: Vec<&str> = match k.as_str() {
+                "resource" => v.split(' ').filter(|r| !r.is_empty()).collect(),
+                _ => vec![v.as_str()],
+            };
+            values.into_iter().map(move |v| (k.as_str(), v))
+        })
+    }
+}
+
 /// The request's own URL, minus `prompt=login` (already honoured by the login that follows)
 /// so that coming back does not ask again.
 pub fn return_url(req: &AuthorizeRequest) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &req.params {
+    for (k, v) in req.pairs() {
         if k == "prompt" {
             let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
             if !rest.is_empty() {

@@ -77,10 +77,36 @@ impl fmt::Display for Resource {
     }
 }
 
-/// The `resource` values of a request, in order and without repeats. The HTTP layer joins a
-/// repeated `resource` parameter with spaces (a URI has none), so one string carries them all.
-/// RFC 8707 §2: each must be an absolute URI without a fragment, else `invalid_target`.
+/// At most this many `resource` values in one request: a request names the APIs it needs,
+/// and the values are checked before the client has authenticated.
+pub const MAX_REQUESTED: usize = 10;
+
+/// Adds one `resource` value of a request to the space-joined list the HTTP layer carries.
+/// A value that itself contains a space would be read back as several resources, so it is
+/// refused here (RFC 8707 §2: not an absolute URI), and so is an eleventh value.
+pub fn push_requested(joined: &mut String, value: &str) -> Result<(), ResourceError> {
+    let bad = |why| ResourceError {
+        uri: value.escape_default().to_string(),
+        why,
+    };
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains a space or a control character (RFC 8707 §2)"));
+    }
+    if joined.split(' ').filter(|s| !s.is_empty()).count() >= MAX_REQUESTED {
+        return Err(bad("is one resource too many: at most 10 per request"));
+    }
+    if !joined.is_empty() {
+        joined.push(' ');
+    }
+    joined.push_str(value);
+    Ok(())
+}
+
+/// The `resource` values of a request, in order and without repeats, from the list that
+/// `push_requested` built. RFC 8707 §2: each must be an absolute URI without a fragment,
+/// else `invalid_target`.
 pub fn parse_requested(joined: Option<&str>) -> Result<Vec<Resource>, ResourceError> {
+    let mut seen = std::collections::BTreeSet::new();
     let mut out: Vec<Resource> = Vec::new();
     for raw in joined
         .unwrap_or_default()
@@ -88,7 +114,13 @@ pub fn parse_requested(joined: Option<&str>) -> Result<Vec<Resource>, ResourceEr
         .filter(|s| !s.is_empty())
     {
         let r = Resource::parse(raw)?;
-        if !out.contains(&r) {
+        if out.len() >= MAX_REQUESTED {
+            return Err(ResourceError {
+                uri: raw.escape_default().to_string(),
+                why: "is one resource too many: at most 10 per request",
+            });
+        }
+        if seen.insert(r.clone()) {
             out.push(r);
         }
     }
@@ -221,6 +253,27 @@ mod tests {
         assert_eq!(join(&r), "https://a.example https://b.example");
         assert!(parse_requested(Some("https://a.example /relative")).is_err());
         assert!(parse_requested(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_value_with_a_space_is_not_two_resources() {
+        let mut joined = String::new();
+        push_requested(&mut joined, "https://a.example").unwrap();
+        assert!(push_requested(&mut joined, "https://b.example https://c.example").is_err());
+        assert!(push_requested(&mut joined, "https://b.example\thttps://c.example").is_err());
+        assert_eq!(joined, "https://a.example");
+    }
+
+    #[test]
+    fn at_most_ten_resources_per_request() {
+        let mut joined = String::new();
+        for i in 0..MAX_REQUESTED {
+            push_requested(&mut joined, &format!("https://a{i}.example")).unwrap();
+        }
+        assert!(push_requested(&mut joined, "https://a.example").is_err());
+        let eleven = format!("{joined} https://z.example");
+        assert!(parse_requested(Some(&eleven)).is_err());
+        assert_eq!(parse_requested(Some(&joined)).unwrap().len(), MAX_REQUESTED);
     }
 
     fn api(id: &str, scopes: &str, ttl: Option<u64>, alg: Option<SigningAlg>) -> Api {

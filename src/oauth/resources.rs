@@ -82,10 +82,11 @@ pub async fn allowed(
 
 /// The audience of a token request's access token (RFC 8707 §2.2). `granted` are the
 /// resources of the authorization (code or refresh family); `requested` the `resource` of the
-/// token request. A requested resource must be among those granted; without one the token is
-/// for all of them. Either way each must still be allowed to the client (an API removed from
-/// it since is refused). `None`: no resource anywhere, the token keeps today's audience (the
-/// client id).
+/// token request. Several resources may be granted at once, but each token is for one of them
+/// (§2.2), so that no API can replay its token at another: the one named, which must be among
+/// those granted, or the only one granted. It must still be allowed to the client (an API
+/// removed from it since is refused). `None`: no resource anywhere, the token keeps today's
+/// audience (the client id).
 pub async fn for_token(
     store: &Store,
     client: &Client,
@@ -95,18 +96,45 @@ pub async fn for_token(
 ) -> Result<Option<Audience>, OAuthError> {
     let asked =
         resource::parse_requested(requested).map_err(|e| TargetError::Invalid(e.to_string()))?;
-    if let Some(extra) = asked.iter().find(|r| !granted.contains(r)) {
-        return Err(OAuthError::InvalidTarget(
-            format!("the resource {extra} was not granted by the authorization (RFC 8707 §2.2)")
-                .into(),
-        ));
-    }
-    let chosen = if asked.is_empty() { granted } else { &asked };
-    if chosen.is_empty() {
-        return Ok(None);
-    }
-    let apis = allowed(store, client, Some(&resource::join(chosen))).await?;
+    let chosen = match (asked.as_slice(), granted) {
+        ([], []) => return Ok(None),
+        ([], [only]) => only,
+        ([], _) => {
+            return Err(OAuthError::InvalidTarget(
+                "several resources were granted; name one with resource (RFC 8707 §2.2)".into(),
+            ));
+        }
+        ([one], _) if granted.contains(one) => one,
+        ([one], _) => {
+            return Err(OAuthError::InvalidTarget(
+                format!("the resource {one} was not granted by the authorization (RFC 8707 §2.2)")
+                    .into(),
+            ));
+        }
+        _ => return Err(one_per_request()),
+    };
+    let apis = allowed(store, client, Some(chosen.as_str())).await?;
     audience(&apis, scope).map(Some)
+}
+
+/// The API of a client_credentials request's token: at most one `resource`, as at the end of
+/// every other grant (RFC 8707 §2.2), so that the token is good at one API only.
+pub async fn one_allowed(
+    store: &Store,
+    client: &Client,
+    requested: Option<&str>,
+) -> Result<Option<Api>, OAuthError> {
+    let mut apis = allowed(store, client, requested).await?;
+    match apis.len() {
+        0 | 1 => Ok(apis.pop()),
+        _ => Err(one_per_request()),
+    }
+}
+
+fn one_per_request() -> OAuthError {
+    OAuthError::InvalidTarget(
+        "name one resource per token request: a token is for one API (RFC 8707 §2.2)".into(),
+    )
 }
 
 /// `resource::audience_for`, its refusals as token-endpoint errors.

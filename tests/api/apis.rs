@@ -347,12 +347,17 @@ async fn several_resources_at_authorize_are_narrowed_one_at_a_time_at_the_token_
     assert_eq!(claims["scope"], "orders.read");
     let refresh_token = body["refresh_token"].as_str().unwrap().to_string();
 
-    // Without `resource`: every granted API, as an array.
-    let body = ok_json(refresh(&app, &web, &refresh_token, None).await).await;
-    let claims = jwt_claims(body["access_token"].as_str().unwrap());
-    assert_eq!(claims["aud"], json!([ORDERS, BILLING]));
-    assert_eq!(claims["scope"], "billing.read orders.read");
-    let refresh_token = body["refresh_token"].as_str().unwrap().to_string();
+    // §2.2: several granted, one per token request. Without `resource` the server cannot
+    // pick one, and a token for both would let either API replay it at the other.
+    let res = refresh(&app, &web, &refresh_token, None).await;
+    assert_eq!(error_of(res).await, "invalid_target");
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.as_str()),
+    ];
+    form.extend([("resource", ORDERS), ("resource", BILLING)]);
+    let res = app.post_token_basic(&web.id, web.secret(), &form).await;
+    assert_eq!(error_of(res).await, "invalid_target");
 
     // §2.2: never one the authorization did not grant, even one the client is allowed.
     let res = refresh(&app, &web, &refresh_token, Some(UNUSED)).await;
@@ -398,12 +403,10 @@ async fn client_credentials_with_a_resource_gets_the_apis_audience_lifetime_and_
     );
     assert_eq!(header_of(token)["alg"], "EdDSA");
 
-    // Two resources in one request (the parameter repeated): both audiences; no API asks
-    // for an algorithm besides billing, so billing's applies.
-    let (_, claims) =
-        access_of(client_credentials(&app, &svc, &[ORDERS, BILLING], None).await).await;
-    assert_eq!(claims["aud"], json!([ORDERS, BILLING]));
-    assert_eq!(claims["scope"], "billing.read orders.read");
+    // RFC 8707 §2.2: one resource per token request; two (the parameter repeated) would make
+    // a token that either API could replay at the other.
+    let res = client_credentials(&app, &svc, &[ORDERS, BILLING], None).await;
+    assert_eq!(error_of(res).await, "invalid_target");
 
     // Without `resource`, as before: the client's own audience and every scope it has.
     let (token, claims) = access_of(client_credentials(&app, &svc, &[], None).await).await;
@@ -438,6 +441,14 @@ async fn a_resource_that_is_malformed_unknown_or_not_allowed_is_invalid_target(b
     // One bad value among good ones spoils the request.
     let res = client_credentials(&app, &svc, &[ORDERS, UNUSED], None).await;
     assert_eq!(error_of(res).await, "invalid_target");
+    // §2: one value with a space is not an absolute URI, and not two resources either.
+    let two_in_one = format!("{ORDERS} {ORDERS}/x");
+    let res = client_credentials(&app, &svc, &[&two_in_one], None).await;
+    assert_eq!(error_of(res).await, "invalid_target");
+    // At most ten values, refused before anything is looked up.
+    let many = vec![ORDERS; 11];
+    let res = client_credentials(&app, &svc, &many, None).await;
+    assert_eq!(error_of(res).await, "invalid_target");
 
     let web = app.create_client(code_client("confidential", WEB_CB)).await;
     allow(&app, &web, &[ORDERS], &[]).await;
@@ -450,6 +461,11 @@ async fn a_resource_that_is_malformed_unknown_or_not_allowed_is_invalid_target(b
         let q = query_of(&to);
         assert_eq!(q["error"], "invalid_target", "{resource}");
         assert_eq!(q["state"], "s1");
+    }
+    for resources in [vec![two_in_one.as_str()], many] {
+        let url = authorize_url(&app, &params(&web, WEB_CB, &p, "openid", &resources));
+        let to = location(&http_client().get(url).send().await.unwrap());
+        assert_eq!(query_of(&to)["error"], "invalid_target", "{to}");
     }
 }
 

@@ -21,13 +21,12 @@ pub async fn exchange(
         ));
     }
     let granted = granted_scope(client, request.get("scope"))?;
-    // RFC 9068 §2.2 / §3: `aud` names the resource: the API(s) `resource` names (RFC 8707
-    // §2, each allowed to the client), with only the scopes they define; without it the
-    // token is for the client's own use, so its audience is the client id.
-    let apis = resources::allowed(ctx.store, client, request.get("resource")).await?;
-    let audience = match apis.is_empty() {
-        true => None,
-        false => Some(resources::audience(&apis, &granted)?),
+    // RFC 9068 §2.2 / §3: `aud` names the resource: the API `resource` names (RFC 8707 §2,
+    // allowed to the client; one per request, §2.2), with only the scopes it defines; without
+    // it the token is for the client's own use, so its audience is the client id.
+    let audience = match resources::one_allowed(ctx.store, client, request.get("resource")).await? {
+        Some(api) => Some(resources::audience(std::slice::from_ref(&api), &granted)?),
+        None => None,
     };
     let granted = audience.as_ref().map_or(granted, |a| a.scope.clone());
     let token = access::mint(
