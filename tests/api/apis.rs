@@ -496,6 +496,19 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     }
     // The client it was issued to still sees its own.
     assert_eq!(app.introspect(&svc, &billing).await["active"], true);
+
+    // The backend verifies offline too: it may pull the revocation list without being a
+    // resource server for every token; a client that serves nothing may not.
+    let pull = |c: &TestClient| {
+        app.client
+            .get(app.url("/revocations?since=0"))
+            .basic_auth(&c.id, Some(c.secret()))
+            .send()
+    };
+    assert_eq!(pull(&orders_backend).await.unwrap().status(), 200);
+    assert_eq!(pull(&bystander).await.unwrap().status(), 403);
+    allow(&app, &orders_backend, &[], &[]).await;
+    assert_eq!(pull(&orders_backend).await.unwrap().status(), 403);
 }
 
 /// The admin API takes only tokens meant for it: a token whose `aud` is an API is refused,
