@@ -1,4 +1,4 @@
-//! The command line: `tessera [--config FILE] <serve|migrate|purge|user …|client …|keys …>`.
+//! The command line: `tessera [--config FILE] <serve|migrate|purge|user …|client …|api …|keys …>`.
 
 use std::path::PathBuf;
 
@@ -41,6 +41,10 @@ pub enum Command {
     /// Register and manage OAuth clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Register and manage APIs (resource servers): the audiences clients ask tokens for with
+    /// `resource` (RFC 8707).
+    #[command(subcommand)]
+    Api(ApiCommand),
     /// Delete expired codes, sessions, refresh tokens, login counters, revocation entries and
     /// old audit entries once, now (the server also does it every purge_interval). Does
     /// nothing if another node is purging at the moment.
@@ -127,6 +131,53 @@ pub enum UserCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ApiCommand {
+    /// Register an API: its identifier (the `resource` clients send, and the `aud` of its
+    /// tokens) and the scopes it defines.
+    Add(AddApi),
+    /// List the registered APIs.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one API.
+    Show {
+        identifier: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an API. Refused while a client uses or serves it (the error names them).
+    Remove {
+        identifier: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AddApi {
+    /// An absolute https URI without a fragment (http only on localhost), e.g.
+    /// https://api.example.com.
+    #[arg(long, value_name = "URI")]
+    pub identifier: String,
+    /// The scopes the API defines, space-separated.
+    #[arg(long, value_name = "SCOPES")]
+    pub scope: String,
+    /// A name shown on the consent page and in the console.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime of the API's access tokens (e.g. 5m; at most 1h). Default: the client's.
+    #[arg(long, value_name = "DURATION")]
+    pub access_token_ttl: Option<String>,
+    /// What signs the API's access tokens: RS256, ES256 or EdDSA. Default: the client's.
+    #[arg(long, value_name = "RS256|ES256|EdDSA")]
+    pub signing_alg: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Values are taken as text and checked by `oauth::client::Registration`, so that every
 /// mistake is reported as one line naming the option.
 #[derive(Debug, Subcommand)]
@@ -155,6 +206,19 @@ pub enum ClientCommand {
         /// Also revoke every token issued to the client so far (a leaked secret).
         #[arg(long)]
         revoke_tokens: bool,
+    },
+    /// Set the APIs a client may get tokens for and the APIs it serves; both lists are
+    /// replaced (an option left out empties its list).
+    SetApis {
+        client_id: String,
+        /// An API the client may get tokens for (`resource`). Repeatable.
+        #[arg(long = "api", value_name = "URI")]
+        apis: Vec<String>,
+        /// An API whose backend the client is (confidential clients only). Repeatable.
+        #[arg(long = "serves-api", value_name = "URI")]
+        serves_apis: Vec<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -203,6 +267,14 @@ pub struct AddClient {
     /// be allowed the device_sso scope and the token-exchange grant.
     #[arg(long, value_name = "NAME")]
     pub native_sso_group: Option<String>,
+    /// An API (registered with `tessera api add`) the client may get tokens for with
+    /// `resource` (RFC 8707). Repeatable.
+    #[arg(long = "api", value_name = "URI")]
+    pub apis: Vec<String>,
+    /// An API whose backend this client is: it may introspect tokens for that API.
+    /// Confidential clients only. Repeatable.
+    #[arg(long = "serves-api", value_name = "URI")]
+    pub serves_apis: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

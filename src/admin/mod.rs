@@ -5,6 +5,7 @@
 
 pub mod activity;
 pub mod api;
+pub mod apis;
 pub mod audit;
 pub mod charts;
 pub mod clients;

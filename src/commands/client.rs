@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::CommandError;
 use super::service::CliService;
+use crate::admin::apis::{ClientApis, ClientApisPatch};
 use crate::admin::clients::{ClientView, Registered};
 use crate::admin::{Actor, AdminError};
 use crate::cli::{AddClient, ClientCommand};
@@ -53,8 +54,12 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
     let by = Actor::cli();
     match command {
         ClientCommand::Add(args) => {
+            let apis = ClientApis {
+                apis: args.apis.clone(),
+                serves_apis: args.serves_apis.clone(),
+            };
             let registered = admin
-                .register_client(&by, registration_input(&args))
+                .register_client_with_apis(&by, registration_input(&args), apis)
                 .await?;
             print_registered(&registered, args.json);
         }
@@ -70,7 +75,25 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
             }
         }
         ClientCommand::Show { client_id, json } => {
-            print_client(&admin.client(&client_id).await?, json);
+            let apis = admin.client_apis(&client_id).await?;
+            print_client(&admin.client(&client_id).await?, &apis, json);
+        }
+        ClientCommand::SetApis {
+            client_id,
+            apis,
+            serves_apis,
+            json,
+        } => {
+            let patch = ClientApisPatch {
+                apis: Some(apis),
+                serves_apis: Some(serves_apis),
+            };
+            let after = admin.update_client_apis(&by, &client_id, patch).await?;
+            if json {
+                println!("{}", to_json(&after));
+            } else {
+                print_apis(&after);
+            }
         }
         ClientCommand::Remove { client_id } => {
             admin.delete_client(&by, &client_id).await?;
@@ -117,10 +140,16 @@ fn print_registered(r: &Registered, json: bool) {
     }
 }
 
-fn print_client(c: &Client, json: bool) {
+fn print_client(c: &Client, apis: &ClientApis, json: bool) {
     let view = ClientView::from(c);
     if json {
-        println!("{}", to_json(&view));
+        let mut doc = serde_json::to_value(&view).unwrap_or_default();
+        if let (Ok(serde_json::Value::Object(extra)), Some(obj)) =
+            (serde_json::to_value(apis), doc.as_object_mut())
+        {
+            obj.extend(extra);
+        }
+        println!("{}", to_json(&doc));
         return;
     }
     let list = |l: &[String]| l.join(" ");
@@ -147,6 +176,12 @@ fn print_client(c: &Client, json: bool) {
     if let Some(group) = &view.native_sso_group {
         println!("native_sso_group: {group}");
     }
+    print_apis(apis);
+}
+
+fn print_apis(apis: &ClientApis) {
+    println!("apis: {}", apis.apis.join(" "));
+    println!("serves_apis: {}", apis.serves_apis.join(" "));
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -1,5 +1,6 @@
 //! What each subcommand does. `main.rs` only parses, loads settings and calls `run`.
 
+mod api;
 mod client;
 mod keys;
 mod service;
@@ -44,6 +45,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), CommandErro
         Command::Keys(cmd) => keys::run(cmd, &settings, &clock).await,
         Command::User(cmd) => user::run(cmd, &settings, &clock).await,
         Command::Client(cmd) => client::run(cmd, &settings, &clock).await,
+        Command::Api(cmd) => api::run(cmd, &settings, &clock).await,
     }
 }
 

@@ -1,5 +1,7 @@
 //! `GET/POST /authorize` and `POST /consent` (RFC 6749 §4.1, OIDC Core §3.1.2).
 
+use std::borrow::Cow;
+
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -7,9 +9,10 @@ use crate::error::PageError;
 use crate::http::current_session::current_session;
 use crate::http::{csrf, pages};
 use crate::oauth::authorize::{
-    self, AuthorizeError, AuthorizeRequest, CodeSubject, ErrorRedirect, Next, Params, SignedIn,
+    self, AuthorizeError, AuthorizeRequest, CodeSubject, Consented, ErrorRedirect, Next, Params,
+    SignedIn,
 };
-use crate::oauth::scope::Scope;
+use crate::oauth::resource;
 use crate::sessions::Session;
 use crate::startup::AppState;
 
@@ -18,20 +21,23 @@ use crate::startup::AppState;
 struct ConsentPage<'a> {
     client_name: &'a str,
     username: &'a str,
-    scopes: Vec<&'static str>,
+    scopes: Vec<Cow<'static, str>>,
+    /// The APIs asked for (RFC 8707): their names, or identifiers when unnamed.
+    apis: Vec<&'a str>,
     params: Vec<(&'a str, &'a str)>,
     csrf: &'a str,
 }
 
-fn describe(scope: &str) -> &'static str {
-    match scope {
+/// What a scope means to the user; a scope an API defines is named as it is.
+fn describe(scope: &str) -> Cow<'static, str> {
+    Cow::Borrowed(match scope {
         "openid" => "Know who you are (your account id)",
         "profile" => "See your username and name",
         "email" => "See your e-mail address",
         "offline_access" => "Stay signed in when you are away (refresh tokens)",
         "roles" => "See your roles",
-        _ => "Other access the application defines",
-    }
+        _ => return Cow::Owned(format!("Access named “{scope}”")),
+    })
 }
 
 fn params_of(bytes: &[u8]) -> Params {
@@ -94,7 +100,7 @@ pub async fn authorize(
             .store
             .consent(&s.user.id, areq.client.id.as_str())
             .await?
-            .and_then(|c| Scope::parse(&c).ok()),
+            .map(|c| Consented::from_row(&c)),
         None => None,
     };
     let signed_in = session.as_ref().map(|(_, s)| SignedIn {
@@ -128,18 +134,19 @@ fn consent_page(
     secret: &str,
 ) -> Result<HttpResponse, PageError> {
     let scopes = areq.scope.iter().map(describe).collect();
-    let params = areq
-        .params
+    let apis = areq
+        .resources
         .iter()
-        .filter(|(k, _)| k.as_str() != "prompt")
-        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .map(|a| a.name.as_deref().unwrap_or(a.identifier.as_str()))
         .collect();
+    let params = areq.pairs().filter(|(k, _)| *k != "prompt").collect();
     pages::render(
         StatusCode::OK,
         &ConsentPage {
             client_name: &areq.client.name,
             username: &session.user.username,
             scopes,
+            apis,
             params,
             csrf: &csrf::token_for(secret),
         },
@@ -203,21 +210,20 @@ pub async fn consent(
         ));
     }
     let now = state.clock.now();
-    let previous = state
+    let all = state
         .store
         .consent(&session.user.id, areq.client.id.as_str())
         .await?
-        .and_then(|c| Scope::parse(&c).ok());
-    let all = match previous {
-        Some(p) => p.union(&areq.scope),
-        None => areq.scope.clone(),
-    };
+        .map(|c| Consented::from_row(&c))
+        .unwrap_or_default()
+        .with(&areq);
     state
         .store
         .save_consent(
             &session.user.id,
             areq.client.id.as_str(),
-            &all.to_string(),
+            &all.scope.to_string(),
+            &resource::join(&all.resources),
             now,
         )
         .await?;

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, web};
 use futures_util::StreamExt;
 
 use crate::oauth::error::OAuthError;
+use crate::oauth::resource;
 
 /// Token requests are a handful of short parameters; anything bigger is not one.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -18,12 +19,21 @@ pub enum FormError {
     NotUtf8,
     #[error("the parameter {0} is included more than once (RFC 6749 §3.2)")]
     Repeated(String),
+    /// A `resource` value that cannot be carried: `invalid_target` (RFC 8707 §2).
+    #[error("{0}")]
+    Target(String),
 }
 
+/// The one parameter that may repeat: RFC 8707 §2 names several resources by repeating it.
+/// Its values are joined with a space by `oauth::resource::push_requested`, which refuses a
+/// value with a space of its own (it would read back as two) and more than ten values.
+pub const REPEATABLE: &str = "resource";
+
 /// Parses a form body into name → value. Per RFC 6749 §3.1, a parameter sent without a value
-/// is treated as omitted; a name present twice (with values) is an error (§3.2).
+/// is treated as omitted; a name present twice (with values) is an error (§3.2), except
+/// `REPEATABLE`.
 pub fn parse(body: &[u8]) -> Result<BTreeMap<String, String>, FormError> {
-    let mut params = BTreeMap::new();
+    let mut params: BTreeMap<String, String> = BTreeMap::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         let (name, value) = match pair.iter().position(|&b| b == b'=') {
             Some(i) => (&pair[..i], &pair[i + 1..]),
@@ -34,12 +44,22 @@ pub fn parse(body: &[u8]) -> Result<BTreeMap<String, String>, FormError> {
         if value.is_empty() {
             continue;
         }
-        if params.contains_key(&name) {
-            return Err(FormError::Repeated(name.escape_default().to_string()));
+        match params.get_mut(&name) {
+            Some(joined) if name == REPEATABLE => push_resource(joined, &value)?,
+            Some(_) => return Err(FormError::Repeated(name.escape_default().to_string())),
+            None if name == REPEATABLE => {
+                push_resource(params.entry(name).or_default(), &value)?;
+            }
+            None => {
+                params.insert(name, value);
+            }
         }
-        params.insert(name, value);
     }
     Ok(params)
+}
+
+fn push_resource(joined: &mut String, value: &str) -> Result<(), FormError> {
+    resource::push_requested(joined, value).map_err(|e| FormError::Target(e.to_string()))
 }
 
 /// One form-urlencoded component: `+` is a space, `%XX` a byte, and the result must be UTF-8.
@@ -112,7 +132,10 @@ pub async fn read(
         }
         body.extend_from_slice(&chunk);
     }
-    parse(&body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+    parse(&body).map_err(|e| match e {
+        FormError::Target(m) => OAuthError::InvalidTarget(m.into()),
+        e => OAuthError::invalid_request(e.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -166,6 +189,16 @@ mod tests {
             parse(b"scope=a&scope=b"),
             Err(FormError::Repeated("scope".into()))
         );
+    }
+
+    #[test]
+    fn resource_may_repeat_and_its_values_are_joined() {
+        let p = parse(b"resource=https%3A%2F%2Fa.example&resource=https://b.example").unwrap();
+        assert_eq!(p["resource"], "https://a.example https://b.example");
+        assert!(matches!(
+            parse(b"resource=https://a.example+https://b.example"),
+            Err(FormError::Target(_))
+        ));
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub async fn userinfo(
     let now = state.clock.now();
     let claims = verify_access_token(&state.keys.current(), &state.settings.issuer(), &token, now)
         .map_err(|_| BearerError::InvalidToken)?;
-    if state.revocations.is_revoked(&claims) {
+    // A token for an API (RFC 8707) is that API's alone; userinfo serves the client's own.
+    if state.revocations.is_revoked(&claims) || !claims.aud.is_only(&claims.client_id) {
         return Err(BearerError::InvalidToken);
     }
     let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());

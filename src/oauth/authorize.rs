@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use super::client::{Client, ClientType, GrantType};
 use super::pkce::CodeChallenge;
 use super::redirect_uri;
+use super::resource::{self, Api, Resource};
+use super::resources::{self, TargetError};
 use super::scope::Scope;
 use crate::clock::UnixTime;
-use crate::store::{CodeRow, Store, StoreError};
+use crate::store::{CodeRow, ConsentRow, Store, StoreError};
 use crate::tokens::opaque::{self, Kind};
 
 /// The parameters of an authorization request, in order, as sent.
@@ -33,6 +35,8 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The APIs `resource` asked for (RFC 8707), granted with the code.
+    pub resources: Vec<Api>,
     /// The request's parameters, to come back to after login or consent.
     pub params: BTreeMap<String, String>,
 }
@@ -67,14 +71,26 @@ pub async fn validate(
     params: &Params,
     require_pkce: bool,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
-    let mut map = BTreeMap::new();
+    let mut map: BTreeMap<String, String> = BTreeMap::new();
     let mut repeated = Vec::new();
+    let mut bad_resource = None;
     for (k, v) in params {
         if v.is_empty() {
             continue; // RFC 6749 §3.1: no value means omitted
         }
-        if map.insert(k.clone(), v.clone()).is_some() {
-            repeated.push(k.clone());
+        // RFC 8707 §2: `resource` may repeat; its values are joined as the token endpoint's
+        // form reader joins them, so the request survives login and consent as one value.
+        if k == "resource" {
+            if let Err(e) = resource::push_requested(map.entry(k.clone()).or_default(), v) {
+                bad_resource.get_or_insert(e.to_string());
+            }
+            continue;
+        }
+        match map.get_mut(k) {
+            Some(_) => repeated.push(k.clone()),
+            None => {
+                map.insert(k.clone(), v.clone());
+            }
         }
     }
     // Until client and redirect URI are trusted, every error is a page.
@@ -124,6 +140,9 @@ pub async fn validate(
             state: state.clone(),
         })
     };
+    if let Some(why) = bad_resource {
+        return Err(fail("invalid_target", why));
+    }
     if let Some(name) = repeated.first() {
         return Err(fail(
             "invalid_request",
@@ -164,6 +183,14 @@ pub async fn validate(
             "the scope device_sso needs openid (Native SSO §3.1)".into(),
         ));
     }
+    // RFC 8707 §2: each resource an absolute URI without a fragment, registered and allowed
+    // to this client; else invalid_target, sent to the (already trusted) redirect URI.
+    let resources = resources::allowed(store, &client, map.get("resource").map(String::as_str))
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid(m) => fail("invalid_target", m),
+            TargetError::Store(s) => AuthorizeError::Store(s),
+        })?;
     let challenge = match map.get("code_challenge") {
         Some(c) => Some(
             CodeChallenge::parse(c, map.get("code_challenge_method").map(String::as_str))
@@ -211,6 +238,7 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint: map.get("login_hint").cloned(),
+        resources,
         client,
         params: map,
     })
@@ -249,10 +277,46 @@ pub struct SignedIn {
     pub auth_time: UnixTime,
 }
 
+/// What the user approved for a client before: scopes, at these APIs (RFC 8707). Consent to
+/// `read` at one API is not consent to `read` at another, so both must cover a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Consented {
+    pub scope: Scope,
+    pub resources: Vec<Resource>,
+}
+
+impl Consented {
+    pub fn from_row(row: &ConsentRow) -> Self {
+        Self {
+            scope: Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty()),
+            resources: resource::split_stored(&row.resources),
+        }
+    }
+
+    fn covers(&self, req: &AuthorizeRequest) -> bool {
+        req.scope.is_subset(&self.scope)
+            && req
+                .resources
+                .iter()
+                .all(|a| self.resources.contains(&a.identifier))
+    }
+
+    /// What is remembered once the user approves `req`: the union of before and now.
+    pub fn with(mut self, req: &AuthorizeRequest) -> Self {
+        self.scope = self.scope.union(&req.scope);
+        for api in &req.resources {
+            if !self.resources.contains(&api.identifier) {
+                self.resources.push(api.identifier.clone());
+            }
+        }
+        self
+    }
+}
+
 pub fn decide(
     req: &AuthorizeRequest,
     session: Option<SignedIn>,
-    consented: Option<&Scope>,
+    consented: Option<&Consented>,
     now: UnixTime,
 ) -> Next {
     let fresh_enough = |s: &SignedIn| req.max_age.is_none_or(|max| now - s.auth_time <= max);
@@ -264,7 +328,7 @@ pub fn decide(
             Next::Login
         };
     }
-    let has_consent = req.client.first_party || consented.is_some_and(|c| req.scope.is_subset(c));
+    let has_consent = req.client.first_party || consented.is_some_and(|c| c.covers(req));
     if has_consent && !req.prompt.consent {
         return Next::Issue;
     }
@@ -274,11 +338,25 @@ pub fn decide(
     Next::Consent
 }
 
+impl AuthorizeRequest {
+    /// The request's parameters as they were sent: each `resource` value its own pair again
+    /// (a joined value would come back as one value with spaces, which is refused).
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().flat_map(|(k, v)| {
+            let values: Vec<&str> = match k.as_str() {
+                "resource" => v.split(' ').filter(|r| !r.is_empty()).collect(),
+                _ => vec![v.as_str()],
+            };
+            values.into_iter().map(move |v| (k.as_str(), v))
+        })
+    }
+}
+
 /// The request's own URL, minus `prompt=login` (already honoured by the login that follows)
 /// so that coming back does not ask again.
 pub fn return_url(req: &AuthorizeRequest) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &req.params {
+    for (k, v) in req.pairs() {
         if k == "prompt" {
             let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
             if !rest.is_empty() {
@@ -327,6 +405,12 @@ pub async fn issue_code(
             expires_at: now + ttl_secs,
             used_at: None,
             family_id: None,
+            resources: resource::join(
+                &req.resources
+                    .iter()
+                    .map(|a| a.identifier.clone())
+                    .collect::<Vec<_>>(),
+            ),
         })
         .await?;
     let mut params = vec![("code", code.as_str())];

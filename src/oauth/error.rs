@@ -29,7 +29,8 @@ pub enum OAuthError {
     UnsupportedGrantType(Cow<'static, str>),
     #[error("{0}")]
     InvalidScope(Cow<'static, str>),
-    /// RFC 8693 §2.2.2, RFC 8707 §2: the requested audience or resource is not acceptable.
+    /// RFC 8693 §2.2.2, RFC 8707 §2: the requested audience or resource is malformed, unknown,
+    /// or not allowed to the client.
     #[error("{0}")]
     InvalidTarget(Cow<'static, str>),
     /// The endpoint exists but answers only another method (405).

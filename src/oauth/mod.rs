@@ -10,6 +10,8 @@ pub mod introspection;
 pub mod pkce;
 pub mod rate_limit;
 pub mod redirect_uri;
+pub mod resource;
+pub mod resources;
 pub mod revocation;
 pub mod scope;
 pub mod sso_group;

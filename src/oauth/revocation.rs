@@ -9,7 +9,7 @@ use super::introspection::{PresentedTokenContext, require_confidential, required
 use super::token::TokenRequest;
 use crate::clock::UnixTime;
 use crate::revocation::{Entry, Revocation, Target, reason};
-use crate::store::Store;
+use crate::store::{ApiRole, Store};
 use crate::tokens::opaque;
 use crate::tokens::presented::{self, Presented};
 
@@ -146,9 +146,16 @@ pub async fn list_since(
 ) -> Result<RevocationPage, OAuthError> {
     let client = client_auth::authenticate(store, credentials).await?;
     require_confidential(&client, credentials)?;
-    if !client.resource_server {
+    // An API's backend (a 'serve' link) verifies that API's tokens offline, so it needs the
+    // list too; unlike --resource-server, this does not let it introspect every token.
+    if !client.resource_server
+        && store
+            .client_apis(client.id.as_str(), ApiRole::Serve)
+            .await?
+            .is_empty()
+    {
         return Err(OAuthError::Forbidden(
-            "the revocation list is for clients registered as resource servers".into(),
+            "the revocation list is for resource servers and clients that serve an API".into(),
         ));
     }
     let rows = store.live_revocations_after(since, now, PAGE_SIZE).await?;

@@ -79,6 +79,11 @@ impl Scope {
         Self(self.0.union(&other.0).cloned().collect())
     }
 
+    /// Only what both sets hold (an API's token carries only the scopes it defines).
+    pub fn intersection(&self, other: &Scope) -> Self {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }

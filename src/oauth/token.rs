@@ -18,7 +18,8 @@ use crate::revocation::RevocationList;
 use crate::store::Store;
 
 /// The form parameters of a token request, each present at most once (the HTTP layer refuses
-/// repeats, RFC 6749 §3.2) and never empty (§3.1: empty means omitted). Client credentials
+/// repeats, RFC 6749 §3.2, except `resource`, whose values it joins with spaces: RFC 8707 §2)
+/// and never empty (§3.1: empty means omitted). Client credentials
 /// have already been taken out.
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
@@ -123,7 +124,9 @@ pub async fn exchange(
         ));
     }
     match grant {
-        GrantType::ClientCredentials => grants::client_credentials::exchange(ctx, &client, request),
+        GrantType::ClientCredentials => {
+            grants::client_credentials::exchange(ctx, &client, request).await
+        }
         GrantType::AuthorizationCode => {
             grants::authorization_code::exchange(ctx, &client, request).await
         }

@@ -26,11 +26,13 @@ pub struct CodeRow {
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
     pub family_id: Option<String>,
+    /// The resources granted (RFC 8707 §2.1), space-separated; empty for none.
+    pub resources: String,
 }
 
 const COLUMNS: &str = "code_hash, client_id, user_id, sid, redirect_uri, redirect_uri_sent, \
                        scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
-                       used_at, family_id";
+                       used_at, family_id, resources";
 
 fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     Ok(CodeRow {
@@ -49,6 +51,7 @@ fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         used_at: r.try_get("used_at")?,
         family_id: r.try_get("family_id")?,
+        resources: r.try_get("resources")?,
     })
 }
 
@@ -76,7 +79,8 @@ impl Store {
         sqlx::query(
             "insert into authorization_codes (code_hash, client_id, user_id, sid, redirect_uri, \
              scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
-             redirect_uri_sent) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             redirect_uri_sent, resources) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -91,6 +95,7 @@ impl Store {
         .bind(c.created_at)
         .bind(c.expires_at)
         .bind(i64::from(c.redirect_uri_sent))
+        .bind(&c.resources)
         .execute(&mut *tx)
         .await?;
         join_session(&mut tx, &c.sid, &c.client_id, c.created_at).await?;

@@ -3,6 +3,7 @@
 //! the connection setup below, so no caller ever asks which backend it has.
 
 mod admin;
+mod apis;
 mod audit;
 mod codes;
 mod consents;
@@ -15,8 +16,10 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
+pub use apis::{ApiRole, ApiRow};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
+pub use consents::ConsentRow;
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};

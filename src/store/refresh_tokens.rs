@@ -20,6 +20,9 @@ pub struct FamilyRow {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
+    /// The resources the authorization granted (RFC 8707), space-separated: each refresh
+    /// may narrow to them again (§2.2).
+    pub resources: String,
 }
 
 /// A presented refresh token and its family.
@@ -43,6 +46,7 @@ fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
         created_at: r.try_get("created_at")?,
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
+        resources: r.try_get("resources")?,
     })
 }
 
@@ -74,7 +78,7 @@ impl Store {
         let row = sqlx::query(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id where t.token_hash = $1",
         )
         .bind(token_hash)
@@ -100,7 +104,7 @@ impl Store {
         let sql = format!(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id left join users u on u.id = f.user_id \
              where t.token_hash = $1"
         );
@@ -359,7 +363,8 @@ pub(super) async fn insert_family(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
-         amr, created_at, expires_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         amr, created_at, expires_at, resources) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&f.family_id)
     .bind(&f.client_id)
@@ -370,6 +375,7 @@ pub(super) async fn insert_family(
     .bind(&f.amr)
     .bind(f.created_at)
     .bind(f.expires_at)
+    .bind(&f.resources)
     .execute(&mut **tx)
     .await?;
     if let Some((hash, idle_expires_at)) = first_token {

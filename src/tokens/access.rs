@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::claims::AccessClaims;
+use super::claims::{AccessClaims, Aud};
 use super::jws::{self, JwsError};
 use crate::clock::UnixTime;
 use crate::keys::{KeyRing, SigningKey};
@@ -15,7 +15,7 @@ pub const TYP: &str = "at+jwt";
 #[derive(Debug, Clone, Default)]
 pub struct AccessGrant {
     pub subject: String,
-    pub audience: String,
+    pub audience: Aud,
     pub client_id: String,
     /// Space-separated; empty when no scope was granted.
     pub scope: String,

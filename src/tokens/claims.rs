@@ -10,9 +10,9 @@ pub struct AccessClaims {
     pub iss: String,
     /// The user, or for client_credentials the client itself (RFC 9068 §2.2).
     pub sub: String,
-    /// The resource the token is for; for client_credentials, the client id (see
-    /// `tokens::access`).
-    pub aud: String,
+    /// What the token is for: the client id, or the API(s) a `resource` named (RFC 8707);
+    /// one string, or an array when there are several (RFC 7519 §4.1.3).
+    pub aud: Aud,
     pub client_id: String,
     /// Space-separated granted scopes (RFC 9068 §2.2.3); absent when none were granted.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -37,4 +37,75 @@ pub struct AccessClaims {
     /// revocation list like any other (issue 13).
     #[serde(skip)]
     pub kid: Option<String>,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3). Every verifier asks
+/// `contains`, never compares the whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Aud {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Aud {
+    /// One string for one audience, an array for several (an empty list is not an audience:
+    /// callers always name one).
+    pub fn from_list(mut list: Vec<String>) -> Self {
+        if list.len() == 1 {
+            Self::One(list.remove(0))
+        } else {
+            Self::Many(list)
+        }
+    }
+
+    pub fn contains(&self, audience: &str) -> bool {
+        match self {
+            Self::One(one) => one == audience,
+            Self::Many(many) => many.iter().any(|a| a == audience),
+        }
+    }
+
+    /// Whether the token is only for its own client (`aud` = `client_id`): what the userinfo
+    /// endpoint and the admin API accept. A token for an API is for that API alone.
+    pub fn is_only(&self, client_id: &str) -> bool {
+        matches!(self, Self::One(one) if one == client_id)
+    }
+}
+
+impl Default for Aud {
+    fn default() -> Self {
+        Self::Many(Vec::new())
+    }
+}
+
+impl From<String> for Aud {
+    fn from(s: String) -> Self {
+        Self::One(s)
+    }
+}
+
+impl From<&str> for Aud {
+    fn from(s: &str) -> Self {
+        Self::One(s.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_audience_is_a_string_and_several_an_array() {
+        let one = Aud::from_list(vec!["a".into()]);
+        assert_eq!(serde_json::to_value(&one).unwrap(), serde_json::json!("a"));
+        let two = Aud::from_list(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            serde_json::to_value(&two).unwrap(),
+            serde_json::json!(["a", "b"])
+        );
+        let back: Aud = serde_json::from_value(serde_json::json!(["a", "b"])).unwrap();
+        assert!(back.contains("b") && !back.is_only("a"));
+        assert!(one.is_only("a") && !one.is_only("b"));
+    }
 }

@@ -43,7 +43,7 @@ async fn viewport(b: &Client, width: u32, height: u32) {
 
 /// At each size: no sideways scrolling of the page; a screenshot of the first screen and one of
 /// the whole page.
-async fn look(b: &Client, name: &str) {
+pub(crate) async fn look(b: &Client, name: &str) {
     for (size, width, height) in SIZES {
         viewport(b, width, height).await;
         let widths = b
@@ -136,6 +136,7 @@ async fn populate(app: &TestApp) -> (String, TestClient, TestClient) {
         app.access_token(&service).await;
     }
     app.create_resource_server_client().await;
+    crate::apis::register_for_the_console(app, &web).await;
     app.login_as(&http_client(), "bob", "a wrong password")
         .await;
     (bob.id, web, service)
@@ -185,6 +186,26 @@ async fn the_console_fits_desktop_and_phone_screens_and_marks_where_you_are(back
             format!("/admin/clients/{}/edit", web.id),
             "client-edit",
             Some("Clients"),
+        ),
+        (
+            format!("/admin/clients/{}/apis", web.id),
+            "client-apis",
+            Some("Clients"),
+        ),
+        ("/admin/apis".into(), "apis", Some("APIs")),
+        ("/admin/apis/new".into(), "api-new", Some("APIs")),
+        (
+            format!("/admin/apis/show?identifier={}", crate::apis::LONG_ENCODED),
+            "api",
+            Some("APIs"),
+        ),
+        (
+            format!(
+                "/admin/apis/remove?identifier={}",
+                crate::apis::LONG_ENCODED
+            ),
+            "confirm-api-remove",
+            Some("APIs"),
         ),
         ("/admin/sessions".into(), "sessions", Some("Sessions")),
         (

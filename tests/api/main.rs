@@ -21,6 +21,7 @@ mod admin_detail;
 mod admin_keys;
 mod admin_look;
 mod admin_walk;
+mod apis;
 mod browser;
 mod cli_clients;
 mod cli_config;

@@ -21,7 +21,7 @@ use crate::sessions::Session;
 use crate::startup::AppState;
 use crate::store::StoreError;
 
-use console::{audit, clients, dashboard, keys, mfa, revocations, sessions, users};
+use console::{apis, audit, clients, dashboard, keys, mfa, revocations, sessions, users};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin", web::get().to(dashboard::show))
@@ -94,6 +94,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/clients/{id}/delete",
             web::post().to(clients::delete),
         )
+        .route(
+            "/admin/clients/{id}/apis",
+            web::get().to(apis::client_apis_form),
+        )
+        .route(
+            "/admin/clients/{id}/apis",
+            web::post().to(apis::client_apis_save),
+        )
+        .route("/admin/apis", web::get().to(apis::list))
+        .route("/admin/apis", web::post().to(apis::create))
+        .route("/admin/apis/new", web::get().to(apis::new_form))
+        .route("/admin/apis/show", web::get().to(apis::show))
+        .route("/admin/apis/remove", web::get().to(apis::confirm_remove))
+        .route("/admin/apis/remove", web::post().to(apis::remove))
         .route("/admin/sessions", web::get().to(sessions::list))
         .route("/admin/sessions/{sid}", web::get().to(sessions::show))
         .route("/admin/sessions/{sid}/end", web::post().to(sessions::end))

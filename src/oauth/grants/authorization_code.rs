@@ -5,6 +5,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{LiveSession, NewDeviceSecret, Redemption};
 use crate::tokens::opaque::{self, Kind};
@@ -88,6 +89,15 @@ pub async fn exchange(
     .await?;
 
     let scope = Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty());
+    // RFC 8707 §2.2: decided before the code is spent, so a wrong `resource` can be retried.
+    let audience = resources::for_token(
+        ctx.store,
+        client,
+        &resource::split_stored(&row.resources),
+        request.get("resource"),
+        &scope,
+    )
+    .await?;
     let family = family::start(
         ctx,
         FamilyStart {
@@ -97,6 +107,7 @@ pub async fn exchange(
             scope: &scope,
             auth_time: row.auth_time,
             amr: &row.amr,
+            resources: &row.resources,
         },
         true,
     );
@@ -146,6 +157,7 @@ pub async fn exchange(
             nonce: row.nonce.as_deref(),
             refresh_token: family.refresh_token,
             device_secret: device_secret.as_deref(),
+            audience,
         },
     )?;
     response.device_secret = device_secret;

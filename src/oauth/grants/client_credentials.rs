@@ -3,11 +3,12 @@
 
 use crate::oauth::client::{Client, ClientType};
 use crate::oauth::error::OAuthError;
+use crate::oauth::resources;
 use crate::oauth::scope::{self, Scope};
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
 
-pub fn exchange(
+pub async fn exchange(
     ctx: &TokenContext<'_>,
     client: &Client,
     request: &TokenRequest,
@@ -20,17 +21,23 @@ pub fn exchange(
         ));
     }
     let granted = granted_scope(client, request.get("scope"))?;
-    // RFC 9068 §2.2 / §3: `aud` names the resource. Without resource indicators (RFC 8707)
-    // the token is for the client's own use, so its audience is the client id.
+    // RFC 9068 §2.2 / §3: `aud` names the resource: the API `resource` names (RFC 8707 §2,
+    // allowed to the client; one per request, §2.2), with only the scopes it defines; without
+    // it the token is for the client's own use, so its audience is the client id.
+    let audience = match resources::one_allowed(ctx.store, client, request.get("resource")).await? {
+        Some(api) => Some(resources::audience(std::slice::from_ref(&api), &granted)?),
+        None => None,
+    };
+    let granted = audience.as_ref().map_or(granted, |a| a.scope.clone());
     let token = access::mint(
-        ctx.signing_key(client)?,
+        resources::access_key(ctx.keys, client, audience.as_ref())?,
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),
-            audience: client.id.to_string(),
+            audience: resources::token_aud(audience.as_ref(), client),
             client_id: client.id.to_string(),
             scope: granted.to_string(),
-            ttl: client.access_token_ttl_or(ctx.settings.access_token_ttl),
+            ttl: resources::token_ttl(audience.as_ref(), client, ctx.settings.access_token_ttl),
             ..AccessGrant::default()
         },
         ctx.now,

@@ -19,6 +19,8 @@ pub struct FamilyStart<'a> {
     pub scope: &'a Scope,
     pub auth_time: UnixTime,
     pub amr: &'a str,
+    /// The resources the authorization granted (RFC 8707), space-separated.
+    pub resources: &'a str,
 }
 
 /// The family's row and, when one is issued, its first refresh token (its hash and idle
@@ -62,6 +64,7 @@ pub fn start(ctx: &TokenContext<'_>, f: FamilyStart<'_>, refresh: bool) -> NewFa
             created_at: ctx.now,
             expires_at: ctx.now + lifetime,
             revoked_at: None,
+            resources: f.resources.to_string(),
         },
         refresh_token,
         first,

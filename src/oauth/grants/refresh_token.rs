@@ -6,6 +6,7 @@ use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
+use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{Rotation, Successor};
 use crate::tokens::opaque::{self, Kind};
@@ -58,6 +59,15 @@ pub async fn exchange(
         }
         None => granted,
     };
+    // RFC 8707 §2.2: each refresh may ask for any of the resources the authorization granted.
+    let audience = resources::for_token(
+        ctx.store,
+        client,
+        &resource::split_stored(&family.resources),
+        request.get("resource"),
+        &scope,
+    )
+    .await?;
     let user = alive::check(
         ctx,
         user,
@@ -123,6 +133,7 @@ pub async fn exchange(
             nonce: None,
             refresh_token: Some(successor),
             device_secret: None,
+            audience,
         },
     )
 }

@@ -4,6 +4,8 @@
 use crate::accounts::User;
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
+use crate::oauth::resource::Audience;
+use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
@@ -22,6 +24,9 @@ pub struct UserGrant<'a> {
     pub refresh_token: Option<String>,
     /// Native SSO §3.4: the device secret of the session, whose hash the ID token carries.
     pub device_secret: Option<&'a str>,
+    /// The API(s) the access token is for (RFC 8707), with the scopes it carries; `None`: the
+    /// client itself, with every granted scope.
+    pub audience: Option<Audience>,
 }
 
 /// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
@@ -43,18 +48,19 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
     let key = ctx.signing_key(g.client)?;
     let issuer = ctx.settings.issuer();
     let client_id = g.client.id.to_string();
+    let access_scope = g.audience.as_ref().map_or(g.scope, |a| &a.scope);
     let access = access::mint(
-        key,
+        resources::access_key(ctx.keys, g.client, g.audience.as_ref())?,
         &issuer,
         AccessGrant {
             subject: g.user.id.clone(),
-            audience: client_id.clone(),
+            audience: resources::token_aud(g.audience.as_ref(), g.client),
             client_id: client_id.clone(),
-            scope: g.scope.to_string(),
-            ttl: g.client.access_token_ttl_or(ctx.settings.access_token_ttl),
+            scope: access_scope.to_string(),
+            ttl: resources::token_ttl(g.audience.as_ref(), g.client, ctx.settings.access_token_ttl),
             sid: g.sid.map(str::to_string),
             auth_time: Some(g.auth_time),
-            roles: g.scope.contains("roles").then(|| g.user.roles.clone()),
+            roles: access_scope.contains("roles").then(|| g.user.roles.clone()),
             family: g.family_id.map(str::to_string),
         },
         ctx.now,
@@ -88,7 +94,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
         access_token: access.token,
         token_type: "Bearer",
         expires_in: access.expires_in,
-        scope: (!g.scope.is_empty()).then(|| g.scope.to_string()),
+        scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
         refresh_token: g.refresh_token,
         id_token,
         issued_token_type: None,

@@ -11,6 +11,7 @@
 //! list of them: `routes` registers that list and `document` describes the same list, so the
 //! OpenAPI document cannot name a route the server lacks, nor miss one it serves.
 
+mod apis;
 mod audit;
 mod clients;
 mod keys;
@@ -64,6 +65,12 @@ where
         .service(clients::delete_client)
         .service(clients::update_client)
         .service(clients::rotate_client_secret)
+        .service(apis::list_apis)
+        .service(apis::create_api)
+        .service(apis::get_api)
+        .service(apis::delete_api)
+        .service(apis::get_client_apis)
+        .service(apis::set_client_apis)
         .service(audit::list_audit)
         .service(sessions::list_sessions)
         .service(sessions::end_session)
@@ -113,7 +120,7 @@ fn invalid_input(what: &str, e: impl std::fmt::Display) -> actix_web::Error {
     modifiers(&BearerScheme),
     components(schemas(ErrorBody, ErrorDetail, ErrorCode)),
     tags(
-        (name = "users"), (name = "clients"), (name = "audit"), (name = "sessions"),
+        (name = "users"), (name = "clients"), (name = "apis"), (name = "audit"), (name = "sessions"),
         (name = "revocations"), (name = "keys"),
         (name = "meta", description = "This document")
     )
@@ -223,7 +230,8 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     )
     .map_err(|_| ApiError::InvalidToken)?;
     // DESIGN §4: every endpoint that takes an access token honours the revocation list.
-    if state.revocations.is_revoked(&claims) {
+    // A token for an API (RFC 8707 `resource`) is not for the admin API.
+    if state.revocations.is_revoked(&claims) || !claims.aud.is_only(&claims.client_id) {
         return Err(ApiError::InvalidToken);
     }
     let actor = service(state).api_caller(&claims).await?;

@@ -34,6 +34,8 @@ struct ClientPage<'a> {
     sessions: &'a [SessionRow],
     /// Tokens issued to it per hour.
     activity: &'a crate::admin::charts::Chart,
+    /// The APIs it uses and serves.
+    apis: &'a crate::admin::apis::ClientApis,
 }
 
 #[derive(askama::Template)]
@@ -266,6 +268,7 @@ async fn client_page(
     secret: Option<&str>,
 ) -> ConsoleResult {
     let detail = service(state).client_detail(id).await?;
+    let apis = service(state).client_apis(id).await?;
     let audit: Vec<AuditRow> = detail.audit.iter().map(AuditRow::from).collect();
     let sessions: Vec<SessionRow> = detail.sessions.iter().map(SessionRow::from).collect();
     Ok(pages::render(
@@ -276,6 +279,7 @@ async fn client_page(
             audit: &audit,
             sessions: &sessions,
             activity: &detail.activity,
+            apis: &apis,
         },
     )?)
 }

@@ -3,6 +3,7 @@
 //! pages share is here: the list query, the confirmation page, and the one mapping of the
 //! service's errors to console answers.
 
+pub mod apis;
 pub mod audit;
 pub mod clients;
 pub mod dashboard;

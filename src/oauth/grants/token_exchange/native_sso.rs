@@ -142,6 +142,7 @@ pub async fn exchange(
             scope: &scope,
             auth_time: row.auth_time,
             amr: &row.amr,
+            resources: "",
         },
         !as_id_token,
     );
@@ -184,6 +185,7 @@ pub async fn exchange(
             nonce: None,
             refresh_token: family.refresh_token,
             device_secret: Some(device_secret),
+            audience: None,
         },
     )?;
     let id_token_ttl = ctx.settings.id_token_ttl.as_secs();

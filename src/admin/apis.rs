@@ -1,0 +1,341 @@
+//! APIs (resource servers, RFC 8707): register, list, show, remove; and which APIs a client
+//! may get tokens for (`use`) or serves (`serve`). The console, the admin API and
+//! `tessera api …` / `tessera client … --api` call these.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::clients::Registered;
+use super::{Actor, Admin, AdminError};
+use crate::clock::UnixTime;
+use crate::keys::SigningAlg;
+use crate::oauth::client::{ClientType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
+use crate::oauth::resource::Resource;
+use crate::oauth::scope::Scope;
+use crate::store::{ApiRole, ApiRow, StoreError};
+
+/// What an operator asks for, in raw form; `ApiInput::parse` checks it.
+#[derive(Debug, Clone, Default)]
+pub struct ApiInput {
+    pub identifier: String,
+    pub name: Option<String>,
+    /// Space-separated: the scopes the API defines.
+    pub scope: String,
+    /// A duration such as `5m` (at most 1h); absent: the client's or the server's.
+    pub access_token_ttl: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`; absent: the client's.
+    pub signing_alg: Option<String>,
+}
+
+impl ApiInput {
+    fn parse(self, now: UnixTime) -> Result<ApiRow, AdminError> {
+        let identifier = Resource::parse(self.identifier.trim())
+            .map_err(|e| AdminError::invalid("identifier", format!("--identifier {e}")))?;
+        let name = self
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(AdminError::invalid(
+                "name",
+                "--name must be at most 200 characters",
+            ));
+        }
+        let scopes = Scope::parse(&self.scope)
+            .map_err(|e| AdminError::invalid("scope", format!("--scope: {e}")))?;
+        if scopes.is_empty() {
+            return Err(AdminError::invalid(
+                "scope",
+                "--scope must name at least one scope the API defines",
+            ));
+        }
+        let access_token_ttl = self
+            .access_token_ttl
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                let ttl = crate::config::parse_duration(t).map_err(|e| {
+                    AdminError::invalid("access_token_ttl", format!("--access-token-ttl: {e}"))
+                })?;
+                if ttl.is_zero() || ttl > MAX_ACCESS_TOKEN_TTL {
+                    return Err(AdminError::invalid(
+                        "access_token_ttl",
+                        format!("--access-token-ttl {t}: must be between 1s and 1h"),
+                    ));
+                }
+                Ok(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX))
+            })
+            .transpose()?;
+        let signing_alg = self
+            .signing_alg
+            .as_deref()
+            .filter(|a| !a.trim().is_empty())
+            .map(|a| {
+                SigningAlg::parse(a.trim())
+                    .map_err(|e| AdminError::invalid("signing_alg", format!("--signing-alg: {e}")))
+            })
+            .transpose()?;
+        Ok(ApiRow {
+            identifier: identifier.to_string(),
+            name,
+            scopes: scopes.to_string(),
+            access_token_ttl,
+            signing_alg: signing_alg.map(|a| a.as_str().to_string()),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// An API as the CLI, the console and the admin API show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApiView {
+    /// The absolute URI clients send as `resource`; the `aud` of its tokens.
+    pub identifier: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Space-separated: the scopes the API defines.
+    pub scope: String,
+    /// Seconds; absent when the client's or the server's lifetime applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl: Option<i64>,
+    /// Absent when the client's algorithm applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_alg: Option<String>,
+    /// Unix seconds.
+    #[schema(value_type = i64)]
+    pub created_at: UnixTime,
+    /// Unix seconds.
+    #[schema(value_type = i64)]
+    pub updated_at: UnixTime,
+}
+
+impl From<ApiRow> for ApiView {
+    fn from(r: ApiRow) -> Self {
+        Self {
+            identifier: r.identifier,
+            name: r.name,
+            scope: r.scopes,
+            access_token_ttl: r.access_token_ttl,
+            signing_alg: r.signing_alg,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// The APIs a client uses and serves.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ClientApis {
+    /// APIs the client may get tokens for (`resource`).
+    pub apis: Vec<String>,
+    /// APIs whose backend the client is: it may introspect tokens for them.
+    pub serves_apis: Vec<String>,
+}
+
+/// A change to a client's APIs; an absent list keeps its value.
+#[derive(Debug, Clone, Default)]
+pub struct ClientApisPatch {
+    pub apis: Option<Vec<String>>,
+    pub serves_apis: Option<Vec<String>>,
+}
+
+fn not_found(identifier: &str) -> AdminError {
+    AdminError::NotFound(format!(
+        "no API with identifier '{}'",
+        identifier.escape_default()
+    ))
+}
+
+impl Admin<'_> {
+    /// Every API, by identifier.
+    pub async fn apis(&self) -> Result<Vec<ApiView>, AdminError> {
+        Ok(self
+            .store
+            .list_apis()
+            .await?
+            .into_iter()
+            .map(ApiView::from)
+            .collect())
+    }
+
+    pub async fn api(&self, identifier: &str) -> Result<ApiView, AdminError> {
+        self.store
+            .api(identifier)
+            .await?
+            .map(ApiView::from)
+            .ok_or_else(|| not_found(identifier))
+    }
+
+    /// Registers an API. Nothing can use it until a client is allowed it, so it needs no
+    /// recent sign-in.
+    pub async fn add_api(&self, by: &Actor, input: ApiInput) -> Result<ApiView, AdminError> {
+        let row = input.parse(self.now())?;
+        match self.store.insert_api(&row).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(AdminError::Conflict(format!(
+                    "an API with identifier '{}' is already registered",
+                    row.identifier
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let view = ApiView::from(row);
+        let after = serde_json::to_value(&view).ok();
+        self.record(
+            by,
+            "api.created",
+            &view.identifier,
+            after.map(|a| json!({ "after": a })),
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// Removes an API that no client refers to any more; one still referred to is refused
+    /// with the clients' ids (take it from them first, so that no client is left asking for
+    /// a resource that is gone). Its tokens already issued live out their short lifetime.
+    pub async fn remove_api(&self, by: &Actor, identifier: &str) -> Result<ApiView, AdminError> {
+        self.require_recent(by)?;
+        let view = self.api(identifier).await?;
+        match self.store.delete_unreferenced_api(identifier).await? {
+            Ok(true) => {}
+            Ok(false) => return Err(not_found(identifier)),
+            Err(clients) => {
+                return Err(AdminError::Conflict(format!(
+                    "the API '{}' is still used or served by the clients {}; take it from them \
+                     first",
+                    view.identifier,
+                    clients.join(", ")
+                )));
+            }
+        }
+        let before = serde_json::to_value(&view).ok();
+        self.record(
+            by,
+            "api.deleted",
+            identifier,
+            before.map(|b| json!({ "before": b })),
+        )
+        .await?;
+        Ok(view)
+    }
+
+    /// The APIs a client uses and serves.
+    pub async fn client_apis(&self, client_id: &str) -> Result<ClientApis, AdminError> {
+        Ok(ClientApis {
+            apis: self.store.client_apis(client_id, ApiRole::Use).await?,
+            serves_apis: self.store.client_apis(client_id, ApiRole::Serve).await?,
+        })
+    }
+
+    /// Changes which APIs a client uses and serves. Every API must be registered; only a
+    /// confidential client may serve one, and making a client serve a new API (it will see
+    /// that API's tokens) needs a recent sign-in.
+    pub async fn update_client_apis(
+        &self,
+        by: &Actor,
+        client_id: &str,
+        patch: ClientApisPatch,
+    ) -> Result<ClientApis, AdminError> {
+        let client = self.client(client_id).await?;
+        let before = self.client_apis(client_id).await?;
+        let after = ClientApis {
+            apis: self
+                .known(patch.apis.unwrap_or_else(|| before.apis.clone()), "apis")
+                .await?,
+            serves_apis: self
+                .known(
+                    patch
+                        .serves_apis
+                        .unwrap_or_else(|| before.serves_apis.clone()),
+                    "serves_apis",
+                )
+                .await?,
+        };
+        if after == before {
+            return Ok(after);
+        }
+        if !after.serves_apis.is_empty() && client.client_type != ClientType::Confidential {
+            return Err(serve_needs_secret());
+        }
+        if after
+            .serves_apis
+            .iter()
+            .any(|a| !before.serves_apis.contains(a))
+        {
+            self.require_recent(by)?;
+        }
+        self.store
+            .set_client_apis(client_id, ApiRole::Use, &after.apis)
+            .await?;
+        self.store
+            .set_client_apis(client_id, ApiRole::Serve, &after.serves_apis)
+            .await?;
+        let detail = json!({ "before": before, "after": after });
+        self.record(by, "client.apis_updated", client_id, Some(detail))
+            .await?;
+        Ok(after)
+    }
+
+    /// `register_client`, then the client's APIs, checked before anything is written so that
+    /// an unknown API leaves no half-registered client behind.
+    pub async fn register_client_with_apis(
+        &self,
+        by: &Actor,
+        input: RegistrationInput,
+        apis: ClientApis,
+    ) -> Result<Registered, AdminError> {
+        self.known(apis.apis.clone(), "apis").await?;
+        self.known(apis.serves_apis.clone(), "serves_apis").await?;
+        if !apis.serves_apis.is_empty() && input.client_type != ClientType::Confidential.as_str() {
+            return Err(serve_needs_secret());
+        }
+        let registered = self.register_client(by, input).await?;
+        if apis != ClientApis::default() {
+            let patch = ClientApisPatch {
+                apis: Some(apis.apis),
+                serves_apis: Some(apis.serves_apis),
+            };
+            self.update_client_apis(by, registered.client.id.as_str(), patch)
+                .await?;
+        }
+        Ok(registered)
+    }
+
+    /// The identifiers, checked and registered, without repeats.
+    async fn known(
+        &self,
+        identifiers: Vec<String>,
+        field: &'static str,
+    ) -> Result<Vec<String>, AdminError> {
+        let mut out: Vec<String> = Vec::new();
+        for raw in identifiers {
+            let id = Resource::parse(raw.trim())
+                .map_err(|e| AdminError::invalid(field, format!("API {e}")))?;
+            if self.store.api(id.as_str()).await?.is_none() {
+                return Err(AdminError::invalid(
+                    field,
+                    format!(
+                        "no API with identifier '{id}' is registered; add it with \
+                         `tessera api add --identifier {id} --scope …`"
+                    ),
+                ));
+            }
+            if !out.contains(&id.to_string()) {
+                out.push(id.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+fn serve_needs_secret() -> AdminError {
+    AdminError::invalid(
+        "serves_apis",
+        "--serves-api needs a confidential client: introspection is for callers that \
+         authenticate with a secret",
+    )
+}

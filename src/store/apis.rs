@@ -1,0 +1,184 @@
+//! APIs (resource servers, RFC 8707) and the links that say which clients use, serve or may
+//! exchange into them.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Store, StoreError};
+use crate::clock::UnixTime;
+
+/// An API as stored; `oauth::resource::Api` is its checked form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRow {
+    pub identifier: String,
+    pub name: Option<String>,
+    pub scopes: String,
+    pub access_token_ttl: Option<i64>,
+    pub signing_alg: Option<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+/// What a client may do with an API (`client_apis.role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiRole {
+    /// The client may get tokens for the API (`resource`).
+    Use,
+    /// The client is the API's backend: it may introspect tokens for it.
+    Serve,
+}
+
+impl ApiRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiRole::Use => "use",
+            ApiRole::Serve => "serve",
+        }
+    }
+}
+
+const COLUMNS: &str =
+    "identifier, name, scopes, access_token_ttl, signing_alg, created_at, updated_at";
+
+fn api_from_row(r: &AnyRow) -> Result<ApiRow, sqlx::Error> {
+    Ok(ApiRow {
+        identifier: r.try_get("identifier")?,
+        name: r.try_get("name")?,
+        scopes: r.try_get("scopes")?,
+        access_token_ttl: r.try_get("access_token_ttl")?,
+        signing_alg: r.try_get("signing_alg")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// `Conflict` when the identifier is taken.
+    #[tracing::instrument(skip(self, api), fields(identifier = %api.identifier))]
+    pub async fn insert_api(&self, api: &ApiRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into apis (identifier, name, scopes, access_token_ttl, signing_alg, \
+             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&api.identifier)
+        .bind(&api.name)
+        .bind(&api.scopes)
+        .bind(api.access_token_ttl)
+        .bind(&api.signing_alg)
+        .bind(api.created_at)
+        .bind(api.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self))]
+    pub async fn api(&self, identifier: &str) -> Result<Option<ApiRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from apis where identifier = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(api_from_row).transpose()?)
+    }
+
+    /// Every API, by identifier.
+    #[tracing::instrument(skip(self))]
+    pub async fn list_apis(&self) -> Result<Vec<ApiRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from apis order by identifier");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes an API no client refers to, in one transaction with the check: `Err` with the
+    /// clients that still refer to it (any role), `Ok(false)` when there is no such API.
+    #[tracing::instrument(skip(self))]
+    pub async fn delete_unreferenced_api(
+        &self,
+        identifier: &str,
+    ) -> Result<Result<bool, Vec<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let users: Vec<String> = sqlx::query(
+            "select distinct client_id from client_apis where api = $1 order by client_id",
+        )
+        .bind(identifier)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("client_id"))
+        .collect::<Result<_, _>>()?;
+        if !users.is_empty() {
+            return Ok(Err(users));
+        }
+        let done = sqlx::query("delete from apis where identifier = $1")
+            .bind(identifier)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(done.rows_affected() > 0))
+    }
+
+    /// The APIs `client_id` has `role` for, by identifier.
+    #[tracing::instrument(skip(self))]
+    pub async fn client_apis(
+        &self,
+        client_id: &str,
+        role: ApiRole,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "select api from client_apis where client_id = $1 and role = $2 order by api",
+        )
+        .bind(client_id)
+        .bind(role.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("api"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The APIs `client_id` may get tokens for, with their settings, in one query (a client
+    /// is allowed a handful; the caller picks the requested ones).
+    #[tracing::instrument(skip(self))]
+    pub async fn usable_apis(&self, client_id: &str) -> Result<Vec<ApiRow>, StoreError> {
+        let rows = sqlx::query(
+            "select a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
+             a.created_at, a.updated_at from apis a join client_apis c on c.api = a.identifier \
+             where c.client_id = $1 and c.role = 'use' order by a.identifier",
+        )
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces the APIs `client_id` has `role` for. A link to an unknown API fails on the
+    /// foreign key; callers check first, to say which one.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_client_apis(
+        &self,
+        client_id: &str,
+        role: ApiRole,
+        apis: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("delete from client_apis where client_id = $1 and role = $2")
+            .bind(client_id)
+            .bind(role.as_str())
+            .execute(&mut *tx)
+            .await?;
+        for api in apis {
+            sqlx::query("insert into client_apis (client_id, api, role) values ($1, $2, $3)")
+                .bind(client_id)
+                .bind(api)
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
