@@ -14,6 +14,20 @@ use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::store::{ApiRole, ApiRow, StoreError};
 
+/// The most scopes one API may define.
+const MAX_API_SCOPES: usize = 100;
+
+/// Scopes that Tessera itself gives meaning to (OIDC Core §5.4, §11; Native SSO; the admin API).
+const RESERVED_SCOPES: &[&str] = &[
+    "openid",
+    "offline_access",
+    "profile",
+    "email",
+    "roles",
+    "device_sso",
+    "tessera:admin",
+];
+
 /// What an operator asks for, in raw form; `ApiInput::parse` checks it.
 #[derive(Debug, Clone, Default)]
 pub struct ApiInput {
@@ -29,7 +43,7 @@ pub struct ApiInput {
 
 impl ApiInput {
     fn parse(self, now: UnixTime) -> Result<ApiRow, AdminError> {
-        let identifier = Resource::parse(self.identifier.trim())
+        let identifier = Resource::parse_identifier(self.identifier.trim())
             .map_err(|e| AdminError::invalid("identifier", format!("--identifier {e}")))?;
         let name = self
             .name
@@ -47,6 +61,20 @@ impl ApiInput {
             return Err(AdminError::invalid(
                 "scope",
                 "--scope must name at least one scope the API defines",
+            ));
+        }
+        if scopes.iter().count() > MAX_API_SCOPES {
+            return Err(AdminError::invalid(
+                "scope",
+                format!("--scope: an API defines at most {MAX_API_SCOPES} scopes"),
+            ));
+        }
+        // Tessera's own scopes mean something to Tessera, not to an API: a token for an API
+        // carries only the scopes it defines, so one defining `tessera:admin` would carry it.
+        if let Some(reserved) = scopes.iter().find(|s| RESERVED_SCOPES.contains(s)) {
+            return Err(AdminError::invalid(
+                "scope",
+                format!("--scope: {reserved} is Tessera's own scope; an API cannot define it"),
             ));
         }
         let access_token_ttl = self
@@ -171,6 +199,22 @@ impl Admin<'_> {
     /// recent sign-in.
     pub async fn add_api(&self, by: &Actor, input: ApiInput) -> Result<ApiView, AdminError> {
         let row = input.parse(self.now())?;
+        // Two identifiers that differ only in case or a final slash look alike to people and
+        // to careless resource servers: refuse the second.
+        let folded = Resource::from_stored(row.identifier.clone()).folded();
+        if let Some(twin) = self
+            .store
+            .list_apis()
+            .await?
+            .into_iter()
+            .find(|a| Resource::from_stored(a.identifier.clone()).folded() == folded)
+        {
+            return Err(AdminError::Conflict(format!(
+                "an API with identifier '{}' is already registered, which differs from '{}' \
+                 only in case or a final slash",
+                twin.identifier, row.identifier
+            )));
+        }
         match self.store.insert_api(&row).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
