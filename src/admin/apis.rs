@@ -9,7 +9,7 @@ use super::clients::Registered;
 use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
 use crate::keys::SigningAlg;
-use crate::oauth::client::{ClientType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
+use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::store::{ApiRole, ApiRow, StoreError};
@@ -308,6 +308,13 @@ impl Admin<'_> {
             .serves_apis
             .iter()
             .any(|a| !before.serves_apis.contains(a))
+        {
+            self.require_recent(by)?;
+        }
+        // A client with client_credentials mints, with no user involved, tokens that a newly
+        // linked API accepts: as dangerous as serving one.
+        if client.allows_grant(GrantType::ClientCredentials)
+            && after.apis.iter().any(|a| !before.apis.contains(a))
         {
             self.require_recent(by)?;
         }

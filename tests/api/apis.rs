@@ -580,6 +580,27 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     // The client it was issued to still sees its own.
     assert_eq!(app.introspect(&svc, &billing).await["active"], true);
 
+    // Giving a client_credentials client a new API lets it mint tokens that API accepts:
+    // an actor without a recent sign-in (here a client's own token) may not.
+    let admin = tessera::http::admin::service(&app.state);
+    let by_token = Actor::client(&bystander.id);
+    let patch = |apis: &[&str]| ClientApisPatch {
+        apis: Some(apis.iter().map(|s| s.to_string()).collect()),
+        serves_apis: None,
+    };
+    let res = admin
+        .update_client_apis(&by_token, &bystander.id, patch(&[ORDERS]))
+        .await;
+    assert!(
+        matches!(res, Err(tessera::admin::AdminError::NotRecent { .. })),
+        "{res:?}"
+    );
+    // Taking one away is not dangerous.
+    admin
+        .update_client_apis(&by_token, &svc.id, patch(&[ORDERS]))
+        .await
+        .expect("removing a use link needs no recent sign-in");
+
     // The backend verifies offline too: it may pull the revocation list without being a
     // resource server for every token; a client that serves nothing may not.
     let pull = |c: &TestClient| {
@@ -946,7 +967,18 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
         "orders.read"
     );
 
-    let path = format!("/clients/{}/apis", svc.id);
+    // Letting a client_credentials client use an API (mint tokens it accepts) needs an
+    // administrator's recent sign-in; a code-flow client's tokens need a user, so not then.
+    let svc_path = format!("/clients/{}/apis", svc.id);
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        &svc_path,
+        Some(json!({ "apis": [ORDERS] })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let web = app.create_client(code_client("confidential", WEB_CB)).await;
+    let path = format!("/clients/{}/apis", web.id);
     let unknown = json!({ "apis": [BILLING] });
     assert_eq!(
         call(reqwest::Method::PUT, &path, Some(unknown)).await.0,
