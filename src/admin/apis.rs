@@ -318,12 +318,19 @@ impl Admin<'_> {
         {
             self.require_recent(by)?;
         }
-        self.store
-            .set_client_apis(client_id, ApiRole::Use, &after.apis)
-            .await?;
-        self.store
-            .set_client_apis(client_id, ApiRole::Serve, &after.serves_apis)
-            .await?;
+        match self
+            .store
+            .replace_client_apis(client_id, &after.apis, &after.serves_apis)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(AdminError::Conflict(
+                    "one of the APIs was removed meanwhile; look again and retry".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         let detail = json!({ "before": before, "after": after });
         self.record(by, "client.apis_updated", client_id, Some(detail))
             .await?;

@@ -650,6 +650,25 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
     allow(&app, &svc, &[ORDERS], &[]).await;
     let err = admin.remove_api(&Actor::cli(), ORDERS).await.unwrap_err();
     assert!(err.to_string().contains(&svc.id), "{err}");
+    // An API removed between the check and the write (the foreign key) is a conflict, not a
+    // 500, and the links are written all or nothing: the client keeps what it had.
+    let store = &app.state.store;
+    let res = store
+        .replace_client_apis(
+            &svc.id,
+            &[BILLING.into(), "https://gone.example.com".into()],
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(res, Err(tessera::store::StoreError::Conflict(_))),
+        "{res:?}"
+    );
+    let kept = store
+        .client_apis(&svc.id, tessera::store::ApiRole::Use)
+        .await
+        .unwrap();
+    assert_eq!(kept, [ORDERS]);
     allow(&app, &svc, &[], &[]).await;
     admin.remove_api(&Actor::cli(), ORDERS).await.unwrap();
     assert!(admin.api(ORDERS).await.is_err());
