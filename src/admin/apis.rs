@@ -9,10 +9,24 @@ use super::clients::Registered;
 use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
 use crate::keys::SigningAlg;
-use crate::oauth::client::{ClientType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
+use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::store::{ApiRole, ApiRow, StoreError};
+
+/// The most scopes one API may define.
+const MAX_API_SCOPES: usize = 100;
+
+/// Scopes that Tessera itself gives meaning to (OIDC Core §5.4, §11; Native SSO; the admin API).
+const RESERVED_SCOPES: &[&str] = &[
+    "openid",
+    "offline_access",
+    "profile",
+    "email",
+    "roles",
+    "device_sso",
+    "tessera:admin",
+];
 
 /// What an operator asks for, in raw form; `ApiInput::parse` checks it.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +43,7 @@ pub struct ApiInput {
 
 impl ApiInput {
     fn parse(self, now: UnixTime) -> Result<ApiRow, AdminError> {
-        let identifier = Resource::parse(self.identifier.trim())
+        let identifier = Resource::parse_identifier(self.identifier.trim())
             .map_err(|e| AdminError::invalid("identifier", format!("--identifier {e}")))?;
         let name = self
             .name
@@ -47,6 +61,20 @@ impl ApiInput {
             return Err(AdminError::invalid(
                 "scope",
                 "--scope must name at least one scope the API defines",
+            ));
+        }
+        if scopes.iter().count() > MAX_API_SCOPES {
+            return Err(AdminError::invalid(
+                "scope",
+                format!("--scope: an API defines at most {MAX_API_SCOPES} scopes"),
+            ));
+        }
+        // Tessera's own scopes mean something to Tessera, not to an API: a token for an API
+        // carries only the scopes it defines, so one defining `tessera:admin` would carry it.
+        if let Some(reserved) = scopes.iter().find(|s| RESERVED_SCOPES.contains(s)) {
+            return Err(AdminError::invalid(
+                "scope",
+                format!("--scope: {reserved} is Tessera's own scope; an API cannot define it"),
             ));
         }
         let access_token_ttl = self
@@ -171,6 +199,22 @@ impl Admin<'_> {
     /// recent sign-in.
     pub async fn add_api(&self, by: &Actor, input: ApiInput) -> Result<ApiView, AdminError> {
         let row = input.parse(self.now())?;
+        // Two identifiers that differ only in case or a final slash look alike to people and
+        // to careless resource servers: refuse the second.
+        let folded = Resource::from_stored(row.identifier.clone()).folded();
+        if let Some(twin) = self
+            .store
+            .list_apis()
+            .await?
+            .into_iter()
+            .find(|a| Resource::from_stored(a.identifier.clone()).folded() == folded)
+        {
+            return Err(AdminError::Conflict(format!(
+                "an API with identifier '{}' is already registered, which differs from '{}' \
+                 only in case or a final slash",
+                twin.identifier, row.identifier
+            )));
+        }
         match self.store.insert_api(&row).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
@@ -267,12 +311,26 @@ impl Admin<'_> {
         {
             self.require_recent(by)?;
         }
-        self.store
-            .set_client_apis(client_id, ApiRole::Use, &after.apis)
-            .await?;
-        self.store
-            .set_client_apis(client_id, ApiRole::Serve, &after.serves_apis)
-            .await?;
+        // A client with client_credentials mints, with no user involved, tokens that a newly
+        // linked API accepts: as dangerous as serving one.
+        if client.allows_grant(GrantType::ClientCredentials)
+            && after.apis.iter().any(|a| !before.apis.contains(a))
+        {
+            self.require_recent(by)?;
+        }
+        match self
+            .store
+            .replace_client_apis(client_id, &after.apis, &after.serves_apis)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(AdminError::Conflict(
+                    "one of the APIs was removed meanwhile; look again and retry".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         let detail = json!({ "before": before, "after": after });
         self.record(by, "client.apis_updated", client_id, Some(detail))
             .await?;

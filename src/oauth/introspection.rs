@@ -1,8 +1,10 @@
 //! Token introspection (RFC 7662): may a resource server still honour this token?
 //!
-//! The access-token path reads no database: the signature is checked against the key ring and
-//! revocation against the in-memory list (`AccessTokenCheck` holds no `Store` and its methods
-//! are not `async`, so it cannot query one). Only client authentication touches the store.
+//! Checking an access token reads no database: the signature is checked against the key ring
+//! and revocation against the in-memory list (`AccessTokenCheck` holds no `Store` and its
+//! methods are not `async`, so it cannot query one). Besides client authentication, the store
+//! is read once, for the caller's 'serve' links, only for a live token whose caller is neither
+//! its client, its `aud`, nor a resource server (`served_api_token`).
 //!
 //! `username` (§2.2) is not returned: an access token carries the user's stable id (`sub`),
 //! not their username, and looking it up would put a query on every introspection. Resource

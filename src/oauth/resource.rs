@@ -53,6 +53,49 @@ impl Resource {
         Ok(Self(raw.to_string()))
     }
 
+    /// An identifier being registered: `parse`, at most `MAX_IDENTIFIER` bytes (it is a
+    /// primary key, and PostgreSQL's btree refuses keys over ~2.7 KB), and written in the
+    /// canonical form the URL parser gives it (a bare origin may leave off the final `/`). A
+    /// token's `aud` is compared as a string, so `HTTPS://`, `:443`, `/a/../b` or a host with
+    /// a trailing dot would be a second name for the same API.
+    pub fn parse_identifier(raw: &str) -> Result<Self, ResourceError> {
+        let bad = |why| ResourceError {
+            uri: raw
+                .chars()
+                .take(80)
+                .collect::<String>()
+                .escape_default()
+                .to_string(),
+            why,
+        };
+        if raw.len() > MAX_IDENTIFIER {
+            return Err(bad("is too long: at most 512 bytes"));
+        }
+        let parsed = Self::parse(raw)?;
+        let url = Url::parse(raw).map_err(|_| bad("is not an absolute URI"))?;
+        let canonical = url.as_str();
+        let bare_origin = url.path() == "/" && url.query().is_none() && !raw.ends_with('/');
+        if !(canonical == raw || bare_origin && canonical.strip_suffix('/') == Some(raw)) {
+            return Err(bad(
+                "is not in canonical form (lowercase scheme and host, no default port, no \
+                 dot segments, escapes as the URL standard writes them)",
+            ));
+        }
+        if url.host_str().is_some_and(|h| h.ends_with('.')) {
+            return Err(bad("must not end its host with a dot"));
+        }
+        Ok(parsed)
+    }
+
+    /// The form two identifiers are compared in for look-alikes: ASCII case folded and
+    /// trailing slashes dropped.
+    pub fn folded(&self) -> String {
+        self.0
+            .to_ascii_lowercase()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     /// A value read back from the store, which only ever holds parsed identifiers.
     pub fn from_stored(raw: String) -> Self {
         Self(raw)
@@ -76,6 +119,9 @@ impl fmt::Display for Resource {
         f.write_str(&self.0)
     }
 }
+
+/// The longest API identifier registration accepts, in bytes.
+pub const MAX_IDENTIFIER: usize = 512;
 
 /// At most this many `resource` values in one request: a request names the APIs it needs,
 /// and the values are checked before the client has authenticated.
@@ -241,6 +287,30 @@ mod tests {
             "urn:example:api",
         ] {
             assert!(Resource::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registered_identifiers_are_canonical_and_short() {
+        for ok in [
+            "https://api.example.com",
+            "https://api.example.com/",
+            "https://api.example.com/orders",
+            "https://api.example.com:8443/v1",
+        ] {
+            assert!(Resource::parse_identifier(ok).is_ok(), "{ok}");
+        }
+        let long = format!("https://api.example.com/{}", "a".repeat(3000));
+        for bad in [
+            "HTTPS://api.example.com",
+            "https://API.example.com",
+            "https://api.example.com:443",
+            "https://api.example.com:443/x",
+            "https://api.example.com./",
+            "https://api.example.com/a/../b",
+            long.as_str(),
+        ] {
+            assert!(Resource::parse_identifier(bad).is_err(), "{bad}");
         }
     }
 

@@ -181,4 +181,39 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Replaces the APIs a client uses and serves, both in one transaction, so that a failure
+    /// leaves the old links rather than half of the new ones. An API removed meanwhile (the
+    /// foreign key) is a `Conflict`, not a server error.
+    #[tracing::instrument(skip(self))]
+    pub async fn replace_client_apis(
+        &self,
+        client_id: &str,
+        uses: &[String],
+        serves: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("delete from client_apis where client_id = $1 and role in ('use', 'serve')")
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
+        for (role, apis) in [(ApiRole::Use, uses), (ApiRole::Serve, serves)] {
+            for api in apis {
+                sqlx::query("insert into client_apis (client_id, api, role) values ($1, $2, $3)")
+                    .bind(client_id)
+                    .bind(api)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                            StoreError::Conflict("client_apis_api_fkey".into())
+                        }
+                        _ => StoreError::from(e),
+                    })?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
 }

@@ -203,7 +203,90 @@ dual!(
     an_api_still_referenced_by_a_client_cannot_be_removed,
     the_admin_api_registers_apis_and_gives_them_to_clients_audited,
     consent_to_scopes_at_one_api_is_not_consent_at_another,
+    api_identifiers_are_canonical_short_and_unlike_others_and_scopes_not_tesseras,
 );
+
+/// An identifier is the `aud` resource servers compare as a string, so it is registered in
+/// one canonical form, short enough to be a key on every backend (3 KB was a 500 on
+/// PostgreSQL), and not a look-alike of another; an API cannot define Tessera's own scopes
+/// (its tokens would carry them, e.g. `tessera:admin`).
+async fn api_identifiers_are_canonical_short_and_unlike_others_and_scopes_not_tesseras(
+    backend: Backend,
+) {
+    use tessera::admin::AdminError;
+    let app = spawn_app(backend).await;
+    add_api(&app, ORDERS, "orders.read", None, None).await;
+    add_api(&app, "https://orders.example.com/v1", "v1.read", None, None).await;
+    let admin = tessera::http::admin::service(&app.state);
+    let add = |identifier: String, scope: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .add_api(
+                    &Actor::cli(),
+                    ApiInput {
+                        identifier,
+                        scope,
+                        ..ApiInput::default()
+                    },
+                )
+                .await
+        }
+    };
+    let long = format!("https://long.example.com/{}", "a".repeat(3000));
+    for bad in [
+        "HTTPS://mail.example.com",
+        "https://MAIL.example.com",
+        "https://mail.example.com:443",
+        "https://mail.example.com./",
+        "https://mail.example.com/a/../b",
+        long.as_str(),
+    ] {
+        let res = add(bad.into(), "mail.read".into()).await;
+        assert!(
+            matches!(res, Err(AdminError::Invalid(..))),
+            "{bad}: {res:?}"
+        );
+    }
+    for twin in [
+        "https://orders.example.com/",
+        "https://orders.example.com/V1",
+    ] {
+        let res = add(twin.into(), "x.read".into()).await;
+        assert!(
+            matches!(res, Err(AdminError::Conflict(_))),
+            "{twin}: {res:?}"
+        );
+    }
+    for reserved in [
+        "openid",
+        "offline_access",
+        "profile",
+        "email",
+        "roles",
+        "device_sso",
+        "tessera:admin",
+    ] {
+        let res = add(
+            "https://mail.example.com".into(),
+            format!("mail.read {reserved}"),
+        )
+        .await;
+        assert!(
+            matches!(res, Err(AdminError::Invalid(..))),
+            "{reserved}: {res:?}"
+        );
+    }
+    let many = (0..101)
+        .map(|i| format!("s{i}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let res = add("https://mail.example.com".into(), many).await;
+    assert!(matches!(res, Err(AdminError::Invalid(..))), "{res:?}");
+    add("https://mail.example.com".into(), "mail.read".into())
+        .await
+        .expect("a canonical identifier with its own scopes");
+}
 
 /// Consent is to scopes at the APIs named: approving `orders.read billing.read` for the orders
 /// API does not let the same client get a code for the billing API without asking, and with
@@ -497,6 +580,27 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     // The client it was issued to still sees its own.
     assert_eq!(app.introspect(&svc, &billing).await["active"], true);
 
+    // Giving a client_credentials client a new API lets it mint tokens that API accepts:
+    // an actor without a recent sign-in (here a client's own token) may not.
+    let admin = tessera::http::admin::service(&app.state);
+    let by_token = Actor::client(&bystander.id);
+    let patch = |apis: &[&str]| ClientApisPatch {
+        apis: Some(apis.iter().map(|s| s.to_string()).collect()),
+        serves_apis: None,
+    };
+    let res = admin
+        .update_client_apis(&by_token, &bystander.id, patch(&[ORDERS]))
+        .await;
+    assert!(
+        matches!(res, Err(tessera::admin::AdminError::NotRecent { .. })),
+        "{res:?}"
+    );
+    // Taking one away is not dangerous.
+    admin
+        .update_client_apis(&by_token, &svc.id, patch(&[ORDERS]))
+        .await
+        .expect("removing a use link needs no recent sign-in");
+
     // The backend verifies offline too: it may pull the revocation list without being a
     // resource server for every token; a client that serves nothing may not.
     let pull = |c: &TestClient| {
@@ -515,8 +619,8 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
 /// even with the admin scope.
 async fn the_admin_api_refuses_a_token_meant_for_an_api(backend: Backend) {
     let app = spawn_app(backend).await;
-    add_api(&app, ORDERS, "tessera:admin orders.read", None, None).await;
-    let ops = app.create_service_client("tessera:admin").await;
+    add_api(&app, ORDERS, "orders.read", None, None).await;
+    let ops = app.create_service_client("tessera:admin orders.read").await;
     allow(&app, &ops, &[ORDERS], &[]).await;
     let own = app.access_token(&ops).await;
     let (for_api, _) = access_of(client_credentials(&app, &ops, &[ORDERS], None).await).await;
@@ -546,6 +650,25 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
     allow(&app, &svc, &[ORDERS], &[]).await;
     let err = admin.remove_api(&Actor::cli(), ORDERS).await.unwrap_err();
     assert!(err.to_string().contains(&svc.id), "{err}");
+    // An API removed between the check and the write (the foreign key) is a conflict, not a
+    // 500, and the links are written all or nothing: the client keeps what it had.
+    let store = &app.state.store;
+    let res = store
+        .replace_client_apis(
+            &svc.id,
+            &[BILLING.into(), "https://gone.example.com".into()],
+            &[],
+        )
+        .await;
+    assert!(
+        matches!(res, Err(tessera::store::StoreError::Conflict(_))),
+        "{res:?}"
+    );
+    let kept = store
+        .client_apis(&svc.id, tessera::store::ApiRole::Use)
+        .await
+        .unwrap();
+    assert_eq!(kept, [ORDERS]);
     allow(&app, &svc, &[], &[]).await;
     admin.remove_api(&Actor::cli(), ORDERS).await.unwrap();
     assert!(admin.api(ORDERS).await.is_err());
@@ -863,7 +986,18 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
         "orders.read"
     );
 
-    let path = format!("/clients/{}/apis", svc.id);
+    // Letting a client_credentials client use an API (mint tokens it accepts) needs an
+    // administrator's recent sign-in; a code-flow client's tokens need a user, so not then.
+    let svc_path = format!("/clients/{}/apis", svc.id);
+    let (status, _) = call(
+        reqwest::Method::PUT,
+        &svc_path,
+        Some(json!({ "apis": [ORDERS] })),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let web = app.create_client(code_client("confidential", WEB_CB)).await;
+    let path = format!("/clients/{}/apis", web.id);
     let unknown = json!({ "apis": [BILLING] });
     assert_eq!(
         call(reqwest::Method::PUT, &path, Some(unknown)).await.0,
