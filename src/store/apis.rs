@@ -26,6 +26,8 @@ pub enum ApiRole {
     Use,
     /// The client is the API's backend: it may introspect tokens for it.
     Serve,
+    /// The client may exchange tokens into the API (RFC 8693 token exchange).
+    Exchange,
 }
 
 impl ApiRole {
@@ -33,6 +35,7 @@ impl ApiRole {
         match self {
             ApiRole::Use => "use",
             ApiRole::Serve => "serve",
+            ApiRole::Exchange => "exchange",
         }
     }
 }
@@ -153,6 +156,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
+    }
+
+    /// A token exchange's whole policy look-up, in one query: the APIs `client_id` serves
+    /// (`true`: whose tokens it may exchange) and those it may exchange into (`false`).
+    #[tracing::instrument(skip(self))]
+    pub async fn exchange_policy(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<(bool, ApiRow)>, StoreError> {
+        let rows = sqlx::query(
+            "select c.role, a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
+             a.created_at, a.updated_at from apis a join client_apis c on c.api = a.identifier \
+             where c.client_id = $1 and c.role in ('serve', 'exchange') order by a.identifier",
+        )
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok((role == ApiRole::Serve.as_str(), api_from_row(r)?))
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     /// Replaces the APIs `client_id` has `role` for. A link to an unknown API fails on the

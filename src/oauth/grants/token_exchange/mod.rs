@@ -1,9 +1,10 @@
 //! The token-exchange grant (RFC 8693): a client presents a token it holds (the subject) and,
 //! optionally, one of the party acting for it (the actor), and gets a token for another use.
 //! This module reads and checks the request of §2.1 and picks the path that serves it; each
-//! path is a module beside it. Served today: Native SSO (an ID token and a device secret,
-//! OpenID Connect Native SSO for Mobile Apps 1.0 §4).
+//! path is a module beside it: Native SSO (an ID token and a device secret, OpenID Connect
+//! Native SSO for Mobile Apps 1.0 §4) and access tokens (delegation to another API).
 
+pub mod access_token;
 pub mod native_sso;
 
 use url::Url;
@@ -150,6 +151,7 @@ pub async fn exchange(
             "an ID token is exchanged only with a device secret as actor_token \
              (actor_token_type urn:openid:params:token-type:device-secret, Native SSO §4.1)",
         )),
+        (TokenType::AccessToken, _) => access_token::exchange(ctx, client, &request).await,
         (other, _) => Err(unsupported("subject_token_type", other.as_str())),
     }
 }
