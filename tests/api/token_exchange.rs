@@ -265,7 +265,8 @@ async fn a_wider_scope_than_allowed_is_invalid_scope(backend: Backend) {
     let actor = w.subject.clone();
     let res = exchange(&w.app, &w.native, &w.subject, Some(&actor), &own).await;
     assert_eq!(error_of(res).await, "invalid_scope");
-    let narrow = [("audience", ORDERS), ("scope", "orders.read")];
+    // resource (RFC 8707) names the target as audience does.
+    let narrow = [("resource", ORDERS), ("scope", "orders.read")];
     let body = ok_json(exchange(&w.app, &w.native, &w.subject, Some(&actor), &narrow).await).await;
     assert_eq!(body["scope"], "orders.read");
 }

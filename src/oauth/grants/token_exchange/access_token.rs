@@ -237,14 +237,7 @@ fn target(request: &ExchangeRequest<'_>) -> Result<Resource, OAuthError> {
             })
         })
         .transpose()?;
-    let resource = request
-        .resource
-        .as_ref()
-        .map(|r| {
-            Resource::parse(r.as_str()).map_err(|e| OAuthError::InvalidTarget(e.to_string().into()))
-        })
-        .transpose()?;
-    match (audience, resource) {
+    match (audience, request.resource.clone()) {
         (Some(a), Some(r)) if a != r => Err(OAuthError::InvalidTarget(
             "audience and resource name different APIs; exchange into one at a time".into(),
         )),
