@@ -214,6 +214,7 @@ dual!(
     the_admin_api_refuses_a_token_meant_for_an_api,
     an_api_still_referenced_by_a_client_cannot_be_removed,
     the_admin_api_registers_apis_and_gives_them_to_clients_audited,
+    userinfo_refuses_a_token_for_an_api_even_with_openid,
 );
 
 /// RFC 8707 §2: a public client with PKCE and a private-use redirect (RFC 8252 §7.1) names
@@ -828,4 +829,42 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
         .collect();
     assert!(actions.contains(&"api.created"), "{actions:?}");
     assert!(actions.contains(&"client.apis_updated"), "{actions:?}");
+}
+
+/// /userinfo serves the client's own tokens: a token for an API is refused even when the API
+/// defines `openid` (so the scope alone would let it through), with RFC 6750 §3.1's challenge.
+async fn userinfo_refuses_a_token_for_an_api_even_with_openid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let me = "https://me.example.com";
+    add_api(&app, me, "openid profile", None, None).await;
+    let web = app.create_client(code_client("confidential", WEB_CB)).await;
+    allow(&app, &web, &[me], &[]).await;
+    let bearer = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (resources, status) in [(&[me][..], 401), (&[][..], 200)] {
+        let p = pkce();
+        let to = authorize(&app, &params(&web, WEB_CB, &p, "openid profile", resources)).await;
+        let res = redeem(&app, &web, WEB_CB, &code_of(&to), &p.verifier, None).await;
+        let (token, claims) = access_of(res).await;
+        assert_eq!(claims["scope"], "openid profile");
+        let res = bearer(token).await;
+        assert_eq!(res.status(), status, "{resources:?}");
+        if status == 401 {
+            let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+            assert!(
+                challenge.contains(r#"error="invalid_token""#),
+                "{challenge}"
+            );
+        }
+    }
 }
