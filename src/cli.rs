@@ -207,8 +207,8 @@ pub enum ClientCommand {
         #[arg(long)]
         revoke_tokens: bool,
     },
-    /// Set the APIs a client may get tokens for and the APIs it serves; both lists are
-    /// replaced (an option left out empties its list).
+    /// Set the APIs a client may get tokens for, serves and may exchange into; every list
+    /// is replaced (an option left out empties its list).
     SetApis {
         client_id: String,
         /// An API the client may get tokens for (`resource`). Repeatable.
@@ -217,6 +217,10 @@ pub enum ClientCommand {
         /// An API whose backend the client is (confidential clients only). Repeatable.
         #[arg(long = "serves-api", value_name = "URI")]
         serves_apis: Vec<String>,
+        /// An API the client may exchange tokens into (RFC 8693 token exchange: the new
+        /// token's audience). Must be registered with `tessera api add`. Repeatable.
+        #[arg(long = "exchange-audience", value_name = "URI")]
+        exchange_audiences: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -275,6 +279,10 @@ pub struct AddClient {
     /// Confidential clients only. Repeatable.
     #[arg(long = "serves-api", value_name = "URI")]
     pub serves_apis: Vec<String>,
+    /// An API the client may exchange tokens into (RFC 8693 token exchange: the new
+    /// token's audience). Must be registered with `tessera api add`. Repeatable.
+    #[arg(long = "exchange-audience", value_name = "URI")]
+    pub exchange_audiences: Vec<String>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -159,6 +159,9 @@ pub struct ClientApis {
     pub apis: Vec<String>,
     /// APIs whose backend the client is: it may introspect tokens for them.
     pub serves_apis: Vec<String>,
+    /// APIs the client may exchange tokens into (RFC 8693).
+    #[serde(default)]
+    pub exchange_audiences: Vec<String>,
 }
 
 /// A change to a client's APIs; an absent list keeps its value.
@@ -166,6 +169,7 @@ pub struct ClientApis {
 pub struct ClientApisPatch {
     pub apis: Option<Vec<String>>,
     pub serves_apis: Option<Vec<String>>,
+    pub exchange_audiences: Option<Vec<String>>,
 }
 
 fn not_found(identifier: &str) -> AdminError {
@@ -271,6 +275,7 @@ impl Admin<'_> {
         Ok(ClientApis {
             apis: self.store.client_apis(client_id, ApiRole::Use).await?,
             serves_apis: self.store.client_apis(client_id, ApiRole::Serve).await?,
+            exchange_audiences: self.store.client_apis(client_id, ApiRole::Exchange).await?,
         })
     }
 
@@ -297,6 +302,14 @@ impl Admin<'_> {
                     "serves_apis",
                 )
                 .await?,
+            exchange_audiences: self
+                .known(
+                    patch
+                        .exchange_audiences
+                        .unwrap_or_else(|| before.exchange_audiences.clone()),
+                    "exchange_audiences",
+                )
+                .await?,
         };
         if after == before {
             return Ok(after);
@@ -304,10 +317,12 @@ impl Admin<'_> {
         if !after.serves_apis.is_empty() && client.client_type != ClientType::Confidential {
             return Err(serve_needs_secret());
         }
-        if after
-            .serves_apis
-            .iter()
-            .any(|a| !before.serves_apis.contains(a))
+        // Serving a new API shows the client that API's tokens; a new exchange audience lets
+        // it turn them into tokens for another.
+        let widened =
+            |after: &[String], before: &[String]| after.iter().any(|a| !before.contains(a));
+        if widened(&after.serves_apis, &before.serves_apis)
+            || widened(&after.exchange_audiences, &before.exchange_audiences)
         {
             self.require_recent(by)?;
         }
@@ -320,7 +335,12 @@ impl Admin<'_> {
         }
         match self
             .store
-            .replace_client_apis(client_id, &after.apis, &after.serves_apis)
+            .replace_client_apis(
+                client_id,
+                &after.apis,
+                &after.serves_apis,
+                &after.exchange_audiences,
+            )
             .await
         {
             Ok(()) => {}
@@ -347,6 +367,8 @@ impl Admin<'_> {
     ) -> Result<Registered, AdminError> {
         self.known(apis.apis.clone(), "apis").await?;
         self.known(apis.serves_apis.clone(), "serves_apis").await?;
+        self.known(apis.exchange_audiences.clone(), "exchange_audiences")
+            .await?;
         if !apis.serves_apis.is_empty() && input.client_type != ClientType::Confidential.as_str() {
             return Err(serve_needs_secret());
         }
@@ -355,6 +377,7 @@ impl Admin<'_> {
             let patch = ClientApisPatch {
                 apis: Some(apis.apis),
                 serves_apis: Some(apis.serves_apis),
+                exchange_audiences: Some(apis.exchange_audiences),
             };
             self.update_client_apis(by, registered.client.id.as_str(), patch)
                 .await?;

@@ -57,6 +57,7 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
             let apis = ClientApis {
                 apis: args.apis.clone(),
                 serves_apis: args.serves_apis.clone(),
+                exchange_audiences: args.exchange_audiences.clone(),
             };
             let registered = admin
                 .register_client_with_apis(&by, registration_input(&args), apis)
@@ -82,11 +83,13 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
             client_id,
             apis,
             serves_apis,
+            exchange_audiences,
             json,
         } => {
             let patch = ClientApisPatch {
                 apis: Some(apis),
                 serves_apis: Some(serves_apis),
+                exchange_audiences: Some(exchange_audiences),
             };
             let after = admin.update_client_apis(&by, &client_id, patch).await?;
             if json {
@@ -182,6 +185,7 @@ fn print_client(c: &Client, apis: &ClientApis, json: bool) {
 fn print_apis(apis: &ClientApis) {
     println!("apis: {}", apis.apis.join(" "));
     println!("serves_apis: {}", apis.serves_apis.join(" "));
+    println!("exchange_audiences: {}", apis.exchange_audiences.join(" "));
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -23,7 +23,7 @@ use crate::keys::KeyRing;
 use crate::revocation::RevocationList;
 use crate::store::{ApiRole, Store};
 use crate::tokens::access::verify_access_token;
-use crate::tokens::claims::{AccessClaims, Aud};
+use crate::tokens::claims::{AccessClaims, Act, Aud};
 use crate::tokens::opaque;
 use crate::tokens::presented::{self, Presented};
 use crate::tokens::verified_cache::VerifiedTokens;
@@ -52,6 +52,9 @@ pub struct ActiveToken {
     pub aud: Aud,
     pub iss: String,
     pub jti: String,
+    /// RFC 8693 §4.1: who acts for the subject, after a delegated exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
 }
 
 impl Introspection {
@@ -75,6 +78,7 @@ impl Introspection {
                 aud: claims.aud.clone(),
                 iss: claims.iss.clone(),
                 jti: claims.jti.clone(),
+                act: claims.act.clone(),
             }),
         }
     }
@@ -250,6 +254,7 @@ async fn refresh_token(
             iss: ctx.check.issuer.to_string(),
             // Not a JWT: the family id names it for the revocation list.
             jti: family.family_id.clone(),
+            act: None,
         }),
     })
 }
@@ -294,6 +299,8 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            act: None,
+            may_act: None,
             kid: None,
         }
     }

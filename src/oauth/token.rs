@@ -81,6 +81,25 @@ pub struct TokenResponse {
     pub device_secret: Option<String>,
 }
 
+impl TokenResponse {
+    /// An access token alone, with the scope it carries (none: left out).
+    pub fn access_only(
+        token: crate::tokens::access::AccessToken,
+        scope: &super::scope::Scope,
+    ) -> Self {
+        Self {
+            access_token: token.token,
+            token_type: "Bearer",
+            expires_in: token.expires_in,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+            refresh_token: None,
+            id_token: None,
+            issued_token_type: None,
+            device_secret: None,
+        }
+    }
+}
+
 /// Grant types this server serves today; discovery advertises exactly these.
 pub const SUPPORTED_GRANTS: &[GrantType] = &[
     GrantType::AuthorizationCode,

@@ -288,6 +288,8 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: Some("fam-1".into()),
+            act: None,
+            may_act: None,
             kid: Some("kid-1".into()),
         }
     }

@@ -351,6 +351,8 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            act: None,
+            may_act: None,
             kid: None,
         };
         let token = Revocation::access_token(&claims, reason::CLIENT_REQUEST, 1100);

@@ -26,6 +26,8 @@ pub enum ApiRole {
     Use,
     /// The client is the API's backend: it may introspect tokens for it.
     Serve,
+    /// The client may exchange tokens into the API (RFC 8693 token exchange).
+    Exchange,
 }
 
 impl ApiRole {
@@ -33,6 +35,7 @@ impl ApiRole {
         match self {
             ApiRole::Use => "use",
             ApiRole::Serve => "serve",
+            ApiRole::Exchange => "exchange",
         }
     }
 }
@@ -155,35 +158,32 @@ impl Store {
         Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Replaces the APIs `client_id` has `role` for. A link to an unknown API fails on the
-    /// foreign key; callers check first, to say which one.
+    /// A token exchange's whole policy look-up, in one query: the APIs `client_id` serves
+    /// (`true`: whose tokens it may exchange) and those it may exchange into (`false`).
     #[tracing::instrument(skip(self))]
-    pub async fn set_client_apis(
+    pub async fn exchange_policy(
         &self,
         client_id: &str,
-        role: ApiRole,
-        apis: &[String],
-    ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("delete from client_apis where client_id = $1 and role = $2")
-            .bind(client_id)
-            .bind(role.as_str())
-            .execute(&mut *tx)
-            .await?;
-        for api in apis {
-            sqlx::query("insert into client_apis (client_id, api, role) values ($1, $2, $3)")
-                .bind(client_id)
-                .bind(api)
-                .bind(role.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    ) -> Result<Vec<(bool, ApiRow)>, StoreError> {
+        let rows = sqlx::query(
+            "select c.role, a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
+             a.created_at, a.updated_at from apis a join client_apis c on c.api = a.identifier \
+             where c.client_id = $1 and c.role in ('serve', 'exchange') order by a.identifier",
+        )
+        .bind(client_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok((role == ApiRole::Serve.as_str(), api_from_row(r)?))
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    /// Replaces the APIs a client uses and serves, both in one transaction, so that a failure
-    /// leaves the old links rather than half of the new ones. An API removed meanwhile (the
+    /// Replaces the APIs a client uses, serves and may exchange into, all in one transaction,
+    /// so that a failure leaves the old links rather than part of the new ones. An API removed meanwhile (the
     /// foreign key) is a `Conflict`, not a server error.
     #[tracing::instrument(skip(self))]
     pub async fn replace_client_apis(
@@ -191,13 +191,18 @@ impl Store {
         client_id: &str,
         uses: &[String],
         serves: &[String],
+        exchanges: &[String],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("delete from client_apis where client_id = $1 and role in ('use', 'serve')")
+        sqlx::query("delete from client_apis where client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
             .await?;
-        for (role, apis) in [(ApiRole::Use, uses), (ApiRole::Serve, serves)] {
+        for (role, apis) in [
+            (ApiRole::Use, uses),
+            (ApiRole::Serve, serves),
+            (ApiRole::Exchange, exchanges),
+        ] {
             for api in apis {
                 sqlx::query("insert into client_apis (client_id, api, role) values ($1, $2, $3)")
                     .bind(client_id)

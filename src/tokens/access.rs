@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::claims::{AccessClaims, Aud};
+use super::claims::{AccessClaims, Act, Aud};
 use super::jws::{self, JwsError};
 use crate::clock::UnixTime;
 use crate::keys::{KeyRing, SigningKey};
@@ -24,6 +24,11 @@ pub struct AccessGrant {
     pub auth_time: Option<UnixTime>,
     pub roles: Option<Vec<String>>,
     pub family: Option<String>,
+    /// RFC 8693 §4.1: set by a delegated token exchange.
+    pub act: Option<Act>,
+    /// RFC 8693 §4.4. No grant sets it today (a policy could); a token that carries it is
+    /// exchanged only by the actors it names.
+    pub may_act: Option<Act>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +60,8 @@ pub fn mint(
         auth_time: grant.auth_time,
         roles: grant.roles,
         fam: grant.family,
+        act: grant.act,
+        may_act: grant.may_act,
         // Not serialized (a header member); only verification needs it.
         kid: None,
     };
@@ -135,6 +142,8 @@ mod tests {
             auth_time: Some(990),
             roles: Some(vec!["admin".into()]),
             family: Some("fam-1".into()),
+            act: None,
+            may_act: None,
         };
         let minted = mint(ring.active(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);

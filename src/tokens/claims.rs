@@ -37,6 +37,24 @@ pub struct AccessClaims {
     /// revocation list like any other (issue 13).
     #[serde(skip)]
     pub kid: Option<String>,
+    /// RFC 8693 §4.1: who acts for the subject after a delegated token exchange; nested when
+    /// the subject token already had an actor (the prior actors, most recent outermost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+    /// RFC 8693 §4.4: who may act for the subject. Tessera never mints it; a token that
+    /// carries it is exchanged only by an actor it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<Act>,
+}
+
+/// An actor (RFC 8693 §4.1): the party that acts, and before it the one it acted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Act>>,
 }
 
 /// The `aud` claim: one audience or several (RFC 7519 §4.1.3). Every verifier asks

@@ -109,6 +109,8 @@ mod tests {
             auth_time: None,
             roles: None,
             fam: None,
+            act: None,
+            may_act: None,
             kid: None,
         })
     }

@@ -701,6 +701,7 @@ pub(crate) fn user_token(app: &TestApp, user_id: &str, sid: &str, scope: &str) -
             auth_time: Some(now),
             roles: None,
             family: None,
+            ..Default::default()
         },
         now,
     )

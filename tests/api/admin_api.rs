@@ -122,6 +122,7 @@ async fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -
             auth_time: Some(auth_time),
             roles: None,
             family: None,
+            ..Default::default()
         },
         now,
     )

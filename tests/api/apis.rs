@@ -13,18 +13,18 @@ use crate::helpers::{
     service_client, spawn_app,
 };
 
-const ORDERS: &str = "https://orders.example.com";
-const BILLING: &str = "https://billing.example.com/api";
+pub(crate) const ORDERS: &str = "https://orders.example.com";
+pub(crate) const BILLING: &str = "https://billing.example.com/api";
 const UNUSED: &str = "https://unused.example.com";
-const NATIVE_CB: &str = "com.example.app:/cb";
+pub(crate) const NATIVE_CB: &str = "com.example.app:/cb";
 const WEB_CB: &str = "https://app.example.com/cb";
-const ALICE: Browser<'static> = Browser {
+pub(crate) const ALICE: Browser<'static> = Browser {
     username: "alice",
     password: PASSWORD,
     consent: Some("allow"),
 };
 
-async fn add_api(
+pub(crate) async fn add_api(
     app: &TestApp,
     identifier: &str,
     scope: &str,
@@ -47,6 +47,17 @@ async fn add_api(
 }
 
 async fn allow(app: &TestApp, client: &TestClient, apis: &[&str], serves: &[&str]) {
+    links(app, client, apis, serves, &[]).await;
+}
+
+/// Sets every list of a client's APIs: used, served, and exchanged into.
+pub(crate) async fn links(
+    app: &TestApp,
+    client: &TestClient,
+    apis: &[&str],
+    serves: &[&str],
+    exchange: &[&str],
+) {
     let list = |l: &[&str]| Some(l.iter().map(|s| s.to_string()).collect());
     tessera::http::admin::service(&app.state)
         .update_client_apis(
@@ -55,6 +66,7 @@ async fn allow(app: &TestApp, client: &TestClient, apis: &[&str], serves: &[&str
             ClientApisPatch {
                 apis: list(apis),
                 serves_apis: list(serves),
+                exchange_audiences: list(exchange),
             },
         )
         .await
@@ -68,7 +80,7 @@ async fn three_apis(app: &TestApp) {
     add_api(app, UNUSED, "unused.read", None, None).await;
 }
 
-fn code_client(client_type: &str, redirect: &str) -> RegistrationInput {
+pub(crate) fn code_client(client_type: &str, redirect: &str) -> RegistrationInput {
     RegistrationInput {
         name: "Shop app".into(),
         client_type: client_type.into(),
@@ -78,7 +90,7 @@ fn code_client(client_type: &str, redirect: &str) -> RegistrationInput {
     }
 }
 
-fn params<'a>(
+pub(crate) fn params<'a>(
     client: &'a TestClient,
     redirect: &'a str,
     p: &'a Pkce,
@@ -107,14 +119,14 @@ async fn authorize(app: &TestApp, params: &[(&str, &str)]) -> String {
     location(&res)
 }
 
-fn code_of(to: &str) -> String {
+pub(crate) fn code_of(to: &str) -> String {
     query_of(to)
         .get("code")
         .cloned()
         .unwrap_or_else(|| panic!("no code in {to}"))
 }
 
-async fn redeem(
+pub(crate) async fn redeem(
     app: &TestApp,
     c: &TestClient,
     redirect: &str,
@@ -164,21 +176,21 @@ async fn refresh(
 }
 
 /// The access token of a successful answer, and its claims.
-async fn access_of(res: reqwest::Response) -> (String, Value) {
+pub(crate) async fn access_of(res: reqwest::Response) -> (String, Value) {
     let body = ok_json(res).await;
     let token = body["access_token"].as_str().unwrap().to_string();
     let claims = jwt_claims(&token);
     (token, claims)
 }
 
-async fn ok_json(res: reqwest::Response) -> Value {
+pub(crate) async fn ok_json(res: reqwest::Response) -> Value {
     let status = res.status();
     let body: Value = res.json().await.expect("json");
     assert_eq!(status, 200, "{body}");
     body
 }
 
-async fn error_of(res: reqwest::Response) -> String {
+pub(crate) async fn error_of(res: reqwest::Response) -> String {
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.expect("json");
     body["error"].as_str().unwrap_or_default().to_string()
@@ -204,6 +216,7 @@ dual!(
     the_admin_api_registers_apis_and_gives_them_to_clients_audited,
     consent_to_scopes_at_one_api_is_not_consent_at_another,
     api_identifiers_are_canonical_short_and_unlike_others_and_scopes_not_tesseras,
+    userinfo_refuses_a_token_for_an_api_even_with_openid,
 );
 
 /// An identifier is the `aud` resource servers compare as a string, so it is registered in
@@ -587,6 +600,7 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     let patch = |apis: &[&str]| ClientApisPatch {
         apis: Some(apis.iter().map(|s| s.to_string()).collect()),
         serves_apis: None,
+        exchange_audiences: None,
     };
     let res = admin
         .update_client_apis(&by_token, &bystander.id, patch(&[ORDERS]))
@@ -624,20 +638,19 @@ async fn the_admin_api_refuses_a_token_meant_for_an_api(backend: Backend) {
     allow(&app, &ops, &[ORDERS], &[]).await;
     let own = app.access_token(&ops).await;
     let (for_api, _) = access_of(client_credentials(&app, &ops, &[ORDERS], None).await).await;
-    let get = |token: String| {
-        let app = &app;
-        async move {
-            app.client
-                .get(app.url("/admin/api/v1/apis"))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(get(own).await, 200);
-    assert_eq!(get(for_api).await, 401);
+    assert_eq!(admin_api_status(&app, &own).await, 200);
+    assert_eq!(admin_api_status(&app, &for_api).await, 401);
+}
+
+/// The status of `GET /admin/api/v1/apis` with `token` as bearer.
+pub(crate) async fn admin_api_status(app: &TestApp, token: &str) -> reqwest::StatusCode {
+    app.client
+        .get(app.url("/admin/api/v1/apis"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// An API a client still uses cannot be removed (the error names the client); once no
@@ -657,6 +670,7 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
         .replace_client_apis(
             &svc.id,
             &[BILLING.into(), "https://gone.example.com".into()],
+            &[],
             &[],
         )
         .await;
@@ -680,6 +694,7 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
             ClientApisPatch {
                 apis: Some(vec![ORDERS.into()]),
                 serves_apis: None,
+                exchange_audiences: None,
             },
         )
         .await
@@ -902,6 +917,8 @@ async fn the_cli_registers_apis_and_gives_them_to_clients() {
         "x",
         "--serves-api",
         ORDERS,
+        "--exchange-audience",
+        ORDERS,
         "--json",
     ]));
     let shown = json_of(run(&[
@@ -911,6 +928,7 @@ async fn the_cli_registers_apis_and_gives_them_to_clients() {
         "--json",
     ]));
     assert_eq!(shown["serves_apis"], json!([ORDERS]));
+    assert_eq!(shown["exchange_audiences"], json!([ORDERS]));
     assert_eq!(shown["apis"], json!([]));
     let shown = json_of(run(&["client", "show", &id, "--json"]));
     assert_eq!(shown["apis"], json!([ORDERS]));
@@ -938,7 +956,10 @@ async fn the_cli_registers_apis_and_gives_them_to_clients() {
     // Take the API from both clients, then it can go.
     for client in [id.as_str(), backend["client_id"].as_str().unwrap()] {
         let cleared = json_of(run(&["client", "set-apis", client, "--json"]));
-        assert_eq!(cleared, json!({ "apis": [], "serves_apis": [] }));
+        assert_eq!(
+            cleared,
+            json!({ "apis": [], "serves_apis": [], "exchange_audiences": [] })
+        );
     }
     let removed = json_of(run(&["api", "remove", ORDERS, "--json"]));
     assert_eq!(removed["identifier"], ORDERS);
@@ -1012,7 +1033,7 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
     assert_eq!(status, 200, "{set}");
     assert_eq!(
         call(reqwest::Method::GET, &path, None).await.1,
-        json!({ "apis": [ORDERS], "serves_apis": [] })
+        json!({ "apis": [ORDERS], "serves_apis": [], "exchange_audiences": [] })
     );
     // Serving an API (seeing its tokens) needs an administrator's recent sign-in.
     let serve = json!({ "serves_apis": [ORDERS] });
@@ -1029,4 +1050,56 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
         .collect();
     assert!(actions.contains(&"api.created"), "{actions:?}");
     assert!(actions.contains(&"client.apis_updated"), "{actions:?}");
+}
+
+/// /userinfo serves the client's own tokens: a token for an API is refused even when the API
+/// defines `openid` (so the scope alone would let it through), with RFC 6750 §3.1's challenge.
+async fn userinfo_refuses_a_token_for_an_api_even_with_openid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", PASSWORD).await;
+    let me = "https://me.example.com";
+    // The admin service refuses an API that defines Tessera's own scopes; a row written some
+    // other way (by hand, or before that rule) must still not make userinfo answer.
+    app.state
+        .store
+        .insert_api(&tessera::store::ApiRow {
+            identifier: me.into(),
+            name: None,
+            scopes: "openid profile".into(),
+            access_token_ttl: None,
+            signing_alg: None,
+            created_at: 0,
+            updated_at: 0,
+        })
+        .await
+        .unwrap();
+    let web = app.create_client(code_client("confidential", WEB_CB)).await;
+    allow(&app, &web, &[me], &[]).await;
+    let bearer = |token: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/userinfo"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (resources, status) in [(&[me][..], 401), (&[][..], 200)] {
+        let p = pkce();
+        let to = authorize(&app, &params(&web, WEB_CB, &p, "openid profile", resources)).await;
+        let res = redeem(&app, &web, WEB_CB, &code_of(&to), &p.verifier, None).await;
+        let (token, claims) = access_of(res).await;
+        assert_eq!(claims["scope"], "openid profile");
+        let res = bearer(token).await;
+        assert_eq!(res.status(), status, "{resources:?}");
+        if status == 401 {
+            let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+            assert!(
+                challenge.contains(r#"error="invalid_token""#),
+                "{challenge}"
+            );
+        }
+    }
 }

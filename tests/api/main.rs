@@ -50,4 +50,5 @@ mod rp_openidconnect;
 mod signing_algs;
 mod step_up;
 mod token;
+mod token_exchange;
 mod user_cli;

@@ -371,6 +371,7 @@ async fn an_admin_token_from_an_old_sign_in_cannot_register_powerful_clients_or_
             auth_time: Some(now - window - 60),
             roles: None,
             family: None,
+            ..Default::default()
         },
         now,
     )

@@ -42,16 +42,7 @@ pub async fn exchange(
         },
         ctx.now,
     )?;
-    Ok(TokenResponse {
-        access_token: token.token,
-        token_type: "Bearer",
-        expires_in: token.expires_in,
-        scope: (!granted.is_empty()).then(|| granted.to_string()),
-        refresh_token: None,
-        id_token: None,
-        issued_token_type: None,
-        device_secret: None,
-    })
+    Ok(TokenResponse::access_only(token, &granted))
 }
 
 /// RFC 6749 §3.3: the requested scope must be within the client's allowed scopes. With no

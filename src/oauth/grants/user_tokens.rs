@@ -62,6 +62,8 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
             auth_time: Some(g.auth_time),
             roles: access_scope.contains("roles").then(|| g.user.roles.clone()),
             family: g.family_id.map(str::to_string),
+            act: None,
+            may_act: None,
         },
         ctx.now,
     )?;

@@ -141,6 +141,8 @@ struct ClientApisJson {
     apis: Option<Vec<String>>,
     /// APIs whose backend the client is (confidential clients only).
     serves_apis: Option<Vec<String>>,
+    /// APIs the client may exchange tokens into (RFC 8693).
+    exchange_audiences: Option<Vec<String>>,
 }
 
 /// Sets the APIs a client uses and serves; every API must be registered. Making a client
@@ -167,6 +169,7 @@ pub(super) async fn set_client_apis(
     let patch = ClientApisPatch {
         apis: body.apis,
         serves_apis: body.serves_apis,
+        exchange_audiences: body.exchange_audiences,
     };
     let after = service(&state)
         .update_client_apis(&caller.0, &id, patch)

@@ -231,7 +231,12 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
     .map_err(|_| ApiError::InvalidToken)?;
     // DESIGN §4: every endpoint that takes an access token honours the revocation list.
     // A token for an API (RFC 8707 `resource`) is not for the admin API.
-    if state.revocations.is_revoked(&claims) || !claims.aud.is_only(&claims.client_id) {
+    // A token someone acts with (RFC 8693 `act`) is a delegation to an API, never to the admin
+    // API: refused even if its audience were the client.
+    if state.revocations.is_revoked(&claims)
+        || !claims.aud.is_only(&claims.client_id)
+        || claims.act.is_some()
+    {
         return Err(ApiError::InvalidToken);
     }
     let actor = service(state).api_caller(&claims).await?;

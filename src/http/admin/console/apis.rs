@@ -213,6 +213,8 @@ pub struct ClientApisForm {
     apis: String,
     #[serde(default)]
     serves_apis: String,
+    #[serde(default)]
+    exchange_audiences: String,
 }
 
 /// Both lists replace the client's (one identifier per line); an unknown API is shown again
@@ -229,6 +231,7 @@ pub async fn client_apis_save(
     let patch = ClientApisPatch {
         apis: Some(words(&form.apis)),
         serves_apis: Some(words(&form.serves_apis)),
+        exchange_audiences: Some(words(&form.exchange_audiences)),
     };
     let back = format!("/admin/clients/{}/apis", urlencoding::encode(&id));
     match service(&state)

@@ -1,15 +1,15 @@
 //! The token-exchange grant (RFC 8693): a client presents a token it holds (the subject) and,
 //! optionally, one of the party acting for it (the actor), and gets a token for another use.
 //! This module reads and checks the request of §2.1 and picks the path that serves it; each
-//! path is a module beside it. Served today: Native SSO (an ID token and a device secret,
-//! OpenID Connect Native SSO for Mobile Apps 1.0 §4).
+//! path is a module beside it: Native SSO (an ID token and a device secret, OpenID Connect
+//! Native SSO for Mobile Apps 1.0 §4) and access tokens (delegation to another API).
 
+pub mod access_token;
 pub mod native_sso;
-
-use url::Url;
 
 use crate::oauth::client::Client;
 use crate::oauth::error::OAuthError;
+use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 
@@ -69,7 +69,7 @@ pub struct ExchangeRequest<'a> {
     /// What the client asked for; `None`: an access token (§2.1 leaves the default to us).
     pub requested_token_type: Option<TokenType>,
     pub audience: Option<&'a str>,
-    pub resource: Option<Url>,
+    pub resource: Option<Resource>,
     pub scope: Option<Scope>,
 }
 
@@ -104,18 +104,14 @@ impl<'a> ExchangeRequest<'a> {
             .get("requested_token_type")
             .map(|raw| TokenType::parse("requested_token_type", raw))
             .transpose()?;
-        // §2.1: `resource` is an absolute URI without a fragment.
+        // §2.1: `resource` is an absolute URI without a fragment (RFC 8707 §2), kept as sent:
+        // it names a registered API by its identifier, which a URL parser would normalize.
         let resource = request
             .get("resource")
             .map(|raw| {
-                Url::parse(raw)
-                    .ok()
-                    .filter(|u| u.fragment().is_none())
-                    .ok_or_else(|| {
-                        OAuthError::invalid_request(
-                            "resource must be an absolute URI without a fragment (RFC 8693 §2.1)",
-                        )
-                    })
+                Resource::parse(raw).map_err(|e| {
+                    OAuthError::invalid_request(format!("resource {e} (RFC 8693 §2.1)"))
+                })
             })
             .transpose()?;
         let scope = request
@@ -150,6 +146,7 @@ pub async fn exchange(
             "an ID token is exchanged only with a device secret as actor_token \
              (actor_token_type urn:openid:params:token-type:device-secret, Native SSO §4.1)",
         )),
+        (TokenType::AccessToken, _) => access_token::exchange(ctx, client, &request).await,
         (other, _) => Err(unsupported("subject_token_type", other.as_str())),
     }
 }

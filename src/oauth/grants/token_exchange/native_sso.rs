@@ -205,9 +205,11 @@ async fn consented(
         return Ok(());
     }
     let stored = ctx.store.consent(user_id, client.id.as_str()).await?;
+    // Only scopes: this exchange names no API (`resource` is refused), so the APIs the
+    // consent was given at do not matter here.
     let approved = stored
-        .as_deref()
-        .and_then(|s| Scope::parse(s).ok())
+        .as_ref()
+        .and_then(|c| Scope::parse(&c.scope).ok())
         .unwrap_or_else(Scope::empty);
     if let Some(missing) = scope.excess(&approved).next() {
         return Err(OAuthError::InvalidGrant(
