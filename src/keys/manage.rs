@@ -55,7 +55,10 @@ pub fn policy(settings: &Settings) -> Policy {
 /// JWKS max-age (a key revoked meanwhile has then left every relying party's cache, so its
 /// tokens are refused everywhere else), never less than three rescans.
 pub fn max_unsynced(settings: &Settings) -> Duration {
-    settings.jwks_max_age.max(settings.key_rescan_interval * 3)
+    // Saturating: a huge configured interval must not overflow (a panic in every request).
+    settings
+        .jwks_max_age
+        .max(settings.key_rescan_interval.saturating_mul(3))
 }
 
 fn secs(d: Duration) -> i64 {
@@ -778,4 +781,18 @@ pub async fn list(
         )
     });
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {
+        let settings = Settings {
+            key_rescan_interval: Duration::MAX,
+            ..Settings::default()
+        };
+        assert_eq!(max_unsynced(&settings), Duration::MAX);
+    }
 }
