@@ -152,7 +152,7 @@ impl Application {
         {
             let ring = keys.current();
             tracing::info!(
-                kid = ring.active().kid(),
+                kid = ring.active().map(crate::keys::SigningKey::kid),
                 keys = ring.len(),
                 "signing keys loaded"
             );
@@ -177,7 +177,8 @@ impl Application {
             keys.clone(),
             settings.issuer(),
             settings.backchannel_logout_timeout,
-        );
+        )
+        .cut_off_after(keys::manage::max_unsynced(&settings));
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
             hasher,

@@ -9,10 +9,12 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: the database answers within its acquire timeout, the keys are loaded, and the
-/// node has read the key records within `jwks_max_age` (else it signs nothing).
+/// node has read the key records within `jwks_max_age` (else it signs nothing), and every
+/// algorithm's active key can sign here.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
     if state.keys.current().is_empty()
+        || !state.keys.current().signs_all()
         || state
             .keys
             .for_signing(crate::keys::manage::max_unsynced(&state.settings))

@@ -55,7 +55,10 @@ pub fn policy(settings: &Settings) -> Policy {
 /// JWKS max-age (a key revoked meanwhile has then left every relying party's cache, so its
 /// tokens are refused everywhere else), never less than three rescans.
 pub fn max_unsynced(settings: &Settings) -> Duration {
-    settings.jwks_max_age.max(settings.key_rescan_interval * 3)
+    // Saturating: a huge configured interval must not overflow (a panic in every request).
+    settings
+        .jwks_max_age
+        .max(settings.key_rescan_interval.saturating_mul(3))
 }
 
 fn secs(d: Duration) -> i64 {
@@ -217,8 +220,16 @@ fn in_publication_order(records: &mut [KeyRecord]) {
 }
 
 /// The ring at `now` from the records and the loaded files (joined by kid: the file name is
-/// only for people). Keys recorded without a loaded file cannot be published.
+/// only for people). Keys recorded without a loaded file cannot be published. `None` when
+/// nothing can sign.
 pub fn ring_from(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) -> Option<KeyRing> {
+    Some(ring_unsigned(records, loaded, now)).filter(|r| r.active().is_some())
+}
+
+/// As `ring_from`, but kept when it cannot sign: revoked and retired keys are never in it,
+/// and an algorithm whose active key's file is missing here signs nothing (`KeyRing::unsigned`)
+/// rather than fall back to a key the records withdrew.
+pub fn ring_unsigned(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) -> KeyRing {
     let by_kid: HashMap<&str, &Arc<SigningKey>> =
         loaded.iter().map(|l| (l.key.kid(), &l.key)).collect();
     let entries = records
@@ -230,7 +241,12 @@ pub fn ring_from(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) -> 
             })
         })
         .collect();
-    KeyRing::build(entries, now)
+    let missing = records
+        .iter()
+        .filter(|r| r.state(now) == KeyState::Active)
+        .filter(|r| !by_kid.contains_key(r.kid.as_str()))
+        .map(|r| r.alg);
+    KeyRing::build_unsigned(entries, now).with_unsigned(missing)
 }
 
 /// Opens a change, reads the records and adopts the files that have none (see
@@ -322,10 +338,18 @@ pub async fn rescan(
 ) -> Result<bool, KeysError> {
     let loaded = files.scan(false)?;
     let records = records(store.signing_keys().await?);
-    let Some(ring) = ring_from(&records, &loaded, now) else {
-        tracing::error!("the key records leave nothing to sign with; keeping the current keys");
-        return Ok(false);
-    };
+    // Never keep the old ring when the new one cannot sign: the old one may hold a key the
+    // records revoked (a leaked key whose successor's file is not in this node's directory
+    // yet). Signing nothing for that algorithm (503, `/readyz` failing) is the safe answer.
+    let ring = ring_unsigned(&records, &loaded, now);
+    if !ring.signs_all() {
+        tracing::error!(
+            algs = ?ring.unsigned(),
+            signs = ring.active().is_some(),
+            "an active key's file is missing from the keys directory: this node signs nothing \
+             for its algorithm until the file is there (`tessera keys list`)"
+        );
+    }
     let changed = live.replace(ring);
     if changed {
         warn_missing(&records, &loaded, now);
@@ -757,4 +781,18 @@ pub async fn list(
         )
     });
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {
+        let settings = Settings {
+            key_rescan_interval: Duration::MAX,
+            ..Settings::default()
+        };
+        assert_eq!(max_unsynced(&settings), Duration::MAX);
+    }
 }

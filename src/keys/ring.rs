@@ -193,8 +193,12 @@ pub struct KeyRing {
     built_at: UnixTime,
     /// Published keys with their records, in publication order (what `at` rebuilds from).
     entries: Vec<RingEntry>,
-    /// The key that signs by default (RS256), or another signer if no RS256 key can.
-    active: Arc<SigningKey>,
+    /// The key that signs by default (RS256), or another signer if no RS256 key can; `None`
+    /// when nothing can sign (the node then signs nothing rather than keep a withdrawn key).
+    active: Option<Arc<SigningKey>>,
+    /// Algorithms whose active key this node cannot sign with (its file is missing here): it
+    /// signs nothing for them, and `/readyz` fails, until the file arrives.
+    unsigned: Vec<SigningAlg>,
     /// The active key of each algorithm: what signs for a client that chose it.
     by_alg: HashMap<SigningAlg, Arc<SigningKey>>,
     /// Every published key, by kid, with its state.
@@ -239,6 +243,12 @@ impl KeyRing {
     /// (in the order given), each algorithm's active key signs for it. `None` when nothing
     /// can sign.
     pub fn build(entries: Vec<RingEntry>, now: UnixTime) -> Option<Self> {
+        Some(Self::build_unsigned(entries, now)).filter(|r| r.active.is_some())
+    }
+
+    /// As `build`, but a ring that cannot sign is kept: a running node must drop a revoked key
+    /// even when no successor can sign here yet (fail closed, never keep the old ring).
+    pub fn build_unsigned(entries: Vec<RingEntry>, now: UnixTime) -> Self {
         let entries: Vec<RingEntry> = entries
             .into_iter()
             .filter(|e| e.record.kid == e.key.kid && e.record.alg == e.key.alg)
@@ -260,8 +270,8 @@ impl KeyRing {
         }
         let active = by_alg
             .get(&SigningAlg::default())
-            .or_else(|| SigningAlg::ALL.iter().find_map(|alg| by_alg.get(alg)))?
-            .clone();
+            .or_else(|| SigningAlg::ALL.iter().find_map(|alg| by_alg.get(alg)))
+            .cloned();
         // RS256 keys first (a stable sort keeps publication order within an algorithm): the
         // order is the same on every node and after a restart, and naive clients that take
         // the first key get the default algorithm.
@@ -281,26 +291,51 @@ impl KeyRing {
             .iter()
             .filter_map(|e| e.record.next_change(now))
             .min();
-        Some(Self {
+        Self {
             built_at: now,
             entries,
             active,
+            unsigned: Vec::new(),
             by_alg,
             by_kid,
             jwks_json,
             etag,
             next_change,
-        })
+        }
     }
 
-    /// The same keys at a later instant: a recorded transition has passed.
-    pub fn at(&self, now: UnixTime) -> Option<Self> {
-        Self::build(self.entries.clone(), now)
+    /// Marks the algorithms whose active key is recorded but cannot sign here.
+    pub fn with_unsigned(mut self, algs: impl IntoIterator<Item = SigningAlg>) -> Self {
+        for alg in algs {
+            if !self.by_alg.contains_key(&alg) && !self.unsigned.contains(&alg) {
+                self.unsigned.push(alg);
+            }
+        }
+        self.unsigned.sort();
+        self
     }
 
-    /// The key that signs by default (RS256).
-    pub fn active(&self) -> &SigningKey {
-        &self.active
+    /// The same keys at a later instant: a recorded transition has passed. An algorithm that
+    /// signed before and cannot now (its successor's file is missing here) signs nothing.
+    pub fn at(&self, now: UnixTime) -> Self {
+        let lost: Vec<SigningAlg> = self.by_alg.keys().copied().collect();
+        Self::build_unsigned(self.entries.clone(), now)
+            .with_unsigned(self.unsigned.iter().copied().chain(lost))
+    }
+
+    /// The key that signs by default (RS256); `None` when nothing can sign.
+    pub fn active(&self) -> Option<&SigningKey> {
+        self.active.as_deref()
+    }
+
+    /// Whether every algorithm this node should sign for has a key that signs here.
+    pub fn signs_all(&self) -> bool {
+        self.active.is_some() && self.unsigned.is_empty()
+    }
+
+    /// The algorithms whose active key cannot sign here.
+    pub fn unsigned(&self) -> &[SigningAlg] {
+        &self.unsigned
     }
 
     /// The key that signs for a client registered with `alg`; `None` if none is active.
@@ -360,7 +395,8 @@ impl KeyRing {
     /// Whether `other` holds the same keys with the same records (so the same ring at any
     /// instant).
     pub fn same_records(&self, other: &KeyRing) -> bool {
-        self.entries.len() == other.entries.len()
+        self.unsigned == other.unsigned
+            && self.entries.len() == other.entries.len()
             && self
                 .entries
                 .iter()
@@ -427,8 +463,13 @@ impl LiveKeys {
     /// The ring to sign with, if the node has read the key records within `max_unsynced`: a
     /// node cut off from the database longer may be signing with a key revoked meanwhile,
     /// whose tokens every other node refuses, so it signs nothing until it reads them again.
+    /// A ring without any signer (every active key withdrawn or its file missing) is `None`
+    /// too.
     pub fn for_signing(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
-        (self.unsynced_for() <= max_unsynced).then(|| self.current())
+        if self.unsynced_for() > max_unsynced {
+            return None;
+        }
+        Some(self.current()).filter(|ring| ring.active.is_some())
     }
 
     /// The ring as it stands now. Take it once per request and use it throughout.
@@ -466,16 +507,17 @@ impl LiveKeys {
     /// keys it already holds (no I/O) and publishes it for the others.
     fn advance(&self, seen: Arc<KeyRing>) -> Arc<KeyRing> {
         let now = self.inner.clock.now();
-        let ring = Arc::new(seen.at(now).unwrap_or_else(|| {
-            // Nothing could sign after the transition (a recorded state no rotation leaves,
-            // e.g. a successor whose file is missing here): keep signing with what signed until
-            // the records change, and say so once rather than at every request.
-            tracing::error!("no signing key would be active after a recorded key transition");
-            KeyRing {
-                next_change: None,
-                ..(*seen).clone()
-            }
-        }));
+        let ring = seen.at(now);
+        if ring.unsigned != seen.unsigned {
+            // A successor whose file is missing here: the old key's recorded time is over, so
+            // nothing signs for its algorithm until the file arrives (said once, not per request).
+            tracing::error!(
+                algs = ?ring.unsigned,
+                "no key can sign after a recorded key transition: the successor's file is \
+                 missing from the keys directory"
+            );
+        }
+        let ring = Arc::new(ring);
         let mut current = self
             .inner
             .ring
@@ -546,7 +588,7 @@ mod tests {
         let (_dir, entries) = rotating(1000);
         let (old, new) = (entries[0].key.kid.clone(), entries[1].key.kid.clone());
         let before = KeyRing::build(entries, 999).unwrap();
-        assert_eq!(before.active().kid(), old);
+        assert_eq!(before.active().unwrap().kid(), old);
         assert_eq!(before.state_of(before.get(&new).unwrap()), KeyState::Next);
         assert!(
             before.jwks_json().contains(&new),
@@ -554,13 +596,13 @@ mod tests {
         );
         assert_eq!(before.next_change(), Some(1000));
 
-        let after = before.at(1000).unwrap();
-        assert_eq!(after.active().kid(), new);
+        let after = before.at(1000);
+        assert_eq!(after.active().unwrap().kid(), new);
         assert_eq!(after.state_of(after.get(&old).unwrap()), KeyState::Retiring);
         // Same keys published, same document, same validator.
         assert_eq!(after.etag(), before.etag());
 
-        let retired = after.at(1100).unwrap();
+        let retired = after.at(1100);
         assert!(
             retired.get(&old).is_none(),
             "a retired key no longer verifies"
@@ -577,9 +619,9 @@ mod tests {
         let (_dir, entries) = rotating(now + 60);
         let (old, new) = (entries[0].key.kid.clone(), entries[1].key.kid.clone());
         let live = LiveKeys::new(KeyRing::build(entries, now).unwrap(), clock.clone());
-        assert_eq!(live.current().active().kid(), old);
+        assert_eq!(live.current().active().unwrap().kid(), old);
         clock.advance(60);
-        assert_eq!(live.current().active().kid(), new);
+        assert_eq!(live.current().active().unwrap().kid(), new);
         // Every reader gets the same ring after the switch.
         assert!(Arc::ptr_eq(&live.current(), &live.current()));
         clock.advance(100);

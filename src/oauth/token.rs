@@ -48,15 +48,17 @@ pub struct TokenContext<'a> {
 
 impl TokenContext<'_> {
     /// The key for the client's registered algorithm. The ring holds a key of every algorithm
-    /// a client can register (they are generated at start), so `None` is a broken keys
-    /// directory: a server error, never a silent fallback to another algorithm.
+    /// a client can register (they are generated at start), so `None` means this node cannot
+    /// sign for it now (its active key was revoked and the successor's file is not here yet):
+    /// 503 until it is, never a silent fallback to another algorithm.
     pub fn signing_key(&self, client: &Client) -> Result<&SigningKey, OAuthError> {
         self.keys.for_alg(client.signing_alg).ok_or_else(|| {
-            OAuthError::ServerError(anyhow::anyhow!(
-                "no {} key in the keys directory for client {}",
-                client.signing_alg,
-                client.id
-            ))
+            tracing::error!(
+                alg = %client.signing_alg,
+                client_id = %client.id,
+                "no key can sign for this algorithm on this node"
+            );
+            OAuthError::TemporarilyUnavailable
         })
     }
 }

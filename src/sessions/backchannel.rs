@@ -20,6 +20,9 @@ pub struct Backchannel {
     http: reqwest::Client,
     /// None only in a command run where no node has created keys yet (so no session exists).
     keys: Option<LiveKeys>,
+    /// How long the node may go without reading the key records before it signs nothing
+    /// (`keys::manage::max_unsynced`): logout tokens keep the same cut-off as `/token`.
+    max_unsynced: Duration,
     issuer: String,
     /// Deliveries still running, kept only by a short-lived process (the CLI) that must wait
     /// for them before it exits; a server lets them run.
@@ -41,9 +44,17 @@ impl Backchannel {
         Self {
             http,
             keys,
+            // A command loads the records just before it signs; a server sets its cut-off.
+            max_unsynced: Duration::MAX,
             issuer,
             pending: None,
         }
+    }
+
+    /// Signs nothing once the node has not read the key records for `max_unsynced`.
+    pub fn cut_off_after(mut self, max_unsynced: Duration) -> Self {
+        self.max_unsynced = max_unsynced;
+        self
     }
 
     /// For a command that exits when done: `settle` waits for what `notify` started.
@@ -89,14 +100,20 @@ impl Backchannel {
         let (client_id, uri) = (target.client_id.as_str(), target.uri.as_str());
         // The client verifies logout tokens with the algorithm it registered for our tokens
         // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
-        let Some(keys) = self.keys.as_ref().map(LiveKeys::current) else {
-            tracing::warn!(client_id, "back-channel logout: no signing keys");
+        // The same cut-off guard as `/token`: a node that may hold a revoked key signs nothing.
+        let Some(keys) = self
+            .keys
+            .as_ref()
+            .and_then(|k| k.for_signing(self.max_unsynced))
+        else {
+            tracing::warn!(client_id, "back-channel logout: no key may sign now");
             return;
         };
-        let key = SigningAlg::parse(&target.signing_alg)
-            .ok()
-            .and_then(|alg| keys.for_alg(alg))
-            .unwrap_or(keys.active());
+        let alg = SigningAlg::parse(&target.signing_alg).unwrap_or_default();
+        let Some(key) = keys.for_alg(alg) else {
+            tracing::warn!(client_id, %alg, "back-channel logout: no key signs for this algorithm now");
+            return;
+        };
         let token = match logout_token::mint(key, &self.issuer, client_id, sub, sid, now) {
             Ok(t) => t,
             Err(e) => {

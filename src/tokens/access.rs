@@ -145,11 +145,11 @@ mod tests {
             act: None,
             may_act: None,
         };
-        let minted = mint(ring.active(), "https://id.example", grant, 1000).unwrap();
+        let minted = mint(ring.active().unwrap(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);
         let claims = verify_access_token(&ring, "https://id.example", &minted.token, 1059).unwrap();
         // Verification adds the signing key's kid (from the header: never a claim).
-        let kid = Some(ring.active().kid().to_string());
+        let kid = Some(ring.active().unwrap().kid().to_string());
         assert_eq!(
             claims,
             AccessClaims {
@@ -168,7 +168,7 @@ mod tests {
             ttl: Duration::from_secs(60),
             ..AccessGrant::default()
         };
-        let minted = mint(ring.active(), "https://id.example", bare, 1000).unwrap();
+        let minted = mint(ring.active().unwrap(), "https://id.example", bare, 1000).unwrap();
         let json = payload(&minted.token);
         for absent in ["scope", "sid", "auth_time", "roles", "fam"] {
             assert!(json.get(absent).is_none(), "{absent}: {json}");

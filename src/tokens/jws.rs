@@ -145,7 +145,12 @@ mod tests {
     #[test]
     fn a_signed_token_verifies_and_any_change_breaks_it() {
         let (_dir, ring) = ring();
-        let token = sign(ring.active(), "JWT", &serde_json::json!({"sub": "a"})).unwrap();
+        let token = sign(
+            ring.active().unwrap(),
+            "JWT",
+            &serde_json::json!({"sub": "a"}),
+        )
+        .unwrap();
         let ok: Verified<serde_json::Value> = verify(&ring, &token).unwrap();
         assert_eq!(ok.claims["sub"], "a");
         assert_eq!(ok.header.typ.as_deref(), Some("JWT"));
@@ -158,7 +163,7 @@ mod tests {
             Err(JwsError::BadSignature)
         ));
         // The header names our key but another algorithm: refused before any verification.
-        let kid = ring.active().kid();
+        let kid = ring.active().unwrap().kid();
         let hs = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#));
         let confused = format!("{hs}.{}.{}", parts[1], parts[2]);
         assert!(matches!(
@@ -167,7 +172,7 @@ mod tests {
         ));
         // RFC 7515 §4.1.11: a `crit` extension we do not understand makes the JWS invalid,
         // even when the signature over the header is good.
-        let key = ring.active();
+        let key = ring.active().unwrap();
         let crit = URL_SAFE_NO_PAD.encode(format!(
             r#"{{"alg":"{}","kid":"{kid}","crit":["exp"],"exp":1}}"#,
             key.signing_alg().as_str()

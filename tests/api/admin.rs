@@ -689,7 +689,7 @@ async fn an_api_client_registers_a_client_that_completes_client_credentials(back
 pub(crate) fn user_token(app: &TestApp, user_id: &str, sid: &str, scope: &str) -> String {
     let now = app.clock.now();
     tessera::tokens::access::mint(
-        app.state.keys.current().active(),
+        app.state.keys.current().active().expect("signer"),
         &app.state.settings.issuer(),
         tessera::tokens::access::AccessGrant {
             subject: user_id.into(),

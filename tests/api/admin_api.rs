@@ -110,7 +110,7 @@ async fn user_token(app: &TestApp, user_id: &str, scope: &str, auth_time: i64) -
         .await
         .unwrap();
     tessera::tokens::access::mint(
-        app.state.keys.current().active(),
+        app.state.keys.current().active().expect("signer"),
         &app.state.settings.issuer(),
         tessera::tokens::access::AccessGrant {
             subject: user_id.into(),
@@ -934,7 +934,8 @@ async fn keys_are_listed_without_key_material(backend: Backend) {
     let items = keys["items"].as_array().unwrap();
     assert!(!items.is_empty());
     assert_eq!(items[0]["state"], "active");
-    let kid = app.state.keys.current().active().kid().to_string();
+    let ring = app.state.keys.current();
+    let kid = ring.active().expect("signer").kid().to_string();
     assert_eq!(items[0]["kid"], json!(kid));
     assert!(items.iter().all(|k| k["alg"].is_string()));
 }

@@ -148,7 +148,8 @@ async fn forged_access_tokens_are_inactive(backend: Backend) {
     let foreign = SigningKey::from_rsa(RsaKeyPair::generate(KeySize::Rsa2048).unwrap()).unwrap();
     let foreign_kid = tessera::tokens::jws::sign(&foreign, "at+jwt", &claims).unwrap();
 
-    let our_kid = app.state.keys.current().active().kid().to_string();
+    let ring = app.state.keys.current();
+    let our_kid = ring.active().expect("signer").kid().to_string();
     let header = |alg: &str| {
         URL_SAFE_NO_PAD.encode(json!({ "alg": alg, "typ": "at+jwt", "kid": our_kid }).to_string())
     };

@@ -96,13 +96,7 @@ impl Deployment {
     }
 
     pub(crate) fn cli_json(&self, args: &[&str]) -> Value {
-        let out = self.cli(args);
-        assert!(
-            out.status.success(),
-            "tessera {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json")
+        json_of(args, self.cli(args))
     }
 
     pub(crate) fn listed(&self, kid: &str) -> Value {
@@ -114,6 +108,16 @@ impl Deployment {
             .cloned()
             .unwrap_or_else(|| panic!("{kid} is not listed: {keys}"))
     }
+}
+
+/// The JSON a successful `tessera ARGS --json` printed.
+fn json_of(args: &[&str], out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "tessera {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
 }
 
 /// The `kid` in a JWS header.
@@ -536,7 +540,7 @@ async fn key_files_without_records_are_adopted_newest_active_and_older_retiring(
     let app = crate::helpers::spawn_on(db, keys, configure).await;
     let d = Deployment { app, node: None };
     let ring = tessera::keys::load_existing(&d.app.keys_dir).expect("ring");
-    let newest = ring.active().kid().to_string();
+    let newest = ring.active().expect("signer").kid().to_string();
     let service = d.app.create_service_client("api").await;
     assert_eq!(kid_of(&d.app.access_token(&service).await), newest);
     let listed = d.cli_json(&["keys", "list", "--json"]);
@@ -610,6 +614,7 @@ async fn a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing(backend:
     let planted_kid = tessera::keys::load_existing(planted.path())
         .expect("ring")
         .active()
+        .expect("signer")
         .kid()
         .to_string();
     let active = kid_of(
@@ -698,7 +703,93 @@ async fn revoking_a_key_sets_aside_every_file_that_holds_it(backend: Backend) {
     );
 }
 
+/// Review of phase 2: a node whose keys directory lacks the successor's file (a read-only
+/// mounted secret not updated yet) kept its old ring when the records left nothing to sign
+/// with, so the revoked, leaked key went on signing and stayed in `/jwks`. Now the revoked
+/// kid leaves at once, nothing signs for its algorithm (503, `/readyz` failing) until the
+/// successor's file is there, and then the successor signs.
+async fn a_node_without_the_successors_file_drops_the_revoked_key_and_signs_nothing(
+    backend: Backend,
+) {
+    let d = Deployment::new(backend).await;
+    let service = d.app.create_service_client("api").await;
+    let leaked = kid_of(&d.app.access_token(&service).await);
+    // The operator revokes from a machine with its own copy of the keys: the successors'
+    // files are written there, never into the nodes' directory.
+    let elsewhere = tempfile::tempdir().expect("dir");
+    for entry in std::fs::read_dir(&d.app.keys_dir).expect("keys dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "pem") {
+            std::fs::copy(
+                &path,
+                elsewhere.path().join(path.file_name().expect("name")),
+            )
+            .expect("copy");
+        }
+    }
+    let active: Vec<String> = d
+        .cli_json(&["keys", "list", "--json"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|k| k["state"] == "active")
+        .map(|k| k["kid"].as_str().expect("kid").to_string())
+        .collect();
+    assert!(active.contains(&leaked), "{active:?}");
+    let mut successors = Vec::new();
+    for kid in &active {
+        let args = ["keys", "revoke", kid, "--json"];
+        let out = d
+            .cli_command(&args)
+            .env("TESSERA_KEYS_DIR", elsewhere.path())
+            .output()
+            .expect("run tessera");
+        let revoked = json_of(&args, out);
+        successors.push(
+            revoked["successor"]
+                .as_str()
+                .expect("successor")
+                .to_string(),
+        );
+    }
+    for node in d.nodes() {
+        for kid in &active {
+            assert!(
+                published_within(node, kid, false, Duration::from_secs(10)).await,
+                "the revoked key {kid} is still published"
+            );
+        }
+        let res = node
+            .post_token_basic(
+                &service.id,
+                service.secret(),
+                &[("grant_type", "client_credentials")],
+            )
+            .await;
+        assert_eq!(res.status(), 503, "a revoked key signed");
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert_eq!(node.get("/readyz").await.status(), 503);
+    }
+
+    // The successors' files arrive: the node signs again, with the successor.
+    for entry in std::fs::read_dir(elsewhere.path()).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "pem") {
+            std::fs::copy(&path, d.app.keys_dir.join(path.file_name().expect("name")))
+                .expect("copy");
+        }
+    }
+    for node in d.nodes() {
+        assert!(published_within(node, &successors[0], true, Duration::from_secs(10)).await);
+        let signed = kid_of(&node.access_token(&service).await);
+        assert!(successors.contains(&signed), "{signed} is no successor");
+        assert_eq!(node.get("/readyz").await.status(), 200);
+    }
+}
+
 dual!(
+    a_node_without_the_successors_file_drops_the_revoked_key_and_signs_nothing,
     revoking_a_key_sets_aside_every_file_that_holds_it,
     a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing,
     a_rotation_is_published_first_then_every_node_switches_at_the_recorded_instant,

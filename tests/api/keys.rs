@@ -71,8 +71,12 @@ async fn kid_is_the_rfc7638_thumbprint(backend: Backend) {
 async fn tokens_signed_by_the_server_verify_against_the_published_jwks(backend: Backend) {
     let app = spawn_app(backend).await;
     let claims = serde_json::json!({ "iss": app.address, "sub": "alice", "exp": 4_000_000_000u64 });
-    let token = tessera::tokens::jws::sign(app.state.keys.current().active(), "JWT", &claims)
-        .expect("sign");
+    let token = tessera::tokens::jws::sign(
+        app.state.keys.current().active().expect("signer"),
+        "JWT",
+        &claims,
+    )
+    .expect("sign");
 
     let set: JwkSet = app.get("/jwks").await.json().await.expect("jwks");
     let header = jsonwebtoken::decode_header(&token).expect("header");

@@ -359,7 +359,7 @@ async fn an_admin_token_from_an_old_sign_in_cannot_register_powerful_clients_or_
     // Minted now from the live session, but the sign-in behind it is old.
     let now = app.clock.now();
     let stale = tessera::tokens::access::mint(
-        app.state.keys.current().active(),
+        app.state.keys.current().active().expect("signer"),
         &app.state.settings.issuer(),
         tessera::tokens::access::AccessGrant {
             subject: root.id.clone(),

@@ -442,7 +442,7 @@ async fn verify_access_token_checks_typ_issuer_and_expiry(backend: Backend) {
     assert!(verify_access_token(ring, "https://other.example", token, now).is_err());
 
     let id_token_like = tessera::tokens::jws::sign(
-        ring.active(),
+        ring.active().expect("signer"),
         "JWT",
         &serde_json::json!({"iss": app.address, "sub": "x", "aud": "x", "iat": now, "exp": now + 60}),
     )
