@@ -277,7 +277,7 @@ async fn subject_with_may_act(w: &World, may_act: Act) -> String {
     let s = jwt_claims(&w.subject);
     let state = &w.app.state;
     mint(
-        state.keys.current().active(),
+        state.keys.current().active().expect("signer"),
         &state.settings.issuer(),
         AccessGrant {
             subject: s["sub"].as_str().unwrap().into(),
@@ -446,7 +446,7 @@ async fn the_admin_api_refuses_a_token_that_carries_act(backend: Backend) {
     let ops = app.create_service_client("tessera:admin").await;
     let minted = |act: Option<Act>| {
         mint(
-            app.state.keys.current().active(),
+            app.state.keys.current().active().expect("signer"),
             &app.state.settings.issuer(),
             AccessGrant {
                 subject: ops.id.clone(),
