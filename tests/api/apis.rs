@@ -67,6 +67,7 @@ pub(crate) async fn links(
                 apis: list(apis),
                 serves_apis: list(serves),
                 exchange_audiences: list(exchange),
+                ..ClientApisPatch::default()
             },
         )
         .await
@@ -599,8 +600,7 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     let by_token = Actor::client(&bystander.id);
     let patch = |apis: &[&str]| ClientApisPatch {
         apis: Some(apis.iter().map(|s| s.to_string()).collect()),
-        serves_apis: None,
-        exchange_audiences: None,
+        ..ClientApisPatch::default()
     };
     let res = admin
         .update_client_apis(&by_token, &bystander.id, patch(&[ORDERS]))
@@ -693,8 +693,7 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
             &svc.id,
             ClientApisPatch {
                 apis: Some(vec![ORDERS.into()]),
-                serves_apis: None,
-                exchange_audiences: None,
+                ..ClientApisPatch::default()
             },
         )
         .await
