@@ -957,9 +957,39 @@ async fn the_cli_registers_apis_and_gives_them_to_clients() {
         let cleared = json_of(run(&["client", "set-apis", client, "--json"]));
         assert_eq!(
             cleared,
-            json!({ "apis": [], "serves_apis": [], "exchange_audiences": [] })
+            json!({ "apis": [], "serves_apis": [], "exchange_audiences": [],
+                    "exchange_refresh": false, "exchange_impersonate": false })
         );
     }
+    // The token-exchange options (RFC 8693), for a confidential client only.
+    let backend_id = backend["client_id"].as_str().unwrap();
+    let args = [
+        "client",
+        "set-apis",
+        backend_id,
+        "--exchange-refresh",
+        "--exchange-impersonate",
+        "--json",
+    ];
+    let set = json_of(run(&args));
+    assert_eq!(set["exchange_refresh"], true);
+    assert_eq!(set["exchange_impersonate"], true);
+    let public = run(&[
+        "client",
+        "add",
+        "--name",
+        "App",
+        "--type",
+        "public",
+        "--redirect-uri",
+        NATIVE_CB,
+        "--exchange-impersonate",
+    ]);
+    assert!(
+        !public.status.success(),
+        "a public client may not impersonate"
+    );
+    json_of(run(&["client", "set-apis", backend_id, "--json"]));
     let removed = json_of(run(&["api", "remove", ORDERS, "--json"]));
     assert_eq!(removed["identifier"], ORDERS);
     assert!(!run(&["api", "show", ORDERS]).status.success());
@@ -1032,7 +1062,8 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
     assert_eq!(status, 200, "{set}");
     assert_eq!(
         call(reqwest::Method::GET, &path, None).await.1,
-        json!({ "apis": [ORDERS], "serves_apis": [], "exchange_audiences": [] })
+        json!({ "apis": [ORDERS], "serves_apis": [], "exchange_audiences": [],
+                "exchange_refresh": false, "exchange_impersonate": false })
     );
     // Serving an API (seeing its tokens) needs an administrator's recent sign-in.
     let serve = json!({ "serves_apis": [ORDERS] });

@@ -18,7 +18,7 @@ use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
 use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, jwt_claims, spawn_app};
 use crate::helpers::{location, spawn_node};
-use crate::key_rotation::kid_of;
+use crate::key_rotation::{kid_of, published_within};
 
 const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -505,6 +505,7 @@ dual!(
     an_exchanged_refresh_token_dies_with_the_subjects_family,
     an_exchanged_refresh_token_dies_with_logout,
     an_exchanged_refresh_token_dies_with_the_subjects_client,
+    an_exchange_no_key_can_sign_for_is_temporarily_unavailable,
 );
 
 const LEDGER: &str = "https://ledger.example.com";
@@ -1066,4 +1067,36 @@ async fn an_exchanged_refresh_token_dies_with_the_subjects_client(backend: Backe
     );
     becomes_inactive(&w.app, &rs, &access).await;
     becomes_inactive(&w.app, &rs, &token_of(&renewed)).await;
+}
+
+/// Review finding 9: an exchange into an API whose algorithm this node cannot sign for now
+/// (its active key revoked from another machine, the successor's file not here yet) is 503
+/// `temporarily_unavailable`, as for every other grant, never a 500.
+async fn an_exchange_no_key_can_sign_for_is_temporarily_unavailable(backend: Backend) {
+    let w = world(backend).await;
+    add_api(&w.app, LEDGER, "ledger.read", None, Some("EdDSA")).await;
+    let ledger = service(&w.app, "Ledger backend", "ledger.read").await;
+    links(&w.app, &ledger, &[], &[ORDERS], &[LEDGER]).await;
+    let actor = w.app.access_token(&ledger).await;
+    let target = [("audience", LEDGER)];
+    let res = exchange(&w.app, &ledger, &w.subject, Some(&actor), &target).await;
+    let kid = kid_of(&token_of(&ok_json(res).await));
+    let elsewhere = tempfile::tempdir().expect("dir");
+    for entry in std::fs::read_dir(&w.app.keys_dir).expect("keys dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "pem") {
+            let to = elsewhere.path().join(path.file_name().expect("name"));
+            std::fs::copy(&path, to).expect("copy");
+        }
+    }
+    let mut settings = (*w.app.state.settings).clone();
+    settings.keys_dir = elsewhere.path().to_path_buf();
+    tessera::keys::manage::revoke(&w.app.state.store, &settings, &kid, w.app.clock.now())
+        .await
+        .expect("revoke the EdDSA key");
+    assert!(published_within(&w.app, &kid, false, Duration::from_secs(10)).await);
+    let res = exchange(&w.app, &ledger, &w.subject, Some(&actor), &target).await;
+    assert_eq!(res.status(), 503);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
 }
