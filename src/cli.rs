@@ -221,6 +221,16 @@ pub enum ClientCommand {
         /// token's audience). Must be registered with `tessera api add`. Repeatable.
         #[arg(long = "exchange-audience", value_name = "URI")]
         exchange_audiences: Vec<String>,
+        /// An exchange may also return a refresh token (RFC 8693,
+        /// requested_token_type=urn:ietf:params:oauth:token-type:refresh_token); it dies with
+        /// the subject's grant. Confidential clients only.
+        #[arg(long)]
+        exchange_refresh: bool,
+        /// The client may exchange a token of an API it serves without an actor token:
+        /// impersonation (RFC 8693 §1.1), the new token carries no `act`. Confidential
+        /// clients only.
+        #[arg(long)]
+        exchange_impersonate: bool,
         #[arg(long)]
         json: bool,
     },
@@ -283,6 +293,16 @@ pub struct AddClient {
     /// token's audience). Must be registered with `tessera api add`. Repeatable.
     #[arg(long = "exchange-audience", value_name = "URI")]
     pub exchange_audiences: Vec<String>,
+    /// An exchange may also return a refresh token (RFC 8693,
+    /// requested_token_type=urn:ietf:params:oauth:token-type:refresh_token); it dies with
+    /// the subject's grant. Confidential clients only.
+    #[arg(long)]
+    pub exchange_refresh: bool,
+    /// The client may exchange a token of an API it serves without an actor token:
+    /// impersonation (RFC 8693 §1.1), the new token carries no `act`. Confidential
+    /// clients only.
+    #[arg(long)]
+    pub exchange_impersonate: bool,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

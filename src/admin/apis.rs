@@ -162,6 +162,13 @@ pub struct ClientApis {
     /// APIs the client may exchange tokens into (RFC 8693).
     #[serde(default)]
     pub exchange_audiences: Vec<String>,
+    /// An exchange may also return a refresh token (`requested_token_type` refresh_token).
+    #[serde(default)]
+    pub exchange_refresh: bool,
+    /// The client may exchange a token it serves without an actor token (impersonation,
+    /// RFC 8693 §1.1): the new token carries no `act`.
+    #[serde(default)]
+    pub exchange_impersonate: bool,
 }
 
 /// A change to a client's APIs; an absent list keeps its value.
@@ -170,6 +177,8 @@ pub struct ClientApisPatch {
     pub apis: Option<Vec<String>>,
     pub serves_apis: Option<Vec<String>>,
     pub exchange_audiences: Option<Vec<String>>,
+    pub exchange_refresh: Option<bool>,
+    pub exchange_impersonate: Option<bool>,
 }
 
 fn not_found(identifier: &str) -> AdminError {
@@ -272,10 +281,13 @@ impl Admin<'_> {
 
     /// The APIs a client uses and serves.
     pub async fn client_apis(&self, client_id: &str) -> Result<ClientApis, AdminError> {
+        let client = self.client(client_id).await?;
         Ok(ClientApis {
             apis: self.store.client_apis(client_id, ApiRole::Use).await?,
             serves_apis: self.store.client_apis(client_id, ApiRole::Serve).await?,
             exchange_audiences: self.store.client_apis(client_id, ApiRole::Exchange).await?,
+            exchange_refresh: client.exchange_refresh,
+            exchange_impersonate: client.exchange_impersonate,
         })
     }
 
@@ -310,12 +322,33 @@ impl Admin<'_> {
                     "exchange_audiences",
                 )
                 .await?,
+            exchange_refresh: patch.exchange_refresh.unwrap_or(before.exchange_refresh),
+            exchange_impersonate: patch
+                .exchange_impersonate
+                .unwrap_or(before.exchange_impersonate),
         };
         if after == before {
             return Ok(after);
         }
         if !after.serves_apis.is_empty() && client.client_type != ClientType::Confidential {
             return Err(serve_needs_secret());
+        }
+        // A public client's token proves nothing about who holds it: it may only narrow.
+        if (after.exchange_refresh || after.exchange_impersonate)
+            && client.client_type != ClientType::Confidential
+        {
+            return Err(AdminError::invalid(
+                "exchange_refresh",
+                "only a confidential client may get refresh tokens from an exchange or \
+                 impersonate",
+            ));
+        }
+        // Either option lets the client do more with every token it may exchange: as
+        // powerful as a new exchange audience (issue 12 §2, review finding 10).
+        if (after.exchange_refresh && !before.exchange_refresh)
+            || (after.exchange_impersonate && !before.exchange_impersonate)
+        {
+            self.require_recent(by)?;
         }
         // Serving a new API shows the client that API's tokens; a new exchange audience lets
         // it turn them into tokens for another.
@@ -351,6 +384,18 @@ impl Admin<'_> {
             }
             Err(e) => return Err(e.into()),
         }
+        if (after.exchange_refresh, after.exchange_impersonate)
+            != (before.exchange_refresh, before.exchange_impersonate)
+        {
+            self.store
+                .set_exchange_options(
+                    client_id,
+                    after.exchange_refresh,
+                    after.exchange_impersonate,
+                    self.now(),
+                )
+                .await?;
+        }
         let detail = json!({ "before": before, "after": after });
         self.record(by, "client.apis_updated", client_id, Some(detail))
             .await?;
@@ -372,12 +417,23 @@ impl Admin<'_> {
         if !apis.serves_apis.is_empty() && input.client_type != ClientType::Confidential.as_str() {
             return Err(serve_needs_secret());
         }
+        if (apis.exchange_refresh || apis.exchange_impersonate)
+            && input.client_type != ClientType::Confidential.as_str()
+        {
+            return Err(AdminError::invalid(
+                "exchange_refresh",
+                "only a confidential client may get refresh tokens from an exchange or \
+                 impersonate",
+            ));
+        }
         let registered = self.register_client(by, input).await?;
         if apis != ClientApis::default() {
             let patch = ClientApisPatch {
                 apis: Some(apis.apis),
                 serves_apis: Some(apis.serves_apis),
                 exchange_audiences: Some(apis.exchange_audiences),
+                exchange_refresh: Some(apis.exchange_refresh),
+                exchange_impersonate: Some(apis.exchange_impersonate),
             };
             self.update_client_apis(by, registered.client.id.as_str(), patch)
                 .await?;

@@ -58,6 +58,8 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
                 apis: args.apis.clone(),
                 serves_apis: args.serves_apis.clone(),
                 exchange_audiences: args.exchange_audiences.clone(),
+                exchange_refresh: args.exchange_refresh,
+                exchange_impersonate: args.exchange_impersonate,
             };
             let registered = admin
                 .register_client_with_apis(&by, registration_input(&args), apis)
@@ -84,12 +86,16 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
             apis,
             serves_apis,
             exchange_audiences,
+            exchange_refresh,
+            exchange_impersonate,
             json,
         } => {
             let patch = ClientApisPatch {
                 apis: Some(apis),
                 serves_apis: Some(serves_apis),
                 exchange_audiences: Some(exchange_audiences),
+                exchange_refresh: Some(exchange_refresh),
+                exchange_impersonate: Some(exchange_impersonate),
             };
             let after = admin.update_client_apis(&by, &client_id, patch).await?;
             if json {
@@ -186,6 +192,8 @@ fn print_apis(apis: &ClientApis) {
     println!("apis: {}", apis.apis.join(" "));
     println!("serves_apis: {}", apis.serves_apis.join(" "));
     println!("exchange_audiences: {}", apis.exchange_audiences.join(" "));
+    println!("exchange_refresh: {}", apis.exchange_refresh);
+    println!("exchange_impersonate: {}", apis.exchange_impersonate);
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

@@ -154,6 +154,11 @@ pub struct Client {
     pub signing_alg: SigningAlg,
     /// The vendor's group of apps that share a device's sign-in (Native SSO).
     pub native_sso_group: Option<SsoGroup>,
+    /// RFC 8693: an exchange may also return a refresh token (`--exchange-refresh`).
+    pub exchange_refresh: bool,
+    /// RFC 8693 §1.1: it may exchange a token it serves without an actor token, i.e.
+    /// impersonate the user (`--exchange-impersonate`).
+    pub exchange_impersonate: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }

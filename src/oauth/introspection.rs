@@ -280,6 +280,8 @@ mod tests {
             backchannel_logout_uri: None,
             signing_alg: crate::keys::SigningAlg::default(),
             native_sso_group: None,
+            exchange_refresh: false,
+            exchange_impersonate: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -301,6 +303,7 @@ mod tests {
             fam: None,
             act: None,
             may_act: None,
+            xo: Vec::new(),
             kid: None,
         }
     }

@@ -22,10 +22,28 @@ pub struct ResourceError {
     why: &'static str,
 }
 
+/// A value as an error message shows it: escaped, and cut short, since it comes from the
+/// request and may be anything, of any length (it goes back in `error_description`).
+fn shown(raw: &str) -> String {
+    const MOST: usize = 120;
+    let escaped = raw.escape_default().to_string();
+    match escaped.char_indices().nth(MOST) {
+        Some((at, _)) => format!("{}…", &escaped[..at]),
+        None => escaped,
+    }
+}
+
+impl ResourceError {
+    /// What is wrong, without the value (which may be long, or anything at all).
+    pub fn why(&self) -> &'static str {
+        self.why
+    }
+}
+
 impl Resource {
     pub fn parse(raw: &str) -> Result<Self, ResourceError> {
         let bad = |why| ResourceError {
-            uri: raw.escape_default().to_string(),
+            uri: shown(raw),
             why,
         };
         // Lists of resources are stored space-separated, and a URI has no spaces anyway.
@@ -132,7 +150,7 @@ pub const MAX_REQUESTED: usize = 10;
 /// refused here (RFC 8707 §2: not an absolute URI), and so is an eleventh value.
 pub fn push_requested(joined: &mut String, value: &str) -> Result<(), ResourceError> {
     let bad = |why| ResourceError {
-        uri: value.escape_default().to_string(),
+        uri: shown(value),
         why,
     };
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -162,7 +180,7 @@ pub fn parse_requested(joined: Option<&str>) -> Result<Vec<Resource>, ResourceEr
         let r = Resource::parse(raw)?;
         if out.len() >= MAX_REQUESTED {
             return Err(ResourceError {
-                uri: raw.escape_default().to_string(),
+                uri: shown(raw),
                 why: "is one resource too many: at most 10 per request",
             });
         }

@@ -161,7 +161,9 @@ pub fn token_ttl(audience: Option<&Audience>, client: &Client, default: Duration
 }
 
 /// The key that signs an access token: the API's algorithm when it names one, else the
-/// client's. The ring holds a key of every algorithm, so a missing one is a server error.
+/// client's. As for `TokenContext::signing_key`, `None` means this node cannot sign for it
+/// now (its active key was revoked and the successor's file is not here yet): 503 until it
+/// can, never a silent fallback to another algorithm.
 pub fn access_key<'k>(
     keys: &'k KeyRing,
     client: &Client,
@@ -171,6 +173,7 @@ pub fn access_key<'k>(
         .and_then(|a| a.signing_alg)
         .unwrap_or(client.signing_alg);
     keys.for_alg(alg).ok_or_else(|| {
-        OAuthError::ServerError(anyhow::anyhow!("no {alg} key in the keys directory"))
+        tracing::error!(%alg, client_id = %client.id, "no key can sign for this algorithm on this node");
+        OAuthError::TemporarilyUnavailable
     })
 }

@@ -55,10 +55,23 @@ impl RevocationList {
     }
 
     /// Whether an entry revokes this token: its jti, its session, its refresh-token family,
-    /// its user or client as of the time it was issued, or the key that signed it.
+    /// its user or client as of the time it was issued, or the key that signed it; for an
+    /// exchanged token, also any token it was made from (`xo`): that token's jti, client (as
+    /// of this token's issue), key or family.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.jti.get(&claims.jti).is_some()
+            || claims.xo.iter().any(|o| {
+                index.jti.get(&o.j).is_some()
+                    || o.k.as_deref().is_some_and(|k| index.kid.get(k).is_some())
+                    || o.f
+                        .as_deref()
+                        .is_some_and(|f| index.family.get(f).is_some())
+                    || index
+                        .client
+                        .get(&o.c)
+                        .is_some_and(|b| claims.iat <= b.before)
+            })
             || claims
                 .kid
                 .as_deref()
@@ -290,6 +303,7 @@ mod tests {
             fam: Some("fam-1".into()),
             act: None,
             may_act: None,
+            xo: Vec::new(),
             kid: Some("kid-1".into()),
         }
     }

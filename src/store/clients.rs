@@ -41,6 +41,8 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     signing_alg: String,
     native_sso_group: Option<String>,
+    exchange_refresh: i64,
+    exchange_impersonate: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -51,7 +53,8 @@ macro_rules! columns {
     () => {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
-         signing_alg, created_at, updated_at, resource_server, native_sso_group"
+         signing_alg, created_at, updated_at, resource_server, native_sso_group, \
+         exchange_refresh, exchange_impersonate"
     };
 }
 
@@ -289,7 +292,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, 0, 0)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -407,6 +410,36 @@ impl Store {
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
+        .execute(&mut *tx)
+        .await?;
+        let changed = done.rows_affected() > 0;
+        if changed {
+            self.record_client_change(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        self.client_cache.forget(id);
+        Ok(changed)
+    }
+
+    /// Sets what a client may do with token exchange beyond delegation (RFC 8693): get a
+    /// refresh token, impersonate. Whether the client exists.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_exchange_options(
+        &self,
+        id: &str,
+        refresh: bool,
+        impersonate: bool,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_client_change().await?;
+        let done = sqlx::query(
+            "update clients set exchange_refresh = $1, exchange_impersonate = $2, \
+             updated_at = $3 where client_id = $4",
+        )
+        .bind(i64::from(refresh))
+        .bind(i64::from(impersonate))
+        .bind(now)
+        .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() > 0;
@@ -537,6 +570,8 @@ impl ClientRow {
             secret_hash: self.secret_hash,
             first_party: self.first_party != 0,
             resource_server: self.resource_server != 0,
+            exchange_refresh: self.exchange_refresh != 0,
+            exchange_impersonate: self.exchange_impersonate != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -582,6 +617,8 @@ mod tests {
             backchannel_logout_uri: None,
             signing_alg: SigningAlg::default(),
             native_sso_group: None,
+            exchange_refresh: false,
+            exchange_impersonate: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -23,6 +23,9 @@ pub struct FamilyRow {
     /// The resources the authorization granted (RFC 8707), space-separated: each refresh
     /// may narrow to them again (§2.2).
     pub resources: String,
+    /// A family a token exchange started (`--exchange-refresh`): the tokens it was made
+    /// from, as JSON (the `xo` claim), so that it dies with the subject's grant.
+    pub exchange_origins: Option<String>,
 }
 
 /// A presented refresh token and its family.
@@ -47,6 +50,7 @@ fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
         resources: r.try_get("resources")?,
+        exchange_origins: r.try_get("exchange_origins")?,
     })
 }
 
@@ -78,7 +82,7 @@ impl Store {
         let row = sqlx::query(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.exchange_origins from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id where t.token_hash = $1",
         )
         .bind(token_hash)
@@ -104,7 +108,7 @@ impl Store {
         let sql = format!(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.exchange_origins, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id left join users u on u.id = f.user_id \
              where t.token_hash = $1"
         );
@@ -267,6 +271,35 @@ impl Store {
         Ok(true)
     }
 
+    /// A family by id: a token exchange reads its subject's, for the grant the user made
+    /// (scope, resources) and whether the store has revoked it (a revoked client's families
+    /// are revoked here without a revocation-list entry each).
+    #[tracing::instrument(skip(self))]
+    pub async fn family(&self, family_id: &str) -> Result<Option<FamilyRow>, StoreError> {
+        let row = sqlx::query(
+            "select family_id, client_id, user_id, sid, scope, auth_time, amr, created_at, \
+             expires_at, revoked_at, resources, exchange_origins from refresh_families \
+             where family_id = $1",
+        )
+        .bind(family_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(family_from_row).transpose()?)
+    }
+
+    /// Stores a family a token exchange started, with its first refresh token.
+    #[tracing::instrument(skip_all)]
+    pub async fn insert_exchanged_family(
+        &self,
+        family: &FamilyRow,
+        first_token: (&str, UnixTime),
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_family(&mut tx, family, Some(first_token)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Revokes a family (reuse, code replay, logout, /revoke). Returns whether it was live.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_family(
@@ -363,8 +396,8 @@ pub(super) async fn insert_family(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
-         amr, created_at, expires_at, resources) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         amr, created_at, expires_at, resources, exchange_origins) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&f.family_id)
     .bind(&f.client_id)
@@ -376,6 +409,7 @@ pub(super) async fn insert_family(
     .bind(f.created_at)
     .bind(f.expires_at)
     .bind(&f.resources)
+    .bind(&f.exchange_origins)
     .execute(&mut **tx)
     .await?;
     if let Some((hash, idle_expires_at)) = first_token {

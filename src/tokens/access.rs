@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::claims::{AccessClaims, Act, Aud};
+use super::claims::{AccessClaims, Act, Aud, Origin};
 use super::jws::{self, JwsError};
 use crate::clock::UnixTime;
 use crate::keys::{KeyRing, SigningKey};
@@ -29,6 +29,8 @@ pub struct AccessGrant {
     /// RFC 8693 §4.4. No grant sets it today (a policy could); a token that carries it is
     /// exchanged only by the actors it names.
     pub may_act: Option<Act>,
+    /// Private claim `xo`: what a token exchange made this token from.
+    pub origins: Vec<Origin>,
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +64,7 @@ pub fn mint(
         fam: grant.family,
         act: grant.act,
         may_act: grant.may_act,
+        xo: grant.origins,
         // Not serialized (a header member); only verification needs it.
         kid: None,
     };
@@ -144,6 +147,7 @@ mod tests {
             family: Some("fam-1".into()),
             act: None,
             may_act: None,
+            origins: Vec::new(),
         };
         let minted = mint(ring.active().unwrap(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);

@@ -45,6 +45,41 @@ pub struct AccessClaims {
     /// carries it is exchanged only by an actor it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_act: Option<Act>,
+    /// Private claim: the tokens a token exchange (RFC 8693) made this one from, oldest
+    /// first, one per exchange, so that revoking any of them, its client or its signing key
+    /// reaches this token too (the revocation list checks every origin). At most
+    /// `MAX_EXCHANGES` long, which also bounds `act` nesting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xo: Vec<Origin>,
+}
+
+/// What a family started by a token exchange (`--exchange-refresh`) keeps of it, so that
+/// each access token its refresh tokens bring carries the same `xo` and `act`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExchangedFrom {
+    pub xo: Vec<Origin>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Act>,
+}
+
+/// How many exchanges a token may be made through: each adds one `Origin` (and at most one
+/// level of `act`), so this bounds the token's size.
+pub const MAX_EXCHANGES: usize = 4;
+
+/// A subject token of a token exchange, as little of it as revocation needs: short names,
+/// since a token carries up to `MAX_EXCHANGES` of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// Its `client_id`.
+    pub c: String,
+    /// Its `jti`.
+    pub j: String,
+    /// The `kid` that signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<String>,
+    /// Its refresh family (`fam`), when it is not the new token's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<String>,
 }
 
 /// An actor (RFC 8693 §4.1): the party that acts, and before it the one it acted for.

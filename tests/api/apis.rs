@@ -67,6 +67,7 @@ pub(crate) async fn links(
                 apis: list(apis),
                 serves_apis: list(serves),
                 exchange_audiences: list(exchange),
+                ..ClientApisPatch::default()
             },
         )
         .await
@@ -599,8 +600,7 @@ async fn the_apis_backend_may_introspect_its_tokens_and_no_others(backend: Backe
     let by_token = Actor::client(&bystander.id);
     let patch = |apis: &[&str]| ClientApisPatch {
         apis: Some(apis.iter().map(|s| s.to_string()).collect()),
-        serves_apis: None,
-        exchange_audiences: None,
+        ..ClientApisPatch::default()
     };
     let res = admin
         .update_client_apis(&by_token, &bystander.id, patch(&[ORDERS]))
@@ -693,8 +693,7 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
             &svc.id,
             ClientApisPatch {
                 apis: Some(vec![ORDERS.into()]),
-                serves_apis: None,
-                exchange_audiences: None,
+                ..ClientApisPatch::default()
             },
         )
         .await
@@ -958,9 +957,39 @@ async fn the_cli_registers_apis_and_gives_them_to_clients() {
         let cleared = json_of(run(&["client", "set-apis", client, "--json"]));
         assert_eq!(
             cleared,
-            json!({ "apis": [], "serves_apis": [], "exchange_audiences": [] })
+            json!({ "apis": [], "serves_apis": [], "exchange_audiences": [],
+                    "exchange_refresh": false, "exchange_impersonate": false })
         );
     }
+    // The token-exchange options (RFC 8693), for a confidential client only.
+    let backend_id = backend["client_id"].as_str().unwrap();
+    let args = [
+        "client",
+        "set-apis",
+        backend_id,
+        "--exchange-refresh",
+        "--exchange-impersonate",
+        "--json",
+    ];
+    let set = json_of(run(&args));
+    assert_eq!(set["exchange_refresh"], true);
+    assert_eq!(set["exchange_impersonate"], true);
+    let public = run(&[
+        "client",
+        "add",
+        "--name",
+        "App",
+        "--type",
+        "public",
+        "--redirect-uri",
+        NATIVE_CB,
+        "--exchange-impersonate",
+    ]);
+    assert!(
+        !public.status.success(),
+        "a public client may not impersonate"
+    );
+    json_of(run(&["client", "set-apis", backend_id, "--json"]));
     let removed = json_of(run(&["api", "remove", ORDERS, "--json"]));
     assert_eq!(removed["identifier"], ORDERS);
     assert!(!run(&["api", "show", ORDERS]).status.success());
@@ -1033,7 +1062,8 @@ async fn the_admin_api_registers_apis_and_gives_them_to_clients_audited(backend:
     assert_eq!(status, 200, "{set}");
     assert_eq!(
         call(reqwest::Method::GET, &path, None).await.1,
-        json!({ "apis": [ORDERS], "serves_apis": [], "exchange_audiences": [] })
+        json!({ "apis": [ORDERS], "serves_apis": [], "exchange_audiences": [],
+                "exchange_refresh": false, "exchange_impersonate": false })
     );
     // Serving an API (seeing its tokens) needs an administrator's recent sign-in.
     let serve = json!({ "serves_apis": [ORDERS] });

@@ -545,9 +545,10 @@ async fn malformed_exchange_requests_are_refused_as_rfc8693_says(backend: Backen
             )],
             "invalid_request",
         ),
-        // §2.2.2: an ID token is no valid access token (an access-token subject is served
-        // by the access-token exchange, which refuses it).
-        (&[("subject_token_type", ACCESS_TOKEN)], "invalid_grant"),
+        // §2.2.2: an ID token is no valid access token; an access-token subject is served
+        // by the access-token exchange, where a subject_token "invalid for any reason" MUST
+        // be `invalid_request`.
+        (&[("subject_token_type", ACCESS_TOKEN)], "invalid_request"),
         // §2.2.2: the audience is not one this server issues for.
         (
             &[("audience", "https://elsewhere.example")],

@@ -8,6 +8,7 @@ use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{LiveSession, NewDeviceSecret, Redemption};
+use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::opaque::{self, Kind};
 
 use super::alive;
@@ -158,6 +159,7 @@ pub async fn exchange(
             refresh_token: family.refresh_token,
             device_secret: device_secret.as_deref(),
             audience,
+            exchanged: ExchangedFrom::default(),
         },
     )?;
     response.device_secret = device_secret;

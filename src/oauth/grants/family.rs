@@ -65,6 +65,7 @@ pub fn start(ctx: &TokenContext<'_>, f: FamilyStart<'_>, refresh: bool) -> NewFa
             expires_at: ctx.now + lifetime,
             revoked_at: None,
             resources: f.resources.to_string(),
+            exchange_origins: None,
         },
         refresh_token,
         first,

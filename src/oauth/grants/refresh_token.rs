@@ -9,10 +9,12 @@ use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{Rotation, Successor};
+use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::opaque::{self, Kind};
 
 use super::alive;
 use super::authorization_code::secs;
+use super::token_exchange;
 use super::user_tokens::{self, UserGrant};
 
 fn invalid(description: &'static str) -> OAuthError {
@@ -59,15 +61,35 @@ pub async fn exchange(
         }
         None => granted,
     };
-    // RFC 8707 §2.2: each refresh may ask for any of the resources the authorization granted.
-    let audience = resources::for_token(
-        ctx.store,
-        client,
-        &resource::split_stored(&family.resources),
-        request.get("resource"),
-        &scope,
-    )
-    .await?;
+    // A family a token exchange started lives only as long as the grant it was made from,
+    // and only while the client may still exchange into its audience (issue 12 §2).
+    let (audience, exchanged) = match family.exchange_origins.as_deref() {
+        Some(origins) => {
+            let (audience, exchanged) = token_exchange::access_token::refreshed(
+                ctx,
+                client,
+                family,
+                origins,
+                request.get("resource"),
+                &scope,
+            )
+            .await?;
+            (Some(audience), exchanged)
+        }
+        // RFC 8707 §2.2: each refresh may ask for any of the resources the authorization
+        // granted.
+        None => {
+            let audience = resources::for_token(
+                ctx.store,
+                client,
+                &resource::split_stored(&family.resources),
+                request.get("resource"),
+                &scope,
+            )
+            .await?;
+            (audience, ExchangedFrom::default())
+        }
+    };
     let user = alive::check(
         ctx,
         user,
@@ -134,6 +156,7 @@ pub async fn exchange(
             refresh_token: Some(successor),
             device_secret: None,
             audience,
+            exchanged,
         },
     )
 }

@@ -9,6 +9,7 @@ use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::tokens::access::{self, AccessGrant};
+use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::id_token::{self, IdClaims, ProfileClaims};
 
 pub struct UserGrant<'a> {
@@ -27,6 +28,9 @@ pub struct UserGrant<'a> {
     /// The API(s) the access token is for (RFC 8707), with the scopes it carries; `None`: the
     /// client itself, with every granted scope.
     pub audience: Option<Audience>,
+    /// What a token exchange made the family from (`--exchange-refresh`): the access
+    /// token's `xo` and `act`; empty for a family the user's own authorization started.
+    pub exchanged: ExchangedFrom,
 }
 
 /// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
@@ -62,8 +66,9 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
             auth_time: Some(g.auth_time),
             roles: access_scope.contains("roles").then(|| g.user.roles.clone()),
             family: g.family_id.map(str::to_string),
-            act: None,
+            act: g.exchanged.act,
             may_act: None,
+            origins: g.exchanged.xo,
         },
         ctx.now,
     )?;

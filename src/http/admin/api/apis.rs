@@ -143,6 +143,12 @@ struct ClientApisJson {
     serves_apis: Option<Vec<String>>,
     /// APIs the client may exchange tokens into (RFC 8693).
     exchange_audiences: Option<Vec<String>>,
+    /// An exchange may also return a refresh token (confidential clients only; turning it
+    /// on is a sensitive action).
+    exchange_refresh: Option<bool>,
+    /// The client may exchange a token it serves without an actor token (impersonation,
+    /// RFC 8693 §1.1; confidential clients only; turning it on is a sensitive action).
+    exchange_impersonate: Option<bool>,
 }
 
 /// Sets the APIs a client uses and serves; every API must be registered. Making a client
@@ -170,6 +176,8 @@ pub(super) async fn set_client_apis(
         apis: body.apis,
         serves_apis: body.serves_apis,
         exchange_audiences: body.exchange_audiences,
+        exchange_refresh: body.exchange_refresh,
+        exchange_impersonate: body.exchange_impersonate,
     };
     let after = service(&state)
         .update_client_apis(&caller.0, &id, patch)

@@ -215,6 +215,11 @@ pub struct ClientApisForm {
     serves_apis: String,
     #[serde(default)]
     exchange_audiences: String,
+    /// A checkbox: present ("yes") when ticked.
+    #[serde(default)]
+    exchange_refresh: Option<String>,
+    #[serde(default)]
+    exchange_impersonate: Option<String>,
 }
 
 /// Both lists replace the client's (one identifier per line); an unknown API is shown again
@@ -232,6 +237,8 @@ pub async fn client_apis_save(
         apis: Some(words(&form.apis)),
         serves_apis: Some(words(&form.serves_apis)),
         exchange_audiences: Some(words(&form.exchange_audiences)),
+        exchange_refresh: Some(form.exchange_refresh.is_some()),
+        exchange_impersonate: Some(form.exchange_impersonate.is_some()),
     };
     let back = format!("/admin/clients/{}/apis", urlencoding::encode(&id));
     match service(&state)

@@ -1,36 +1,75 @@
 //! Token exchange of Tessera's own access tokens (RFC 8693, issue 12 §2): a client turns a
 //! user's token for one API into a token for another, under its exchange policy
-//! (`client_apis` roles `serve` and `exchange`). The new token keeps the subject's `sub`,
-//! `sid` and refresh family (`fam`), so every revocation that reaches the subject (logout,
-//! password change, family or user revocation) reaches it too, on every node at once.
+//! (`client_apis` roles `serve` and `exchange`, the client's `exchange_*` options). The new
+//! token keeps the subject's `sub`, `sid` and refresh family (`fam`), and names the tokens it
+//! was made from (`xo`: their client, `jti`, `kid`), so every revocation that reaches the
+//! subject (logout, password change, family, user or client revocation, its key, its `jti`)
+//! reaches it too, on every node at once.
 //!
-//! Decisions (issue 12 §2 leaves them open):
+//! Decisions (issue 12 §2 leaves them open; the attacker review settled the rest):
 //! - The subject must be a user's token: a client's own `client_credentials` token has no
 //!   user to act for and is refused.
-//! - The actor token must be an access token issued to the requesting client: a service
-//!   presents its own token, never someone else's.
-//! - Without an actor token (impersonation, §1.1) the exchange is refused: no client is
-//!   registered for it today.
+//! - The caller's right is checked before anything about the subject's state, and every bad
+//!   subject gets the same answer: `invalid_request`, as §2.2.2 says MUST for a subject or
+//!   actor token that is invalid "for any reason" (so a caller learns nothing of a token it
+//!   may not exchange, nor whether its user was disabled or signed out).
+//! - Scopes never exceed the grant the user made (the family's scope) when the caller is
+//!   the subject's own client (it cannot turn a token consented for `openid` into an API's
+//!   scopes), nor when the target is an API that grant was for (A→B→A regains nothing).
+//! - The actor token must be the caller's own `client_credentials` token (`sub` =
+//!   `client_id` = the caller): a user's token or the subject itself proves nothing.
+//! - Without an actor token, the subject's own client narrows its token (no `act`); any
+//!   other caller impersonates (§1.1), allowed only with `--exchange-impersonate`.
+//! - A public client proves nothing by holding its own token (a thief would too): it may only
+//!   narrow, to an audience the subject already has and scopes the subject already has.
+//! - A token goes through at most `MAX_EXCHANGES` exchanges, which bounds `act` and `xo`.
 //! - The new token lives at most as long as the subject has left: an exchange never extends
 //!   a grant.
-//! - No refresh token is issued (§2.2.1 makes it optional).
+//! - No refresh token is issued (§2.2.1 makes it optional), unless the client is allowed
+//!   one (`--exchange-refresh`) and asks with `requested_token_type` refresh_token: it then
+//!   starts a family of its own that dies with the subject's grant (`start_family`).
 
 use std::time::Duration;
 
 use super::{ExchangeRequest, TokenType};
-use crate::oauth::client::{Client, ClientType};
+use crate::oauth::client::{Client, ClientType, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::grants::alive;
+use crate::oauth::grants::authorization_code::secs;
 use crate::oauth::resource::{Audience, Resource};
 use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::tokens::access::{self, AccessGrant, AccessTokenError, verify_access_token};
-use crate::tokens::claims::{AccessClaims, Act};
+use crate::store::FamilyRow;
+use crate::tokens::access::{self, AccessGrant, verify_access_token};
+use crate::tokens::claims::{AccessClaims, Act, ExchangedFrom, MAX_EXCHANGES, Origin};
+use crate::tokens::opaque::{self, Kind};
 
-fn invalid_grant(description: &'static str) -> OAuthError {
-    OAuthError::InvalidGrant(description.into())
+/// RFC 8693 §2.2.2: "If the request itself is not valid or if either the subject_token or
+/// actor_token are invalid for any reason, or are unacceptable based on policy, the
+/// authorization server MUST construct an error response [...] The value of the error
+/// parameter MUST be the invalid_request error code". One answer for every reason, so that a
+/// caller learns nothing about a token it may not use.
+fn bad_subject() -> OAuthError {
+    OAuthError::invalid_request(
+        "the subject_token is not valid for this exchange (RFC 8693 §2.2.2)",
+    )
+}
+
+fn bad_actor() -> OAuthError {
+    OAuthError::invalid_request(
+        "the actor_token must be a valid client_credentials access token of the requesting \
+         client (RFC 8693 §2.2.2)",
+    )
+}
+
+/// Store failures keep their own answer (503 or 500); every refusal of the subject is one.
+fn subject_refused(e: OAuthError) -> OAuthError {
+    match e {
+        OAuthError::TemporarilyUnavailable | OAuthError::ServerError(_) => e,
+        _ => bad_subject(),
+    }
 }
 
 pub async fn exchange(
@@ -40,6 +79,15 @@ pub async fn exchange(
 ) -> Result<TokenResponse, OAuthError> {
     match request.requested_token_type {
         None | Some(TokenType::AccessToken) => {}
+        Some(TokenType::RefreshToken)
+            if client.exchange_refresh && client.allows_grant(GrantType::RefreshToken) => {}
+        Some(TokenType::RefreshToken) => {
+            return Err(OAuthError::UnauthorizedClient(
+                "this client may not get a refresh token by token exchange \
+                 (--exchange-refresh and the refresh_token grant)"
+                    .into(),
+            ));
+        }
         Some(other) => {
             return Err(OAuthError::invalid_request(format!(
                 "an access token is exchanged only for an access token, not {} (RFC 8693 §2.2.2)",
@@ -48,41 +96,35 @@ pub async fn exchange(
         }
     }
     let issuer = ctx.settings.issuer();
-    let subject = live_token(ctx, &issuer, request.subject_token, "subject_token")?;
+    // The signature says whose token it is; nothing about its state is looked at (or told)
+    // before the caller's right to exchange it is.
+    let subject = verify_access_token(ctx.keys, &issuer, request.subject_token, ctx.now)
+        .map_err(|_| bad_subject())?;
     // A client's own token (client_credentials) speaks for no user.
     if subject.sub == subject.client_id {
-        return Err(invalid_grant(
-            "the subject_token must be a user's access token",
-        ));
+        return Err(bad_subject());
     }
-    alive::live_user(
-        ctx,
-        GrantOrigin {
-            sub: &subject.sub,
-            client_id: &subject.client_id,
-            sid: subject.sid.as_deref(),
-            family: subject.fam.as_deref(),
-            issued_at: subject.iat,
-        },
-    )
-    .await?;
-
-    let act = actor(ctx, &issuer, client, request, &subject)?;
 
     // The one policy look-up: what the client serves and may exchange into.
     let policy = ctx.store.exchange_policy(client.id.as_str()).await?;
-    // Who may exchange: the subject's own client, or the backend of an API it is for. A
-    // token stolen by any other client is refused like a foreign one.
+    // Who may exchange: the subject's own client, or the backend of an API it is for.
     let own = subject.client_id == client.id.as_str();
-    let serves = client.client_type == ClientType::Confidential
+    let public = client.client_type != ClientType::Confidential;
+    let serves = !public
         && policy
             .iter()
             .any(|(serve, api)| *serve && subject.aud.contains(&api.identifier));
     if !(own || serves) {
-        return Err(invalid_grant(
-            "the subject_token was not issued to this client nor for an API it serves",
-        ));
+        return Err(bad_subject());
     }
+    if subject.xo.len() >= MAX_EXCHANGES {
+        return Err(OAuthError::invalid_request(format!(
+            "the subject_token has been exchanged {MAX_EXCHANGES} times already, the most a \
+             token may be (RFC 8693 §2.2.2)"
+        )));
+    }
+    let family = live_subject(ctx, &subject).await?;
+    let act = actor(ctx, &issuer, client, request, &subject, own)?;
 
     let target = target(request)?;
     let api = policy
@@ -91,37 +133,28 @@ pub async fn exchange(
         .map(|(_, api)| resources::api_from_row(api))
         .ok_or_else(|| {
             OAuthError::InvalidTarget(
-                format!("this client may not exchange tokens into {target} (RFC 8693 §2.2.2)")
-                    .into(),
+                "this client may not exchange tokens into that audience (RFC 8693 §2.2.2)".into(),
             )
         })?;
-
-    // At most what the client may have for the API; and no wider than the subject when the
-    // target is an audience it already had, or when the caller is a public client (it holds
-    // no secret, so it may only narrow).
-    let mut allowed = client.scopes.intersection(&api.scopes);
-    let subject_scope = Scope::parse(&subject.scope).unwrap_or_else(|_| Scope::empty());
-    if subject.aud.contains(target.as_str()) || client.client_type == ClientType::Public {
-        allowed = allowed.intersection(&subject_scope);
-    }
-    let scope = match &request.scope {
-        Some(asked) => {
-            if let Some(extra) = asked.excess(&allowed).next() {
-                return Err(OAuthError::InvalidScope(
-                    format!("the scope {extra} may not be exchanged into {target}").into(),
-                ));
-            }
-            asked.clone()
-        }
-        // Without `scope`, all that is allowed: a new audience's scopes are its own, never
-        // the subject's, and `allowed` is already narrowed to the subject's where it must be.
-        None => allowed,
-    };
-    if scope.is_empty() {
-        return Err(OAuthError::InvalidScope(
-            format!("no scope may be exchanged into {target} by this client").into(),
+    // A public client holds no secret: its own token proves nothing about who sends it, so
+    // it may only narrow, never reach an audience the token did not have.
+    if public && !subject.aud.contains(target.as_str()) {
+        return Err(OAuthError::InvalidTarget(
+            "a public client may exchange its token only into an audience it already has \
+             (RFC 8693 §2.2.2)"
+                .into(),
         ));
     }
+
+    let scope = granted_scope(
+        client,
+        &api.scopes,
+        &subject,
+        &family,
+        &target,
+        own,
+        request,
+    )?;
     let audience = Audience {
         aud: vec![target.to_string()],
         scope: scope.clone(),
@@ -131,6 +164,27 @@ pub async fn exchange(
     let remaining = Duration::from_secs(u64::try_from(subject.exp - ctx.now).unwrap_or(0));
     let ttl =
         resources::token_ttl(Some(&audience), client, ctx.settings.access_token_ttl).min(remaining);
+    let refresh = request.requested_token_type == Some(TokenType::RefreshToken);
+    let mut origins = subject.xo.clone();
+    origins.push(Origin {
+        c: subject.client_id.clone(),
+        j: subject.jti.clone(),
+        k: subject.kid.clone(),
+        // A new family's tokens name the subject's family, which is no longer their own.
+        f: refresh.then(|| family.family_id.clone()),
+    });
+    let (fam, refresh_token) = match refresh {
+        false => (subject.fam.clone(), None),
+        true => {
+            let from = ExchangedFrom {
+                xo: origins.clone(),
+                act: act.clone(),
+            };
+            let (id, token) =
+                start_family(ctx, client, &subject, &family, &target, &scope, &from).await?;
+            (Some(id), Some(token))
+        }
+    };
     let token = access::mint(
         resources::access_key(ctx.keys, client, Some(&audience))?,
         &issuer,
@@ -143,69 +197,252 @@ pub async fn exchange(
             sid: subject.sid.clone(),
             auth_time: subject.auth_time,
             roles: subject.roles.clone().filter(|_| scope.contains("roles")),
-            family: subject.fam.clone(),
-            act: Some(act),
+            family: fam,
+            act,
             may_act: None,
+            origins,
         },
         ctx.now,
     )?;
     // §2.2.1: `scope` is required when it differs from the request; the exchange never
     // grants an empty one, so it is always sent and the client need not compare.
+    // With a refresh token asked for, `access_token` still holds the access token (what
+    // `issued_token_type` names) and the refresh token comes beside it (§2.2.1).
     Ok(TokenResponse {
         issued_token_type: Some(TokenType::AccessToken.as_str()),
+        refresh_token,
         ..TokenResponse::access_only(token, &scope)
     })
 }
 
-/// One of our access tokens, verified (signature, `iss`, `exp`) and not revoked: the same
-/// checks introspection makes. §2.2.2: a subject (or actor) token that is not is
-/// `invalid_grant`, whatever the reason.
-fn live_token(
+/// `--exchange-refresh`: a family of the caller's own for the exchanged audience and scope,
+/// in the subject's session, ending no later than the subject's family, remembering what it
+/// was made from. Its refresh tokens rotate with reuse detection like any other; logging out
+/// revokes it with the session, and every refresh checks the grants it came from.
+async fn start_family(
     ctx: &TokenContext<'_>,
-    issuer: &str,
-    token: &str,
-    parameter: &'static str,
-) -> Result<AccessClaims, OAuthError> {
-    let claims = verify_access_token(ctx.keys, issuer, token, ctx.now).map_err(|e| {
-        let why = match e {
-            AccessTokenError::Expired => "has expired",
-            _ => "is not a valid access token of this server",
+    client: &Client,
+    subject: &AccessClaims,
+    parent: &FamilyRow,
+    target: &Resource,
+    scope: &Scope,
+    from: &ExchangedFrom,
+) -> Result<(String, String), OAuthError> {
+    let token = opaque::generate(Kind::Refresh);
+    let expires_at = (ctx.now + secs(ctx.settings.refresh_token_ttl)).min(parent.expires_at);
+    let idle = (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(expires_at);
+    let row = FamilyRow {
+        family_id: uuid::Uuid::new_v4().to_string(),
+        client_id: client.id.to_string(),
+        user_id: subject.sub.clone(),
+        sid: subject.sid.clone(),
+        scope: scope.to_string(),
+        auth_time: subject.auth_time.unwrap_or(parent.auth_time),
+        amr: parent.amr.clone(),
+        created_at: ctx.now,
+        expires_at,
+        revoked_at: None,
+        resources: target.to_string(),
+        exchange_origins: Some(
+            serde_json::to_string(from).map_err(|e| OAuthError::ServerError(e.into()))?,
+        ),
+    };
+    ctx.store
+        .insert_exchanged_family(&row, (&opaque::hash(&token), idle))
+        .await?;
+    Ok((row.family_id, token))
+}
+
+/// A refresh of a family `start_family` made: every grant it came from must still be alive
+/// (in the revocation list and in the store: a revoked or removed client's families are
+/// revoked there), the client must still be allowed refresh tokens by exchange and the
+/// audience, and the scope stays within the API's and the client's. Returns the access
+/// token's audience and what it carries of the exchange.
+pub async fn refreshed(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    family: &FamilyRow,
+    stored: &str,
+    requested: Option<&str>,
+    scope: &Scope,
+) -> Result<(Audience, ExchangedFrom), OAuthError> {
+    let from: ExchangedFrom =
+        serde_json::from_str(stored).map_err(|e| OAuthError::ServerError(e.into()))?;
+    let ended =
+        || OAuthError::InvalidGrant("the grant this token was exchanged from has ended".into());
+    for o in &from.xo {
+        let origin = GrantOrigin {
+            sub: &family.user_id,
+            client_id: &o.c,
+            sid: family.sid.as_deref(),
+            family: o.f.as_deref(),
+            issued_at: family.created_at,
         };
-        OAuthError::InvalidGrant(format!("the {parameter} {why}").into())
-    })?;
-    if ctx.revocations.is_revoked(&claims) {
+        if ctx.revocations.revokes_grant(&origin) {
+            return Err(ended());
+        }
+        if let Some(f) = o.f.as_deref() {
+            let live = ctx
+                .store
+                .family(f)
+                .await?
+                .is_some_and(|p| p.revoked_at.is_none() && p.expires_at > ctx.now);
+            if !live {
+                return Err(ended());
+            }
+        }
+    }
+    if !client.exchange_refresh {
         return Err(OAuthError::InvalidGrant(
-            format!("the {parameter} has been revoked").into(),
+            "this client may no longer get refresh tokens by token exchange".into(),
         ));
     }
-    Ok(claims)
+    let target = family.resources.trim();
+    if requested.is_some_and(|r| r != target) {
+        return Err(OAuthError::InvalidTarget(
+            "a refresh token from a token exchange is for its one audience (RFC 8707 §2.2)".into(),
+        ));
+    }
+    let api = ctx
+        .store
+        .exchange_policy(client.id.as_str())
+        .await?
+        .into_iter()
+        .find(|(serve, api)| !*serve && api.identifier == target)
+        .map(|(_, api)| resources::api_from_row(api))
+        .ok_or_else(|| {
+            OAuthError::InvalidGrant(
+                "this client may no longer exchange tokens into the token's audience".into(),
+            )
+        })?;
+    let scope = scope.intersection(&api.scopes).intersection(&client.scopes);
+    if scope.is_empty() {
+        return Err(OAuthError::InvalidScope(
+            "no scope of the token may still be exchanged into its audience".into(),
+        ));
+    }
+    Ok((
+        Audience {
+            aud: vec![target.to_string()],
+            scope,
+            ttl: api.access_token_ttl,
+            signing_alg: api.signing_alg,
+        },
+        from,
+    ))
+}
+
+/// Whether the subject's grant is alive, with the same checks every grant makes (user,
+/// password, session, family, client, and the revocation list for the token itself and every
+/// token it was made from), and the grant's family as the store has it: a client revoked or
+/// removed revokes its families in the store without a list entry for each.
+async fn live_subject(
+    ctx: &TokenContext<'_>,
+    subject: &AccessClaims,
+) -> Result<FamilyRow, OAuthError> {
+    if ctx.revocations.is_revoked(subject) {
+        return Err(bad_subject());
+    }
+    let Some(fam) = subject.fam.as_deref() else {
+        return Err(bad_subject());
+    };
+    alive::live_user(
+        ctx,
+        GrantOrigin {
+            sub: &subject.sub,
+            client_id: &subject.client_id,
+            sid: subject.sid.as_deref(),
+            family: Some(fam),
+            issued_at: subject.iat,
+        },
+    )
+    .await
+    .map_err(subject_refused)?;
+    ctx.store
+        .family(fam)
+        .await?
+        .filter(|f| f.revoked_at.is_none() && f.user_id == subject.sub && f.expires_at > ctx.now)
+        .ok_or_else(bad_subject)
+}
+
+/// The scope of the new token: at most what the client may have for the API; no wider than
+/// the subject when the target is an audience it had or the caller is public; no wider than
+/// the user's grant (the family's scope) when the caller is the subject's own client or the
+/// target is an API that grant was for. `invalid_scope` when the request asks for more.
+fn granted_scope(
+    client: &Client,
+    api_scopes: &Scope,
+    subject: &AccessClaims,
+    family: &FamilyRow,
+    target: &Resource,
+    own: bool,
+    request: &ExchangeRequest<'_>,
+) -> Result<Scope, OAuthError> {
+    let mut allowed = client.scopes.intersection(api_scopes);
+    let public = client.client_type != ClientType::Confidential;
+    if subject.aud.contains(target.as_str()) || public {
+        let subject_scope = Scope::parse(&subject.scope).unwrap_or_else(|_| Scope::empty());
+        allowed = allowed.intersection(&subject_scope);
+    }
+    let granted_for_target = family
+        .resources
+        .split_whitespace()
+        .any(|r| r == target.as_str());
+    if own || granted_for_target {
+        let grant_scope = Scope::parse(&family.scope).unwrap_or_else(|_| Scope::empty());
+        allowed = allowed.intersection(&grant_scope);
+    }
+    let scope = match &request.scope {
+        Some(asked) => {
+            if let Some(extra) = asked.excess(&allowed).next() {
+                return Err(OAuthError::InvalidScope(
+                    format!("the scope {extra} may not be exchanged into that audience").into(),
+                ));
+            }
+            asked.clone()
+        }
+        // Without `scope`, all that is allowed: a new audience's scopes are its own, never
+        // the subject's, and `allowed` is already narrowed where it must be.
+        None => allowed,
+    };
+    if scope.is_empty() {
+        return Err(OAuthError::InvalidScope(
+            "no scope may be exchanged into that audience by this client".into(),
+        ));
+    }
+    Ok(scope)
 }
 
 /// RFC 8693 §4.1: the actor of a delegation, with the subject's own actor nested inside.
-/// Without an actor token the exchange would be impersonation (§1.1), which no client may do.
+/// The actor token must be the caller's own client_credentials token. Without one, the
+/// subject's own client narrows its token (no actor), and any other caller impersonates
+/// (§1.1), which only a client registered for it may do.
 fn actor(
     ctx: &TokenContext<'_>,
     issuer: &str,
     client: &Client,
     request: &ExchangeRequest<'_>,
     subject: &AccessClaims,
-) -> Result<Act, OAuthError> {
+    own: bool,
+) -> Result<Option<Act>, OAuthError> {
     let Some((token, kind)) = request.actor else {
+        if own || client.exchange_impersonate {
+            return Ok(None);
+        }
         return Err(OAuthError::UnauthorizedClient(
-            "impersonation is not allowed: send the caller's own access token as actor_token \
-             (RFC 8693 §1.1, §2.1)"
+            "impersonation is not allowed for this client: send its own access token as \
+             actor_token (RFC 8693 §1.1, §2.1)"
                 .into(),
         ));
     };
     if kind != TokenType::AccessToken {
         return Err(super::unsupported("actor_token_type", kind.as_str()));
     }
-    let actor = live_token(ctx, issuer, token, "actor_token")?;
-    if actor.client_id != client.id.as_str() {
-        return Err(invalid_grant(
-            "the actor_token must be an access token of the requesting client",
-        ));
-    }
+    let actor = verify_access_token(ctx.keys, issuer, token, ctx.now)
+        .ok()
+        .filter(|a| !ctx.revocations.is_revoked(a))
+        .filter(|a| a.sub == a.client_id && a.client_id == client.id.as_str())
+        .ok_or_else(bad_actor)?;
     // §4.4: when the subject names who may act for it, the actor must be one of them.
     if let Some(may) = &subject.may_act {
         let admitted = may.sub == actor.sub
@@ -214,16 +451,16 @@ fn actor(
                 .as_deref()
                 .is_none_or(|c| c == actor.client_id);
         if !admitted {
-            return Err(invalid_grant(
-                "the subject_token's may_act does not name this actor (RFC 8693 §4.4)",
+            return Err(OAuthError::invalid_request(
+                "the subject_token's may_act does not name this actor (RFC 8693 §4.4, §2.2.2)",
             ));
         }
     }
-    Ok(Act {
+    Ok(Some(Act {
         sub: actor.sub,
         client_id: Some(actor.client_id),
         act: subject.act.clone().map(Box::new),
-    })
+    }))
 }
 
 /// §2.1: the target API, by `audience` (its identifier) and/or `resource`. One API per
@@ -233,7 +470,9 @@ fn target(request: &ExchangeRequest<'_>) -> Result<Resource, OAuthError> {
         .audience
         .map(|a| {
             Resource::parse(a).map_err(|e| {
-                OAuthError::InvalidTarget(format!("audience {e} (RFC 8693 §2.2.2)").into())
+                OAuthError::InvalidTarget(
+                    format!("the audience {} (RFC 8693 §2.2.2)", e.why()).into(),
+                )
             })
         })
         .transpose()?;

@@ -106,11 +106,15 @@ impl<'a> ExchangeRequest<'a> {
             .transpose()?;
         // §2.1: `resource` is an absolute URI without a fragment (RFC 8707 §2), kept as sent:
         // it names a registered API by its identifier, which a URL parser would normalize.
+        // §2.2.2: a target the server will not issue for is `invalid_target`; the value is
+        // not echoed (it may be long, or anything at all).
         let resource = request
             .get("resource")
             .map(|raw| {
                 Resource::parse(raw).map_err(|e| {
-                    OAuthError::invalid_request(format!("resource {e} (RFC 8693 §2.1)"))
+                    OAuthError::InvalidTarget(
+                        format!("the resource {} (RFC 8707 §2)", e.why()).into(),
+                    )
                 })
             })
             .transpose()?;

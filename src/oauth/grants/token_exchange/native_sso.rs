@@ -16,6 +16,7 @@ use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::revocation::GrantOrigin;
 use crate::store::{DeviceSecretRow, LiveSession, NativeSsoGrant, Store};
+use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::id_token::{self, IdClaims};
 use crate::tokens::opaque::{self, Kind};
 
@@ -186,6 +187,7 @@ pub async fn exchange(
             refresh_token: family.refresh_token,
             device_secret: Some(device_secret),
             audience: None,
+            exchanged: ExchangedFrom::default(),
         },
     )?;
     let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
