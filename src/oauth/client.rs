@@ -154,6 +154,8 @@ pub struct Client {
     pub signing_alg: SigningAlg,
     /// The vendor's group of apps that share a device's sign-in (Native SSO).
     pub native_sso_group: Option<SsoGroup>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -189,6 +191,8 @@ pub struct RegistrationInput {
     pub signing_alg: Option<String>,
     /// Native SSO group (`--native-sso-group`).
     pub native_sso_group: Option<String>,
+    /// `--require-dpop`.
+    pub require_dpop: bool,
 }
 
 /// A client registration that passed every check: what the store inserts (with an id and,
@@ -207,6 +211,7 @@ pub struct Registration {
     pub backchannel_logout_uri: Option<Url>,
     pub signing_alg: SigningAlg,
     pub native_sso_group: Option<SsoGroup>,
+    pub require_dpop: bool,
 }
 
 /// Scopes a client gets when the operator names none.
@@ -341,6 +346,7 @@ impl Registration {
             backchannel_logout_uri,
             signing_alg,
             native_sso_group,
+            require_dpop: input.require_dpop,
         })
     }
 }

@@ -290,6 +290,7 @@ mod tests {
             fam: Some("fam-1".into()),
             act: None,
             may_act: None,
+            cnf: None,
             kid: Some("kid-1".into()),
         }
     }

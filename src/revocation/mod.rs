@@ -353,6 +353,7 @@ mod tests {
             fam: None,
             act: None,
             may_act: None,
+            cnf: None,
             kid: None,
         };
         let token = Revocation::access_token(&claims, reason::CLIENT_REQUEST, 1100);

@@ -41,6 +41,7 @@ struct ClientRow {
     backchannel_logout_uri: Option<String>,
     signing_alg: String,
     native_sso_group: Option<String>,
+    require_dpop: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -51,7 +52,7 @@ macro_rules! columns {
     () => {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
-         signing_alg, created_at, updated_at, resource_server, native_sso_group"
+         signing_alg, created_at, updated_at, resource_server, native_sso_group, require_dpop"
     };
 }
 
@@ -289,7 +290,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -311,6 +312,7 @@ impl Store {
         .bind(now)
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
+        .bind(i64::from(registration.require_dpop))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -391,7 +393,7 @@ impl Store {
         let done = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
-             resource_server = $8, native_sso_group = $9 where client_id = $7",
+             resource_server = $8, native_sso_group = $9, require_dpop = $10 where client_id = $7",
         )
         .bind(registration.name.clone())
         .bind(uris_column(&registration.redirect_uris))
@@ -407,6 +409,7 @@ impl Store {
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
+        .bind(i64::from(registration.require_dpop))
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() > 0;
@@ -537,6 +540,7 @@ impl ClientRow {
             secret_hash: self.secret_hash,
             first_party: self.first_party != 0,
             resource_server: self.resource_server != 0,
+            require_dpop: self.require_dpop != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -582,6 +586,7 @@ mod tests {
             backchannel_logout_uri: None,
             signing_alg: SigningAlg::default(),
             native_sso_group: None,
+            require_dpop: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -23,6 +23,8 @@ pub struct FamilyRow {
     /// The resources the authorization granted (RFC 8707), space-separated: each refresh
     /// may narrow to them again (§2.2).
     pub resources: String,
+    /// RFC 9449 §5: the DPoP key (thumbprint) the family's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A presented refresh token and its family.
@@ -47,6 +49,7 @@ fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         revoked_at: r.try_get("revoked_at")?,
         resources: r.try_get("resources")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -78,7 +81,7 @@ impl Store {
         let row = sqlx::query(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.dpop_jkt from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id where t.token_hash = $1",
         )
         .bind(token_hash)
@@ -104,7 +107,7 @@ impl Store {
         let sql = format!(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.dpop_jkt, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id left join users u on u.id = f.user_id \
              where t.token_hash = $1"
         );
@@ -363,8 +366,8 @@ pub(super) async fn insert_family(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
-         amr, created_at, expires_at, resources) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         amr, created_at, expires_at, resources, dpop_jkt) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&f.family_id)
     .bind(&f.client_id)
@@ -376,6 +379,7 @@ pub(super) async fn insert_family(
     .bind(f.created_at)
     .bind(f.expires_at)
     .bind(&f.resources)
+    .bind(&f.dpop_jkt)
     .execute(&mut **tx)
     .await?;
     if let Some((hash, idle_expires_at)) = first_token {

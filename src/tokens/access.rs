@@ -29,6 +29,18 @@ pub struct AccessGrant {
     /// RFC 8693 §4.4. No grant sets it today (a policy could); a token that carries it is
     /// exchanged only by the actors it names.
     pub may_act: Option<Act>,
+    /// RFC 9449 §6: the DPoP key (thumbprint) the token is bound to.
+    pub dpop_jkt: Option<String>,
+}
+
+impl AccessToken {
+    /// RFC 9449 §5: `DPoP` for a bound token, `Bearer` otherwise (RFC 6750).
+    pub fn token_type(&self) -> &'static str {
+        match self.claims.cnf {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,6 +74,7 @@ pub fn mint(
         fam: grant.family,
         act: grant.act,
         may_act: grant.may_act,
+        cnf: grant.dpop_jkt.map(|jkt| crate::oauth::dpop::Cnf { jkt }),
         // Not serialized (a header member); only verification needs it.
         kid: None,
     };
@@ -144,6 +157,7 @@ mod tests {
             family: Some("fam-1".into()),
             act: None,
             may_act: None,
+            dpop_jkt: None,
         };
         let minted = mint(ring.active().unwrap(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);

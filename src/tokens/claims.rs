@@ -45,6 +45,9 @@ pub struct AccessClaims {
     /// carries it is exchanged only by an actor it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_act: Option<Act>,
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::oauth::dpop::Cnf>,
 }
 
 /// An actor (RFC 8693 §4.1): the party that acts, and before it the one it acted for.

@@ -111,6 +111,7 @@ mod tests {
             fam: None,
             act: None,
             may_act: None,
+            cnf: None,
             kid: None,
         })
     }

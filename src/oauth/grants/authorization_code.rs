@@ -76,6 +76,19 @@ pub async fn exchange(
         (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
         (None, None) => {}
     }
+    // RFC 9449 §10: a code the authorization request bound with `dpop_jkt` is redeemed only
+    // with a proof of that key (a stolen code is useless without the app's private key).
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && request.dpop_jkt() != Some(bound)
+    {
+        return Err(match request.dpop_jkt() {
+            None => OAuthError::InvalidDpopProof(
+                "this code was bound to a DPoP key (dpop_jkt): send a proof of it (RFC 9449 §10)"
+                    .into(),
+            ),
+            Some(_) => invalid("the DPoP proof's key is not the one this code was bound to"),
+        });
+    }
     let user = alive::live_user(
         ctx,
         GrantOrigin {
@@ -108,6 +121,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: &row.amr,
             resources: &row.resources,
+            dpop_jkt: request.dpop_jkt(),
         },
         true,
     );
@@ -158,6 +172,7 @@ pub async fn exchange(
             refresh_token: family.refresh_token,
             device_secret: device_secret.as_deref(),
             audience,
+            dpop_jkt: request.dpop_jkt(),
         },
     )?;
     response.device_secret = device_secret;

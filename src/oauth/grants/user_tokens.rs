@@ -27,6 +27,8 @@ pub struct UserGrant<'a> {
     /// The API(s) the access token is for (RFC 8707), with the scopes it carries; `None`: the
     /// client itself, with every granted scope.
     pub audience: Option<Audience>,
+    /// RFC 9449 §5: the DPoP key of the request's proof; the access token is bound to it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
@@ -64,6 +66,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
             family: g.family_id.map(str::to_string),
             act: None,
             may_act: None,
+            dpop_jkt: g.dpop_jkt.map(str::to_string),
         },
         ctx.now,
     )?;
@@ -93,8 +96,8 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
         None
     };
     Ok(TokenResponse {
+        token_type: access.token_type(),
         access_token: access.token,
-        token_type: "Bearer",
         expires_in: access.expires_in,
         scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
         refresh_token: g.refresh_token,

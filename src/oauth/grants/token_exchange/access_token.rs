@@ -49,6 +49,15 @@ pub async fn exchange(
     }
     let issuer = ctx.settings.issuer();
     let subject = live_token(ctx, &issuer, request.subject_token, "subject_token")?;
+    // RFC 9449 §6: a DPoP-bound token works only for the holder of its key, here as anywhere:
+    // it is exchanged only with a proof of that key.
+    if let Some(cnf) = &subject.cnf
+        && request.dpop_jkt != Some(cnf.jkt.as_str())
+    {
+        return Err(invalid_grant(
+            "the subject_token is DPoP-bound: send a DPoP proof of its key (RFC 9449 §6)",
+        ));
+    }
     // A client's own token (client_credentials) speaks for no user.
     if subject.sub == subject.client_id {
         return Err(invalid_grant(
@@ -146,6 +155,8 @@ pub async fn exchange(
             family: subject.fam.clone(),
             act: Some(act),
             may_act: None,
+            // Bound to the requester's key when it sent a proof (RFC 9449 §5).
+            dpop_jkt: request.dpop_jkt.map(str::to_string),
         },
         ctx.now,
     )?;

@@ -143,6 +143,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: &row.amr,
             resources: "",
+            dpop_jkt: request.dpop_jkt,
         },
         !as_id_token,
     );
@@ -186,6 +187,7 @@ pub async fn exchange(
             refresh_token: family.refresh_token,
             device_secret: Some(device_secret),
             audience: None,
+            dpop_jkt: request.dpop_jkt,
         },
     )?;
     let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
