@@ -12,6 +12,9 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+/// Signs a proof's signing input.
+type Sign = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified>>;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let [_, alg, htu, iat, count] = args.as_slice() else {
@@ -20,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let iat: i64 = iat.parse()?;
     let count: usize = count.parse()?;
     let rng = SystemRandom::new();
-    let sign: Box<dyn Fn(&[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified>>;
+    let sign: Sign;
     let jwk = match alg.as_str() {
         "ES256" => {
             let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)?;
