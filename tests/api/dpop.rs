@@ -830,3 +830,29 @@ async fn a_nonce_from_one_node_is_accepted_by_another() {
         ok(client_credentials(&b, &service, Some(&key.sign(&key.header(), &claims))).await).await;
     assert_eq!(body["token_type"], "DPoP");
 }
+
+/// §11.1: what the replay store keeps expires with the proof's window; the purge job deletes it
+/// then (PostgreSQL; SQLite keeps it in memory), and never before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_deletes_proofs_whose_window_is_over() {
+    use tessera::purge::{Outcome, Policy, run_once};
+    // (iat + dpop_proof_lifetime + dpop_clock_skew + 1 is when a row may go.)
+    let app = spawn_app(Backend::Postgres).await;
+    let service = app.create_service_client("api.read").await;
+    let key = DpopKey::es256();
+    ok(client_credentials(&app, &service, Some(&key.token_proof(&app))).await).await;
+    let policy = Policy::from_settings(&app.state.settings);
+    let purged = |at| {
+        let store = app.state.store.clone();
+        async move {
+            match run_once(&store, policy, at).await.unwrap() {
+                Outcome::Ran(p) => p.dpop_proofs,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    // The purge keeps a margin for nodes whose clocks differ.
+    let now = app.clock.now() + tessera::purge::CLOCK_SKEW_MARGIN;
+    assert_eq!(purged(now + 60).await, 0, "still inside the window");
+    assert_eq!(purged(now + 60 + 5 + 1).await, 1);
+}
