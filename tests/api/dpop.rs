@@ -856,3 +856,45 @@ async fn the_purge_deletes_proofs_whose_window_is_over() {
     assert_eq!(purged(now + 60).await, 0, "still inside the window");
     assert_eq!(purged(now + 60 + 5 + 1).await, 1);
 }
+
+/// `tessera client add --require-dpop` registers a client that needs a proof (§5.2), shown as
+/// `require_dpop` by the CLI (the admin API's client representation is the same `ClientView`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_add_require_dpop_registers_a_client_that_needs_a_proof() {
+    use crate::cli_config::{stderr, tessera};
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let out = tessera(
+        dir.path(),
+        &[
+            "client",
+            "add",
+            "--name",
+            "Strict service",
+            "--type",
+            "confidential",
+            "--grant-type",
+            "client_credentials",
+            "--scope",
+            "api.read",
+            "--require-dpop",
+            "--json",
+        ],
+        &[("DATABASE_URL", &db.url)],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let added: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(added["require_dpop"], true, "{added}");
+    let app = crate::helpers::spawn_on(db, tempfile::tempdir().unwrap(), |_| {}).await;
+    let client = TestClient {
+        id: added["client_id"].as_str().unwrap().into(),
+        secret: added["client_secret"].as_str().map(str::to_string),
+    };
+    refused(
+        client_credentials(&app, &client, None).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    let key = DpopKey::eddsa();
+    ok(client_credentials(&app, &client, Some(&key.token_proof(&app))).await).await;
+}
