@@ -310,4 +310,54 @@ mod tests {
         assert!(!same_target("https://u:p@id.example/token", &endpoint));
         assert!(!same_target("/token", &endpoint));
     }
+
+    /// RS256 and PS256 proofs verify with the RSA key they carry (§4.3 points 5 to 7).
+    #[test]
+    fn rsa_proofs_verify_with_their_own_key() {
+        use aws_lc_rs::rsa::{KeyPair, KeySize};
+        use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256, RSA_PSS_SHA256};
+        let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
+        let public = pair.public_key();
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
+            "e": URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+        });
+        let htu = Url::parse("https://id.example/token").unwrap();
+        let expected = Expected {
+            htm: "POST",
+            htu: &htu,
+            access_token: None,
+        };
+        let window = Window {
+            lifetime: 60,
+            skew: 5,
+        };
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        for (alg, padding) in [
+            (
+                "RS256",
+                &RSA_PKCS1_SHA256 as &'static dyn aws_lc_rs::signature::RsaEncoding,
+            ),
+            ("PS256", &RSA_PSS_SHA256),
+        ] {
+            let header = serde_json::json!({"typ": TYP, "alg": alg, "jwk": jwk});
+            let claims = serde_json::json!({"jti": "0123456789abcdef", "htm": "POST",
+                "htu": "https://id.example/token", "iat": 1000});
+            let input = format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+            );
+            let mut sig = vec![0; pair.public_modulus_len()];
+            pair.sign(padding, &rng, input.as_bytes(), &mut sig)
+                .unwrap();
+            let proof = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+            let verified = verify(&proof, &expected, window, 1000).unwrap();
+            assert_eq!(
+                verified.jkt,
+                thumbprint(jwk.as_object().unwrap(), Algorithm::RS256).unwrap()
+            );
+        }
+    }
 }
