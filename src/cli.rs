@@ -281,6 +281,10 @@ pub struct AddClient {
     /// be allowed the device_sso scope and the token-exchange grant.
     #[arg(long, value_name = "NAME")]
     pub native_sso_group: Option<String>,
+    /// Every token request of this client must carry a DPoP proof (RFC 9449): its tokens are
+    /// always bound to the app's key.
+    #[arg(long)]
+    pub require_dpop: bool,
     /// An API (registered with `tessera api add`) the client may get tokens for with
     /// `resource` (RFC 8707). Repeatable.
     #[arg(long = "api", value_name = "URI")]

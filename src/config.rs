@@ -150,6 +150,19 @@ pub struct Settings {
     #[serde(with = "duration")]
     pub purge_interval: Duration,
 
+    /// DPoP (RFC 9449): how long a proof is accepted after its `iat` (§4.3 point 11); its
+    /// `jti` is remembered that long (plus the skew) to refuse replays (§11.1).
+    #[serde(with = "duration")]
+    pub dpop_proof_lifetime: Duration,
+    /// Clock difference tolerated between a client and this server for a proof's `iat`.
+    #[serde(with = "duration")]
+    pub dpop_clock_skew: Duration,
+    /// Require a server nonce (§8) in DPoP proofs at the token endpoint.
+    pub dpop_nonce: bool,
+    /// How long a DPoP nonce is handed out; each is accepted for that long again after.
+    #[serde(with = "duration")]
+    pub dpop_nonce_window: Duration,
+
     /// `tracing` filter, e.g. `info` or `tessera=debug,info`. `RUST_LOG` overrides it.
     pub log_level: String,
     pub log_format: LogFormat,
@@ -193,6 +206,10 @@ impl Default for Settings {
             // an unchanged row is reused.
             client_cache_ttl: Duration::from_secs(60),
             token_rate_limit_per_client: 1000,
+            dpop_proof_lifetime: Duration::from_secs(60),
+            dpop_clock_skew: Duration::from_secs(5),
+            dpop_nonce: false,
+            dpop_nonce_window: Duration::from_secs(5 * 60),
             client_request_timeout: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
             admin_require_totp: true,
@@ -261,6 +278,24 @@ impl Settings {
         if self.access_token_ttl.is_zero() || self.access_token_ttl > Duration::from_secs(3600) {
             return Err(ConfigError(
                 "TESSERA_ACCESS_TOKEN_TTL must be between 1s and 1h (e.g. 5m)".into(),
+            ));
+        }
+        // Every accepted DPoP proof is remembered for its window (RFC 9449 §11.1): a long one
+        // grows that store and lets a captured proof be used late.
+        if self.dpop_proof_lifetime.is_zero() || self.dpop_proof_lifetime > Duration::from_secs(600)
+        {
+            return Err(ConfigError(
+                "TESSERA_DPOP_PROOF_LIFETIME must be between 1s and 10m (e.g. 60s)".into(),
+            ));
+        }
+        if self.dpop_clock_skew > Duration::from_secs(300) {
+            return Err(ConfigError(
+                "TESSERA_DPOP_CLOCK_SKEW must be at most 5m (e.g. 5s)".into(),
+            ));
+        }
+        if self.dpop_nonce_window.is_zero() {
+            return Err(ConfigError(
+                "TESSERA_DPOP_NONCE_WINDOW must be at least 1s (e.g. 5m)".into(),
             ));
         }
         // A reused refresh token inside the window gets the same successor back; a long window

@@ -181,6 +181,12 @@ impl ResponseError for OAuthError {
             OAuthError::RateLimited(retry_after) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
             }
+            // RFC 9449 §8: the nonce to use, in a header the client reads.
+            OAuthError::UseDpopNonce(nonce) => {
+                if let Ok(value) = HeaderValue::from_str(nonce) {
+                    res.insert_header(("DPoP-Nonce", value));
+                }
+            }
             OAuthError::ServerError(cause) => {
                 tracing::error!(error = ?cause, "internal error");
             }
@@ -199,7 +205,9 @@ impl ResponseError for crate::oauth::error::BearerError {
     fn status_code(&self) -> StatusCode {
         use crate::oauth::error::BearerError as E;
         match self {
-            E::Missing | E::InvalidToken => StatusCode::UNAUTHORIZED,
+            E::Missing | E::InvalidToken | E::DpopInvalidToken(_) | E::InvalidDpopProof(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             E::InvalidRequest => StatusCode::BAD_REQUEST,
             E::InsufficientScope(_) => StatusCode::FORBIDDEN,
             E::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -214,16 +222,36 @@ impl ResponseError for crate::oauth::error::BearerError {
             E::InvalidToken => Some("invalid_token"),
             E::InsufficientScope(_) => Some("insufficient_scope"),
             E::Unavailable => Some("temporarily_unavailable"),
+            E::DpopInvalidToken(_) => Some("invalid_token"),
+            E::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
         };
-        let challenge = match code {
-            None => "Bearer realm=\"tessera\"".to_string(),
-            Some(code) => {
-                format!("Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{self}\"")
+        // RFC 9449 §7.1: the DPoP scheme's challenge names the algorithms a proof may use.
+        let dpop = format!("DPoP algs=\"{}\"", crate::oauth::dpop::ALGS.join(" "));
+        // A quoted-string of visible ASCII (RFC 9110 §11.2): section signs spelled out.
+        let description: String = self
+            .to_string()
+            .replace('§', "section ")
+            .chars()
+            .filter(|c| (c.is_ascii_graphic() || *c == ' ') && *c != '"' && *c != '\\')
+            .collect();
+        let challenge = match (self, code) {
+            (E::DpopInvalidToken(_) | E::InvalidDpopProof(_), Some(code)) => {
+                format!("{dpop}, error=\"{code}\", error_description=\"{description}\"")
             }
+            (_, None) => "Bearer realm=\"tessera\"".to_string(),
+            (_, Some(code)) => format!(
+                "Bearer realm=\"tessera\", error=\"{code}\", error_description=\"{description}\""
+            ),
         };
         let mut res = HttpResponse::build(self.status_code());
         if let Ok(value) = HeaderValue::from_str(&challenge) {
             res.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        // No credentials at all: either scheme will do (RFC 9449 §7.2).
+        if matches!(self, E::Missing)
+            && let Ok(value) = HeaderValue::from_str(&dpop)
+        {
+            res.append_header((header::WWW_AUTHENTICATE, value));
         }
         res.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .json(serde_json::json!({

@@ -45,6 +45,8 @@ pub struct Purged {
     pub audit_log: u64,
     /// Hourly activity counts (the console's charts) older than the audit retention.
     pub activity_hourly: u64,
+    /// DPoP proofs past their replay window (RFC 9449 §11.1; PostgreSQL only).
+    pub dpop_proofs: u64,
 }
 
 impl Purged {
@@ -60,6 +62,7 @@ impl Purged {
             + self.client_changes
             + self.audit_log
             + self.activity_hourly
+            + self.dpop_proofs
     }
 }
 
@@ -131,6 +134,7 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     let throttle_before = now.saturating_sub(policy.throttle_window);
     p.login_throttle = batches(|| store.purge_login_throttle_batch(throttle_before, BATCH)).await?;
     p.revocations = batches(|| store.purge_revocations_batch(now, BATCH)).await?;
+    p.dpop_proofs = batches(|| store.purge_dpop_proofs_batch(now, BATCH)).await?;
     let changes_before = now.saturating_sub(CLIENT_CHANGE_RETENTION);
     p.client_changes = batches(|| store.purge_client_changes_batch(changes_before, BATCH)).await?;
     let audit_before = now.saturating_sub(policy.audit_retention);

@@ -45,6 +45,8 @@ pub struct AppState {
     /// This node's counts for the console's charts, written by `activity::Recorder`.
     pub activity: Arc<activity::Activity>,
     pub token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
+    /// DPoP (RFC 9449): proof window, nonces, the endpoint URLs proofs must name.
+    pub dpop: Arc<crate::oauth::dpop::Dpop>,
 }
 
 /// Why the server could not start; each message is one line an operator can act on.
@@ -60,6 +62,8 @@ pub enum StartError {
     Migrate(String),
     #[error("cannot load the revocation list: {0}")]
     Revocations(#[source] crate::store::StoreError),
+    #[error("cannot read the DPoP nonce secret: {0}")]
+    DpopSecret(#[source] crate::store::StoreError),
     #[error("argon2 settings: {0}")]
     Hasher(#[from] crate::accounts::password::HashError),
     #[error("signing keys: {0}")]
@@ -166,6 +170,12 @@ impl Application {
         if let Err(e) = store.sync_client_cache().await {
             tracing::warn!(error = %e, "cannot read client changes yet");
         }
+        let nonce_secret = store
+            .dpop_nonce_secret()
+            .await
+            .map_err(StartError::DpopSecret)?;
+        let dpop = crate::oauth::dpop::Dpop::new(&settings, &nonce_secret)
+            .map_err(|e| ConfigError(format!("TESSERA_ISSUER: {e}")))?;
         let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
         let hasher = PasswordHasherPool::new(
             settings.argon2_memory_kib,
@@ -199,6 +209,7 @@ impl Application {
             keys,
             revocations,
             verified_tokens: Arc::default(),
+            dpop: Arc::new(dpop),
             backchannel,
             clock,
         });

@@ -42,6 +42,8 @@ pub struct ClientPatch {
     pub resource_server: Option<bool>,
     /// Native SSO group; `Some(None)` leaves the group.
     pub native_sso_group: Option<Option<String>>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    pub require_dpop: Option<bool>,
 }
 
 /// A client's settings after a patch: what is checked again as at registration.
@@ -54,6 +56,7 @@ pub struct ClientEdit {
     pub backchannel_logout_uri: Option<String>,
     pub resource_server: bool,
     pub native_sso_group: Option<String>,
+    pub require_dpop: bool,
 }
 
 impl ClientPatch {
@@ -76,6 +79,7 @@ impl ClientPatch {
             native_sso_group: self
                 .native_sso_group
                 .unwrap_or_else(|| current.native_sso_group.clone()),
+            require_dpop: self.require_dpop.unwrap_or(current.require_dpop),
         }
     }
 }
@@ -121,6 +125,8 @@ pub fn registration_needs_recent_sign_in(input: &RegistrationInput) -> bool {
 pub fn edit_needs_recent_sign_in(before: &ClientView, edit: &ClientEdit) -> bool {
     let new = |after: &[String], before: &[String]| after.iter().any(|u| !before.contains(u));
     (edit.resource_server && !before.resource_server)
+        // Dropping DPoP makes the client's next tokens bearer tokens again.
+        || (before.require_dpop && !edit.require_dpop)
         || (edit.native_sso_group.is_some() && edit.native_sso_group != before.native_sso_group)
         || new(&edit.redirect_uris, &before.redirect_uris)
         || new(
@@ -200,6 +206,7 @@ pub async fn update(
         backchannel_logout_uri: edit.backchannel_logout_uri,
         signing_alg: Some(before.signing_alg.to_string()),
         native_sso_group: edit.native_sso_group,
+        require_dpop: edit.require_dpop,
     })?;
     if !store.update_client_settings(id, &registration, now).await? {
         return Err(not_found(id));
@@ -375,6 +382,8 @@ pub struct ClientView {
     /// Native SSO: apps of one group share a device's sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub native_sso_group: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     /// Unix seconds.
     #[schema(value_type = i64)]
     pub created_at: UnixTime,
@@ -400,6 +409,7 @@ impl From<&Client> for ClientView {
             backchannel_logout_uri: c.backchannel_logout_uri.as_ref().map(|u| u.to_string()),
             signing_alg: c.signing_alg.as_str(),
             native_sso_group: c.native_sso_group.as_ref().map(|g| g.to_string()),
+            require_dpop: c.require_dpop,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

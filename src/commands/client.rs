@@ -46,6 +46,7 @@ fn registration_input(args: &AddClient) -> RegistrationInput {
         backchannel_logout_uri: args.backchannel_logout_uri.clone(),
         signing_alg: args.signing_alg.clone(),
         native_sso_group: args.native_sso_group.clone(),
+        require_dpop: args.require_dpop,
     }
 }
 
@@ -182,6 +183,7 @@ fn print_client(c: &Client, apis: &ClientApis, json: bool) {
         println!("backchannel_logout_uri: {uri}");
     }
     println!("signing_alg: {}", view.signing_alg);
+    println!("require_dpop: {}", view.require_dpop);
     if let Some(group) = &view.native_sso_group {
         println!("native_sso_group: {group}");
     }

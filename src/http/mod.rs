@@ -8,6 +8,7 @@ mod cookies;
 mod csrf;
 mod current_session;
 mod discovery;
+mod dpop;
 mod end_session;
 mod extractors;
 mod form;

@@ -21,6 +21,7 @@ pub async fn token(
         .and_then(|g| GrantType::parse(g).ok())
         .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
+    let proof = super::dpop::proof_header(&req)?;
     let keys = state
         .keys
         .for_signing(crate::keys::manage::max_unsynced(&state.settings))
@@ -33,8 +34,10 @@ pub async fn token(
         revocations: &state.revocations,
         now,
         rate_limit: &state.token_rate_limit,
+        dpop: &state.dpop,
     };
-    let result = token::exchange(&ctx, &credentials, &TokenRequest::new(params)).await;
+    let request = TokenRequest::new(params).with_dpop_proof(proof);
+    let result = token::exchange(&ctx, &credentials, &request).await;
     match (&result, grant) {
         (Ok(_), Some(grant)) => {
             state.metrics.token_issued(grant);
@@ -47,7 +50,12 @@ pub async fn token(
         _ => {}
     }
     let response = result?;
-    Ok(HttpResponse::Ok()
+    let mut ok = HttpResponse::Ok();
+    // RFC 9449 §8: a fresh nonce with every answer, so that clients rarely meet use_dpop_nonce.
+    if let Some(nonce) = state.dpop.nonce(now) {
+        ok.insert_header(("DPoP-Nonce", nonce));
+    }
+    Ok(ok
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(response))

@@ -3,31 +3,48 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::oauth::dpop::{DpopError, Expected};
 use crate::oauth::error::BearerError;
 use crate::oauth::grants::user_tokens::profile_claims;
 use crate::oauth::scope::Scope;
 use crate::startup::AppState;
 use crate::tokens::access::verify_access_token;
 
-/// RFC 6750 §2.1 (header) or §2.2 (form body of a POST). Both at once is an error (§2).
-fn bearer(req: &HttpRequest, body: &[u8]) -> Result<String, BearerError> {
+/// How the access token came: as a bearer token (RFC 6750) or under the DPoP scheme (RFC 9449
+/// §7.1).
+enum Presented {
+    Bearer(String),
+    Dpop(String),
+}
+
+/// RFC 6750 §2.1 (header) or §2.2 (form body of a POST), or RFC 9449 §7.1 (`Authorization:
+/// DPoP`). A token in two places at once is an error (RFC 6750 §2).
+fn presented(req: &HttpRequest, body: &[u8]) -> Result<Presented, BearerError> {
     let from_header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, token) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_string())
+            let token = token.trim().to_string();
+            if scheme.eq_ignore_ascii_case("bearer") {
+                Some(Presented::Bearer(token))
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Some(Presented::Dpop(token))
+            } else {
+                None
+            }
         });
     let from_body = url::form_urlencoded::parse(body)
         .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned());
+        .map(|(_, v)| Presented::Bearer(v.into_owned()));
     match (from_header, from_body) {
         (Some(_), Some(_)) => Err(BearerError::InvalidRequest),
-        (Some(t), None) | (None, Some(t)) if !t.is_empty() => Ok(t),
-        _ => Err(BearerError::Missing),
+        (Some(p), None) | (None, Some(p)) => match &p {
+            Presented::Bearer(t) | Presented::Dpop(t) if !t.is_empty() => Ok(p),
+            _ => Err(BearerError::Missing),
+        },
+        (None, None) => Err(BearerError::Missing),
     }
 }
 
@@ -36,13 +53,59 @@ pub async fn userinfo(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, BearerError> {
-    let token = bearer(&req, &body)?;
+    let presented = presented(&req, &body)?;
+    let (Presented::Bearer(token) | Presented::Dpop(token)) = &presented;
+    let dpop = matches!(presented, Presented::Dpop(_));
     let now = state.clock.now();
-    let claims = verify_access_token(&state.keys.current(), &state.settings.issuer(), &token, now)
-        .map_err(|_| BearerError::InvalidToken)?;
+    let invalid = || match dpop {
+        true => BearerError::DpopInvalidToken("the access token is invalid, expired or revoked"),
+        false => BearerError::InvalidToken,
+    };
+    let claims = verify_access_token(&state.keys.current(), &state.settings.issuer(), token, now)
+        .map_err(|_| invalid())?;
     // A token for an API (RFC 8707) is that API's alone; userinfo serves the client's own.
     if state.revocations.is_revoked(&claims) || !claims.aud.is_only(&claims.client_id) {
-        return Err(BearerError::InvalidToken);
+        return Err(invalid());
+    }
+    match (dpop, &claims.cnf) {
+        (false, None) => {}
+        // RFC 9449 §7.1: a bound token is never accepted as a bearer token.
+        (false, Some(_)) => {
+            return Err(BearerError::DpopInvalidToken(
+                "the access token is DPoP-bound: send it with the DPoP scheme and a proof",
+            ));
+        }
+        (true, cnf) => {
+            let proof = super::dpop::proof(&req)
+                .map_err(|e| BearerError::InvalidDpopProof(e.description().into()))?
+                .ok_or(BearerError::InvalidDpopProof(
+                    "the DPoP scheme needs a DPoP proof header (RFC 9449 §7.1)".into(),
+                ))?;
+            let expected = Expected {
+                htm: req.method().as_str(),
+                htu: state.dpop.userinfo_url(),
+                access_token: Some(token),
+            };
+            // Checked after the token, so that only a holder of a valid token can make us
+            // remember a proof.
+            let proof = state
+                .dpop
+                .check(&state.store, &proof, &expected, false, now)
+                .await
+                .map_err(|e| match e {
+                    DpopError::Invalid(why) => BearerError::InvalidDpopProof(why),
+                    DpopError::UseNonce(_) | DpopError::Store(_) => BearerError::Unavailable,
+                })?;
+            // §7.1: the proof's key must be the one the token is bound to.
+            if !cnf
+                .as_ref()
+                .is_some_and(|c| crate::tokens::opaque::ct_eq(&c.jkt, &proof.jkt))
+            {
+                return Err(BearerError::DpopInvalidToken(
+                    "the access token is not bound to the DPoP proof's key",
+                ));
+            }
+        }
     }
     let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());
     if !scope.contains("openid") {

@@ -37,6 +37,8 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// The APIs `resource` asked for (RFC 8707), granted with the code.
     pub resources: Vec<Api>,
+    /// RFC 9449 §10: the DPoP key (thumbprint) the code is bound to.
+    pub dpop_jkt: Option<String>,
     /// The request's parameters, to come back to after login or consent.
     pub params: BTreeMap<String, String>,
 }
@@ -218,6 +220,23 @@ pub async fn validate(
             })
         })
         .transpose()?;
+    // RFC 9449 §10: `dpop_jkt`, a JWK SHA-256 thumbprint (43 base64url characters).
+    let dpop_jkt = map
+        .get("dpop_jkt")
+        .map(|jkt| {
+            let well_formed = jkt.len() == 43
+                && jkt
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            well_formed.then(|| jkt.clone()).ok_or_else(|| {
+                fail(
+                    "invalid_request",
+                    "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 9449 §10)"
+                        .into(),
+                )
+            })
+        })
+        .transpose()?;
     // OIDC Core §3.1.2.1: request objects are not supported.
     if map.contains_key("request") || map.contains_key("request_uri") {
         return Err(fail(
@@ -239,6 +258,7 @@ pub async fn validate(
         max_age,
         login_hint: map.get("login_hint").cloned(),
         resources,
+        dpop_jkt,
         client,
         params: map,
     })
@@ -411,6 +431,7 @@ pub async fn issue_code(
                     .map(|a| a.identifier.clone())
                     .collect::<Vec<_>>(),
             ),
+            dpop_jkt: req.dpop_jkt.clone(),
         })
         .await?;
     let mut params = vec![("code", code.as_str())];

@@ -159,6 +159,8 @@ pub struct Client {
     /// RFC 8693 §1.1: it may exchange a token it serves without an actor token, i.e.
     /// impersonate the user (`--exchange-impersonate`).
     pub exchange_impersonate: bool,
+    /// Every token request must carry a DPoP proof (RFC 9449 §5.2 `dpop_bound_access_tokens`).
+    pub require_dpop: bool,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
 }
@@ -194,6 +196,8 @@ pub struct RegistrationInput {
     pub signing_alg: Option<String>,
     /// Native SSO group (`--native-sso-group`).
     pub native_sso_group: Option<String>,
+    /// `--require-dpop`.
+    pub require_dpop: bool,
 }
 
 /// A client registration that passed every check: what the store inserts (with an id and,
@@ -212,6 +216,7 @@ pub struct Registration {
     pub backchannel_logout_uri: Option<Url>,
     pub signing_alg: SigningAlg,
     pub native_sso_group: Option<SsoGroup>,
+    pub require_dpop: bool,
 }
 
 /// Scopes a client gets when the operator names none.
@@ -346,6 +351,7 @@ impl Registration {
             backchannel_logout_uri,
             signing_alg,
             native_sso_group,
+            require_dpop: input.require_dpop,
         })
     }
 }

@@ -28,6 +28,8 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
+        // RFC 9449 §5.1: the algorithms a DPoP proof may be signed with.
+        "dpop_signing_alg_values_supported": crate::oauth::dpop::ALGS,
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
             "sid", "ds_hash", "amr", "azp", "preferred_username", "name", "email", "email_verified"],

@@ -33,6 +33,12 @@ pub enum OAuthError {
     /// or not allowed to the client.
     #[error("{0}")]
     InvalidTarget(Cow<'static, str>),
+    /// RFC 9449 §5: the DPoP proof is missing where required, malformed, or fails a check.
+    #[error("{0}")]
+    InvalidDpopProof(Cow<'static, str>),
+    /// RFC 9449 §8: the proof must carry the server's nonce (sent in `DPoP-Nonce`).
+    #[error("a DPoP nonce is required: sign a new proof with the nonce of the DPoP-Nonce header")]
+    UseDpopNonce(String),
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
@@ -58,6 +64,8 @@ impl OAuthError {
             Self::UnsupportedGrantType(_) => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce(_) => "use_dpop_nonce",
             // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
             Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
@@ -88,6 +96,17 @@ impl From<StoreError> for OAuthError {
     }
 }
 
+impl From<crate::oauth::dpop::DpopError> for OAuthError {
+    fn from(e: crate::oauth::dpop::DpopError) -> Self {
+        use crate::oauth::dpop::DpopError as E;
+        match e {
+            E::Invalid(why) => Self::InvalidDpopProof(why),
+            E::UseNonce(nonce) => Self::UseDpopNonce(nonce),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<JwsError> for OAuthError {
     fn from(e: JwsError) -> Self {
         Self::ServerError(e.into())
@@ -108,4 +127,11 @@ pub enum BearerError {
     InsufficientScope(&'static str),
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable,
+    /// RFC 9449 §7.1: a DPoP-bound token sent as a bearer token, a token whose key is not the
+    /// proof's, or an invalid token under the DPoP scheme (a `DPoP` challenge).
+    #[error("{0}")]
+    DpopInvalidToken(&'static str),
+    /// RFC 9449 §7.1: the proof is missing or fails a check.
+    #[error("{0}")]
+    InvalidDpopProof(Cow<'static, str>),
 }

@@ -55,6 +55,9 @@ pub struct ActiveToken {
     /// RFC 8693 §4.1: who acts for the subject, after a delegated exchange.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<Act>,
+    /// RFC 9449 §6.2: the DPoP key a bound token needs a proof of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::oauth::dpop::Cnf>,
 }
 
 impl Introspection {
@@ -71,7 +74,11 @@ impl Introspection {
             token: Some(ActiveToken {
                 scope: (!claims.scope.is_empty()).then(|| claims.scope.clone()),
                 client_id: claims.client_id.clone(),
-                token_type: "Bearer",
+                // RFC 9449 §6.2: a bound token is of type DPoP.
+                token_type: match claims.cnf {
+                    Some(_) => "DPoP",
+                    None => "Bearer",
+                },
                 exp: claims.exp,
                 iat: claims.iat,
                 sub: claims.sub.clone(),
@@ -79,6 +86,7 @@ impl Introspection {
                 iss: claims.iss.clone(),
                 jti: claims.jti.clone(),
                 act: claims.act.clone(),
+                cnf: claims.cnf.clone(),
             }),
         }
     }
@@ -255,6 +263,10 @@ async fn refresh_token(
             // Not a JWT: the family id names it for the revocation list.
             jti: family.family_id.clone(),
             act: None,
+            cnf: family
+                .dpop_jkt
+                .clone()
+                .map(|jkt| crate::oauth::dpop::Cnf { jkt }),
         }),
     })
 }
@@ -282,6 +294,7 @@ mod tests {
             native_sso_group: None,
             exchange_refresh: false,
             exchange_impersonate: false,
+            require_dpop: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -304,6 +317,7 @@ mod tests {
             act: None,
             may_act: None,
             xo: Vec::new(),
+            cnf: None,
             kid: None,
         }
     }

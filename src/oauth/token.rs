@@ -17,6 +17,8 @@ use crate::keys::{KeyRing, SigningKey};
 use crate::revocation::RevocationList;
 use crate::store::Store;
 
+use super::dpop::{Dpop, Expected};
+
 /// The form parameters of a token request, each present at most once (the HTTP layer refuses
 /// repeats, RFC 6749 §3.2, except `resource`, whose values it joins with spaces: RFC 8707 §2)
 /// and never empty (§3.1: empty means omitted). Client credentials
@@ -24,11 +26,29 @@ use crate::store::Store;
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
     params: BTreeMap<String, String>,
+    /// The `DPoP` header as sent (RFC 9449 §4.1), not yet checked.
+    dpop_proof: Option<String>,
+    /// The thumbprint of the key of the proof that passed every check (`exchange` sets it):
+    /// what the grant binds its tokens to.
+    dpop_jkt: Option<String>,
 }
 
 impl TokenRequest {
     pub fn new(params: BTreeMap<String, String>) -> Self {
-        Self { params }
+        Self {
+            params,
+            ..Self::default()
+        }
+    }
+
+    pub fn with_dpop_proof(mut self, proof: Option<String>) -> Self {
+        self.dpop_proof = proof;
+        self
+    }
+
+    /// The key a valid DPoP proof came with: tokens the grant issues are bound to it.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop_jkt.as_deref()
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -44,6 +64,7 @@ pub struct TokenContext<'a> {
     pub revocations: &'a RevocationList,
     pub now: UnixTime,
     pub rate_limit: &'a ClientRateLimiter,
+    pub dpop: &'a Dpop,
 }
 
 impl TokenContext<'_> {
@@ -90,8 +111,8 @@ impl TokenResponse {
         scope: &super::scope::Scope,
     ) -> Self {
         Self {
+            token_type: token.token_type(),
             access_token: token.token,
-            token_type: "Bearer",
             expires_in: token.expires_in,
             scope: (!scope.is_empty()).then(|| scope.to_string()),
             refresh_token: None,
@@ -144,6 +165,7 @@ pub async fn exchange(
             .into(),
         ));
     }
+    let request = &checked_proof(ctx, &client, request).await?;
     match grant {
         GrantType::ClientCredentials => {
             grants::client_credentials::exchange(ctx, &client, request).await
@@ -154,6 +176,37 @@ pub async fn exchange(
         GrantType::RefreshToken => grants::refresh_token::exchange(ctx, &client, request).await,
         GrantType::TokenExchange => grants::token_exchange::exchange(ctx, &client, request).await,
     }
+}
+
+/// RFC 9449 §4.3, §5: the request's DPoP proof, checked once the client is known (so that an
+/// unauthenticated caller can make us store nothing, and the rate limit bounds what a client
+/// can). A client registered to require DPoP must send one.
+async fn checked_proof(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    request: &TokenRequest,
+) -> Result<TokenRequest, OAuthError> {
+    let Some(raw) = request.dpop_proof.as_deref() else {
+        if client.require_dpop {
+            return Err(OAuthError::InvalidDpopProof(
+                "this client must send a DPoP proof with every token request (RFC 9449 §5)".into(),
+            ));
+        }
+        return Ok(request.clone());
+    };
+    let expected = Expected {
+        htm: "POST",
+        htu: ctx.dpop.token_url(),
+        access_token: None,
+    };
+    let proof = ctx
+        .dpop
+        .check(ctx.store, raw, &expected, ctx.dpop.require_nonce, ctx.now)
+        .await?;
+    Ok(TokenRequest {
+        dpop_jkt: Some(proof.jkt),
+        ..request.clone()
+    })
 }
 
 fn supported_grants_text() -> String {

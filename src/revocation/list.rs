@@ -304,6 +304,7 @@ mod tests {
             act: None,
             may_act: None,
             xo: Vec::new(),
+            cnf: None,
             kid: Some("kid-1".into()),
         }
     }

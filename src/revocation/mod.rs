@@ -354,6 +354,7 @@ mod tests {
             act: None,
             may_act: None,
             xo: Vec::new(),
+            cnf: None,
             kid: None,
         };
         let token = Revocation::access_token(&claims, reason::CLIENT_REQUEST, 1100);

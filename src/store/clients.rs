@@ -43,6 +43,7 @@ struct ClientRow {
     native_sso_group: Option<String>,
     exchange_refresh: i64,
     exchange_impersonate: i64,
+    require_dpop: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -54,7 +55,7 @@ macro_rules! columns {
         "client_id, name, client_type, secret_hash, redirect_uris, post_logout_redirect_uris, \
          grant_types, scopes, first_party, access_token_ttl, backchannel_logout_uri, \
          signing_alg, created_at, updated_at, resource_server, native_sso_group, \
-         exchange_refresh, exchange_impersonate"
+         exchange_refresh, exchange_impersonate, require_dpop"
     };
 }
 
@@ -292,7 +293,7 @@ impl Store {
         sqlx::query(concat!(
             "insert into clients (",
             columns!(),
-            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, 0, 0)"
+            ") values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, 0, 0, $16)"
         ))
         .bind(id.as_str().to_string())
         .bind(registration.name.clone())
@@ -314,6 +315,7 @@ impl Store {
         .bind(now)
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
+        .bind(i64::from(registration.require_dpop))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -394,7 +396,7 @@ impl Store {
         let done = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
-             resource_server = $8, native_sso_group = $9 where client_id = $7",
+             resource_server = $8, native_sso_group = $9, require_dpop = $10 where client_id = $7",
         )
         .bind(registration.name.clone())
         .bind(uris_column(&registration.redirect_uris))
@@ -410,6 +412,7 @@ impl Store {
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
+        .bind(i64::from(registration.require_dpop))
         .execute(&mut *tx)
         .await?;
         let changed = done.rows_affected() > 0;
@@ -572,6 +575,7 @@ impl ClientRow {
             resource_server: self.resource_server != 0,
             exchange_refresh: self.exchange_refresh != 0,
             exchange_impersonate: self.exchange_impersonate != 0,
+            require_dpop: self.require_dpop != 0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })
@@ -619,6 +623,7 @@ mod tests {
             native_sso_group: None,
             exchange_refresh: false,
             exchange_impersonate: false,
+            require_dpop: false,
             created_at: 0,
             updated_at: 0,
         }

@@ -28,11 +28,13 @@ pub struct CodeRow {
     pub family_id: Option<String>,
     /// The resources granted (RFC 8707 §2.1), space-separated; empty for none.
     pub resources: String,
+    /// RFC 9449 §10: the DPoP key the code is bound to (`dpop_jkt`).
+    pub dpop_jkt: Option<String>,
 }
 
 const COLUMNS: &str = "code_hash, client_id, user_id, sid, redirect_uri, redirect_uri_sent, \
                        scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
-                       used_at, family_id, resources";
+                       used_at, family_id, resources, dpop_jkt";
 
 fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
     Ok(CodeRow {
@@ -52,6 +54,7 @@ fn code_from_row(r: &AnyRow) -> Result<CodeRow, sqlx::Error> {
         used_at: r.try_get("used_at")?,
         family_id: r.try_get("family_id")?,
         resources: r.try_get("resources")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -79,8 +82,8 @@ impl Store {
         sqlx::query(
             "insert into authorization_codes (code_hash, client_id, user_id, sid, redirect_uri, \
              scope, nonce, code_challenge, auth_time, amr, created_at, expires_at, \
-             redirect_uri_sent, resources) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             redirect_uri_sent, resources, dpop_jkt) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&c.code_hash)
         .bind(&c.client_id)
@@ -96,6 +99,7 @@ impl Store {
         .bind(c.expires_at)
         .bind(i64::from(c.redirect_uri_sent))
         .bind(&c.resources)
+        .bind(&c.dpop_jkt)
         .execute(&mut *tx)
         .await?;
         join_session(&mut tx, &c.sid, &c.client_id, c.created_at).await?;

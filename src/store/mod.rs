@@ -8,6 +8,7 @@ mod audit;
 mod codes;
 mod consents;
 mod device_secrets;
+mod dpop;
 mod purge;
 mod refresh_tokens;
 mod sessions;
@@ -113,6 +114,8 @@ pub struct Store {
     /// The connection URL, for connections outside the pool (the revocation listener).
     url: secrecy::SecretString,
     client_cache: std::sync::Arc<clients::ClientCache>,
+    /// DPoP proofs seen (SQLite only: PostgreSQL keeps them in a table every node shares).
+    seen_proofs: std::sync::Arc<dpop::SeenProofs>,
 }
 
 impl Store {
@@ -160,6 +163,7 @@ impl Store {
                         client_cache: std::sync::Arc::new(clients::ClientCache::new(
                             settings.client_cache_ttl,
                         )),
+                        seen_proofs: std::sync::Arc::default(),
                     });
                 }
                 Err(e) if Instant::now() + delay < deadline && is_transient(&e) => {

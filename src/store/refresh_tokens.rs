@@ -26,6 +26,8 @@ pub struct FamilyRow {
     /// A family a token exchange started (`--exchange-refresh`): the tokens it was made
     /// from, as JSON (the `xo` claim), so that it dies with the subject's grant.
     pub exchange_origins: Option<String>,
+    /// RFC 9449 §5: the DPoP key (thumbprint) the family's refresh tokens are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A presented refresh token and its family.
@@ -51,6 +53,7 @@ fn family_from_row(r: &AnyRow) -> Result<FamilyRow, sqlx::Error> {
         revoked_at: r.try_get("revoked_at")?,
         resources: r.try_get("resources")?,
         exchange_origins: r.try_get("exchange_origins")?,
+        dpop_jkt: r.try_get("dpop_jkt")?,
     })
 }
 
@@ -82,7 +85,8 @@ impl Store {
         let row = sqlx::query(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources, f.exchange_origins from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.exchange_origins, f.dpop_jkt from refresh_tokens t \
+             join refresh_families f \
              on f.family_id = t.family_id where t.token_hash = $1",
         )
         .bind(token_hash)
@@ -108,7 +112,8 @@ impl Store {
         let sql = format!(
             "select t.token_hash, t.idle_expires_at, t.used_at, f.family_id, f.client_id, \
              f.user_id, f.sid, f.scope, f.auth_time, f.amr, f.created_at, f.expires_at, \
-             f.revoked_at, f.resources, f.exchange_origins, {JOINED_COLUMNS} from refresh_tokens t join refresh_families f \
+             f.revoked_at, f.resources, f.exchange_origins, f.dpop_jkt, {JOINED_COLUMNS} \
+             from refresh_tokens t join refresh_families f \
              on f.family_id = t.family_id left join users u on u.id = f.user_id \
              where t.token_hash = $1"
         );
@@ -278,7 +283,7 @@ impl Store {
     pub async fn family(&self, family_id: &str) -> Result<Option<FamilyRow>, StoreError> {
         let row = sqlx::query(
             "select family_id, client_id, user_id, sid, scope, auth_time, amr, created_at, \
-             expires_at, revoked_at, resources, exchange_origins from refresh_families \
+             expires_at, revoked_at, resources, exchange_origins, dpop_jkt from refresh_families \
              where family_id = $1",
         )
         .bind(family_id)
@@ -396,8 +401,8 @@ pub(super) async fn insert_family(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "insert into refresh_families (family_id, client_id, user_id, sid, scope, auth_time, \
-         amr, created_at, expires_at, resources, exchange_origins) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         amr, created_at, expires_at, resources, exchange_origins, dpop_jkt) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&f.family_id)
     .bind(&f.client_id)
@@ -410,6 +415,7 @@ pub(super) async fn insert_family(
     .bind(f.expires_at)
     .bind(&f.resources)
     .bind(&f.exchange_origins)
+    .bind(&f.dpop_jkt)
     .execute(&mut **tx)
     .await?;
     if let Some((hash, idle_expires_at)) = first_token {

@@ -31,6 +31,18 @@ pub struct AccessGrant {
     pub may_act: Option<Act>,
     /// Private claim `xo`: what a token exchange made this token from.
     pub origins: Vec<Origin>,
+    /// RFC 9449 §6: the DPoP key (thumbprint) the token is bound to.
+    pub dpop_jkt: Option<String>,
+}
+
+impl AccessToken {
+    /// RFC 9449 §5: `DPoP` for a bound token, `Bearer` otherwise (RFC 6750).
+    pub fn token_type(&self) -> &'static str {
+        match self.claims.cnf {
+            Some(_) => "DPoP",
+            None => "Bearer",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +77,7 @@ pub fn mint(
         act: grant.act,
         may_act: grant.may_act,
         xo: grant.origins,
+        cnf: grant.dpop_jkt.map(|jkt| crate::oauth::dpop::Cnf { jkt }),
         // Not serialized (a header member); only verification needs it.
         kid: None,
     };
@@ -148,6 +161,7 @@ mod tests {
             act: None,
             may_act: None,
             origins: Vec::new(),
+            dpop_jkt: None,
         };
         let minted = mint(ring.active().unwrap(), "https://id.example", grant, 1000).unwrap();
         assert_eq!(minted.expires_in, 60);

@@ -45,6 +45,9 @@ pub struct AccessClaims {
     /// carries it is exchanged only by an actor it names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_act: Option<Act>,
+    /// RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::oauth::dpop::Cnf>,
     /// Private claim: the tokens a token exchange (RFC 8693) made this one from, oldest
     /// first, one per exchange, so that revoking any of them, its client or its signing key
     /// reaches this token too (the revocation list checks every origin). At most

@@ -112,6 +112,7 @@ mod tests {
             act: None,
             may_act: None,
             xo: Vec::new(),
+            cnf: None,
             kid: None,
         })
     }

@@ -26,6 +26,7 @@ fn full_input() -> RegistrationInput {
         signing_alg: Some("ES256".into()),
         resource_server: false,
         native_sso_group: Some("acme".into()),
+        require_dpop: true,
     }
 }
 
@@ -59,6 +60,7 @@ async fn a_registered_client_reads_back_with_every_field(backend: Backend) {
     assert!(c.first_party);
     assert_eq!(c.access_token_ttl, Some(Duration::from_secs(600)));
     assert_eq!(c.signing_alg, tessera::keys::SigningAlg::Es256);
+    assert!(c.require_dpop);
     assert_eq!(
         c.native_sso_group.as_ref().map(|g| g.as_str()),
         Some("acme")

@@ -30,6 +30,7 @@ mod client_cache;
 mod clients;
 mod code_flow;
 mod discovery;
+mod dpop;
 mod grant_lifecycle;
 mod health;
 mod introspect;

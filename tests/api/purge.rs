@@ -314,6 +314,7 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
             client_changes: 1,
             audit_log: 1,
             activity_hourly: 1,
+            dpop_proofs: 0,
         })
     );
     let mut c = connect(&app).await;

@@ -77,6 +77,19 @@ pub async fn exchange(
         (None, Some(_)) => return Err(invalid("no code_challenge was sent for this code")),
         (None, None) => {}
     }
+    // RFC 9449 §10: a code the authorization request bound with `dpop_jkt` is redeemed only
+    // with a proof of that key (a stolen code is useless without the app's private key).
+    if let Some(bound) = row.dpop_jkt.as_deref()
+        && request.dpop_jkt() != Some(bound)
+    {
+        return Err(match request.dpop_jkt() {
+            None => OAuthError::InvalidDpopProof(
+                "this code was bound to a DPoP key (dpop_jkt): send a proof of it (RFC 9449 §10)"
+                    .into(),
+            ),
+            Some(_) => invalid("the DPoP proof's key is not the one this code was bound to"),
+        });
+    }
     let user = alive::live_user(
         ctx,
         GrantOrigin {
@@ -109,6 +122,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: &row.amr,
             resources: &row.resources,
+            dpop_jkt: request.dpop_jkt(),
         },
         true,
     );
@@ -160,6 +174,7 @@ pub async fn exchange(
             device_secret: device_secret.as_deref(),
             audience,
             exchanged: ExchangedFrom::default(),
+            dpop_jkt: request.dpop_jkt(),
         },
     )?;
     response.device_secret = device_secret;

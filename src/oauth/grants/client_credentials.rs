@@ -38,6 +38,8 @@ pub async fn exchange(
             client_id: client.id.to_string(),
             scope: granted.to_string(),
             ttl: resources::token_ttl(audience.as_ref(), client, ctx.settings.access_token_ttl),
+            // RFC 9449 §5: bound to the key of the request's proof, if it had one.
+            dpop_jkt: request.dpop_jkt().map(str::to_string),
             ..AccessGrant::default()
         },
         ctx.now,

@@ -3,7 +3,7 @@
 //! issuing a refresh token are written once.
 
 use crate::clock::UnixTime;
-use crate::oauth::client::{Client, GrantType};
+use crate::oauth::client::{Client, ClientType, GrantType};
 use crate::oauth::scope::Scope;
 use crate::oauth::token::TokenContext;
 use crate::store::FamilyRow;
@@ -21,6 +21,8 @@ pub struct FamilyStart<'a> {
     pub amr: &'a str,
     /// The resources the authorization granted (RFC 8707), space-separated.
     pub resources: &'a str,
+    /// The key of the request's DPoP proof, if it had one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// The family's row and, when one is issued, its first refresh token (its hash and idle
@@ -66,6 +68,14 @@ pub fn start(ctx: &TokenContext<'_>, f: FamilyStart<'_>, refresh: bool) -> NewFa
             revoked_at: None,
             resources: f.resources.to_string(),
             exchange_origins: None,
+            // RFC 9449 §5: a public client's refresh tokens MUST be bound to the key of the
+            // proof that got them. A confidential client's are not: they are already bound
+            // to it by client authentication (§5), and binding them too would strand a
+            // client that rotates its DPoP key without gaining anything.
+            dpop_jkt: f
+                .dpop_jkt
+                .filter(|_| f.client.client_type == ClientType::Public)
+                .map(str::to_string),
         },
         refresh_token,
         first,

@@ -46,6 +46,25 @@ pub async fn exchange(
     if family.expires_at <= ctx.now || row.idle_expires_at <= ctx.now {
         return Err(invalid("the refresh token is invalid or expired"));
     }
+    // RFC 9449 §5: a bound refresh token is used only with a proof of its key. Without a
+    // proof the request itself is wanting (`invalid_dpop_proof`); with another key's proof,
+    // the token is not this client's to use (`invalid_grant`, RFC 6749 §5.2).
+    if let Some(bound) = family.dpop_jkt.as_deref() {
+        match request.dpop_jkt() {
+            None => {
+                return Err(OAuthError::InvalidDpopProof(
+                    "this refresh token is bound to a DPoP key: send a proof of it (RFC 9449 §5)"
+                        .into(),
+                ));
+            }
+            Some(jkt) if !crate::tokens::opaque::ct_eq(jkt, bound) => {
+                return Err(invalid(
+                    "the refresh token is bound to another DPoP key (RFC 9449 §5)",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let granted = Scope::parse(&family.scope).unwrap_or_else(|_| Scope::empty());
     // §6: the scope may be narrowed, never widened.
     let scope = match request.get("scope") {
@@ -157,6 +176,7 @@ pub async fn exchange(
             device_secret: None,
             audience,
             exchanged,
+            dpop_jkt: request.dpop_jkt(),
         },
     )
 }

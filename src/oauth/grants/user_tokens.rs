@@ -31,6 +31,8 @@ pub struct UserGrant<'a> {
     /// What a token exchange made the family from (`--exchange-refresh`): the access
     /// token's `xo` and `act`; empty for a family the user's own authorization started.
     pub exchanged: ExchangedFrom,
+    /// RFC 9449 §5: the DPoP key of the request's proof; the access token is bound to it.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// OIDC Core §5.4: the claims each scope releases (also served by /userinfo).
@@ -69,6 +71,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
             act: g.exchanged.act,
             may_act: None,
             origins: g.exchanged.xo,
+            dpop_jkt: g.dpop_jkt.map(str::to_string),
         },
         ctx.now,
     )?;
@@ -98,8 +101,8 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
         None
     };
     Ok(TokenResponse {
+        token_type: access.token_type(),
         access_token: access.token,
-        token_type: "Bearer",
         expires_in: access.expires_in,
         scope: (!access_scope.is_empty()).then(|| access_scope.to_string()),
         refresh_token: g.refresh_token,

@@ -60,6 +60,9 @@ struct NewClientJson {
     backchannel_logout_uri: Option<String>,
     /// Native SSO: apps of one group share a device's sign-in.
     native_sso_group: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    #[serde(default)]
+    require_dpop: bool,
 }
 
 fn confidential() -> String {
@@ -106,6 +109,7 @@ pub(super) async fn create_client(
         // RS256, the default; the CLI's --signing-alg chooses another.
         signing_alg: None,
         native_sso_group: input.native_sso_group,
+        require_dpop: input.require_dpop,
     };
     let registered = service(&state).register_client(&caller.0, input).await?;
     let created = CreatedClient {
@@ -174,6 +178,8 @@ struct ClientPatchJson {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     native_sso_group: Option<Option<String>>,
+    /// Every token request must carry a DPoP proof (RFC 9449).
+    require_dpop: Option<bool>,
 }
 
 /// A field that may be absent (`None`), null (`Some(None)`) or set: absent keeps the value,
@@ -215,6 +221,7 @@ pub(super) async fn update_client(
         backchannel_logout_uri: patch.backchannel_logout_uri,
         resource_server: patch.resource_server,
         native_sso_group: patch.native_sso_group,
+        require_dpop: patch.require_dpop,
     };
     let after = service(&state).update_client(&caller.0, &id, patch).await?;
     Ok(json(StatusCode::OK, &after))

@@ -91,6 +91,8 @@ pub struct NewClientForm {
     backchannel_logout_uri: String,
     #[serde(default)]
     native_sso_group: String,
+    #[serde(default)]
+    require_dpop: String,
 }
 
 impl NewClientForm {
@@ -109,6 +111,7 @@ impl NewClientForm {
             // RS256, the default; the CLI's --signing-alg chooses another.
             signing_alg: None,
             native_sso_group: optional(&self.native_sso_group),
+            require_dpop: self.require_dpop == "yes",
         }
     }
 }
@@ -132,6 +135,8 @@ pub struct EditForm {
     resource_server: String,
     #[serde(default)]
     native_sso_group: String,
+    #[serde(default)]
+    require_dpop: String,
 }
 
 impl EditForm {
@@ -144,6 +149,7 @@ impl EditForm {
             backchannel_logout_uri: Some(optional(&self.backchannel_logout_uri)),
             resource_server: Some(self.resource_server == "yes"),
             native_sso_group: Some(optional(&self.native_sso_group)),
+            require_dpop: Some(self.require_dpop == "yes"),
         }
     }
 }

@@ -124,6 +124,16 @@ pub async fn exchange(
         )));
     }
     let family = live_subject(ctx, &subject).await?;
+    // RFC 9449 §6: a DPoP-bound token works only for the holder of its key, here as anywhere:
+    // it is exchanged only with a proof of that key (an unacceptable subject_token, RFC 8693
+    // §2.2.2).
+    if let Some(cnf) = &subject.cnf
+        && request.dpop_jkt != Some(cnf.jkt.as_str())
+    {
+        return Err(OAuthError::invalid_request(
+            "the subject_token is DPoP-bound: send a DPoP proof of its key (RFC 9449 §6)",
+        ));
+    }
     let act = actor(ctx, &issuer, client, request, &subject, own)?;
 
     let target = target(request)?;
@@ -201,6 +211,8 @@ pub async fn exchange(
             act,
             may_act: None,
             origins,
+            // Bound to the requester's key when it sent a proof (RFC 9449 §5).
+            dpop_jkt: request.dpop_jkt.map(str::to_string),
         },
         ctx.now,
     )?;
@@ -246,6 +258,9 @@ async fn start_family(
         exchange_origins: Some(
             serde_json::to_string(from).map_err(|e| OAuthError::ServerError(e.into()))?,
         ),
+        // Only confidential clients get refresh tokens by exchange, and their refresh tokens
+        // are sender-constrained by client authentication, not DPoP (RFC 9449 §5).
+        dpop_jkt: None,
     };
     ctx.store
         .insert_exchanged_family(&row, (&opaque::hash(&token), idle))

@@ -71,6 +71,8 @@ pub struct ExchangeRequest<'a> {
     pub audience: Option<&'a str>,
     pub resource: Option<Resource>,
     pub scope: Option<Scope>,
+    /// RFC 9449: the key of the request's DPoP proof, when it sent a valid one.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 impl<'a> ExchangeRequest<'a> {
@@ -132,6 +134,7 @@ impl<'a> ExchangeRequest<'a> {
             audience: request.get("audience"),
             resource,
             scope,
+            dpop_jkt: request.dpop_jkt(),
         })
     }
 }

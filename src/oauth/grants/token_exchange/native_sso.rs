@@ -144,6 +144,7 @@ pub async fn exchange(
             auth_time: row.auth_time,
             amr: &row.amr,
             resources: "",
+            dpop_jkt: request.dpop_jkt,
         },
         !as_id_token,
     );
@@ -188,6 +189,7 @@ pub async fn exchange(
             device_secret: Some(device_secret),
             audience: None,
             exchanged: ExchangedFrom::default(),
+            dpop_jkt: request.dpop_jkt,
         },
     )?;
     let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
