@@ -292,6 +292,26 @@ impl Store {
         Ok(row.as_ref().map(family_from_row).transpose()?)
     }
 
+    /// Whether the family still has a refresh token its client can use now: unused and not
+    /// past its idle deadline. A code redemption without `offline_access` stores a family
+    /// with none, and a family left idle has only dead ones.
+    #[tracing::instrument(skip(self))]
+    pub async fn family_has_live_token(
+        &self,
+        family_id: &str,
+        now: UnixTime,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "select 1 as one from refresh_tokens \
+             where family_id = $1 and used_at is null and idle_expires_at > $2 limit 1",
+        )
+        .bind(family_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Stores a family a token exchange started, with its first refresh token.
     #[tracing::instrument(skip_all)]
     pub async fn insert_exchanged_family(

@@ -53,6 +53,19 @@ impl Store {
         Ok(rows)
     }
 
+    /// Whether the key record `kid` says it was revoked. Key records are never deleted, so
+    /// this outlives the revocation-list entry (purged once every token it named expired).
+    #[tracing::instrument(skip(self))]
+    pub async fn key_revoked(&self, kid: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "select 1 as one from signing_keys where kid = $1 and revoked_at is not null",
+        )
+        .bind(kid)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Starts a change to the key records, waiting for any other change to finish first.
     #[tracing::instrument(skip(self))]
     pub async fn begin_key_change(&self) -> Result<KeyChange, StoreError> {

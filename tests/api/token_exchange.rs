@@ -506,6 +506,10 @@ dual!(
     an_exchanged_refresh_token_dies_with_logout,
     an_exchanged_refresh_token_dies_with_the_subjects_client,
     an_exchange_no_key_can_sign_for_is_temporarily_unavailable,
+    no_refresh_token_by_exchange_without_offline_access,
+    an_exchanged_refresh_token_dies_when_the_users_grant_goes_idle,
+    an_exchanged_refresh_token_dies_with_a_revoked_key_after_the_list_forgets,
+    a_round_trip_through_an_exchanged_family_regains_no_scope,
 );
 
 const LEDGER: &str = "https://ledger.example.com";
@@ -971,7 +975,7 @@ async fn a_refresh_token_needs_the_exchange_refresh_option(backend: Backend) {
 /// The exchanged refresh token keeps the audience and scope, rotates, and a reused one
 /// revokes its family (RFC 9700 §4.14) and the access tokens it brought.
 async fn an_exchanged_refresh_token_rotates_with_reuse_detection(backend: Backend) {
-    let w = world(backend).await;
+    let w = world_with(backend, "openid orders.read offline_access").await;
     let svc = refreshing_service(&w).await;
     set_options(&w.app, &svc, true, false).await;
     let rs = w.app.create_resource_server_client().await;
@@ -1037,7 +1041,7 @@ async fn an_exchanged_refresh_token_dies_with_the_subjects_family(backend: Backe
 
 /// It dies with the session: alice logs out.
 async fn an_exchanged_refresh_token_dies_with_logout(backend: Backend) {
-    let w = world(backend).await;
+    let w = world_with(backend, "openid orders.read offline_access").await;
     let svc = refreshing_service(&w).await;
     set_options(&w.app, &svc, true, false).await;
     let rs = w.app.create_resource_server_client().await;
@@ -1060,7 +1064,7 @@ async fn an_exchanged_refresh_token_dies_with_logout(backend: Backend) {
 
 /// It dies with the subject's client: the app is removed.
 async fn an_exchanged_refresh_token_dies_with_the_subjects_client(backend: Backend) {
-    let w = world(backend).await;
+    let w = world_with(backend, "openid orders.read offline_access").await;
     let svc = refreshing_service(&w).await;
     set_options(&w.app, &svc, true, false).await;
     let rs = w.app.create_resource_server_client().await;
@@ -1109,4 +1113,108 @@ async fn an_exchange_no_key_can_sign_for_is_temporarily_unavailable(backend: Bac
     assert_eq!(res.status(), 503);
     let body: Value = res.json().await.expect("json");
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+}
+
+/// Hostile review 2, finding 1: without `offline_access` the user allowed no refresh token,
+/// so an exchange gives none either (`invalid_request`), and nothing is stored for it.
+async fn no_refresh_token_by_exchange_without_offline_access(backend: Backend) {
+    let w = world(backend).await;
+    assert!(w.refresh.is_none());
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let res = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("offline_access")),
+        "{body}"
+    );
+}
+
+/// Hostile review 2, finding 1: the exchanged family lives no longer than the user's grant.
+/// The app stops refreshing; once its refresh token's idle window lapses, the exchanged
+/// family refuses, though its own refresh token is fresh. Nothing revokes the exchanged
+/// family here (no logout, no list entry): only the durable guard on each refresh does.
+async fn an_exchanged_refresh_token_dies_when_the_users_grant_goes_idle(backend: Backend) {
+    let w = world_with(backend, "openid orders.read offline_access").await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (_, refresh) = exchange_for_refresh(&w, &svc).await;
+    let idle = i64::try_from(w.app.state.settings.refresh_token_idle_ttl.as_secs()).expect("secs");
+    w.app.clock.advance(idle * 2 / 3);
+    let renewed = ok_json(refresh_as(&w.app, &svc, &refresh).await).await;
+    let refresh = renewed["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
+    w.app.clock.advance(idle * 2 / 3);
+    assert_eq!(
+        error_of(refresh_as(&w.app, &svc, &refresh).await).await,
+        "invalid_grant"
+    );
+}
+
+/// Hostile review 2, finding 2: a revoked signing key of the subject reaches the exchanged
+/// family for good, past the revocation-list entry's lifetime and its purge.
+async fn an_exchanged_refresh_token_dies_with_a_revoked_key_after_the_list_forgets(
+    backend: Backend,
+) {
+    let w = world_with(backend, "openid orders.read offline_access").await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (_, refresh) = exchange_for_refresh(&w, &svc).await;
+    tessera::http::admin::service(&w.app.state)
+        .revoke_key(&Actor::cli(), &w.app.state.settings, &kid_of(&w.subject))
+        .await
+        .expect("revoke the key");
+    let horizon = tessera::revocation::MAX_TOKEN_LIFETIME + tessera::revocation::GRANT_IN_FLIGHT;
+    w.app.clock.advance(horizon + 60);
+    let policy = tessera::purge::Policy::from_settings(&w.app.state.settings);
+    tessera::purge::run_once(&w.app.state.store, policy, w.app.clock.now())
+        .await
+        .expect("purge");
+    // The app keeps its grant alive, so only the key can stop the exchanged family.
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", app_refresh),
+        ("client_id", w.native.id.as_str()),
+    ];
+    ok_json(w.app.post_token(&form).await).await;
+    assert_eq!(
+        error_of(refresh_as(&w.app, &svc, &refresh).await).await,
+        "invalid_grant"
+    );
+}
+
+/// Hostile review 2, finding 3: ORDERS → (refresh by exchange) BILLING → ORDERS regains
+/// nothing alice did not grant for ORDERS: the cap is the user's grant, not the exchanged
+/// family (whose only resource is BILLING).
+async fn a_round_trip_through_an_exchanged_family_regains_no_scope(backend: Backend) {
+    let w = world_with(backend, "openid orders.read offline_access").await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (_, refresh) = exchange_for_refresh(&w, &svc).await;
+    let via_family = token_of(&ok_json(refresh_as(&w.app, &svc, &refresh).await).await);
+    let billing = service(&w.app, "Billing backend", "orders.read orders.write").await;
+    links(&w.app, &billing, &[], &[BILLING], &[ORDERS]).await;
+    let actor = w.app.access_token(&billing).await;
+    let wide = [("audience", ORDERS), ("scope", "orders.read orders.write")];
+    let res = exchange(&w.app, &billing, &via_family, Some(&actor), &wide).await;
+    assert_eq!(error_of(res).await, "invalid_scope");
+    let res = exchange(
+        &w.app,
+        &billing,
+        &via_family,
+        Some(&actor),
+        &[("audience", ORDERS)],
+    )
+    .await;
+    assert_eq!(ok_json(res).await["scope"], "orders.read");
 }

@@ -123,19 +123,9 @@ pub async fn exchange(
              token may be (RFC 8693 §2.2.2)"
         )));
     }
-    let family = live_subject(ctx, &subject).await?;
-    // RFC 9449 §6: a DPoP-bound token works only for the holder of its key, here as anywhere:
-    // it is exchanged only with a proof of that key (an unacceptable subject_token, RFC 8693
-    // §2.2.2).
-    if let Some(cnf) = &subject.cnf
-        && request.dpop_jkt != Some(cnf.jkt.as_str())
-    {
-        return Err(OAuthError::invalid_request(
-            "the subject_token is DPoP-bound: send a DPoP proof of its key (RFC 9449 §6)",
-        ));
-    }
+    // Who may act, and into what, before anything about the subject's state: a caller
+    // without the right learns nothing of whether the subject is alive.
     let act = actor(ctx, &issuer, client, request, &subject, own)?;
-
     let target = target(request)?;
     let api = policy
         .into_iter()
@@ -155,12 +145,29 @@ pub async fn exchange(
                 .into(),
         ));
     }
+    let family = live_subject(ctx, &subject).await?;
+    // RFC 9449 §6: a DPoP-bound token works only for the holder of its key, here as anywhere:
+    // it is exchanged only with a proof of that key (an unacceptable subject_token, RFC 8693
+    // §2.2.2).
+    if let Some(cnf) = &subject.cnf
+        && request.dpop_jkt != Some(cnf.jkt.as_str())
+    {
+        return Err(OAuthError::invalid_request(
+            "the subject_token is DPoP-bound: send a DPoP proof of its key (RFC 9449 §6)",
+        ));
+    }
+    let root = root_family(ctx, &subject, &family).await?;
+    let refresh = request.requested_token_type == Some(TokenType::RefreshToken);
+    if refresh {
+        may_refresh(ctx, &root).await?;
+    }
 
     let scope = granted_scope(
         client,
         &api.scopes,
         &subject,
         &family,
+        &root,
         &target,
         own,
         request,
@@ -174,7 +181,6 @@ pub async fn exchange(
     let remaining = Duration::from_secs(u64::try_from(subject.exp - ctx.now).unwrap_or(0));
     let ttl =
         resources::token_ttl(Some(&audience), client, ctx.settings.access_token_ttl).min(remaining);
-    let refresh = request.requested_token_type == Some(TokenType::RefreshToken);
     let mut origins = subject.xo.clone();
     origins.push(Origin {
         c: subject.client_id.clone(),
@@ -190,8 +196,10 @@ pub async fn exchange(
                 xo: origins.clone(),
                 act: act.clone(),
             };
-            let (id, token) =
-                start_family(ctx, client, &subject, &family, &target, &scope, &from).await?;
+            let (id, token) = start_family(
+                ctx, client, &subject, &family, &root, &target, &scope, &from,
+            )
+            .await?;
             (Some(id), Some(token))
         }
     };
@@ -236,12 +244,15 @@ async fn start_family(
     client: &Client,
     subject: &AccessClaims,
     parent: &FamilyRow,
+    root: &FamilyRow,
     target: &Resource,
     scope: &Scope,
     from: &ExchangedFrom,
 ) -> Result<(String, String), OAuthError> {
     let token = opaque::generate(Kind::Refresh);
-    let expires_at = (ctx.now + secs(ctx.settings.refresh_token_ttl)).min(parent.expires_at);
+    let expires_at = (ctx.now + secs(ctx.settings.refresh_token_ttl))
+        .min(parent.expires_at)
+        .min(root.expires_at);
     let idle = (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(expires_at);
     let row = FamilyRow {
         family_id: uuid::Uuid::new_v4().to_string(),
@@ -296,12 +307,18 @@ pub async fn refreshed(
         if ctx.revocations.revokes_grant(&origin) {
             return Err(ended());
         }
+        // The list entry for a revoked key is purged once the tokens it names expired; the
+        // key record is not.
+        if let Some(kid) = o.k.as_deref()
+            && ctx.store.key_revoked(kid).await?
+        {
+            return Err(ended());
+        }
         if let Some(f) = o.f.as_deref() {
-            let live = ctx
-                .store
-                .family(f)
-                .await?
-                .is_some_and(|p| p.revoked_at.is_none() && p.expires_at > ctx.now);
+            let live = match ctx.store.family(f).await? {
+                Some(p) => root_alive(ctx, &p).await?,
+                None => false,
+            };
             if !live {
                 return Err(ended());
             }
@@ -380,6 +397,52 @@ async fn live_subject(
         .ok_or_else(bad_subject)
 }
 
+/// The family of the user's own grant the subject comes from: the first family an exchange
+/// named (`o.f`, set when an exchange started a family of its own), else the subject's.
+async fn root_family(
+    ctx: &TokenContext<'_>,
+    subject: &AccessClaims,
+    family: &FamilyRow,
+) -> Result<FamilyRow, OAuthError> {
+    match subject.xo.iter().find_map(|o| o.f.as_deref()) {
+        None => Ok(family.clone()),
+        Some(root) => ctx
+            .store
+            .family(root)
+            .await?
+            .filter(|f| {
+                f.revoked_at.is_none() && f.user_id == subject.sub && f.expires_at > ctx.now
+            })
+            .ok_or_else(bad_subject),
+    }
+}
+
+/// A refresh token by exchange only where the user's grant has one itself: the user granted
+/// `offline_access` (as the code flow requires, `family::start`) and its family still has a
+/// live refresh token (unused, within its idle window). An exchange never outlasts what the
+/// user allowed.
+async fn may_refresh(ctx: &TokenContext<'_>, root: &FamilyRow) -> Result<(), OAuthError> {
+    let offline = Scope::parse(&root.scope).is_ok_and(|s| s.contains("offline_access"));
+    if offline && root_alive(ctx, root).await? {
+        return Ok(());
+    }
+    Err(OAuthError::invalid_request(
+        "a refresh token is issued by token exchange only for a grant the user made with \
+         offline_access and that still has a live refresh token (RFC 8693 §2.2.1)",
+    ))
+}
+
+/// Whether a family an exchange came from is alive: not revoked, not expired, and with a
+/// refresh token not idle (a family with none ends with its session's access tokens).
+async fn root_alive(ctx: &TokenContext<'_>, f: &FamilyRow) -> Result<bool, OAuthError> {
+    Ok(f.revoked_at.is_none()
+        && f.expires_at > ctx.now
+        && ctx
+            .store
+            .family_has_live_token(&f.family_id, ctx.now)
+            .await?)
+}
+
 /// The scope of the new token: at most what the client may have for the API; no wider than
 /// the subject when the target is an audience it had or the caller is public; no wider than
 /// the user's grant (the family's scope) when the caller is the subject's own client or the
@@ -389,6 +452,7 @@ fn granted_scope(
     api_scopes: &Scope,
     subject: &AccessClaims,
     family: &FamilyRow,
+    root: &FamilyRow,
     target: &Resource,
     own: bool,
     request: &ExchangeRequest<'_>,
@@ -399,12 +463,19 @@ fn granted_scope(
         let subject_scope = Scope::parse(&subject.scope).unwrap_or_else(|_| Scope::empty());
         allowed = allowed.intersection(&subject_scope);
     }
-    let granted_for_target = family
+    if own {
+        let grant_scope = Scope::parse(&family.scope).unwrap_or_else(|_| Scope::empty());
+        allowed = allowed.intersection(&grant_scope);
+    }
+    // Against the user's own grant (the root family), not the last hop: a family an exchange
+    // started is for its one audience only, and would otherwise let A → B → A regain A's
+    // scopes the user never granted.
+    let granted_for_target = root
         .resources
         .split_whitespace()
         .any(|r| r == target.as_str());
-    if own || granted_for_target {
-        let grant_scope = Scope::parse(&family.scope).unwrap_or_else(|_| Scope::empty());
+    if granted_for_target {
+        let grant_scope = Scope::parse(&root.scope).unwrap_or_else(|_| Scope::empty());
         allowed = allowed.intersection(&grant_scope);
     }
     let scope = match &request.scope {
