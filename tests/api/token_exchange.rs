@@ -510,6 +510,7 @@ dual!(
     an_exchanged_refresh_token_dies_when_the_users_grant_goes_idle,
     an_exchanged_refresh_token_dies_with_a_revoked_key_after_the_list_forgets,
     a_round_trip_through_an_exchanged_family_regains_no_scope,
+    an_impersonating_family_stops_when_impersonation_is_turned_off,
 );
 
 const LEDGER: &str = "https://ledger.example.com";
@@ -1217,4 +1218,25 @@ async fn a_round_trip_through_an_exchanged_family_regains_no_scope(backend: Back
     )
     .await;
     assert_eq!(ok_json(res).await["scope"], "orders.read");
+}
+
+/// Hostile review 2, finding 5: a family started by impersonation (no actor token) refreshes
+/// only while the client may still impersonate.
+async fn an_impersonating_family_stops_when_impersonation_is_turned_off(backend: Backend) {
+    let w = world_with(backend, "openid orders.read offline_access").await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, true).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let body = ok_json(exchange(&w.app, &svc, &w.subject, None, &asks).await).await;
+    let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
+    let renewed = ok_json(refresh_as(&w.app, &svc, &refresh).await).await;
+    let refresh = renewed["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
+    set_options(&w.app, &svc, true, false).await;
+    assert_eq!(
+        error_of(refresh_as(&w.app, &svc, &refresh).await).await,
+        "invalid_grant"
+    );
 }

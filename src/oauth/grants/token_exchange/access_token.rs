@@ -189,6 +189,8 @@ pub async fn exchange(
         // A new family's tokens name the subject's family, which is no longer their own.
         f: refresh.then(|| family.family_id.clone()),
     });
+    // The key first: a node that cannot sign now (503) leaves no family behind.
+    let key = resources::access_key(ctx.keys, client, Some(&audience))?;
     let (fam, refresh_token) = match refresh {
         false => (subject.fam.clone(), None),
         true => {
@@ -204,7 +206,7 @@ pub async fn exchange(
         }
     };
     let token = access::mint(
-        resources::access_key(ctx.keys, client, Some(&audience))?,
+        key,
         &issuer,
         AccessGrant {
             subject: subject.sub.clone(),
@@ -327,6 +329,15 @@ pub async fn refreshed(
     if !client.exchange_refresh {
         return Err(OAuthError::InvalidGrant(
             "this client may no longer get refresh tokens by token exchange".into(),
+        ));
+    }
+    // The right the exchange was made under: without an actor, by another client than the
+    // subject's own, it was impersonation, which the client must still be allowed.
+    let impersonated =
+        from.act.is_none() && from.xo.last().is_some_and(|o| o.c != client.id.as_str());
+    if impersonated && !client.exchange_impersonate {
+        return Err(OAuthError::InvalidGrant(
+            "this client may no longer impersonate by token exchange".into(),
         ));
     }
     let target = family.resources.trim();
