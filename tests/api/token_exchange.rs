@@ -511,6 +511,7 @@ dual!(
     an_exchanged_refresh_token_dies_with_a_revoked_key_after_the_list_forgets,
     a_round_trip_through_an_exchanged_family_regains_no_scope,
     an_impersonating_family_stops_when_impersonation_is_turned_off,
+    the_callers_rights_are_checked_before_the_subjects_state,
 );
 
 const LEDGER: &str = "https://ledger.example.com";
@@ -1239,4 +1240,32 @@ async fn an_impersonating_family_stops_when_impersonation_is_turned_off(backend:
         error_of(refresh_as(&w.app, &svc, &refresh).await).await,
         "invalid_grant"
     );
+}
+
+/// Hostile review 2, finding 7: a caller without the right to the target (or to impersonate)
+/// gets the same answer for a live subject as for a revoked one: the rights come first, so
+/// it cannot learn whether the subject is alive.
+async fn the_callers_rights_are_checked_before_the_subjects_state(backend: Backend) {
+    let w = world(backend).await;
+    let actor = w.app.access_token(&w.backend).await;
+    let not_mine = [("audience", ORDERS)];
+    let ask = |actor: Option<String>| {
+        let w = &w;
+        async move {
+            let res = exchange(&w.app, &w.backend, &w.subject, actor.as_deref(), &not_mine).await;
+            let res_status = res.status();
+            (res_status, res.json::<Value>().await.expect("json"))
+        }
+    };
+    let live_target = ask(Some(actor.clone())).await;
+    let live_impersonate = ask(None).await;
+    assert_eq!(
+        live_target.1["error"], "invalid_target",
+        "{}",
+        live_target.1
+    );
+    assert_eq!(live_impersonate.1["error"], "unauthorized_client");
+    revoke_as(&w.app, &w.native, &w.subject).await;
+    assert_eq!(ask(Some(actor)).await, live_target);
+    assert_eq!(ask(None).await, live_impersonate);
 }

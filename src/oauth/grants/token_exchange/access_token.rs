@@ -157,21 +157,16 @@ pub async fn exchange(
         ));
     }
     let root = root_family(ctx, &subject, &family).await?;
+    let grant = Grant {
+        family: &family,
+        root: &root,
+    };
     let refresh = request.requested_token_type == Some(TokenType::RefreshToken);
     if refresh {
         may_refresh(ctx, &root).await?;
     }
 
-    let scope = granted_scope(
-        client,
-        &api.scopes,
-        &subject,
-        &family,
-        &root,
-        &target,
-        own,
-        request,
-    )?;
+    let scope = granted_scope(client, &api.scopes, &subject, grant, &target, own, request)?;
     let audience = Audience {
         aud: vec![target.to_string()],
         scope: scope.clone(),
@@ -198,10 +193,8 @@ pub async fn exchange(
                 xo: origins.clone(),
                 act: act.clone(),
             };
-            let (id, token) = start_family(
-                ctx, client, &subject, &family, &root, &target, &scope, &from,
-            )
-            .await?;
+            let (id, token) =
+                start_family(ctx, client, &subject, grant, &target, &scope, &from).await?;
             (Some(id), Some(token))
         }
     };
@@ -245,12 +238,15 @@ async fn start_family(
     ctx: &TokenContext<'_>,
     client: &Client,
     subject: &AccessClaims,
-    parent: &FamilyRow,
-    root: &FamilyRow,
+    grant: Grant<'_>,
     target: &Resource,
     scope: &Scope,
     from: &ExchangedFrom,
 ) -> Result<(String, String), OAuthError> {
+    let Grant {
+        family: parent,
+        root,
+    } = grant;
     let token = opaque::generate(Kind::Refresh);
     let expires_at = (ctx.now + secs(ctx.settings.refresh_token_ttl))
         .min(parent.expires_at)
@@ -408,6 +404,14 @@ async fn live_subject(
         .ok_or_else(bad_subject)
 }
 
+/// The subject's family and the family of the user's own grant it comes from (the same row
+/// unless an exchange started a family on the way).
+#[derive(Clone, Copy)]
+struct Grant<'a> {
+    family: &'a FamilyRow,
+    root: &'a FamilyRow,
+}
+
 /// The family of the user's own grant the subject comes from: the first family an exchange
 /// named (`o.f`, set when an exchange started a family of its own), else the subject's.
 async fn root_family(
@@ -462,12 +466,12 @@ fn granted_scope(
     client: &Client,
     api_scopes: &Scope,
     subject: &AccessClaims,
-    family: &FamilyRow,
-    root: &FamilyRow,
+    grant: Grant<'_>,
     target: &Resource,
     own: bool,
     request: &ExchangeRequest<'_>,
 ) -> Result<Scope, OAuthError> {
+    let Grant { family, root } = grant;
     let mut allowed = client.scopes.intersection(api_scopes);
     let public = client.client_type != ClientType::Confidential;
     if subject.aud.contains(target.as_str()) || public {
