@@ -20,12 +20,10 @@ use std::time::Duration;
 use super::{ExchangeRequest, TokenType};
 use crate::oauth::client::{Client, ClientType};
 use crate::oauth::error::OAuthError;
-use crate::oauth::grants::alive;
 use crate::oauth::resource::{Audience, Resource};
 use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
-use crate::revocation::GrantOrigin;
 use crate::tokens::access::{self, AccessGrant, AccessTokenError, verify_access_token};
 use crate::tokens::claims::{AccessClaims, Act};
 
@@ -55,17 +53,10 @@ pub async fn exchange(
             "the subject_token must be a user's access token",
         ));
     }
-    alive::live_user(
-        ctx,
-        GrantOrigin {
-            sub: &subject.sub,
-            client_id: &subject.client_id,
-            sid: subject.sid.as_deref(),
-            family: subject.fam.as_deref(),
-            issued_at: subject.iat,
-        },
-    )
-    .await?;
+    // Whether the user is still live (enabled, password unchanged) is judged as for any
+    // access token: disabling the user or changing the password writes a `user` entry that
+    // outlives every token issued before it, and `live_token` consulted the list (with the
+    // session, family and client) above. No database read: DESIGN §6.
 
     let act = actor(ctx, &issuer, client, request, &subject)?;
 
