@@ -196,25 +196,34 @@ async fn a_burst_of_look_alike_identifiers_registers_exactly_one(backend: Backen
     }
 }
 
-/// A link change reads, checks and writes under one lock: an actor without a recent sign-in
-/// (a client's token) re-sending a client's old API list while another request takes the API
-/// away either comes first (a no-op) or sees the removal and is refused as a widening (403).
-/// It can never write the old list back over the removal.
+/// A link change reads, checks and writes under one lock. An actor without a recent sign-in
+/// (a client's token, over the admin API on node B) narrows a client from ORDERS + BILLING to
+/// ORDERS (no sign-in needed to take an API away) while an operator (the CLI's path, on node
+/// A) narrows it to BILLING. Serialised, the stale
+/// request either comes first (then the other leaves BILLING) or sees BILLING alone and is
+/// refused as a widening to ORDERS (403): ORDERS never comes back. Interleaved (read, the
+/// other commits, write), it would write ORDERS back without a recent sign-in.
 async fn a_stale_actor_cannot_race_a_link_removal(backend: Backend) {
     let app = spawn_app(backend).await;
     let node = spawn_node(&app).await;
     add_api(&app, ORDERS, "orders.read", None, None).await;
+    add_api(&app, BILLING, "billing.read", None, None).await;
     let token = admin_token(&app).await;
-    let svc = app.create_service_client("orders.read").await;
+    let svc = app.create_service_client("orders.read billing.read").await;
     let path = format!("/clients/{}/apis", svc.id);
-    for round in 0..15 {
-        links(&app, &svc, &[ORDERS], &[], &[]).await;
-        let remove = call(
-            &app,
-            &token,
-            reqwest::Method::PUT,
-            &path,
-            Some(json!({ "apis": [] })),
+    let rounds = 15;
+    let mut stale_passed = 0;
+    for round in 0..rounds {
+        links(&app, &svc, &[ORDERS, BILLING], &[], &[]).await;
+        let admin = tessera::http::admin::service(&app.state);
+        let operator = Actor::cli();
+        let remove = admin.update_client_apis(
+            &operator,
+            &svc.id,
+            tessera::admin::apis::ClientApisPatch {
+                apis: Some(vec![BILLING.into()]),
+                ..Default::default()
+            },
         );
         let stale = call(
             &node,
@@ -223,18 +232,19 @@ async fn a_stale_actor_cannot_race_a_link_removal(backend: Backend) {
             &path,
             Some(json!({ "apis": [ORDERS] })),
         );
-        let ((removed, _), (restored, answer)) = tokio::join!(remove, stale);
-        assert_eq!(removed, 200);
-        assert!(restored == 200 || restored == 403, "{restored} {answer}");
+        let (removed, (narrowed, answer)) = tokio::join!(remove, stale);
+        removed.expect("the operator's change");
+        assert!(narrowed == 200 || narrowed == 403, "{narrowed} {answer}");
+        stale_passed += usize::from(narrowed == 200);
         let (_, now) = call(&app, &token, reqwest::Method::GET, &path, None).await;
         assert_eq!(
             now["apis"],
-            json!([]),
-            "round {round}: the removal was undone"
+            json!([BILLING]),
+            "round {round}: ORDERS came back without a recent sign-in"
         );
     }
-    // Every change is audited with the change itself: one entry per removal, none by the
-    // refused (or no-op) requests.
+    // Each change is audited with the change itself: one entry per stale request that changed
+    // something, none for a refused one.
     let (_, audit) = call(
         &app,
         &token,
@@ -243,7 +253,7 @@ async fn a_stale_actor_cannot_race_a_link_removal(backend: Backend) {
         None,
     )
     .await;
-    let by_api = audit["items"]
+    let by_client = audit["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -253,7 +263,7 @@ async fn a_stale_actor_cannot_race_a_link_removal(backend: Backend) {
                 .is_some_and(|a| a.starts_with("client:"))
         })
         .count();
-    assert_eq!(by_api, 15, "{audit}");
+    assert_eq!(by_client, stale_passed, "{audit}");
 }
 
 /// Taking an API from a client ends that client's tokens for it at once on this node and
