@@ -16,7 +16,8 @@
 # Each row: req/s, p50/p90/p99 latency, server CPU; then CPU per request (server CPU time
 # divided by requests) and the ratio exchange / client_credentials.
 # Env: DURATION (15s), CONNS ("16 64"), WARMUP (3s), BENCH_PORT (18090), RELEASE_BUILD (1: build
-# first; 0: use target/release/tessera as it is). Needs wrk, curl, jq, openssl, python3.
+# first; 0: use the release binary as it is), CARGO_TARGET_DIR, BENCH_BIN (another binary, e.g.
+# to try the script on a debug build). Needs wrk, curl, jq, openssl, python3.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -35,7 +36,7 @@ for tool in wrk curl jq openssl python3; do
 done
 
 if [ "${RELEASE_BUILD:-1}" = 1 ]; then cargo build --release --quiet; fi
-bin="$root/target/release/tessera"
+bin="${BENCH_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/tessera}"
 
 work="$(mktemp -d)"
 server=""
@@ -108,7 +109,7 @@ check="$(curl -sS -u "$(cid "$backend"):$(secret "$backend")" --data "$body" "$B
 [ "$(jq -r .issued_token_type <<<"$check")" = "$ACCESS" ] \
   || { echo "bench: the exchange does not work: $check" >&2; exit 1; }
 alg() { cut -d. -f1 <<<"$1" | tr '_-' '/+' | base64 -d 2>/dev/null | jq -r .alg; }
-echo "<!-- $store, release, default settings; subject alg $(alg "$subject"), exchanged alg $(alg "$(jq -r .access_token <<<"$check")"), client_credentials alg $(alg "$actor"); subject lives $(( $(cut -d. -f2 <<<"$subject" | tr '_-' '/+' | base64 -d 2>/dev/null | jq '.exp - .iat') ))s -->"
+echo "<!-- $store, $bin, default settings; subject alg $(alg "$subject"), exchanged alg $(alg "$(jq -r .access_token <<<"$check")"), client_credentials alg $(alg "$actor"); subject lives $(( $(cut -d. -f2 <<<"$subject" | tr '_-' '/+' | base64 -d 2>/dev/null | jq '.exp - .iat') ))s -->"
 
 # Exchanges are minted for as long as the subject lives (5 min by default): keep runs short.
 table="$work/table.md"
