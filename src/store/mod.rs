@@ -17,7 +17,7 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
-pub use apis::{ApiRole, ApiRow};
+pub use apis::{ApiRole, ApiRow, ClientApisChange};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
@@ -42,7 +42,7 @@ mod clients;
 mod revocations;
 mod signing_keys;
 
-pub use clients::{CLIENT_CHANGE_LOCK, Fetched};
+pub use clients::{CLIENT_CHANGE_LOCK, ClientLinks, Fetched};
 pub use revocations::{
     CLIENT_CHANNEL, LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL,
     REVOCATION_WRITE_LOCK, RevocationRow,

@@ -21,6 +21,7 @@ mod admin_detail;
 mod admin_keys;
 mod admin_look;
 mod admin_walk;
+mod api_guards;
 mod apis;
 mod browser;
 mod cli_clients;
