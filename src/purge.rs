@@ -30,6 +30,8 @@ pub const BATCH: i64 = 1000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Purged {
     pub authorization_codes: u64,
+    /// Expired device authorization requests (RFC 8628), whatever their state.
+    pub device_codes: u64,
     pub sessions: u64,
     pub session_clients: u64,
     /// Unused tokens past their idle expiry (a dead family's tokens go with it, uncounted).
@@ -50,6 +52,7 @@ pub struct Purged {
 impl Purged {
     pub fn total(&self) -> u64 {
         self.authorization_codes
+            + self.device_codes
             + self.sessions
             + self.session_clients
             + self.refresh_tokens
@@ -117,6 +120,7 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     let revoked_before = now.saturating_sub(MAX_TOKEN_LIFETIME);
     let mut p = Purged {
         authorization_codes: batches(|| store.purge_codes_batch(now, BATCH)).await?,
+        device_codes: batches(|| store.purge_device_codes_batch(now, BATCH)).await?,
         sessions: batches(|| store.purge_sessions_batch(now, BATCH)).await?,
         ..Purged::default()
     };

@@ -33,6 +33,21 @@ pub enum OAuthError {
     /// or not allowed to the client.
     #[error("{0}")]
     InvalidTarget(Cow<'static, str>),
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    #[error("the user has not yet approved or denied the request")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval, which is now 5 seconds longer.
+    #[error("polled too fast; wait {0} seconds between requests")]
+    SlowDown(i64),
+    /// RFC 8628 §3.5: the user denied the request.
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    #[error("the device code has expired; start a new device authorization")]
+    ExpiredToken,
+    /// Too many live device authorization requests for this client (429 with `slow_down`).
+    #[error("this client has too many pending device authorization requests; retry later")]
+    TooManyDeviceCodes(u64),
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
@@ -61,6 +76,10 @@ impl OAuthError {
             // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
             Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown(_) | Self::TooManyDeviceCodes(_) => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

@@ -7,6 +7,7 @@ mod apis;
 mod audit;
 mod codes;
 mod consents;
+mod device_codes;
 mod device_secrets;
 mod purge;
 mod refresh_tokens;
@@ -20,6 +21,9 @@ pub use apis::{ApiRole, ApiRow};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
+pub use device_codes::{
+    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState,
+};
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};

@@ -29,6 +29,7 @@ mod cli_revocation;
 mod client_cache;
 mod clients;
 mod code_flow;
+mod device;
 mod discovery;
 mod grant_lifecycle;
 mod health;
