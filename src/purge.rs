@@ -1,8 +1,9 @@
 //! Bounded state (DESIGN §4 and §8; issue 11 point 10): every table that grows with traffic
-//! loses what can no longer matter — expired authorization codes, sessions past their
-//! absolute expiry, links of gone sessions, dead refresh-token families and their tokens,
-//! unused idle-expired refresh tokens, stale login counters, expired revocation entries, old
-//! client changes, audit entries and hourly activity counts past the retention.
+//! loses what can no longer matter — expired authorization codes and device authorization
+//! requests, sessions past their absolute expiry, links of gone sessions, dead refresh-token
+//! families and their tokens, unused idle-expired refresh tokens, stale login counters,
+//! expired revocation entries, old client changes, audit entries and hourly activity counts
+//! past the retention.
 //!
 //! One node at a time purges (`Store::try_purge_lock`): the deletes are idempotent, but
 //! several nodes scanning the same rows would only add load. Each statement deletes at most

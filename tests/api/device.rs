@@ -10,6 +10,7 @@ use tessera::oauth::client::RegistrationInput;
 
 use crate::admin_browser::fill;
 use crate::admin_look::look;
+use crate::admin_walk::{axe_source, axe_violations};
 use crate::browser::{browser, chromedriver};
 use crate::cli_config::{stderr, tessera};
 use crate::dual;
@@ -235,6 +236,21 @@ async fn the_device_authorization_response_follows_section_3_2(backend: Backend)
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_scope");
+
+    // `resource` as at /authorize (RFC 8707 §2): an API the client may not use is refused.
+    let res = post_as(
+        &app,
+        "/device_authorization",
+        &public,
+        &[
+            ("scope", "openid"),
+            ("resource", "https://api.unknown.example/"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_target");
 
     // A client not registered for the grant.
     let code_app = app
@@ -920,7 +936,8 @@ async fn the_cli_registers_a_device_client() {
 /// End to end in headless Chromium: the device asks for codes, the person opens the
 /// verification URI, signs in, finds the code already typed, continues, sees the client and
 /// what it asks, approves; the polling device gets its tokens. The page is looked at 1280 and
-/// 390 px wide (screenshots in target/screens/) and never scrolls sideways.
+/// 390 px wide (screenshots in target/screens/), never scrolls sideways, and an axe-core pass
+/// finds no serious or critical violation.
 async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", PASSWORD).await;
@@ -928,6 +945,7 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
     let d = start(&app, &c, "openid profile offline_access").await;
     let device_code = d["device_code"].as_str().unwrap().to_string();
     let user_code = d["user_code"].as_str().unwrap().to_string();
+    let axe = axe_source();
     let driver = chromedriver().await;
     let b = browser(&driver).await;
 
@@ -948,6 +966,11 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
         .unwrap();
     assert_eq!(b.current_url().await.unwrap().path(), "/device");
     look(&b, "device-enter").await;
+    assert_eq!(
+        axe_violations(&b, &axe).await,
+        Vec::<String>::new(),
+        "device-enter"
+    );
 
     // A wrong code first: a readable error, the form again.
     input.send_keys("bbbb bbbb").await.unwrap();
@@ -960,6 +983,11 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
     let error = b.wait().for_element(Locator::Css("p.error")).await.unwrap();
     assert!(error.text().await.unwrap().contains("not valid"));
     look(&b, "device-wrong-code").await;
+    assert_eq!(
+        axe_violations(&b, &axe).await,
+        Vec::<String>::new(),
+        "device-wrong-code"
+    );
 
     // The code as the device shows it, typed in lower case.
     let input = b.find(Locator::Id("user_code")).await.unwrap();
@@ -984,6 +1012,11 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
     );
     look(&b, "device-confirm").await;
     assert_eq!(
+        axe_violations(&b, &axe).await,
+        Vec::<String>::new(),
+        "device-confirm"
+    );
+    assert_eq!(
         poll_error(&app, &c, &device_code).await,
         "authorization_pending"
     );
@@ -997,6 +1030,11 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
     let done = b.wait().for_element(Locator::Id("done")).await.unwrap();
     assert_eq!(done.text().await.unwrap(), "Device connected");
     look(&b, "device-done").await;
+    assert_eq!(
+        axe_violations(&b, &axe).await,
+        Vec::<String>::new(),
+        "device-done"
+    );
 
     app.clock.advance(5);
     let res = poll(&app, &c, &device_code).await;
