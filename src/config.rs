@@ -85,9 +85,15 @@ pub struct Settings {
     /// Live device authorization requests one client may have at once (what anyone who knows
     /// a public client's id can make the server store).
     pub device_max_live_codes_per_client: u32,
+    /// Of those, live requests from one address (IPv4) or IPv6 /64, so that one requester
+    /// cannot take a public client's whole bound.
+    pub device_max_live_codes_per_address: u32,
     /// Wrong user codes one session may enter on /device within `login_failure_window`
     /// before it waits (RFC 8628 §5.1).
     pub device_max_failures: u32,
+    /// Wrong user codes one account may enter within the window, whatever its sessions: the
+    /// main limit (signing in again gives a new session, not more guesses).
+    pub device_max_failures_per_user: u32,
     /// Wrong user codes one client address may enter within the window.
     pub device_max_failures_per_ip: u32,
     #[serde(with = "duration")]
@@ -190,8 +196,10 @@ impl Default for Settings {
             device_code_ttl: Duration::from_secs(10 * 60),
             device_poll_interval: Duration::from_secs(5),
             device_max_live_codes_per_client: 1000,
+            device_max_live_codes_per_address: 10,
             device_max_failures: 5,
-            device_max_failures_per_ip: 20,
+            device_max_failures_per_user: 10,
+            device_max_failures_per_ip: 100,
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_ttl: Duration::from_secs(2 * 3600),
             jwks_max_age: Duration::from_secs(10 * 60),

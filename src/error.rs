@@ -157,9 +157,7 @@ impl ResponseError for OAuthError {
             OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             OAuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             OAuthError::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            OAuthError::RateLimited(_) | OAuthError::TooManyDeviceCodes(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            OAuthError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -180,7 +178,7 @@ impl ResponseError for OAuthError {
             OAuthError::TemporarilyUnavailable => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
             }
-            OAuthError::RateLimited(retry_after) | OAuthError::TooManyDeviceCodes(retry_after) => {
+            OAuthError::RateLimited(retry_after) => {
                 res.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after)));
             }
             OAuthError::ServerError(cause) => {

@@ -21,11 +21,14 @@ create table device_codes (
     auth_time bigint,
     amr text,
     decided_at bigint,
-    -- set by the redemption
-    family_id text
+    -- The requesting address, coarse: an IPv4 address or an IPv6 /64 (the per-address bound
+    -- of live requests); the confirm page shows only its /24 or /48 (§5.4). Deleted with the
+    -- row at expiry.
+    requester text not null default ''
 );
 -- A user code names one row: a new code that collides is drawn again.
 create unique index device_codes_user_code on device_codes (user_code_hash);
--- The live codes of a client (the per-client bound) and the purge.
+-- The live codes of a client (the per-client bound, and the per-address one) and the purge.
 create index device_codes_client on device_codes (client_id, expires_at);
+create index device_codes_requester on device_codes (client_id, requester, expires_at);
 create index device_codes_expires_at on device_codes (expires_at);

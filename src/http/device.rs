@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::error::PageError;
 use crate::http::current_session::{client_ip, current_session};
 use crate::http::{authorize, csrf, pages};
-use crate::oauth::device::{self, Limits, Lookup, UserCode};
+use crate::oauth::device::{self, Limits, Lookup, Typist, UserCode};
 use crate::sessions::Session;
 use crate::startup::AppState;
 use crate::store::DeviceDecision;
@@ -35,6 +35,12 @@ struct Confirm<'a> {
     user_code: &'a str,
     scopes: Vec<Cow<'static, str>>,
     apis: Vec<&'a str>,
+    /// "just now", "1 minute ago", "7 minutes ago".
+    requested_ago: String,
+    /// The device's network (§5.4), empty when unknown.
+    requested_from: &'a str,
+    /// The device asked from another network than this browser's.
+    elsewhere: bool,
 }
 
 #[derive(askama::Template)]
@@ -60,6 +66,7 @@ pub struct DeviceForm {
 
 const WRONG: &str = "That code is not valid, or it has expired. Check the code on your device \
                      and type it again.";
+const UNKNOWN_DECISION: &str = "That answer is not one this page gives. Type the code again.";
 const GONE: &str = "This request was already answered, or it has expired. Start again on your \
                     device.";
 
@@ -108,6 +115,7 @@ pub async fn submit(
     let csrf = csrf::token_for(&secret);
     let now = state.clock.now();
     let typed: String = form.user_code.chars().take(64).collect();
+    let address = client_ip(&req);
     let again = |status: StatusCode, message: &str| {
         pages::render(
             status,
@@ -119,17 +127,31 @@ pub async fn submit(
             },
         )
     };
+    // Strictly `allow` or `deny`: anything else is no decision at all (and takes no guess).
+    let decision = match form.decision.as_deref() {
+        None => None,
+        Some("allow") => Some(true),
+        Some("deny") => Some(false),
+        Some(_) => return again(StatusCode::BAD_REQUEST, UNKNOWN_DECISION),
+    };
     let found = device::lookup(
         &state.store,
         &Limits::from_settings(&state.settings),
-        &session.row.sid,
-        &client_ip(&req),
+        &Typist {
+            sid: &session.row.sid,
+            user_id: &session.user.id,
+            address: &address,
+        },
         &typed,
         now,
     )
     .await?;
     let pending = match found {
         Lookup::Found(pending) => pending,
+        // A decision comes from the confirm page, whose request was found a moment ago: if it
+        // is gone now, it was decided (by a parallel submission) or expired in between. The
+        // answer does not depend on what the store holds, so it tells a guesser nothing.
+        Lookup::Wrong if decision.is_some() => return again(StatusCode::BAD_REQUEST, GONE),
         Lookup::Wrong => return again(StatusCode::BAD_REQUEST, WRONG),
         Lookup::Throttled { retry_after } => {
             let mut res = again(
@@ -143,10 +165,9 @@ pub async fn submit(
             return Ok(res);
         }
     };
-    match form.decision.as_deref() {
-        None => confirm(&session, &csrf, &pending),
-        Some(decision) => {
-            let approved = decision == "allow";
+    match decision {
+        None => confirm(&session, &csrf, &pending, &address, now),
+        Some(approved) => {
             let choice = if approved {
                 DeviceDecision::Approve {
                     user_id: &session.user.id,
@@ -177,7 +198,16 @@ fn confirm(
     session: &Session,
     csrf: &str,
     pending: &device::PendingRequest,
+    address: &str,
+    now: crate::clock::UnixTime,
 ) -> Result<HttpResponse, PageError> {
+    let minutes = (now - pending.requested_at).max(0) / 60;
+    let requested_ago = match minutes {
+        0 => "just now".to_string(),
+        1 => "1 minute ago".to_string(),
+        n => format!("{n} minutes ago"),
+    };
+    let here = device::network(address);
     pages::render(
         StatusCode::OK,
         &Confirm {
@@ -191,6 +221,9 @@ fn confirm(
                 .iter()
                 .map(|a| a.name.as_deref().unwrap_or(a.identifier.as_str()))
                 .collect(),
+            requested_ago,
+            requested_from: &pending.requested_from,
+            elsewhere: !pending.requested_from.is_empty() && pending.requested_from != here,
         },
     )
 }

@@ -4,6 +4,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::{extractors, form};
+use crate::http::current_session::client_ip;
 use crate::oauth::client_auth;
 use crate::oauth::device;
 use crate::oauth::error::OAuthError;
@@ -29,6 +30,7 @@ pub async fn device_authorization(
         &client,
         params.get("scope").map(String::as_str),
         params.get("resource").map(String::as_str),
+        &client_ip(&req),
         now,
     )
     .await?;

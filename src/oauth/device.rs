@@ -2,6 +2,9 @@
 //! user code (§6.1) and the user's side on /device (§3.3, §5.1, §5.4). The token endpoint's
 //! side is `grants::device_code`.
 
+use std::net::IpAddr;
+
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
 use super::client::{Client, GrantType};
@@ -12,7 +15,9 @@ use super::scope::Scope;
 use crate::accounts::throttle::Policy;
 use crate::clock::UnixTime;
 use crate::config::Settings;
-use crate::store::{DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceState, Store, StoreError};
+use crate::store::{
+    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceState, LiveBounds, Store, StoreError,
+};
 use crate::tokens::opaque::{self, Kind};
 
 /// §6.1: consonants only (no vowels, so no words; no look-alikes such as 0/O, 1/I).
@@ -71,6 +76,37 @@ impl UserCode {
     }
 }
 
+/// Who asked for a device code, as coarse as the per-address bound needs: an IPv4 address,
+/// or the /64 of an IPv6 one (what one IPv6 client usually holds).
+pub fn requester(address: &str) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => {
+            Ipv6Net::new(v6, 64).map_or_else(|_| v6.to_string(), |n| n.trunc().to_string())
+        }
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The network shown on the confirm page (§5.4): an IPv4 /24 or an IPv6 /48, enough to tell
+/// "my home" from "somewhere else" without showing an address. Takes an address or a
+/// `requester`; empty when unknown.
+pub fn network(address: &str) -> String {
+    let ip = match address.split_once('/') {
+        Some((ip, _)) => ip,
+        None => address,
+    };
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => {
+            Ipv4Net::new(v4, 24).map_or_else(|_| String::new(), |n| n.trunc().to_string())
+        }
+        Ok(IpAddr::V6(v6)) => {
+            Ipv6Net::new(v6, 48).map_or_else(|_| String::new(), |n| n.trunc().to_string())
+        }
+        Err(_) => String::new(),
+    }
+}
+
 /// §3.2: the device authorization response.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceAuthorization {
@@ -92,6 +128,7 @@ pub async fn authorize(
     client: &Client,
     scope: Option<&str>,
     resource: Option<&str>,
+    address: &str,
     now: UnixTime,
 ) -> Result<DeviceAuthorization, OAuthError> {
     if !client.allows_grant(GrantType::DeviceCode) {
@@ -143,9 +180,13 @@ pub async fn authorize(
             auth_time: None,
             amr: None,
             decided_at: None,
+            requester: requester(address),
         };
-        let max_live = i64::from(settings.device_max_live_codes_per_client);
-        match store.insert_device_code(&row, max_live).await? {
+        let bounds = LiveBounds {
+            per_client: i64::from(settings.device_max_live_codes_per_client),
+            per_requester: i64::from(settings.device_max_live_codes_per_address),
+        };
+        match store.insert_device_code(&row, bounds).await? {
             DeviceInsert::Inserted => {
                 let verification_uri = format!("{}/device", settings.issuer());
                 let shown = user_code.display();
@@ -161,9 +202,11 @@ pub async fn authorize(
                 });
             }
             DeviceInsert::UserCodeTaken => continue,
-            DeviceInsert::TooMany => {
-                return Err(OAuthError::TooManyDeviceCodes(
-                    u64::try_from(interval).unwrap_or(5),
+            // Like /token's rate limit (§3.5's slow_down is for polls): temporarily
+            // unavailable until the earliest of the live requests that hold it back ends.
+            DeviceInsert::TooMany { retry_at } => {
+                return Err(OAuthError::RateLimited(
+                    u64::try_from(retry_at - now).unwrap_or(1).max(1),
                 ));
             }
         }
@@ -182,20 +225,32 @@ pub enum Poll {
     SlowDown { interval: i64 },
 }
 
-/// The poll of a request last polled at `last` with `interval`, at `now`.
-pub fn poll(last: Option<UnixTime>, interval: i64, now: UnixTime) -> Poll {
+/// Clocks of nodes differ a little: a poll this much early is on time.
+pub const POLL_GRACE: i64 = 1;
+/// The longest interval a slow_down asks for.
+pub const MAX_INTERVAL: i64 = 60;
+
+/// The poll of a request last polled at `last` with `interval`, at `now`; the request ends at
+/// `expires_at`. The interval grows by 5 s up to `MAX_INTERVAL`, and never past the request's
+/// remaining life (a device told to wait longer would only find it expired).
+pub fn poll(last: Option<UnixTime>, interval: i64, now: UnixTime, expires_at: UnixTime) -> Poll {
     match last {
-        Some(last) if now < last + interval => Poll::SlowDown {
-            interval: interval + 5,
+        Some(last) if now + POLL_GRACE < last + interval => Poll::SlowDown {
+            interval: (interval + 5)
+                .min(MAX_INTERVAL)
+                .min((expires_at - now).max(1))
+                .max(interval.min(MAX_INTERVAL)),
         },
         _ => Poll::Pending,
     }
 }
 
-/// The throttling of /device (§5.1): wrong user codes counted per session and per client
+/// The throttling of /device (§5.1): wrong user codes counted per session, per account (the
+/// main limit: signing in again gives a new session, not more guesses) and per client
 /// address, in the store (every node counts alike) with the login page's policy shape.
 pub struct Limits {
     pub session: Policy,
+    pub user: Policy,
     pub address: Policy,
 }
 
@@ -205,6 +260,10 @@ impl Limits {
         Self {
             session: Policy {
                 max_failures: settings.device_max_failures,
+                window_secs,
+            },
+            user: Policy {
+                max_failures: settings.device_max_failures_per_user,
                 window_secs,
             },
             address: Policy {
@@ -222,6 +281,9 @@ pub struct PendingRequest {
     pub client: Client,
     pub scope: Scope,
     pub apis: Vec<Api>,
+    /// When the device asked, and from which network (`network`; empty when unknown).
+    pub requested_at: UnixTime,
+    pub requested_from: String,
 }
 
 /// What a typed user code found.
@@ -236,31 +298,43 @@ pub enum Lookup {
     },
 }
 
-/// Looks up a typed code. An attempt is reserved for the session and the address before the
-/// code is looked at (one statement each, so a parallel burst gets no more tries than a
-/// sequence) and given back when the code was right.
+/// Who types a code on /device.
+pub struct Typist<'a> {
+    pub sid: &'a str,
+    pub user_id: &'a str,
+    pub address: &'a str,
+}
+
+/// Looks up a typed code. An attempt is reserved for the address, the session and the
+/// account before the code is looked at (one statement each, so a parallel burst gets no more
+/// tries than a sequence); when one of them is spent, those already taken are given back, and
+/// all three are given back when the code was right. The address goes first, as on the login
+/// page: an address already throttled cannot add to an account's count.
 pub async fn lookup(
     store: &Store,
     limits: &Limits,
-    sid: &str,
-    address: &str,
+    who: &Typist<'_>,
     typed: &str,
     now: UnixTime,
 ) -> Result<Lookup, StoreError> {
-    let by_address = format!("device-{}", crate::accounts::login::address_key(address));
-    let by_session = format!("device-sid:{sid}");
-    if !store
-        .reserve_login_attempt(&by_address, &limits.address, now)
-        .await?
-    {
-        return throttled(store, &by_address, &limits.address, now).await;
-    }
-    if !store
-        .reserve_login_attempt(&by_session, &limits.session, now)
-        .await?
-    {
-        store.release_login_attempt(&by_address).await?;
-        return throttled(store, &by_session, &limits.session, now).await;
+    let keys = [
+        (
+            format!(
+                "device-{}",
+                crate::accounts::login::address_key(who.address)
+            ),
+            &limits.address,
+        ),
+        (format!("device-sid:{}", who.sid), &limits.session),
+        (format!("device-user:{}", who.user_id), &limits.user),
+    ];
+    for (i, (key, policy)) in keys.iter().enumerate() {
+        if !store.reserve_login_attempt(key, policy, now).await? {
+            for (taken, _) in &keys[..i] {
+                store.release_login_attempt(taken).await?;
+            }
+            return throttled(store, key, policy, now).await;
+        }
     }
     let Some(code) = UserCode::parse(typed) else {
         return Ok(Lookup::Wrong);
@@ -268,11 +342,18 @@ pub async fn lookup(
     let Some(row) = store.pending_device_code(&code.hash(), now).await? else {
         return Ok(Lookup::Wrong);
     };
-    let Some(client) = store.get_client(&row.client_id).await? else {
+    // A client that lost the grant (or was deleted) since: its requests are no longer ones
+    // anyone may approve.
+    let Some(client) = store
+        .get_client(&row.client_id)
+        .await?
+        .filter(|c| c.allows_grant(GrantType::DeviceCode))
+    else {
         return Ok(Lookup::Wrong);
     };
-    store.release_login_attempt(&by_address).await?;
-    store.release_login_attempt(&by_session).await?;
+    for (key, _) in &keys {
+        store.release_login_attempt(key).await?;
+    }
     let scope = Scope::parse(&row.scope).unwrap_or_else(|_| Scope::empty());
     let requested = resource::split_stored(&row.resources);
     let apis = match requested.is_empty() {
@@ -289,6 +370,8 @@ pub async fn lookup(
         client,
         scope,
         apis,
+        requested_at: row.created_at,
+        requested_from: network(&row.requester),
     })))
 }
 
@@ -368,9 +451,38 @@ mod tests {
 
     #[test]
     fn a_poll_before_the_interval_slows_down_by_five_seconds() {
-        assert_eq!(poll(None, 5, 100), Poll::Pending);
-        assert_eq!(poll(Some(100), 5, 105), Poll::Pending);
-        assert_eq!(poll(Some(100), 5, 104), Poll::SlowDown { interval: 10 });
-        assert_eq!(poll(Some(100), 10, 109), Poll::SlowDown { interval: 15 });
+        assert_eq!(poll(None, 5, 100, 700), Poll::Pending);
+        assert_eq!(poll(Some(100), 5, 105, 700), Poll::Pending);
+        assert_eq!(poll(Some(100), 5, 104, 700), Poll::Pending, "1 s of grace");
+        assert_eq!(
+            poll(Some(100), 5, 103, 700),
+            Poll::SlowDown { interval: 10 }
+        );
+        assert_eq!(
+            poll(Some(100), 10, 108, 700),
+            Poll::SlowDown { interval: 15 }
+        );
+        assert_eq!(
+            poll(Some(100), 60, 101, 700),
+            Poll::SlowDown { interval: 60 }
+        );
+        assert_eq!(
+            poll(Some(100), 58, 101, 700),
+            Poll::SlowDown { interval: 60 }
+        );
+        assert_eq!(
+            poll(Some(100), 10, 101, 108),
+            Poll::SlowDown { interval: 10 }
+        );
+    }
+
+    #[test]
+    fn requesters_and_networks_are_coarse() {
+        assert_eq!(requester("192.0.2.77"), "192.0.2.77");
+        assert_eq!(requester("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+        assert_eq!(requester("unknown"), "");
+        assert_eq!(network("192.0.2.77"), "192.0.2.0/24");
+        assert_eq!(network("2001:db8:1:2::/64"), "2001:db8:1::/48");
+        assert_eq!(network(""), "");
     }
 }

@@ -45,9 +45,6 @@ pub enum OAuthError {
     /// RFC 8628 §3.5: the device code expired; start again.
     #[error("the device code has expired; start a new device authorization")]
     ExpiredToken,
-    /// Too many live device authorization requests for this client (429 with `slow_down`).
-    #[error("this client has too many pending device authorization requests; retry later")]
-    TooManyDeviceCodes(u64),
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
@@ -77,7 +74,7 @@ impl OAuthError {
             Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
             Self::AuthorizationPending => "authorization_pending",
-            Self::SlowDown(_) | Self::TooManyDeviceCodes(_) => "slow_down",
+            Self::SlowDown(_) => "slow_down",
             Self::AccessDenied => "access_denied",
             Self::ExpiredToken => "expired_token",
         }

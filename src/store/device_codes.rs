@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::codes::{LiveSession, join_session, lock_live_session};
 use super::refresh_tokens::insert_family;
-use super::{FamilyRow, Store, StoreError};
+use super::{Backend, FamilyRow, Store, StoreError};
 use crate::clock::UnixTime;
 
 /// Where a device request stands.
@@ -60,11 +60,13 @@ pub struct DeviceCodeRow {
     pub auth_time: Option<UnixTime>,
     pub amr: Option<String>,
     pub decided_at: Option<UnixTime>,
+    /// Who asked: an IPv4 address or an IPv6 /64 (`oauth::device::requester`).
+    pub requester: String,
 }
 
 const COLUMNS: &str = "device_code_hash, user_code_hash, client_id, scope, resources, \
                        created_at, expires_at, interval_secs, last_polled_at, state, user_id, \
-                       sid, auth_time, amr, decided_at";
+                       sid, auth_time, amr, decided_at, requester";
 
 fn from_row(r: &AnyRow) -> Result<DeviceCodeRow, sqlx::Error> {
     Ok(DeviceCodeRow {
@@ -83,6 +85,7 @@ fn from_row(r: &AnyRow) -> Result<DeviceCodeRow, sqlx::Error> {
         auth_time: r.try_get("auth_time")?,
         amr: r.try_get("amr")?,
         decided_at: r.try_get("decided_at")?,
+        requester: r.try_get("requester")?,
     })
 }
 
@@ -92,8 +95,11 @@ pub enum DeviceInsert {
     Inserted,
     /// The user code is taken: draw another.
     UserCodeTaken,
-    /// The client already has `max_live` live requests.
-    TooMany,
+    /// The client already has its bound of live requests, or the requesting address its
+    /// share of them: the earliest of those ends at `retry_at`.
+    TooMany {
+        retry_at: UnixTime,
+    },
 }
 
 /// What the user decided on /device, and who they are.
@@ -120,36 +126,67 @@ pub enum DeviceRedemption {
     SessionEnded,
 }
 
+/// The bounds of live requests an insert checks.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveBounds {
+    /// Of the client.
+    pub per_client: i64,
+    /// Of the client from one requesting address.
+    pub per_requester: i64,
+}
+
 impl Store {
-    /// Stores a new request unless its client already has `max_live` live ones. The client's
-    /// row is locked (a no-op update) for the count and the insert, so that a parallel burst
-    /// is counted one after the other and cannot overshoot the bound.
+    /// Stores a new request unless its client already has `per_client` live ones, or its
+    /// requesting address `per_requester` of them. The client's row is locked for the counts
+    /// and the insert (`select … for update` on PostgreSQL; on SQLite the transaction takes
+    /// the write lock up front, which serialises writers), so that a parallel burst is counted
+    /// one after the other and cannot overshoot either bound.
     #[tracing::instrument(skip_all, fields(client_id = row.client_id))]
     pub async fn insert_device_code(
         &self,
         row: &DeviceCodeRow,
-        max_live: i64,
+        bounds: LiveBounds,
     ) -> Result<DeviceInsert, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("update clients set updated_at = updated_at where client_id = $1")
-            .bind(&row.client_id)
-            .execute(&mut *tx)
-            .await?;
-        let live: i64 = sqlx::query_scalar(
-            "select count(*) from device_codes where client_id = $1 and expires_at > $2",
+        let mut tx = match self.backend {
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("select 1 from clients where client_id = $1 for update")
+                    .bind(&row.client_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx
+            }
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+        };
+        let counts = sqlx::query(
+            "select count(*) as live, \
+                    coalesce(min(expires_at), 0) as first_end, \
+                    coalesce(sum(case when requester = $3 then 1 else 0 end), 0) as mine, \
+                    coalesce(min(case when requester = $3 then expires_at end), 0) as my_first_end \
+             from device_codes where client_id = $1 and expires_at > $2",
         )
         .bind(&row.client_id)
         .bind(row.created_at)
+        .bind(&row.requester)
         .fetch_one(&mut *tx)
         .await?;
-        if live >= max_live {
+        let live: i64 = counts.try_get("live")?;
+        let mine: i64 = counts.try_get("mine")?;
+        let too_many = if mine >= bounds.per_requester {
+            Some(counts.try_get::<i64, _>("my_first_end")?)
+        } else if live >= bounds.per_client {
+            Some(counts.try_get::<i64, _>("first_end")?)
+        } else {
+            None
+        };
+        if let Some(retry_at) = too_many {
             tx.rollback().await?;
-            return Ok(DeviceInsert::TooMany);
+            return Ok(DeviceInsert::TooMany { retry_at });
         }
         let inserted = sqlx::query(
             "insert into device_codes (device_code_hash, user_code_hash, client_id, scope, \
-             resources, created_at, expires_at, interval_secs, state) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') \
+             resources, created_at, expires_at, interval_secs, state, requester) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9) \
              on conflict (user_code_hash) do nothing",
         )
         .bind(&row.device_code_hash)
@@ -160,6 +197,7 @@ impl Store {
         .bind(row.created_at)
         .bind(row.expires_at)
         .bind(row.interval_secs)
+        .bind(&row.requester)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() != 1 {
@@ -290,11 +328,10 @@ impl Store {
     ) -> Result<DeviceRedemption, StoreError> {
         let mut tx = self.pool.begin().await?;
         let marked = sqlx::query(
-            "update device_codes set state = 'redeemed', family_id = $2 \
-             where device_code_hash = $1 and state = 'approved' and expires_at > $3",
+            "update device_codes set state = 'redeemed' \
+             where device_code_hash = $1 and state = 'approved' and expires_at > $2",
         )
         .bind(hash)
-        .bind(&family.family_id)
         .bind(family.created_at)
         .execute(&mut *tx)
         .await?;

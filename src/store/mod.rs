@@ -22,7 +22,7 @@ pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
 pub use device_codes::{
-    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState,
+    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState, LiveBounds,
 };
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};

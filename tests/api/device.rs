@@ -202,7 +202,11 @@ async fn the_device_authorization_response_follows_section_3_2(backend: Backend)
             .unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].0, sha256_hex(device_code));
-    assert_ne!(rows[0].1, user_code.replace('-', ""));
+    assert_eq!(
+        rows[0].1,
+        sha256_hex(&user_code.replace('-', "")),
+        "the user code is stored as the SHA-256 of its normalised form (no dash, upper case)"
+    );
     assert!(!rows[0].1.contains(&user_code.replace('-', "")));
 
     // A confidential client authenticates with its secret; a wrong one is invalid_client.
@@ -406,14 +410,19 @@ async fn polling_too_fast_slows_down_and_the_interval_grows_on_every_node(backen
     let res = poll(&app, &c, code).await;
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "slow_down", "2 s < the 5 s interval");
-    assert!(body["error_description"].as_str().unwrap().contains("10"));
+    assert_eq!(
+        body["error_description"],
+        "polled too fast; wait 10 seconds between requests"
+    );
     // The interval is 10 s now: 5 s later (enough before) is too fast.
     app.clock.advance(5);
     assert_eq!(poll_error(&app, &c, code).await, "slow_down");
     // 15 s now.
     app.clock.advance(10);
     assert_eq!(poll_error(&app, &c, code).await, "slow_down");
-    // 20 s now, and 25 s later is fine.
+    // 20 s now; 19 s later is on time (1 s of grace for the clocks of other nodes).
+    app.clock.advance(19);
+    assert_eq!(poll_error(&app, &c, code).await, "authorization_pending");
     app.clock.advance(25);
     assert_eq!(poll_error(&app, &c, code).await, "authorization_pending");
     let mut conn = db(&app).await;
@@ -422,6 +431,12 @@ async fn polling_too_fast_slows_down_and_the_interval_grows_on_every_node(backen
         .await
         .unwrap();
     assert_eq!(interval, 20, "persisted: 5 + 3 × 5");
+    app.clock.advance(18);
+    assert_eq!(
+        poll_error(&app, &c, code).await,
+        "slow_down",
+        "2 s early is more than the grace"
+    );
 
     if backend == Backend::Postgres {
         let node = spawn_node(&app).await;
@@ -468,6 +483,12 @@ async fn denied_and_expired_requests_answer_as_section_3_5(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("This request was already answered")
+    );
     app.clock.advance(10);
     assert_eq!(poll_error(&app, &c, code).await, "access_denied");
 
@@ -546,7 +567,13 @@ async fn a_parallel_burst_of_redemptions_yields_one_token_response(backend: Back
 
 /// Approve and deny are single-use: a parallel burst of decisions on one code decides once.
 async fn a_parallel_burst_of_decisions_decides_once(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // The throttle must not be what turns the losers away.
+    let app = spawn_app_with(backend, |s| {
+        s.device_max_failures = 100;
+        s.device_max_failures_per_user = 100;
+        s.device_max_failures_per_ip = 100;
+    })
+    .await;
     let c = device_client(&app, "public").await;
     let d = start(&app, &c, "openid").await;
     let user_code = d["user_code"].as_str().unwrap();
@@ -558,7 +585,7 @@ async fn a_parallel_burst_of_decisions_decides_once(backend: Backend) {
         let app = &app;
         async move {
             let decision = if i % 2 == 0 { "allow" } else { "deny" };
-            post_device(
+            let res = post_device(
                 app,
                 &b,
                 &[
@@ -567,16 +594,26 @@ async fn a_parallel_burst_of_decisions_decides_once(backend: Backend) {
                     ("decision", decision),
                 ],
             )
-            .await
-            .status()
-            .as_u16()
+            .await;
+            let status = res.status().as_u16();
+            let gone = res
+                .text()
+                .await
+                .unwrap()
+                .contains("This request was already answered");
+            (status, gone)
         }
     }))
     .await;
     assert_eq!(
-        results.iter().filter(|s| **s == 200).count(),
+        results.iter().filter(|s| s.0 == 200).count(),
         1,
         "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|s| s.0 == 400 && s.1).count(),
+        15,
+        "the others: the request is no longer pending {results:?}"
     );
     let answer = poll_error(&app, &c, d["device_code"].as_str().unwrap()).await;
     assert!(answer == "ok" || answer == "access_denied", "{answer}");
@@ -834,10 +871,11 @@ async fn logout_ends_the_device_grant_and_a_disabled_user_gets_nothing(backend: 
 }
 
 /// What anyone who knows a public client's id can make the server store is bounded: past
-/// `device_max_live_codes_per_client` live requests, 429 with `slow_down`, also under a
+/// `device_max_live_codes_per_client` live requests, 429 `temporarily_unavailable`, also under a
 /// parallel burst; expired requests stop counting and the purge removes them.
 async fn live_device_codes_per_client_are_bounded_and_purged(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.device_max_live_codes_per_client = 4).await;
+    let first_at = app.clock.now();
     let c = device_client(&app, "public").await;
     let results = futures_util::future::join_all((0..12).map(|_| {
         let app = &app;
@@ -845,7 +883,10 @@ async fn live_device_codes_per_client_are_bounded_and_purged(backend: Backend) {
         async move {
             let res = post_as(app, "/device_authorization", c, &[("scope", "openid")]).await;
             let status = res.status().as_u16();
-            let retry = res.headers().contains_key("retry-after");
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
             let body: Value = res.json().await.unwrap();
             (
                 status,
@@ -861,11 +902,17 @@ async fn live_device_codes_per_client_are_bounded_and_purged(backend: Backend) {
         "{results:?}"
     );
     assert!(
-        results
-            .iter()
-            .filter(|r| r.0 != 200)
-            .all(|r| r.0 == 429 && r.1 && r.2 == "slow_down"),
-        "{results:?}"
+        results.iter().filter(|r| r.0 != 200).all(|r| r.0 == 429
+            && r.1.as_deref() == Some("600")
+            && r.2 == "temporarily_unavailable"),
+        "like /token's rate limit, until the earliest live code expires: {results:?}"
+    );
+    app.clock.advance(100);
+    let res = post_as(&app, "/device_authorization", &c, &[("scope", "openid")]).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        res.headers()["retry-after"],
+        (first_at + 600 - app.clock.now()).to_string()
     );
     app.clock.advance(601);
     start(&app, &c, "openid").await;
@@ -1060,4 +1107,361 @@ dual!(
     logout_ends_the_device_grant_and_a_disabled_user_gets_nothing,
     live_device_codes_per_client_are_bounded_and_purged,
     a_person_connects_a_device_in_a_real_browser,
+    wrong_codes_are_throttled_per_account_across_new_sessions,
+    live_device_codes_per_address_are_bounded_under_a_burst,
+    the_confirm_page_says_when_and_from_where_the_device_asked,
+    an_unknown_decision_is_refused_and_decides_nothing,
+    a_client_that_lost_the_grant_has_no_pending_requests,
+    approved_requests_give_nothing_after_a_password_change_or_revocation,
+    approved_requests_give_nothing_once_the_session_expired,
 );
+
+/// A client behind a proxy the app trusts: `x-forwarded-for` names the client address.
+async fn behind_a_proxy(
+    backend: Backend,
+    configure: impl FnOnce(&mut tessera::config::Settings),
+) -> TestApp {
+    spawn_app_with(backend, |s| {
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        configure(s);
+    })
+    .await
+}
+
+/// A cookie jar whose every request comes from `address` (through the trusted proxy).
+fn browser_at(address: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-forwarded-for", address.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+async fn start_from(app: &TestApp, c: &TestClient, address: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/device_authorization"))
+        .header("x-forwarded-for", address)
+        .form(&[("client_id", c.id.as_str()), ("scope", "openid")])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// §5.1: wrong codes count per account, whatever the session: signing in again (a new
+/// session, here from the same address, with a generous address limit) gives no more
+/// guesses, also in a parallel burst across sessions; another account is not held back.
+async fn wrong_codes_are_throttled_per_account_across_new_sessions(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.device_max_failures = 100;
+        s.device_max_failures_per_ip = 1000;
+        s.device_max_failures_per_user = 6;
+    })
+    .await;
+    let c = device_client(&app, "public").await;
+    let d = start(&app, &c, "openid").await;
+    let user_code = d["user_code"].as_str().unwrap();
+    app.create_user("mallory", PASSWORD).await;
+    let mut forms = Vec::new();
+    for _ in 0..3 {
+        let b = http_client();
+        assert_eq!(app.login_as(&b, "mallory", PASSWORD).await.status(), 303);
+        let csrf = device_csrf(&app, &b).await;
+        forms.push((b, csrf));
+    }
+    let results = futures_util::future::join_all((0..12).map(|i| {
+        let (b, csrf) = forms[i % 3].clone();
+        let app = &app;
+        async move {
+            post_device(app, &b, &[("csrf", &csrf), ("user_code", "BBBB-BBBB")])
+                .await
+                .status()
+                .as_u16()
+        }
+    }))
+    .await;
+    assert_eq!(
+        results.iter().filter(|s| **s == 400).count(),
+        6,
+        "{results:?}"
+    );
+    assert_eq!(
+        results.iter().filter(|s| **s == 429).count(),
+        6,
+        "{results:?}"
+    );
+    // A fresh sign-in is held back too, right code or not.
+    let b = http_client();
+    assert_eq!(app.login_as(&b, "mallory", PASSWORD).await.status(), 303);
+    let csrf = device_csrf(&app, &b).await;
+    let res = post_device(&app, &b, &[("csrf", &csrf), ("user_code", user_code)]).await;
+    assert_eq!(res.status(), 429, "a new session of the same account waits");
+    assert!(res.headers().contains_key("retry-after"));
+    let other = signed_in(&app, "bob").await;
+    assert_eq!(decide(&app, &other, user_code, "allow").await.status(), 200);
+}
+
+/// One requester cannot take a public client's whole bound: at most
+/// `device_max_live_codes_per_address` live requests per IPv4 address or IPv6 /64, counted
+/// under the same lock as the client's bound (a parallel burst does not overshoot); other
+/// addresses still get codes.
+async fn live_device_codes_per_address_are_bounded_under_a_burst(backend: Backend) {
+    let app = behind_a_proxy(backend, |s| {
+        s.device_max_live_codes_per_address = 5;
+        s.device_max_live_codes_per_client = 100;
+    })
+    .await;
+    let c = device_client(&app, "public").await;
+    for (first, second) in [
+        ("203.0.113.7", "203.0.113.8"),
+        ("2001:db8:1:2::1", "2001:db8:1:3::1"),
+    ] {
+        let results = futures_util::future::join_all((0..12).map(|i| {
+            let app = &app;
+            let c = &c;
+            // IPv6: one /64 however its addresses vary.
+            let address = if first.contains(':') {
+                format!("2001:db8:1:2::{:x}", i + 1)
+            } else {
+                first.to_string()
+            };
+            async move {
+                let res = start_from(app, c, &address).await;
+                let status = res.status().as_u16();
+                let body: Value = res.json().await.unwrap();
+                (
+                    status,
+                    body["error"].as_str().unwrap_or_default().to_string(),
+                )
+            }
+        }))
+        .await;
+        assert_eq!(
+            results.iter().filter(|r| r.0 == 200).count(),
+            5,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .filter(|r| r.0 != 200)
+                .all(|r| r.0 == 429 && r.1 == "temporarily_unavailable"),
+            "{results:?}"
+        );
+        assert_eq!(
+            start_from(&app, &c, second).await.status(),
+            200,
+            "another address"
+        );
+    }
+    let mut conn = db(&app).await;
+    let live: i64 = sqlx::query_scalar("select count(*) from device_codes")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(live, 12);
+}
+
+/// §5.4: the confirm page tells when and from which network (a /24 here, never the address)
+/// the device asked, and warns when that is not the browser's network.
+async fn the_confirm_page_says_when_and_from_where_the_device_asked(backend: Backend) {
+    let app = behind_a_proxy(backend, |_| {}).await;
+    let c = device_client(&app, "public").await;
+    let res = start_from(&app, &c, "203.0.113.7").await;
+    let d: Value = res.json().await.unwrap();
+    let user_code = d["user_code"].as_str().unwrap();
+    let mut conn = db(&app).await;
+    let stored: String = sqlx::query_scalar("select requester from device_codes")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, "203.0.113.7");
+    app.clock.advance(150);
+    for (name, address, elsewhere) in [
+        ("alice", "203.0.113.99", false),
+        ("bob", "198.51.100.2", true),
+    ] {
+        let b = browser_at(address);
+        app.create_user(name, PASSWORD).await;
+        assert_eq!(app.login_as(&b, name, PASSWORD).await.status(), 303);
+        let csrf = device_csrf(&app, &b).await;
+        let res = post_device(&app, &b, &[("csrf", &csrf), ("user_code", user_code)]).await;
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains(
+                "asked 2 minutes ago from network <strong class=\"network\">203.0.113.0/24</strong>"
+            ),
+            "{html}"
+        );
+        assert!(
+            !html.contains("203.0.113.7"),
+            "the address itself is not shown"
+        );
+        assert_eq!(
+            html.contains("id=\"elsewhere\""),
+            elsewhere,
+            "{address}: {html}"
+        );
+    }
+}
+
+/// The decision is `allow` or `deny`, nothing else: anything else is a 400 page, and the
+/// request stays pending.
+async fn an_unknown_decision_is_refused_and_decides_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = device_client(&app, "public").await;
+    let d = start(&app, &c, "openid").await;
+    let user_code = d["user_code"].as_str().unwrap();
+    let b = signed_in(&app, "alice").await;
+    let csrf = device_csrf(&app, &b).await;
+    for decision in ["", "Allow", "no", "deny "] {
+        let res = post_device(
+            &app,
+            &b,
+            &[
+                ("csrf", &csrf),
+                ("user_code", user_code),
+                ("decision", decision),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), 400, "{decision:?}");
+        assert!(
+            res.text()
+                .await
+                .unwrap()
+                .contains("not one this page gives")
+        );
+    }
+    assert_eq!(
+        poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
+        "authorization_pending"
+    );
+    assert_eq!(decide(&app, &b, user_code, "deny").await.status(), 200);
+    assert_eq!(
+        poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
+        "access_denied"
+    );
+}
+
+/// A client that is no longer registered for the grant: its pending requests are wrong codes
+/// on the page, and an approved one gives no tokens.
+async fn a_client_that_lost_the_grant_has_no_pending_requests(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.client_cache_ttl = std::time::Duration::ZERO).await;
+    let c = device_client(&app, "public").await;
+    let pending = start(&app, &c, "openid").await;
+    let approved = start(&app, &c, "openid").await;
+    let b = signed_in(&app, "alice").await;
+    assert_eq!(
+        decide(&app, &b, approved["user_code"].as_str().unwrap(), "allow")
+            .await
+            .status(),
+        200
+    );
+    let mut conn = db(&app).await;
+    sqlx::query("update clients set grant_types = 'refresh_token' where client_id = $1")
+        .bind(&c.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let csrf = device_csrf(&app, &b).await;
+    let res = post_device(
+        &app,
+        &b,
+        &[
+            ("csrf", &csrf),
+            ("user_code", pending["user_code"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("That code is not valid"));
+    assert_eq!(
+        poll_error(&app, &c, approved["device_code"].as_str().unwrap()).await,
+        "unauthorized_client"
+    );
+}
+
+/// Between approval and redemption: a password change (which ends the user's sessions) or an
+/// administrator revoking the client's tokens leaves the approved request worth nothing.
+async fn approved_requests_give_nothing_after_a_password_change_or_revocation(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let c = device_client(&app, "public").await;
+    let b = signed_in(&app, "alice").await;
+    let d = start(&app, &c, "openid offline_access").await;
+    assert_eq!(
+        decide(&app, &b, d["user_code"].as_str().unwrap(), "allow")
+            .await
+            .status(),
+        200
+    );
+    app.clock.advance(1);
+    let alice = app
+        .state
+        .store
+        .user_by_username_key("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .store
+        .change_password(&alice.id, &alice.password_hash, app.clock.now())
+        .await
+        .unwrap();
+    app.clock.advance(1);
+    assert_eq!(
+        poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
+        "invalid_grant",
+        "password changed"
+    );
+
+    let b = signed_in(&app, "bob").await;
+    let d = start(&app, &c, "openid offline_access").await;
+    assert_eq!(
+        decide(&app, &b, d["user_code"].as_str().unwrap(), "allow")
+            .await
+            .status(),
+        200
+    );
+    app.clock.advance(1);
+    tessera::admin::clients::revoke_client_tokens(
+        &app.state.store,
+        &app.state.revocations,
+        &c.id,
+        app.clock.now(),
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    app.clock.advance(1);
+    assert_eq!(
+        poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
+        "invalid_grant",
+        "the client's tokens were revoked after the approval"
+    );
+}
+
+/// An approval in a session that expires (idle) before the device polls gives nothing.
+async fn approved_requests_give_nothing_once_the_session_expired(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.session_idle_ttl = std::time::Duration::from_secs(120);
+    })
+    .await;
+    let c = device_client(&app, "public").await;
+    let b = signed_in(&app, "alice").await;
+    let d = start(&app, &c, "openid").await;
+    assert_eq!(
+        decide(&app, &b, d["user_code"].as_str().unwrap(), "allow")
+            .await
+            .status(),
+        200
+    );
+    app.clock.advance(300);
+    assert_eq!(
+        poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
+        "invalid_grant"
+    );
+}

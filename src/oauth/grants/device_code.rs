@@ -47,8 +47,12 @@ pub async fn exchange(
             DeviceState::Pending => {}
         }
         // §3.5: the interval is stored, so every node measures polls against the same one.
-        let (answer, interval) = match device::poll(row.last_polled_at, row.interval_secs, ctx.now)
-        {
+        let (answer, interval) = match device::poll(
+            row.last_polled_at,
+            row.interval_secs,
+            ctx.now,
+            row.expires_at,
+        ) {
             Poll::Pending => (OAuthError::AuthorizationPending, row.interval_secs),
             Poll::SlowDown { interval } => (OAuthError::SlowDown(interval), interval),
         };
