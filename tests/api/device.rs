@@ -986,10 +986,23 @@ async fn the_cli_registers_a_device_client() {
 /// 390 px wide (screenshots in target/screens/), never scrolls sideways, and an axe-core pass
 /// finds no serious or critical violation.
 async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = behind_a_proxy(backend, |_| {}).await;
     app.create_user("alice", PASSWORD).await;
     let c = device_client(&app, "public").await;
-    let d = start(&app, &c, "openid profile offline_access").await;
+    // The device on another network than the browser (an IPv6 /48, the longest one shown).
+    let res = app
+        .client
+        .post(app.url("/device_authorization"))
+        .header("x-forwarded-for", "2001:db8:aaaa:bbbb::7")
+        .form(&[
+            ("client_id", c.id.as_str()),
+            ("scope", "openid profile offline_access"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let d: Value = res.json().await.unwrap();
     let device_code = d["device_code"].as_str().unwrap().to_string();
     let user_code = d["user_code"].as_str().unwrap().to_string();
     let axe = axe_source();
@@ -1056,6 +1069,16 @@ async fn a_person_connects_a_device_in_a_real_browser(backend: Backend) {
             .await
             .unwrap(),
         user_code
+    );
+    let warning = b.find(Locator::Id("elsewhere")).await.unwrap();
+    assert!(warning.text().await.unwrap().contains("another network"));
+    let requested = b.find(Locator::Id("requested")).await.unwrap();
+    assert!(
+        requested
+            .text()
+            .await
+            .unwrap()
+            .contains("from network 2001:db8:aaaa::/48")
     );
     look(&b, "device-confirm").await;
     assert_eq!(
