@@ -431,12 +431,9 @@ async fn polling_too_fast_slows_down_and_the_interval_grows_on_every_node(backen
         .await
         .unwrap();
     assert_eq!(interval, 20, "persisted: 5 + 3 × 5");
-    app.clock.advance(18);
-    assert_eq!(
-        poll_error(&app, &c, code).await,
-        "slow_down",
-        "2 s early is more than the grace"
-    );
+    // 3 s early (2 s if the wall clock ticks meanwhile) is more than the grace.
+    app.clock.advance(17);
+    assert_eq!(poll_error(&app, &c, code).await, "slow_down");
 
     if backend == Backend::Postgres {
         let node = spawn_node(&app).await;
@@ -902,17 +899,24 @@ async fn live_device_codes_per_client_are_bounded_and_purged(backend: Backend) {
         "{results:?}"
     );
     assert!(
+        // 600 s, or 599 when the wall clock ticked during the burst.
         results.iter().filter(|r| r.0 != 200).all(|r| r.0 == 429
-            && r.1.as_deref() == Some("600")
+            && matches!(r.1.as_deref(), Some("600" | "599"))
             && r.2 == "temporarily_unavailable"),
         "like /token's rate limit, until the earliest live code expires: {results:?}"
     );
     app.clock.advance(100);
     let res = post_as(&app, "/device_authorization", &c, &[("scope", "openid")]).await;
     assert_eq!(res.status(), 429);
-    assert_eq!(
-        res.headers()["retry-after"],
-        (first_at + 600 - app.clock.now()).to_string()
+    let retry: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = first_at + 600 - app.clock.now();
+    assert!(
+        (expected - 1..=expected + 1).contains(&retry),
+        "{retry} vs {expected}: until the earliest live code expires"
     );
     app.clock.advance(601);
     start(&app, &c, "openid").await;
