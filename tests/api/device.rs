@@ -1141,6 +1141,7 @@ dual!(
     a_client_that_lost_the_grant_has_no_pending_requests,
     approved_requests_give_nothing_after_a_password_change_or_revocation,
     approved_requests_give_nothing_once_the_session_expired,
+    a_slow_down_interval_is_capped,
 );
 
 /// A client behind a proxy the app trusts: `x-forwarded-for` names the client address.
@@ -1491,4 +1492,45 @@ async fn approved_requests_give_nothing_once_the_session_expired(backend: Backen
         poll_error(&app, &c, d["device_code"].as_str().unwrap()).await,
         "invalid_grant"
     );
+}
+
+/// §3.5's slow_down adds 5 s, but never past 60 s, nor past the code's remaining life (a
+/// device told to wait longer would only find it expired).
+async fn a_slow_down_interval_is_capped(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.device_poll_interval = std::time::Duration::from_secs(58);
+    })
+    .await;
+    let c = device_client(&app, "public").await;
+    let d = start(&app, &c, "openid").await;
+    let code = d["device_code"].as_str().unwrap();
+    assert_eq!(poll_error(&app, &c, code).await, "authorization_pending");
+    app.clock.advance(2);
+    let body: Value = poll(&app, &c, code).await.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    assert_eq!(
+        body["error_description"],
+        "polled too fast; wait 60 seconds between requests"
+    );
+    let app = spawn_app_with(backend, |s| {
+        s.device_code_ttl = std::time::Duration::from_secs(60);
+        s.device_poll_interval = std::time::Duration::from_secs(20);
+    })
+    .await;
+    let c = device_client(&app, "public").await;
+    let d = start(&app, &c, "openid").await;
+    let code = d["device_code"].as_str().unwrap();
+    app.clock.advance(30);
+    assert_eq!(poll_error(&app, &c, code).await, "authorization_pending");
+    app.clock.advance(7);
+    let body: Value = poll(&app, &c, code).await.json().await.unwrap();
+    assert_eq!(body["error"], "slow_down");
+    let wait: String = body["error_description"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    // 23 s left (22 if the wall clock ticked): less than 20 + 5.
+    assert!(wait == "23" || wait == "22", "{body}");
 }
