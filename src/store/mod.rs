@@ -7,6 +7,7 @@ mod apis;
 mod audit;
 mod codes;
 mod consents;
+mod device_codes;
 mod device_secrets;
 mod dpop;
 mod purge;
@@ -21,6 +22,9 @@ pub use apis::{ApiRole, ApiRow, ClientApisChange};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
+pub use device_codes::{
+    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState, LiveBounds,
+};
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};

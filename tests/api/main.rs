@@ -30,6 +30,7 @@ mod cli_revocation;
 mod client_cache;
 mod clients;
 mod code_flow;
+mod device;
 mod discovery;
 mod dpop;
 mod grant_lifecycle;
