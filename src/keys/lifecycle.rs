@@ -149,6 +149,11 @@ pub enum LifecycleError {
         kid: String,
         active_at: UnixTime,
     },
+    #[error(
+        "there are {0} key records, the most allowed: no key can be staged until old ones are \
+         removed"
+    )]
+    TooManyRecords(usize),
     #[error("no key has kid '{0}'; `tessera keys list` shows the kids")]
     UnknownKid(String),
     #[error("the active {0} key is not due for rotation yet")]
@@ -157,7 +162,8 @@ pub enum LifecycleError {
     NotNext { kid: String, state: KeyState },
     #[error(
         "key {kid} has been published since {}; it may sign from {} at the earliest, once every \
-         relying party that cached the JWKS (jwks_max_age) has seen it",
+         relying party that cached the JWKS (jwks_max_age, plus a rescan and clock skew) has \
+         seen it",
         crate::clock::display(*published_at),
         crate::clock::display(*earliest)
     )]
@@ -249,16 +255,32 @@ pub fn rotation_due(
         .is_some_and(|since| now >= since.saturating_add(period).saturating_sub(publish_ahead))
 }
 
+/// How far apart the clocks of the nodes (and of the machine a command runs on) may be, in
+/// seconds: a promotion waits this much beyond what the JWKS cache needs.
+pub const CLOCK_SKEW_ALLOWANCE: i64 = 30;
+
+/// How long a next key must have been published before an early promotion: the JWKS max-age
+/// counted from when the *last* node published it (up to one rescan after it was recorded,
+/// on SQLite or when a notification is lost), plus the skew between clocks. Anything less
+/// lets a relying party that fetched the JWKS from a slow node just before it published the
+/// key reject the first tokens it signs.
+pub fn promotion_margin(jwks_max_age: i64, rescan_interval: Duration) -> i64 {
+    let rescan = secs(rescan_interval).saturating_add(i64::from(rescan_interval.subsec_nanos() > 0));
+    jwks_max_age
+        .saturating_add(rescan)
+        .saturating_add(CLOCK_SKEW_ALLOWANCE)
+}
+
 /// Promotes the next key `kid` now, ahead of its recorded activation: it signs from `now` and
 /// the active key of its algorithm starts retiring. Allowed once the key has been published
-/// for `jwks_max_age` (secs): by then every relying party that honours the JWKS's max-age has
-/// it. What `key_publish_ahead` adds beyond that (a margin for caches that do not) is the
-/// operator's to give up. Returns the changed records.
+/// for `min_published` secs (`promotion_margin`): by then every relying party that honours
+/// the JWKS's max-age has it. What `key_publish_ahead` adds beyond that (a margin for caches
+/// that do not) is the operator's to give up. Returns the changed records.
 pub fn plan_promotion(
     records: &[KeyRecord],
     kid: &str,
     now: UnixTime,
-    jwks_max_age: i64,
+    min_published: i64,
     policy: Policy,
 ) -> Result<Vec<KeyRecord>, LifecycleError> {
     let key = records
@@ -272,7 +294,7 @@ pub fn plan_promotion(
             state,
         });
     }
-    let earliest = key.published_at.saturating_add(jwks_max_age);
+    let earliest = key.published_at.saturating_add(min_published);
     if now < earliest {
         return Err(LifecycleError::TooEarly {
             kid: key.kid.clone(),
@@ -732,6 +754,18 @@ mod tests {
         assert!(plan_adoption(std::slice::from_ref(&active), &files, 100, POLICY).is_empty());
         let staged = record("staged", Some(1100));
         assert!(plan_adoption(&[active, staged], &files, 100, POLICY).is_empty());
+    }
+
+    #[test]
+    fn an_early_promotion_waits_for_the_slowest_node_and_clock_skew() {
+        assert_eq!(
+            promotion_margin(600, Duration::from_millis(200)),
+            600 + 1 + CLOCK_SKEW_ALLOWANCE
+        );
+        assert_eq!(
+            promotion_margin(600, Duration::from_secs(5)),
+            600 + 5 + CLOCK_SKEW_ALLOWANCE
+        );
     }
 
     #[test]

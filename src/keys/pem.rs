@@ -1,5 +1,6 @@
 //! Private keys on disk: PEM files, mode 0600, generated on first start.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -170,6 +171,65 @@ fn created_at(path: &Path) -> Option<UnixTime> {
         return None;
     }
     digits.parse().ok()
+}
+
+/// What identifies one version of a key file: a rewrite, a `chmod` (ctime) or a file moved
+/// over it (inode) changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Version {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+    mtime: (i64, i64),
+    len: u64,
+    /// Whether it was read with a passphrase (and which file): an encrypted file read
+    /// without one fails, and must be tried again once there is one.
+    passphrase: Option<PathBuf>,
+}
+
+/// Parsed key files by version, shared by the node's rescans and its key actions (console,
+/// API), so that neither decrypts a file it has already read. Failures are kept too: a
+/// broken or wrongly encrypted file costs one attempt per version, not one per rescan.
+type Parsed = Result<std::sync::Arc<SigningKey>, String>;
+static PARSED: std::sync::LazyLock<std::sync::Mutex<HashMap<Version, Parsed>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// More versions than this (files rewritten over and over) and the cache starts afresh.
+const MAX_CACHED: usize = 4096;
+
+/// `load`, unless this version of the file was read before. Blocking: call it off the async
+/// workers (`KeyFiles::scan_blocking`).
+pub(super) fn load_cached(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<std::sync::Arc<SigningKey>, KeyFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return load(path, passphrase).map(std::sync::Arc::new);
+    };
+    let version = Version {
+        path: path.to_path_buf(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        len: meta.len(),
+        passphrase: passphrase.map(|p| p.file().to_path_buf()),
+    };
+    let cache = || PARSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(parsed) = cache().get(&version) {
+        return parsed.clone().map_err(KeyFileError);
+    }
+    let parsed = load(path, passphrase)
+        .map(std::sync::Arc::new)
+        .map_err(|e| e.0);
+    let mut cache = cache();
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(version, parsed.clone());
+    parsed.map_err(KeyFileError)
 }
 
 pub(super) fn load(

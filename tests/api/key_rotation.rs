@@ -25,7 +25,7 @@ pub(crate) const PUBLISH_AHEAD: i64 = 120;
 /// The longest life of what a key signs: access tokens (capped at 1h), ID tokens kept as
 /// `id_token_hint` (as long as a session: `session_ttl`, 1h here), logout tokens (2 min);
 /// plus the JWKS max-age.
-const RETIRE_WINDOW: i64 = 3600 + JWKS_MAX_AGE;
+pub(crate) const RETIRE_WINDOW: i64 = 3600 + JWKS_MAX_AGE;
 
 pub(crate) fn configure(s: &mut Settings) {
     s.jwks_max_age = Duration::from_secs(JWKS_MAX_AGE as u64);
@@ -77,11 +77,11 @@ impl Deployment {
     }
 
     /// `tessera ARGS` with the nodes' database, keys directory and key settings.
-    fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_command(args).output().expect("run tessera")
     }
 
-    fn cli_command(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
         cmd.env_clear()
             .current_dir(self.app.keys_dir.parent().expect("a parent"))

@@ -288,7 +288,7 @@ async fn an_openidconnect_relying_party_that_caches_the_jwks_follows_rotation_an
         &app.state.store,
         settings,
         tessera::keys::SigningAlg::Rs256,
-        now(),
+        &app.clock,
     )
     .await
     .expect("rotate");
@@ -323,7 +323,7 @@ async fn an_openidconnect_relying_party_that_caches_the_jwks_follows_rotation_an
     );
 
     // A leak: the active key is revoked, a new one signs at once, unknown to the copy.
-    let revoked = tessera::keys::manage::revoke(&app.state.store, settings, &staged.kid, now())
+    let revoked = tessera::keys::manage::revoke(&app.state.store, settings, &staged.kid, &app.clock)
         .await
         .expect("revoke");
     let successor = revoked.successor.expect("a successor");
