@@ -288,9 +288,24 @@ impl Settings {
         // Checked first: `publish_ahead()` adds to `jwks_max_age`.
         for (name, value, max, example) in [
             ("JWKS_MAX_AGE", self.jwks_max_age, MAX_JWKS_MAX_AGE, "10m"),
-            ("KEY_PUBLISH_AHEAD", self.key_publish_ahead.unwrap_or_default(), MAX_KEY_PUBLISH_AHEAD, "1h 10m"),
-            ("KEY_ROTATION_PERIOD", self.key_rotation_period, MAX_KEY_ROTATION_PERIOD, "90d"),
-            ("KEY_RESCAN_INTERVAL", self.key_rescan_interval, MAX_KEY_RESCAN_INTERVAL, "5s"),
+            (
+                "KEY_PUBLISH_AHEAD",
+                self.key_publish_ahead.unwrap_or_default(),
+                MAX_KEY_PUBLISH_AHEAD,
+                "1h 10m",
+            ),
+            (
+                "KEY_ROTATION_PERIOD",
+                self.key_rotation_period,
+                MAX_KEY_ROTATION_PERIOD,
+                "90d",
+            ),
+            (
+                "KEY_RESCAN_INTERVAL",
+                self.key_rescan_interval,
+                MAX_KEY_RESCAN_INTERVAL,
+                "5s",
+            ),
         ] {
             if value > max {
                 return Err(ConfigError(format!(

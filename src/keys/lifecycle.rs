@@ -265,7 +265,8 @@ pub const CLOCK_SKEW_ALLOWANCE: i64 = 30;
 /// lets a relying party that fetched the JWKS from a slow node just before it published the
 /// key reject the first tokens it signs.
 pub fn promotion_margin(jwks_max_age: i64, rescan_interval: Duration) -> i64 {
-    let rescan = secs(rescan_interval).saturating_add(i64::from(rescan_interval.subsec_nanos() > 0));
+    let rescan =
+        secs(rescan_interval).saturating_add(i64::from(rescan_interval.subsec_nanos() > 0));
     jwks_max_age
         .saturating_add(rescan)
         .saturating_add(CLOCK_SKEW_ALLOWANCE)

@@ -217,7 +217,11 @@ pub(super) fn load_cached(
         len: meta.len(),
         passphrase: passphrase.map(|p| p.file().to_path_buf()),
     };
-    let cache = || PARSED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let cache = || {
+        PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
     if let Some(parsed) = cache().get(&version) {
         return parsed.clone().map_err(KeyFileError);
     }

@@ -86,7 +86,10 @@ impl Schedule {
             self.next_cleanup = now.saturating_add(3600);
             let set_aside = manage::set_aside_retired(store, &self.settings, now).await;
             if set_aside > 0 {
-                tracing::info!(files = set_aside, "set aside the files of long-retired keys");
+                tracing::info!(
+                    files = set_aside,
+                    "set aside the files of long-retired keys"
+                );
             }
         }
         staged_any

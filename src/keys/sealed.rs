@@ -123,7 +123,10 @@ pub fn open(
 /// Refuses key-derivation parameters that would make one decryption cost more than any key
 /// file Tessera or OpenSSL writes: PBKDF2 beyond `MAX_PBKDF2_ITERATIONS`, and scrypt (whose
 /// memory cost a file could set to gigabytes; neither Tessera nor `openssl pkcs8 -v2` uses it).
-fn affordable(scheme: &pkcs8::pkcs5::EncryptionScheme<'_>, shown: &str) -> Result<(), KeyFileError> {
+fn affordable(
+    scheme: &pkcs8::pkcs5::EncryptionScheme<'_>,
+    shown: &str,
+) -> Result<(), KeyFileError> {
     let convert = "convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256`";
     match scheme {
         pkcs8::pkcs5::EncryptionScheme::Pbes2(params) => match &params.kdf {
@@ -159,9 +162,12 @@ mod tests {
         let costly = pbes2::Parameters::pbkdf2_sha256_aes256cbc(100_000_000, &salt, &iv).unwrap();
         let scheme = pkcs8::pkcs5::EncryptionScheme::Pbes2(costly);
         let err = affordable(&scheme, "k.pem").unwrap_err().to_string();
-        assert!(err.contains("k.pem") && err.contains("iteration count"), "{err}");
-        let fine = pbes2::Parameters::pbkdf2_sha256_aes256cbc(MAX_PBKDF2_ITERATIONS, &salt, &iv)
-            .unwrap();
+        assert!(
+            err.contains("k.pem") && err.contains("iteration count"),
+            "{err}"
+        );
+        let fine =
+            pbes2::Parameters::pbkdf2_sha256_aes256cbc(MAX_PBKDF2_ITERATIONS, &salt, &iv).unwrap();
         assert!(affordable(&pkcs8::pkcs5::EncryptionScheme::Pbes2(fine), "k.pem").is_ok());
     }
 }

@@ -91,8 +91,7 @@ async fn revoking_the_active_key_when_no_successor_can_be_made_revokes_it_and_fa
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(
-        body.to_string()
-            .contains("tessera keys rotate --alg ES256"),
+        body.to_string().contains("tessera keys rotate --alg ES256"),
         "{body}"
     );
     // The revocation stands: out of JWKS, its tokens inactive, audited.
@@ -135,7 +134,7 @@ async fn keys_revoke_from_the_cli_without_a_writable_directory_revokes_and_says_
     let d = Deployment::with(Backend::Postgres, configure).await;
     let service = d.app.create_service_client("api").await;
     let leaked = kid_of(&d.app.access_token(&service).await);
-    let cmd = d.cli_command(&["keys", "revoke", &leaked, "--json"]);
+    let cmd = d.cli_command(&["keys", "revoke", "--json", "--", &leaked]);
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
     let out = Command::new("sh")
@@ -241,7 +240,11 @@ async fn rescans_go_on_while_another_session_holds_the_key_change_lock() {
         published_within(&app, &es[0], false, Duration::from_secs(3)).await,
         "the rescans stalled behind the lock"
     );
-    assert_eq!(jwks_of(&app, "RS256").await, rs_before, "staged under a held lock");
+    assert_eq!(
+        jwks_of(&app, "RS256").await,
+        rs_before,
+        "staged under a held lock"
+    );
     sqlx::query("select pg_advisory_unlock($1)")
         .bind(KEY_CHANGE_LOCK)
         .execute(&mut holder)
