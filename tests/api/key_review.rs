@@ -359,6 +359,37 @@ async fn a_burst_of_stage_requests_leaves_one_next_key_per_algorithm(backend: Ba
     }
 }
 
+/// Finding 13, the other half: stage and revoke in a loop each leave a record, without end.
+/// Past `MAX_KEY_RECORDS` no key is staged (409 naming the bound); revocation still works.
+async fn no_key_is_staged_past_the_bound_on_key_records(backend: Backend) {
+    let app = spawn_app_with(backend, configure).await;
+    let have = app.state.store.signing_keys().await.expect("records").len();
+    let mut change = app.state.store.begin_key_change().await.expect("change");
+    for i in have..tessera::keys::manage::MAX_KEY_RECORDS {
+        change
+            .insert(&tessera::store::KeyRow {
+                kid: format!("old-{i}"),
+                alg: "RS256".into(),
+                file: format!("old-{i}.pem"),
+                created_at: 1,
+                published_at: 1,
+                active_at: Some(1),
+                retiring_at: Some(2),
+                retire_after: Some(3),
+                revoked_at: None,
+            })
+            .await
+            .expect("insert");
+    }
+    change.commit().await.expect("commit");
+    let api = fresh_admin_api(&app, "keyadmin").await;
+    let (status, body) = api
+        .call(Method::POST, "/keys", Some(json!({ "alg": "ES256" })))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.to_string().contains("1000 key records"), "{body}");
+}
+
 /// Finding 8: no upper bound on the key durations: a typo (`100y`), or a value whose sum
 /// overflows, stopped the start with a panic or made keys that never sign. Each is now a
 /// configuration error naming the setting.
@@ -393,7 +424,8 @@ dual!(
     revoking_the_active_key_when_no_successor_can_be_made_revokes_it_and_fails_closed,
     an_unreadable_keys_directory_does_not_cut_off_a_node_that_reads_the_records,
     the_file_of_a_key_retired_for_a_week_is_set_aside,
-    a_burst_of_stage_requests_leaves_one_next_key_per_algorithm
+    a_burst_of_stage_requests_leaves_one_next_key_per_algorithm,
+    no_key_is_staged_past_the_bound_on_key_records
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
