@@ -391,14 +391,12 @@ pub struct FoundKey {
     pub created_at: Option<UnixTime>,
 }
 
-/// Records for key files that have none: what a deployment that predates the records has, or
-/// a file an operator put in the directory. `found` is sorted by file name (names start with
+/// Records for key files that have none, for an algorithm that has no record at all: what a
+/// deployment that predates the records has (or a new one's first keys). `found` is sorted by file name (names start with
 /// the creation time, so the last of an algorithm is the newest). For each algorithm:
-/// - with no active or next key recorded, the newest file signs at once (it is what signed
-///   before, or the first key of a new deployment) and older files retire;
-/// - with an active key but no next one, the newest file is staged as next (a rotation to it)
-///   and older files retire;
-/// - with a next key already staged, every file retires.
+/// the newest file signs at once (it is what signed before, or the first key of a new
+/// deployment) and older files retire. An algorithm with any record, even only revoked or
+/// retired ones, adopts nothing.
 ///
 /// Retiring files stay published for `retire_window`: tokens they signed before may be alive.
 pub fn plan_adoption(
@@ -427,13 +425,12 @@ pub fn plan_adoption(
             retire_after: Some(now.saturating_add(policy.retire_window)),
             ..record_for(f, now, None)
         };
-        // Files beside published records are not taken in: a file that appears in the keys
-        // directory (a planted key, or a node started on the wrong or an empty mount that made
-        // its own) must never be staged, let alone sign. New keys come from `keys rotate`.
-        let published = records
-            .iter()
-            .any(|r| r.alg == alg && r.state(now).is_published());
-        if published {
+        // Files of an algorithm that has any record (published, retired or revoked) are never
+        // taken in: a file that appears in the keys directory (a planted key, or a node started
+        // on the wrong or an empty mount that made its own) must never be staged, let alone
+        // sign, not even after a revocation left the algorithm without a signer. Adoption is
+        // only for a deployment that predates the records. New keys come from `keys rotate`.
+        if records.iter().any(|r| r.alg == alg) {
             for f in &unrecorded {
                 tracing::warn!(
                     kid = f.kid,
@@ -755,6 +752,22 @@ mod tests {
         assert!(plan_adoption(std::slice::from_ref(&active), &files, 100, POLICY).is_empty());
         let staged = record("staged", Some(1100));
         assert!(plan_adoption(&[active, staged], &files, 100, POLICY).is_empty());
+    }
+
+    #[test]
+    fn a_file_beside_only_revoked_or_retired_records_is_never_taken_in() {
+        let revoked = KeyRecord {
+            revoked_at: Some(50),
+            ..record("revoked", Some(0))
+        };
+        let files = [found("planted", SigningAlg::Rs256, 999_999_999_999)];
+        assert!(plan_adoption(std::slice::from_ref(&revoked), &files, 100, POLICY).is_empty());
+        let retired = KeyRecord {
+            retiring_at: Some(1),
+            retire_after: Some(2),
+            ..record("retired", Some(0))
+        };
+        assert!(plan_adoption(&[retired], &files, 100, POLICY).is_empty());
     }
 
     #[test]

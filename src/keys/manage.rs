@@ -273,6 +273,15 @@ async fn begin(
     adopt(store.begin_key_change().await?, loaded, now, policy).await
 }
 
+/// A change for a command (`rotate`, `promote`, `revoke`) with every record, adopting
+/// nothing: a command records only the keys it makes itself, so a file planted in the keys
+/// directory is never taken in by one (not even after a revocation left its algorithm without
+/// a signer). Adoption is for a node's start (`open`) only.
+async fn recorded(mut change: KeyChange) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
+    let all = records(change.rows().await?);
+    Ok((change, all))
+}
+
 /// `begin` with a change already open.
 async fn adopt(
     mut change: KeyChange,
@@ -310,15 +319,16 @@ pub async fn open(
     clock: &Clock,
 ) -> Result<(LiveKeys, KeyFiles), KeysError> {
     let now = clock.now();
-    let published: Vec<SigningAlg> = records(store.signing_keys().await?)
+    // Every algorithm with a record, revoked or retired included: a key made here for one of
+    // them would never be adopted (`lifecycle::plan_adoption`), only left behind unrecorded.
+    let recorded: Vec<SigningAlg> = records(store.signing_keys().await?)
         .iter()
-        .filter(|r| r.state(now).is_published())
         .map(|r| r.alg)
         .collect();
     let mut files = KeyFiles::open(settings)?;
     let (dir, passphrase) = (settings.keys_dir.clone(), files.passphrase.clone());
     tokio::task::spawn_blocking(move || {
-        pem::load_or_generate_except(&dir, now, &published, passphrase.as_deref()).map(|_| ())
+        pem::load_or_generate_except(&dir, now, &recorded, passphrase.as_deref()).map(|_| ())
     })
     .await
     .map_err(|e| KeyFileError::new(format!("the key scan failed: {e}")))??;
@@ -544,15 +554,14 @@ async fn rotate_when(
 ) -> Result<Staged, KeysError> {
     let policy = policy(settings);
     pem::ensure_dir(&settings.keys_dir)?;
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan_blocking(true).await?;
+    let files = KeyFiles::open(settings)?;
     let (mut change, records) = if nowait {
         let Some(change) = store.try_key_change().await? else {
             return Err(LifecycleError::NotDue(alg).into());
         };
-        adopt(change, &loaded, clock.now(), policy).await?
+        recorded(change).await?
     } else {
-        begin(store, &loaded, clock.now(), policy).await?
+        recorded(store.begin_key_change().await?).await?
     };
     // Read now that the lock is held: the key is published from this instant on.
     let now = clock.now();
@@ -702,9 +711,7 @@ pub async fn promote(
     clock: &Clock,
 ) -> Result<Promoted, KeysError> {
     let policy = policy(settings);
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan_blocking(false).await?;
-    let (mut change, records) = begin(store, &loaded, clock.now(), policy).await?;
+    let (mut change, records) = recorded(store.begin_key_change().await?).await?;
     let now = clock.now();
     let margin =
         lifecycle::promotion_margin(secs(settings.jwks_max_age), settings.key_rescan_interval);
@@ -761,32 +768,52 @@ pub async fn revoke(
     kid: &str,
     clock: &Clock,
 ) -> Result<Revoked, KeysError> {
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan_blocking(false).await?;
+    // Neither the keys directory nor the passphrase file is needed to revoke (an ops host
+    // without the keys mount, a passphrase file this user cannot read): without them the
+    // revocation commits all the same, no successor can be made and the algorithm fails
+    // closed (`successor_missing`).
+    let files = KeyFiles::open(settings).map_err(|e| {
+        tracing::warn!(error = %e, "revoking without the keys directory's passphrase");
+        e.to_string()
+    });
+    let loaded = match &files {
+        Ok(files) => {
+            let mut files = files.clone();
+            files.scan_blocking(false).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "revoking without reading the keys directory");
+                Vec::new()
+            })
+        }
+        Err(_) => Vec::new(),
+    };
     // A first look, without the lock: does an active key need a new successor?
     let peek = records(store.signing_keys().await?);
-    let mut made: Option<Result<(PathBuf, KeyRecord), KeyFileError>> =
-        match lifecycle::plan_revocation(&peek, kid, clock.now()) {
-            Ok(plan) if plan.needs_new_key => {
-                let now = clock.now();
-                Some(make_successor(settings, &files, plan.revoked.alg, now).await)
-            }
-            _ => None,
-        };
-    let (mut change, records) = begin(store, &loaded, clock.now(), policy(settings)).await?;
+    let mut made = Premade(None);
+    let mut made_error = None;
+    if let Ok(plan) = lifecycle::plan_revocation(&peek, kid, clock.now())
+        && plan.needs_new_key
+    {
+        match make_successor(settings, files.as_ref(), plan.revoked.alg, clock.now()).await {
+            Ok(new) => made = Premade(Some(new)),
+            Err(e) => made_error = Some(e.to_string()),
+        }
+    }
+    // From here on the pre-made file goes with every early return (`Premade`'s drop), unless
+    // the records read under the lock name it.
+    let (mut change, records) = recorded(store.begin_key_change().await?).await?;
+    made.keep_if_recorded(&records);
     let now = clock.now();
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
         Ok(plan) => plan,
         Err(e) => {
             change.commit().await?;
-            discard(made);
             return Err(e.into());
         }
     };
     let alg = plan.revoked.alg;
     if !(plan.needs_new_key && plan.was != KeyState::Revoked) {
         // Another change got there first (a next key appeared, or the key was revoked).
-        discard(made.take());
+        made.discard();
     }
     // An active key's successor: the next key promoted by the plan, or the new one.
     let mut successor = plan
@@ -803,25 +830,22 @@ pub async fn revoke(
             change.update_times(&to_row(update)).await?;
         }
         if plan.needs_new_key {
-            match made.take() {
-                Some(Ok((path, record))) => {
+            match (&made.0, made_error.take()) {
+                (Some((path, record)), _) => {
                     let record = KeyRecord {
                         created_at: now,
                         published_at: now,
                         active_at: Some(now),
-                        ..record
+                        ..record.clone()
                     };
-                    if let Err(e) = change.insert(&to_row(&record)).await {
-                        drop(change);
-                        let _ = std::fs::remove_file(&path);
-                        return Err(e.into());
-                    }
+                    // On failure `made` removes the file (nothing recorded it).
+                    change.insert(&to_row(&record)).await?;
                     successor = Some(record.kid.clone());
-                    created = Some((path, record.kid));
+                    created = Some((path.clone(), record.kid));
                 }
-                Some(Err(e)) => successor_missing = Some(e.to_string()),
+                (None, Some(e)) => successor_missing = Some(e),
                 // The first look saw no need (a next key was there): made after the commit.
-                None => {}
+                (None, None) => {}
             }
         }
     }
@@ -842,16 +866,9 @@ pub async fn revoke(
             reason: entry.reason,
         })
         .await;
-    let revocation_id = match inserted {
-        Ok(id) => id,
-        Err(e) => {
-            drop(change);
-            if let Some((path, _)) = &created {
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e.into());
-        }
-    };
+    let revocation_id = inserted?;
+    // Past the commit (whatever its outcome) the file is no longer `made`'s to remove.
+    made.disarm();
     if let Err(e) = change.commit().await {
         if let Some((path, kid)) = &created {
             forget_unless_recorded(store, path, kid).await;
@@ -864,9 +881,12 @@ pub async fn revoke(
     if plan.needs_new_key && plan.was != KeyState::Revoked && successor.is_none() {
         let staged = match successor_missing.take() {
             Some(e) => Err(e),
-            None => stage_successor(store, settings, &files, alg, clock)
-                .await
-                .map_err(|e| e.to_string()),
+            None => match &files {
+                Ok(files) => stage_successor(store, settings, Ok(files), alg, clock)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            },
         };
         match staged {
             Ok(kid) => successor = Some(kid),
@@ -914,18 +934,44 @@ pub async fn revoke(
 /// A new key file for `alg`, not recorded yet (see `revoke`).
 async fn make_successor(
     settings: &Settings,
-    files: &KeyFiles,
+    files: Result<&KeyFiles, &String>,
     alg: SigningAlg,
     now: UnixTime,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
+    // Without the passphrase a new key would be written unencrypted: none is made.
+    let files = files.map_err(|e| KeyFileError::new(e.clone()))?;
     pem::ensure_dir(&settings.keys_dir)?;
     new_key_blocking(&settings.keys_dir, alg, now, now, files.passphrase.clone()).await
 }
 
-/// Removes a key file made ahead that no transaction has recorded.
-fn discard(made: Option<Result<(PathBuf, KeyRecord), KeyFileError>>) {
-    if let Some(Ok((path, _))) = made {
-        let _ = std::fs::remove_file(path);
+/// A key file `revoke` made ahead of its transaction: removed when dropped (every early
+/// return) unless the records read under the lock name its key, or it was disarmed once the
+/// transaction that records it was sent to commit.
+struct Premade(Option<(PathBuf, KeyRecord)>);
+
+impl Premade {
+    fn keep_if_recorded(&mut self, records: &[KeyRecord]) {
+        if let Some((_, made)) = &self.0
+            && records.iter().any(|r| r.kid == made.kid)
+        {
+            self.disarm();
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    fn discard(&mut self) {
+        if let Some((path, _)) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Premade {
+    fn drop(&mut self) {
+        self.discard();
     }
 }
 
@@ -935,7 +981,7 @@ fn discard(made: Option<Result<(PathBuf, KeyRecord), KeyFileError>>) {
 async fn stage_successor(
     store: &Store,
     settings: &Settings,
-    files: &KeyFiles,
+    files: Result<&KeyFiles, &String>,
     alg: SigningAlg,
     clock: &Clock,
 ) -> Result<String, KeysError> {

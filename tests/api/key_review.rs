@@ -420,7 +420,105 @@ fn key_durations_beyond_their_bounds_are_a_readable_configuration_error() {
     }
 }
 
+/// Review 4, finding 1: after a revocation left ES256 without a signer, a key file planted in
+/// the keys directory (a real key the attacker holds, named to sort last) was adopted by the
+/// next change, the `keys rotate` the 409 recommends included, and signed at once. No key
+/// change and no start takes in a file for an algorithm that has records: the planted kid
+/// never signs and never appears in `/jwks`, neither after the rotation nor on a new node.
+async fn a_key_planted_after_a_fail_closed_revoke_is_never_adopted(backend: Backend) {
+    let app = spawn_app_with(backend, configure).await;
+    let es = app
+        .create_client(RegistrationInput {
+            signing_alg: Some("ES256".into()),
+            ..service_client("api.read")
+        })
+        .await;
+    let leaked = kid_of(&app.access_token(&es).await);
+    let blocked = block_generation(&app, "es256");
+    let api = fresh_admin_api(&app, "keyadmin").await;
+    let (status, body) = api
+        .call(Method::POST, &format!("/keys/{leaked}/revoke"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    for dir in blocked {
+        std::fs::remove_dir(dir).expect("unblock");
+    }
+    // The attacker's key, made elsewhere, dropped into the directory under a name that sorts
+    // after every real key.
+    let outside = tempfile::tempdir().expect("dir");
+    let made = tessera::keys::generate(
+        outside.path(),
+        tessera::keys::SigningAlg::Es256,
+        999_999_999_999,
+    )
+    .expect("planted key");
+    let planted = tessera::keys::load_existing(outside.path())
+        .expect("load")
+        .active()
+        .expect("a key")
+        .kid()
+        .to_string();
+    let planted_file = app.keys_dir.join("999999999999-es256.pem");
+    std::fs::copy(&made, &planted_file).expect("plant");
+    // A node started now (a restart) does not take it in.
+    let node = crate::helpers::spawn_node_with(&app, configure).await;
+    assert!(!jwks_of(&node, "ES256").await.contains(&planted));
+    assert!(!jwks_of(&app, "ES256").await.contains(&planted));
+
+    // The rotation the 409 recommends makes and records a key of its own.
+    let (status, staged) = api
+        .call(Method::POST, "/keys", Some(json!({ "alg": "ES256" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{staged}");
+    let successor = staged["kid"].as_str().expect("kid").to_string();
+    assert_ne!(successor, planted);
+    assert!(published_within(&app, &successor, true, Duration::from_secs(5)).await);
+    assert_eq!(kid_of(&app.access_token(&es).await), successor);
+    assert!(!jwks_of(&app, "ES256").await.contains(&planted));
+    assert!(published_within(&node, &successor, true, Duration::from_secs(5)).await);
+    assert!(!jwks_of(&node, "ES256").await.contains(&planted));
+    assert_eq!(kid_of(&node.access_token(&es).await), successor);
+    assert!(!jwks_of(&app, "ES256").await.contains(&planted));
+    let records = app.state.store.signing_keys().await.expect("records");
+    assert!(
+        !records.iter().any(|r| r.kid == planted),
+        "planted key recorded"
+    );
+}
+
+/// Review 4, finding 2: revoke read the keys directory (and the passphrase file) before its
+/// transaction, so without them (an ops host without the keys mount) nothing was revoked.
+/// With the directory replaced by a file the revocation stands: the key leaves `/jwks`, its
+/// tokens are inactive, and no successor can be made (409, ES256 fails closed).
+async fn a_revocation_without_the_keys_directory_still_revokes(backend: Backend) {
+    let app = spawn_app_with(backend, configure).await;
+    let es = app
+        .create_client(RegistrationInput {
+            signing_alg: Some("ES256".into()),
+            ..service_client("api.read")
+        })
+        .await;
+    let rs = app.create_resource_server_client().await;
+    let token = app.access_token(&es).await;
+    let leaked = kid_of(&token);
+    let moved = app.keys_dir.with_extension("moved");
+    std::fs::rename(&app.keys_dir, &moved).expect("move the keys away");
+    std::fs::write(&app.keys_dir, b"not a directory").expect("a file in its place");
+    let api = fresh_admin_api(&app, "keyadmin").await;
+    let (status, body) = api
+        .call(Method::POST, &format!("/keys/{leaked}/revoke"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(published_within(&app, &leaked, false, Duration::from_secs(5)).await);
+    assert!(!jwks_of(&app, "ES256").await.contains(&leaked));
+    assert_eq!(app.introspect(&rs, &token).await["active"], false);
+    std::fs::remove_file(&app.keys_dir).expect("remove the file");
+    std::fs::rename(&moved, &app.keys_dir).expect("restore");
+}
+
 dual!(
+    a_key_planted_after_a_fail_closed_revoke_is_never_adopted,
+    a_revocation_without_the_keys_directory_still_revokes,
     revoking_the_active_key_when_no_successor_can_be_made_revokes_it_and_fails_closed,
     an_unreadable_keys_directory_does_not_cut_off_a_node_that_reads_the_records,
     the_file_of_a_key_retired_for_a_week_is_set_aside,
