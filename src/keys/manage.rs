@@ -65,6 +65,9 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// At most this many `*.pem` files are read per scan.
+pub const MAX_KEY_FILES: usize = 256;
+
 /// The `*.pem` files of the keys directory, each parsed once: a rescan parses only files it
 /// has not seen in this form (`pem::load_cached`: an RSA key's validation costs milliseconds,
 /// an encrypted file's PBKDF2 a hundred or more), and names a broken file once.
@@ -132,7 +135,18 @@ impl KeyFiles {
     /// start and in commands); otherwise it is logged once and skipped, so that a file being
     /// copied in by hand cannot stop a running node.
     pub fn scan(&mut self, strict: bool) -> Result<Vec<LoadedKey>, KeyFileError> {
-        let paths = pem::key_files(&self.dir)?;
+        let mut paths = pem::key_files(&self.dir)?;
+        if paths.len() > MAX_KEY_FILES {
+            // Each file may cost a decryption: a directory flooded with files (a mistake, or
+            // planted ones) must not stall every scan. Names start with the creation time.
+            tracing::error!(
+                files = paths.len(),
+                max = MAX_KEY_FILES,
+                dir = %self.dir.display(),
+                "too many key files; reading only the first by name (set aside old ones)"
+            );
+            paths.truncate(MAX_KEY_FILES);
+        }
         let names: HashSet<String> = paths.iter().filter_map(|p| file_name(p)).collect();
         self.broken.retain(|name| names.contains(name));
         let mut loaded = Vec::with_capacity(paths.len());
@@ -369,14 +383,21 @@ fn warn_missing(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) {
 /// whether they did. Only the records are what a node must read to stay in step (a revoked
 /// key leaves with them): a keys directory that cannot be read is logged and the keys it held
 /// at the last scan are used, so the rescan still counts (`LiveKeys::synced`).
+///
+/// The directory is scanned first and the records read after it, so that a slow scan (many
+/// encrypted files) never builds the ring from records older than the scan, and the node
+/// counts itself synced from when it read the records, not from when the scan ended.
 pub async fn rescan(
     store: &Store,
     files: &mut KeyFiles,
     live: &LiveKeys,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<bool, KeysError> {
+    let scanned = files.scan_blocking(false).await;
+    let read_at = std::time::Instant::now();
     let records = records(store.signing_keys().await?);
-    let loaded = match files.scan_blocking(false).await {
+    let now = clock.now();
+    let loaded = match scanned {
         Ok(loaded) => loaded,
         Err(e) => {
             tracing::warn!(
@@ -399,6 +420,7 @@ pub async fn rescan(
         );
     }
     let changed = live.replace(ring);
+    live.synced(read_at);
     if changed {
         warn_missing(&records, &loaded, now);
         let ring = live.current();
@@ -443,7 +465,7 @@ pub async fn run(
             () = tokio::time::sleep(interval) => {}
             () = wake.notified() => {}
         }
-        if let Err(e) = rescan(&store, &mut files, &live, clock.now()).await {
+        if let Err(e) = rescan(&store, &mut files, &live, &clock).await {
             let cut_off = live.unsynced_for();
             if cut_off > max_unsynced(&settings) && !stopped {
                 stopped = true;
@@ -458,7 +480,6 @@ pub async fn run(
             }
             continue;
         }
-        live.synced();
         if std::mem::take(&mut stopped) {
             tracing::info!("the key records are readable again: this node signs again");
         }
@@ -505,9 +526,10 @@ pub struct Staged {
     pub replaced_retire_after: Option<UnixTime>,
 }
 
-/// At most this many key records: each rotation or revocation of an active key adds one, and
-/// a loop of them (a script gone wrong, a stolen admin session) must not grow the table, and
-/// every node's rescan of it, without bound.
+/// At most this many live key records (next, active, retiring): each rotation adds one, and a
+/// loop of them (a script gone wrong, a stolen admin session) must not grow JWKS, and every
+/// node's ring, without bound. Revoke adds one only for an algorithm it leaves without a
+/// signer, and adoption only for an algorithm without records, from at most `MAX_KEY_FILES`.
 pub const MAX_KEY_RECORDS: usize = 1000;
 
 /// `tessera keys rotate`: a new key for `alg`, published now, signing after `publish_ahead`.
@@ -566,7 +588,7 @@ async fn rotate_when(
     // Read now that the lock is held: the key is published from this instant on.
     let now = clock.now();
     let planned = due(&records, now)
-        .and_then(|()| within_bound(&records))
+        .and_then(|()| within_bound(&records, alg, now))
         .and_then(|()| lifecycle::plan_rotation(&records, alg, now, policy));
     let rotation = match planned {
         Ok(rotation) => rotation,
@@ -604,8 +626,22 @@ async fn rotate_when(
     })
 }
 
-fn within_bound(records: &[KeyRecord]) -> Result<(), LifecycleError> {
-    if records.len() >= MAX_KEY_RECORDS {
+/// Only live records (next, active, retiring) count: retired and revoked ones stay for the
+/// audit trail and cost a rescan nothing once out of JWKS. A rotation that restores a missing
+/// signer for `alg` (after a fail-closed revocation) is never refused.
+fn within_bound(
+    records: &[KeyRecord],
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<(), LifecycleError> {
+    let signs = records
+        .iter()
+        .any(|r| r.alg == alg && r.state(now) == KeyState::Active);
+    let live = records
+        .iter()
+        .filter(|r| r.state(now).is_published())
+        .count();
+    if signs && live >= MAX_KEY_RECORDS {
         return Err(LifecycleError::TooManyRecords(MAX_KEY_RECORDS));
     }
     Ok(())
@@ -1166,10 +1202,14 @@ mod tests {
 
     #[test]
     fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {
+        // The largest interval the configuration accepts.
         let settings = Settings {
-            key_rescan_interval: Duration::MAX,
+            key_rescan_interval: crate::config::MAX_KEY_RESCAN_INTERVAL,
             ..Settings::default()
         };
-        assert_eq!(max_unsynced(&settings), Duration::MAX);
+        assert_eq!(
+            max_unsynced(&settings),
+            crate::config::MAX_KEY_RESCAN_INTERVAL * 3
+        );
     }
 }

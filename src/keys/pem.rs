@@ -225,8 +225,11 @@ pub(super) fn load_cached(
     if let Some(parsed) = cache().get(&version) {
         return parsed.clone().map_err(KeyFileError);
     }
-    let parsed = load(path, passphrase)
-        .map(std::sync::Arc::new)
+    // An I/O error (a remount, a file being copied in) is not kept: the next scan tries again.
+    // Only what the file's content made of it is, for this version of the file.
+    let text = read_key_file(path)?;
+    let parsed = parse_text(path, &text, passphrase)
+        .map(|key| std::sync::Arc::new(key.with_created_at(created_at(path))))
         .map_err(|e| e.0);
     let mut cache = cache();
     if cache.len() >= MAX_CACHED {
@@ -243,9 +246,23 @@ pub(super) fn load(
     parse(path, passphrase).map(|key| key.with_created_at(created_at(path)))
 }
 
+/// The most a key file may hold: an RSA-4096 key in encrypted PEM is under 4 KiB. A bigger
+/// file (a mistake, or a planted one) is not read into memory.
+pub const MAX_KEY_FILE_SIZE: u64 = 64 * 1024;
+
 fn parse(path: &Path, passphrase: Option<&Passphrase>) -> Result<SigningKey, KeyFileError> {
+    let text = read_key_file(path)?;
+    parse_text(path, &text, passphrase)
+}
+
+/// The bytes of a key file, at most `MAX_KEY_FILE_SIZE`, refused if others may read it.
+fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyFileError> {
+    use std::io::Read;
     let shown = path.display();
-    let meta = fs::metadata(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    let file = fs::File::open(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyFileError(format!(
@@ -253,9 +270,25 @@ fn parse(path: &Path, passphrase: Option<&Passphrase>) -> Result<SigningKey, Key
              fix it with: chmod 600 {shown}"
         )));
     }
-    let text = fs::read(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
-    let block =
-        pem::parse(&text).map_err(|_| KeyFileError(format!("{shown} is not a PEM file")))?;
+    let mut text = Vec::new();
+    file.take(MAX_KEY_FILE_SIZE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    if text.len() as u64 > MAX_KEY_FILE_SIZE {
+        return Err(KeyFileError(format!(
+            "{shown} is larger than {MAX_KEY_FILE_SIZE} bytes: not a key file"
+        )));
+    }
+    Ok(text)
+}
+
+fn parse_text(
+    path: &Path,
+    text: &[u8],
+    passphrase: Option<&Passphrase>,
+) -> Result<SigningKey, KeyFileError> {
+    let shown = path.display();
+    let block = pem::parse(text).map_err(|_| KeyFileError(format!("{shown} is not a PEM file")))?;
     let der = block.contents();
     let unusable = || {
         KeyFileError(format!(

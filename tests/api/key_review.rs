@@ -359,35 +359,71 @@ async fn a_burst_of_stage_requests_leaves_one_next_key_per_algorithm(backend: Ba
     }
 }
 
-/// Finding 13, the other half: stage and revoke in a loop each leave a record, without end.
-/// Past `MAX_KEY_RECORDS` no key is staged (409 naming the bound); revocation still works.
+/// Finding 13, the other half, and review 4 finding 4: stage in a loop adds live records
+/// without end. Only live records (next, active, retiring) count towards `MAX_KEY_RECORDS`:
+/// retired or revoked ones, which nothing deletes, never block a rotation. Past the bound no
+/// key is staged (409 naming it), except the one that restores a missing signer after a
+/// fail-closed revocation.
 async fn no_key_is_staged_past_the_bound_on_key_records(backend: Backend) {
     let app = spawn_app_with(backend, configure).await;
-    let have = app.state.store.signing_keys().await.expect("records").len();
-    let mut change = app.state.store.begin_key_change().await.expect("change");
-    for i in have..tessera::keys::manage::MAX_KEY_RECORDS {
-        change
-            .insert(&tessera::store::KeyRow {
-                kid: format!("old-{i}"),
-                alg: "RS256".into(),
-                file: format!("old-{i}.pem"),
-                created_at: 1,
-                published_at: 1,
-                active_at: Some(1),
-                retiring_at: Some(2),
-                retire_after: Some(3),
-                revoked_at: None,
-            })
-            .await
-            .expect("insert");
-    }
-    change.commit().await.expect("commit");
+    let insert = |prefix: &'static str, retire_after: i64| {
+        let app = &app;
+        async move {
+            let have = app.state.store.signing_keys().await.expect("records").len();
+            let mut change = app.state.store.begin_key_change().await.expect("change");
+            for i in have..have + tessera::keys::manage::MAX_KEY_RECORDS {
+                change
+                    .insert(&tessera::store::KeyRow {
+                        kid: format!("{prefix}-{i}"),
+                        alg: "RS256".into(),
+                        file: format!("{prefix}-{i}.pem"),
+                        created_at: 1,
+                        published_at: 1,
+                        active_at: Some(1),
+                        retiring_at: Some(2),
+                        retire_after: Some(retire_after),
+                        revoked_at: None,
+                    })
+                    .await
+                    .expect("insert");
+            }
+            change.commit().await.expect("commit");
+        }
+    };
+    // A thousand retired records: rotations go on.
+    insert("retired", 3).await;
     let api = fresh_admin_api(&app, "keyadmin").await;
     let (status, body) = api
         .call(Method::POST, "/keys", Some(json!({ "alg": "ES256" })))
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // A thousand live (retiring) ones: refused.
+    insert("retiring", i64::MAX / 2).await;
+    let (status, body) = api
+        .call(Method::POST, "/keys", Some(json!({ "alg": "EdDSA" })))
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body.to_string().contains("1000 key records"), "{body}");
+    // Yet the rotation that restores a missing signer is never refused.
+    let es = app
+        .create_client(RegistrationInput {
+            signing_alg: Some("EdDSA".into()),
+            ..service_client("api.read")
+        })
+        .await;
+    let active = kid_of(&app.access_token(&es).await);
+    let blocked = block_generation(&app, "eddsa");
+    let (status, body) = api
+        .call(Method::POST, &format!("/keys/{active}/revoke"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    for dir in blocked {
+        std::fs::remove_dir(dir).expect("unblock");
+    }
+    let (status, body) = api
+        .call(Method::POST, "/keys", Some(json!({ "alg": "EdDSA" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 /// Finding 8: no upper bound on the key durations: a typo (`100y`), or a value whose sum
