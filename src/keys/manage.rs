@@ -945,13 +945,13 @@ pub async fn revoke(
     }
     // Every copy: the same key under another name would otherwise be adopted again by a
     // start on a database without this record.
+    // The recorded name only if what was loaded under it is this key: a name can be reused
+    // (a file moved over another), and another key's file must not be set aside.
     let copies = loaded
         .iter()
         .filter(|l| l.key.kid() == plan.revoked.kid)
         .map(|l| l.file.as_str());
-    let mut names: Vec<&str> = std::iter::once(plan.revoked.file.as_str())
-        .chain(copies)
-        .collect();
+    let mut names: Vec<&str> = copies.collect();
     names.sort_unstable();
     names.dedup();
     for file in names {

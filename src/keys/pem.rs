@@ -426,4 +426,16 @@ mod tests {
         assert_eq!(created_at(Path::new("/k/mykey.pem")), None);
         assert_eq!(created_at(Path::new("/k/12-rs256.pem")), None);
     }
+
+    #[test]
+    fn a_key_file_larger_than_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = generate(dir.path(), SigningAlg::Es256, 1).expect("key");
+        assert!(load_cached(&path, None).is_ok());
+        let mut text = fs::read(&path).expect("read");
+        text.resize(usize::try_from(MAX_KEY_FILE_SIZE).expect("size") + 1, b'\n');
+        fs::write(&path, text).expect("pad");
+        let err = load_cached(&path, None).expect_err("refused").to_string();
+        assert!(err.contains("larger than"), "{err}");
+    }
 }
