@@ -424,6 +424,17 @@ pub async fn rescan(
     if changed {
         warn_missing(&records, &loaded, now);
         let ring = live.current();
+        let without: Vec<SigningAlg> = SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| ring.for_alg(*alg).is_none())
+            .collect();
+        if !without.is_empty() {
+            // Cluster-wide (no active record), so not a readiness failure: see `/readyz`.
+            tracing::error!(
+                algs = ?without,
+                "no key signs for these algorithms: run `tessera keys rotate --alg ALG`"
+            );
+        }
         for entry in ring.entries() {
             tracing::info!(
                 kid = entry.record.kid,
@@ -696,8 +707,8 @@ async fn new_key_blocking(
         .map_err(|e| KeyFileError::new(format!("{alg} key generation failed: {e}")))?
 }
 
-/// Writes a new key file, parses it back (its kid is the thumbprint of what was written) and
-/// makes its record: published now, active from `active_at`.
+/// Writes a new key file, checks that it reads back as the key made in memory (whose kid the
+/// record takes) and makes its record: published now, active from `active_at`.
 fn new_key(
     dir: &Path,
     alg: SigningAlg,
@@ -705,16 +716,24 @@ fn new_key(
     active_at: UnixTime,
     passphrase: Option<&Passphrase>,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
-    let path = pem::generate_with(dir, alg, now, passphrase)?;
-    let key = match pem::load(&path, passphrase) {
-        Ok(key) => key,
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
+    let (path, kid) = pem::generate_checked(dir, alg, now, passphrase)?;
+    // The kid is the key made in memory; the file read back must hold that very key.
+    let checked = pem::load(&path, passphrase).and_then(|key| {
+        if key.kid() == kid {
+            Ok(())
+        } else {
+            Err(KeyFileError::new(format!(
+                "{}: the file written does not hold the key just made",
+                path.display()
+            )))
         }
-    };
+    });
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     let record = KeyRecord {
-        kid: key.kid().to_string(),
+        kid,
         alg,
         file: file_name(&path).unwrap_or_default(),
         created_at: now,

@@ -348,8 +348,14 @@ pub fn generate_with(
     now: UnixTime,
     passphrase: Option<&Passphrase>,
 ) -> Result<PathBuf, KeyFileError> {
+    let der = generate_der_of(alg)?;
+    generate_der(dir, alg, now, passphrase, der)
+}
+
+/// A new PKCS#8 key of `alg`.
+fn generate_der_of(alg: SigningAlg) -> Result<Vec<u8>, KeyFileError> {
     let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
-    let der: Vec<u8> = match alg {
+    Ok(match alg {
         SigningAlg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
             .map_err(|_| failed("generation"))?
             .as_der()
@@ -366,7 +372,32 @@ pub fn generate_with(
             .map_err(|_| failed("generation"))?
             .as_ref()
             .to_vec(),
-    };
+    })
+}
+
+/// As `generate_with`, with the kid of the key made in memory: the caller checks that the
+/// file it reads back holds that key, rather than trust whatever the file turns out to hold.
+pub(super) fn generate_checked(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    passphrase: Option<&Passphrase>,
+) -> Result<(PathBuf, String), KeyFileError> {
+    let der = generate_der_of(alg)?;
+    let kid = from_pkcs8(&der)
+        .ok_or_else(|| KeyFileError(format!("{alg} key generation failed")))?
+        .kid()
+        .to_string();
+    generate_der(dir, alg, now, passphrase, der).map(|path| (path, kid))
+}
+
+fn generate_der(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    passphrase: Option<&Passphrase>,
+    der: Vec<u8>,
+) -> Result<PathBuf, KeyFileError> {
     let block = match passphrase {
         Some(passphrase) => pem::Pem::new("ENCRYPTED PRIVATE KEY", sealed::seal(&der, passphrase)?),
         None => pem::Pem::new("PRIVATE KEY", der),
