@@ -260,6 +260,14 @@ pub const DEFAULT_PUBLISH_MARGIN: Duration = Duration::from_secs(3600);
 /// The longest `client_cache_ttl` allowed.
 pub const MAX_CLIENT_CACHE_TTL: Duration = Duration::from_secs(3600);
 
+/// Upper bounds of the key settings: beyond them a typo (`90y` for `90d`) would, for
+/// instance, keep a next key from ever signing or a node from ever noticing it is cut off, and
+/// the times derived from them would overflow what can be shown or stored.
+pub const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_KEY_PUBLISH_AHEAD: Duration = Duration::from_secs(90 * 24 * 3600);
+pub const MAX_KEY_ROTATION_PERIOD: Duration = Duration::from_secs(5 * 366 * 24 * 3600);
+pub const MAX_KEY_RESCAN_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// The longest `refresh_token_grace` allowed.
 pub const MAX_REFRESH_TOKEN_GRACE: Duration = Duration::from_secs(60);
 
@@ -338,6 +346,36 @@ impl Settings {
             return Err(ConfigError(
                 "TESSERA_CLIENT_CACHE_TTL must be at most 1h (e.g. 60s, or 0s for no cache)".into(),
             ));
+        }
+        // Checked first: `publish_ahead()` adds to `jwks_max_age`.
+        for (name, value, max, example) in [
+            ("JWKS_MAX_AGE", self.jwks_max_age, MAX_JWKS_MAX_AGE, "10m"),
+            (
+                "KEY_PUBLISH_AHEAD",
+                self.key_publish_ahead.unwrap_or_default(),
+                MAX_KEY_PUBLISH_AHEAD,
+                "1h 10m",
+            ),
+            (
+                "KEY_ROTATION_PERIOD",
+                self.key_rotation_period,
+                MAX_KEY_ROTATION_PERIOD,
+                "90d",
+            ),
+            (
+                "KEY_RESCAN_INTERVAL",
+                self.key_rescan_interval,
+                MAX_KEY_RESCAN_INTERVAL,
+                "5s",
+            ),
+        ] {
+            if value > max {
+                return Err(ConfigError(format!(
+                    "TESSERA_{name} ({}) is longer than the most allowed, {} (e.g. {example})",
+                    humantime::format_duration(value),
+                    humantime::format_duration(max),
+                )));
+            }
         }
         // A relying party that fetched the JWKS just before a next key appeared keeps that copy
         // for jwks_max_age: the key must not sign before every such copy has expired.

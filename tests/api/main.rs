@@ -37,6 +37,7 @@ mod grant_lifecycle;
 mod health;
 mod introspect;
 mod key_files_sealed;
+mod key_review;
 mod key_rotation;
 mod key_schedule;
 mod keys;
