@@ -279,6 +279,15 @@ async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &st
     );
     sign_in(b, next).await;
     look(b, &format!("nextjs-{strategy}-home")).await;
+    let cookie: usize = b
+        .get_all_cookies()
+        .await
+        .expect("cookies")
+        .iter()
+        .filter(|c| c.name().contains("authjs.session-token"))
+        .map(|c| c.name().len() + 1 + c.value().len())
+        .sum();
+    println!("session cookie ({strategy}): {cookie} bytes");
     let sid = text_of(b, "sid").await;
     assert!(!sid.is_empty());
     assert_eq!(

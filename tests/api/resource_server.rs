@@ -14,6 +14,7 @@ use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
 use crate::helpers::{
     Backend, PASSWORD, TestApp, TestClient, http_client, location, service_client, spawn_app,
+    spawn_app_with,
 };
 
 pub(crate) const ORDERS: &str = "https://orders.example.com";
@@ -291,7 +292,10 @@ async fn refused_within(api: &OrdersApi, token: &str, limit: Duration) -> Durati
 /// API fetch the JWKS again; the revoked key's tokens are refused (`kid` entry, gone from the
 /// JWKS).
 async fn a_key_rotation_makes_the_api_fetch_the_jwks_for_the_new_kid(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |s| {
+        s.key_rescan_interval = Duration::from_millis(200);
+    })
+    .await;
     let api = start_orders_api(&app, None).await;
     let reader = app.create_service_client("orders.read").await;
     links(&app, &reader, &[ORDERS], &[], &[]).await;
@@ -309,6 +313,10 @@ async fn a_key_rotation_makes_the_api_fetch_the_jwks_for_the_new_kid(backend: Ba
     .expect("revoke the key");
     let successor = revoked.successor.expect("a successor signs at once");
     // The node picks the change up (key rescan), then signs with the successor.
+    assert!(
+        crate::key_rotation::published_within(&app, &old_kid, false, Duration::from_secs(10)).await,
+        "the revoked key leaves the JWKS"
+    );
     let start = Instant::now();
     let new = loop {
         let t = service_token(&app, &reader, Some(ORDERS)).await;
