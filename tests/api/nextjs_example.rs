@@ -272,6 +272,84 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
+const LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// OpenID Connect Back-Channel Logout §2.6: the endpoint answers 400 to a logout token that
+/// fails any check and ends nothing; a valid one for another sid ends only that one.
+async fn forged_logout_tokens_are_refused(app: &TestApp, next: &NextApp, sid: &str) {
+    let now = unix_now();
+    let good = serde_json::json!({
+        "iss": app.address, "aud": next.client.id, "iat": now, "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(), "sub": "someone", "sid": sid,
+        "events": { LOGOUT_EVENT: {} },
+    });
+    let with = |key: &str, value: Value| {
+        let mut c = good.clone();
+        c[key] = value;
+        c
+    };
+    let without = |key: &str| {
+        let mut c = good.clone();
+        c.as_object_mut().expect("object").remove(key);
+        c
+    };
+    let sign =
+        |typ: &str, claims: &Value| crate::resource_server::signed_by_tessera(app, typ, claims);
+    let mut tampered = sign("logout+jwt", &with("sub", "victim".into()));
+    let last = tampered.pop().expect("a char");
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let bad = [
+        ("a bad signature", tampered),
+        (
+            "another audience",
+            sign("logout+jwt", &with("aud", "another-client".into())),
+        ),
+        (
+            "another issuer",
+            sign(
+                "logout+jwt",
+                &with("iss", "https://evil.example.com".into()),
+            ),
+        ),
+        ("a nonce", sign("logout+jwt", &with("nonce", "n".into()))),
+        ("no event", sign("logout+jwt", &without("events"))),
+        (
+            "another event",
+            sign("logout+jwt", &with("events", serde_json::json!({"x": {}}))),
+        ),
+        ("no sid", sign("logout+jwt", &without("sid"))),
+        ("no iat", sign("logout+jwt", &without("iat"))),
+        (
+            "an old iat",
+            sign("logout+jwt", &with("iat", (now - 3600).into())),
+        ),
+        ("an ID token's typ", sign("JWT", &good)),
+    ];
+    let http = http_client();
+    let post = |token: String| {
+        http.post(format!("{}/api/backchannel-logout", next.url))
+            .form(&[("logout_token", token)])
+            .send()
+    };
+    for (what, token) in bad {
+        let res = post(token).await.expect("POST");
+        assert_eq!(res.status(), 400, "a logout token with {what} is refused");
+    }
+    let res = http
+        .post(format!("{}/api/backchannel-logout", next.url))
+        .form(&[("nothing", "")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(res.status(), 400, "no logout_token");
+    let other = sign("logout+jwt", &with("sid", "another-session".into()));
+    assert_eq!(post(other).await.expect("POST").status(), 200);
+    assert!(
+        next.store()["revokedSids"].get(sid).is_none(),
+        "nothing forged ended {sid}"
+    );
+}
+
 async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &str) {
     assert_eq!(
         text_of(b, "strategy").await,
@@ -290,6 +368,9 @@ async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &st
     println!("session cookie ({strategy}): {cookie} bytes");
     let sid = text_of(b, "sid").await;
     assert!(!sid.is_empty());
+    forged_logout_tokens_are_refused(app, next, &sid).await;
+    b.refresh().await.expect("reload");
+    assert_eq!(text_of(b, "sid").await, sid, "still signed in");
     assert_eq!(
         text_of(b, "token-aud").await,
         ORDERS,

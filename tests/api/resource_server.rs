@@ -134,7 +134,7 @@ async fn assert_invalid(res: reqwest::Response, why: &str) {
 
 /// A JWT signed with Tessera's active key: what a token with one thing wrong looks like when
 /// only that thing is wrong.
-fn signed_by_tessera(app: &TestApp, typ: &str, claims: &Value) -> String {
+pub(crate) fn signed_by_tessera(app: &TestApp, typ: &str, claims: &Value) -> String {
     let ring = app.state.keys.current();
     let key = ring.active().expect("a signing key");
     tessera::tokens::jws::sign(key, typ, claims).expect("sign")
