@@ -21,8 +21,10 @@ use crate::dual;
 use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, spawn_app};
 use crate::resource_server::{ORDERS, OrdersApi, start_orders_api};
 
-/// The access tokens' lifetime here: short, so that the test sees one refreshed.
-const TOKEN_TTL_SECS: u64 = 3;
+/// The access tokens' lifetime here: short, so that the test sees one refreshed, and long
+/// enough that the logout step ends before a refresh is due (the app refreshes with a third of
+/// the lifetime left), so that only back-channel logout can end the session there.
+const TOKEN_TTL_SECS: u64 = 10;
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/nextjs")
@@ -407,6 +409,8 @@ async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &st
     );
 
     // Signing out at Tessera, in another tab: the back-channel logout ends the app's session.
+    b.goto(&format!("{}/", next.url)).await.expect("open");
+    let live_until = exp_shown(b).await;
     let app_tab = b.window().await.expect("window");
     let tab = b.new_window(true).await.expect("new tab");
     b.switch_to_window(tab.handle).await.expect("switch");
@@ -439,6 +443,10 @@ async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &st
     // The very next request finds the session gone (before the access token expires).
     b.goto(&format!("{}/", next.url)).await.expect("open");
     text_of(b, "signed-out").await;
+    assert!(
+        unix_now() + TOKEN_TTL_SECS / 3 + 1 <= live_until,
+        "the logout step took too long to tell back-channel logout from a failed refresh"
+    );
     look(b, &format!("nextjs-{strategy}-signed-out")).await;
 
     // A refresh-token family revoked at Tessera: the next refresh fails, the user is signed
