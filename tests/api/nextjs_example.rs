@@ -418,6 +418,15 @@ async fn the_whole_flow(app: &TestApp, b: &Client, next: &NextApp, strategy: &st
         .await
         .expect("Tessera's account page");
     click(b, "form[action='/logout'] button").await;
+    // Close the tab only once Tessera has answered: closing it earlier can cancel the POST.
+    let clicked = Instant::now();
+    while b.find(Locator::Css("form[action='/logout']")).await.is_ok() {
+        assert!(
+            clicked.elapsed() < Duration::from_secs(20),
+            "the logout form stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     b.close_window().await.expect("close tab");
     b.switch_to_window(app_tab).await.expect("back");
     let started = Instant::now();
