@@ -303,14 +303,10 @@ async fn a_key_rotation_makes_the_api_fetch_the_jwks_for_the_new_kid(backend: Ba
     assert_eq!(get_orders(&api, Some(&old)).await.status(), 200);
     let old_kid = crate::key_rotation::kid_of(&old);
 
-    let revoked = tessera::keys::manage::revoke(
-        &app.state.store,
-        &app.state.settings,
-        &old_kid,
-        app.clock.now(),
-    )
-    .await
-    .expect("revoke the key");
+    let revoked =
+        tessera::keys::manage::revoke(&app.state.store, &app.state.settings, &old_kid, &app.clock)
+            .await
+            .expect("revoke the key");
     let successor = revoked.successor.expect("a successor signs at once");
     // The node picks the change up (key rescan), then signs with the successor.
     assert!(

@@ -1105,7 +1105,7 @@ async fn an_exchange_no_key_can_sign_for_is_temporarily_unavailable(backend: Bac
     }
     let mut settings = (*w.app.state.settings).clone();
     settings.keys_dir = elsewhere.path().to_path_buf();
-    tessera::keys::manage::revoke(&w.app.state.store, &settings, &kid, w.app.clock.now())
+    tessera::keys::manage::revoke(&w.app.state.store, &settings, &kid, &w.app.clock)
         .await
         .expect("revoke the EdDSA key");
     assert!(published_within(&w.app, &kid, false, Duration::from_secs(10)).await);

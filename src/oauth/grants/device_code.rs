@@ -10,6 +10,7 @@ use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
 use crate::store::{DeviceCodeRow, DeviceRedemption, DeviceState, LiveSession};
+use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::opaque::{self, Kind};
 
 use super::alive;
@@ -42,7 +43,7 @@ pub async fn exchange(
             DeviceState::Denied => return Err(OAuthError::AccessDenied),
             DeviceState::Redeemed => return Err(invalid("the device code was already used")),
             DeviceState::Approved => {
-                return redeem(ctx, client, &hash, &row, request.get("resource")).await;
+                return redeem(ctx, client, &hash, &row, request).await;
             }
             DeviceState::Pending => {}
         }
@@ -102,8 +103,9 @@ async fn redeem(
     client: &Client,
     hash: &str,
     row: &DeviceCodeRow,
-    resource: Option<&str>,
+    request: &TokenRequest,
 ) -> Result<TokenResponse, OAuthError> {
+    let resource = request.get("resource");
     let (Some(user_id), Some(sid), Some(auth_time), Some(amr), Some(decided_at)) = (
         row.user_id.as_deref(),
         row.sid.as_deref(),
@@ -145,6 +147,9 @@ async fn redeem(
             auth_time,
             amr,
             resources: &row.resources,
+            // RFC 9449 §5: a proof sent with the poll binds the tokens (a public client's
+            // refresh tokens too), as in the code flow.
+            dpop_jkt: request.dpop_jkt(),
         },
         true,
     );
@@ -181,6 +186,8 @@ async fn redeem(
             refresh_token: family.refresh_token,
             device_secret: None,
             audience,
+            exchanged: ExchangedFrom::default(),
+            dpop_jkt: request.dpop_jkt(),
         },
     )
 }
