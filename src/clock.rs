@@ -30,8 +30,12 @@ impl Clock {
 }
 
 /// A timestamp for people: `2026-11-27 03:16:06 UTC`.
+/// Times past the end of year 9999 (which RFC 3339 cannot write) show as that instant.
 pub fn display(t: UnixTime) -> String {
-    let at = UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(t).unwrap_or_default());
+    /// 9999-12-31 23:59:59 UTC.
+    const LAST: u64 = 253_402_300_799;
+    let secs = u64::try_from(t).unwrap_or_default().min(LAST);
+    let at = UNIX_EPOCH + std::time::Duration::from_secs(secs);
     humantime::format_rfc3339_seconds(at)
         .to_string()
         .replace('T', " ")
@@ -47,4 +51,17 @@ fn system_now() -> UnixTime {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_time_past_year_9999_is_shown_without_a_panic() {
+        assert_eq!(display(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(display(i64::MAX), "9999-12-31 23:59:59 UTC");
+        assert_eq!(display(253_402_300_800), "9999-12-31 23:59:59 UTC");
+        assert_eq!(display(-5), "1970-01-01 00:00:00 UTC");
+    }
 }

@@ -76,6 +76,26 @@ pub struct Settings {
     pub refresh_token_grace: Duration,
     #[serde(with = "duration")]
     pub authorization_code_ttl: Duration,
+    /// RFC 8628: how long a device code and its user code live (`expires_in`).
+    #[serde(with = "duration")]
+    pub device_code_ttl: Duration,
+    /// RFC 8628 §3.2: the polling interval a device starts with (`interval`).
+    #[serde(with = "duration")]
+    pub device_poll_interval: Duration,
+    /// Live device authorization requests one client may have at once (what anyone who knows
+    /// a public client's id can make the server store).
+    pub device_max_live_codes_per_client: u32,
+    /// Of those, live requests from one address (IPv4) or IPv6 /64, so that one requester
+    /// cannot take a public client's whole bound.
+    pub device_max_live_codes_per_address: u32,
+    /// Wrong user codes one session may enter on /device within `login_failure_window`
+    /// before it waits (RFC 8628 §5.1).
+    pub device_max_failures: u32,
+    /// Wrong user codes one account may enter within the window, whatever its sessions: the
+    /// main limit (signing in again gives a new session, not more guesses).
+    pub device_max_failures_per_user: u32,
+    /// Wrong user codes one client address may enter within the window.
+    pub device_max_failures_per_ip: u32,
     #[serde(with = "duration")]
     pub session_ttl: Duration,
     #[serde(with = "duration")]
@@ -186,6 +206,13 @@ impl Default for Settings {
             refresh_token_idle_ttl: Duration::from_secs(7 * 24 * 3600),
             refresh_token_grace: Duration::ZERO,
             authorization_code_ttl: Duration::from_secs(60),
+            device_code_ttl: Duration::from_secs(10 * 60),
+            device_poll_interval: Duration::from_secs(5),
+            device_max_live_codes_per_client: 1000,
+            device_max_live_codes_per_address: 10,
+            device_max_failures: 5,
+            device_max_failures_per_user: 10,
+            device_max_failures_per_ip: 100,
             session_ttl: Duration::from_secs(12 * 3600),
             session_idle_ttl: Duration::from_secs(2 * 3600),
             jwks_max_age: Duration::from_secs(10 * 60),
@@ -232,6 +259,14 @@ pub const DEFAULT_PUBLISH_MARGIN: Duration = Duration::from_secs(3600);
 
 /// The longest `client_cache_ttl` allowed.
 pub const MAX_CLIENT_CACHE_TTL: Duration = Duration::from_secs(3600);
+
+/// Upper bounds of the key settings: beyond them a typo (`90y` for `90d`) would, for
+/// instance, keep a next key from ever signing or a node from ever noticing it is cut off, and
+/// the times derived from them would overflow what can be shown or stored.
+pub const MAX_JWKS_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_KEY_PUBLISH_AHEAD: Duration = Duration::from_secs(90 * 24 * 3600);
+pub const MAX_KEY_ROTATION_PERIOD: Duration = Duration::from_secs(5 * 366 * 24 * 3600);
+pub const MAX_KEY_RESCAN_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// The longest `refresh_token_grace` allowed.
 pub const MAX_REFRESH_TOKEN_GRACE: Duration = Duration::from_secs(60);
@@ -312,6 +347,36 @@ impl Settings {
                 "TESSERA_CLIENT_CACHE_TTL must be at most 1h (e.g. 60s, or 0s for no cache)".into(),
             ));
         }
+        // Checked first: `publish_ahead()` adds to `jwks_max_age`.
+        for (name, value, max, example) in [
+            ("JWKS_MAX_AGE", self.jwks_max_age, MAX_JWKS_MAX_AGE, "10m"),
+            (
+                "KEY_PUBLISH_AHEAD",
+                self.key_publish_ahead.unwrap_or_default(),
+                MAX_KEY_PUBLISH_AHEAD,
+                "1h 10m",
+            ),
+            (
+                "KEY_ROTATION_PERIOD",
+                self.key_rotation_period,
+                MAX_KEY_ROTATION_PERIOD,
+                "90d",
+            ),
+            (
+                "KEY_RESCAN_INTERVAL",
+                self.key_rescan_interval,
+                MAX_KEY_RESCAN_INTERVAL,
+                "5s",
+            ),
+        ] {
+            if value > max {
+                return Err(ConfigError(format!(
+                    "TESSERA_{name} ({}) is longer than the most allowed, {} (e.g. {example})",
+                    humantime::format_duration(value),
+                    humantime::format_duration(max),
+                )));
+            }
+        }
         // A relying party that fetched the JWKS just before a next key appeared keeps that copy
         // for jwks_max_age: the key must not sign before every such copy has expired.
         if let Some(ahead) = self.key_publish_ahead
@@ -344,6 +409,20 @@ impl Settings {
         if self.audit_issuance_interval.is_zero() {
             return Err(ConfigError(
                 "TESSERA_AUDIT_ISSUANCE_INTERVAL must be at least 1s (e.g. 1m)".into(),
+            ));
+        }
+        if self.device_code_ttl < Duration::from_secs(60)
+            || self.device_code_ttl > Duration::from_secs(3600)
+        {
+            return Err(ConfigError(
+                "TESSERA_DEVICE_CODE_TTL must be between 1m and 1h (e.g. 10m)".into(),
+            ));
+        }
+        if self.device_poll_interval < Duration::from_secs(1)
+            || self.device_poll_interval > Duration::from_secs(60)
+        {
+            return Err(ConfigError(
+                "TESSERA_DEVICE_POLL_INTERVAL must be between 1s and 60s (e.g. 5s)".into(),
             ));
         }
         if self.purge_interval.is_zero() {

@@ -253,6 +253,19 @@ pub fn render_key_ages(ring: &KeyRing, now: UnixTime) -> String {
             age.max(0)
         );
     }
+    // A cluster-wide gap (`/readyz` does not fail for it): an algorithm nothing signs for.
+    out.push_str(
+        "# HELP tessera_signing_alg_without_signer 1 for an algorithm no key signs for (revoked \
+         with no successor: run `tessera keys rotate --alg ALG`).\n\
+         # TYPE tessera_signing_alg_without_signer gauge\n",
+    );
+    for alg in crate::keys::SigningAlg::ALL {
+        let _ = writeln!(
+            out,
+            "tessera_signing_alg_without_signer{{alg=\"{alg}\"}} {}",
+            u8::from(ring.for_alg(alg).is_none())
+        );
+    }
     out
 }
 

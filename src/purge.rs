@@ -1,8 +1,9 @@
 //! Bounded state (DESIGN §4 and §8; issue 11 point 10): every table that grows with traffic
-//! loses what can no longer matter — expired authorization codes, sessions past their
-//! absolute expiry, links of gone sessions, dead refresh-token families and their tokens,
-//! unused idle-expired refresh tokens, stale login counters, expired revocation entries, old
-//! client changes, audit entries and hourly activity counts past the retention.
+//! loses what can no longer matter — expired authorization codes and device authorization
+//! requests, sessions past their absolute expiry, links of gone sessions, dead refresh-token
+//! families and their tokens, unused idle-expired refresh tokens, stale login counters,
+//! expired revocation entries, old client changes, audit entries and hourly activity counts
+//! past the retention.
 //!
 //! One node at a time purges (`Store::try_purge_lock`): the deletes are idempotent, but
 //! several nodes scanning the same rows would only add load. Each statement deletes at most
@@ -30,6 +31,8 @@ pub const BATCH: i64 = 1000;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Purged {
     pub authorization_codes: u64,
+    /// Expired device authorization requests (RFC 8628), whatever their state.
+    pub device_codes: u64,
     pub sessions: u64,
     pub session_clients: u64,
     /// Unused tokens past their idle expiry (a dead family's tokens go with it, uncounted).
@@ -52,6 +55,7 @@ pub struct Purged {
 impl Purged {
     pub fn total(&self) -> u64 {
         self.authorization_codes
+            + self.device_codes
             + self.sessions
             + self.session_clients
             + self.refresh_tokens
@@ -120,6 +124,7 @@ async fn purge(store: &Store, policy: Policy, now: UnixTime) -> Result<Purged, S
     let revoked_before = now.saturating_sub(MAX_TOKEN_LIFETIME);
     let mut p = Purged {
         authorization_codes: batches(|| store.purge_codes_batch(now, BATCH)).await?,
+        device_codes: batches(|| store.purge_device_codes_batch(now, BATCH)).await?,
         sessions: batches(|| store.purge_sessions_batch(now, BATCH)).await?,
         ..Purged::default()
     };

@@ -41,7 +41,15 @@ const SECRET_PARAMS: &[&str] = &[
     "logout_token",
     "code_verifier",
     "password",
+    // RFC 8628: the user code (34.6 bits, guessable once it is known to be live) and the
+    // device code.
+    "user_code",
+    "device_code",
 ];
+
+/// Parameters whose value is a URL of ours, redacted whole when it carries a secret parameter
+/// (`/login?return_to=%2Fdevice%3Fuser_code%3D…`).
+const NESTED_PARAMS: &[&str] = &["return_to"];
 
 /// The request target as it may be logged: the path, and the query with the value of every
 /// secret parameter replaced by `[redacted]`. Names are matched after percent-decoding (so
@@ -51,9 +59,16 @@ pub fn redact_target(path_and_query: &str) -> Cow<'_, str> {
         return Cow::Borrowed(path_and_query);
     };
     let secret = |pair: &str| {
-        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-        SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s))
+        if SECRET_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+            return true;
+        }
+        NESTED_PARAMS.iter().any(|s| name.eq_ignore_ascii_case(s)) && {
+            let value = value.replace('+', " ");
+            let value = percent_encoding::percent_decode_str(&value).decode_utf8_lossy();
+            matches!(redact_target(&value), Cow::Owned(_))
+        }
     };
     if !query
         .split('&')
@@ -120,6 +135,31 @@ impl RootSpanBuilder for RequestSpan {
 #[cfg(test)]
 mod tests {
     use super::redact_target;
+
+    #[test]
+    fn user_codes_are_redacted_also_inside_return_to() {
+        assert_eq!(
+            redact_target("/device?user_code=WDJB-MJHT"),
+            "/device?user_code=[redacted]"
+        );
+        assert_eq!(
+            redact_target("/token?grant_type=x&device_code=tdc_abc"),
+            "/token?grant_type=x&device_code=[redacted]"
+        );
+        assert_eq!(
+            redact_target("/login?return_to=%2Fdevice%3Fuser_code%3DWDJB-MJHT&x=1"),
+            "/login?return_to=[redacted]&x=1"
+        );
+        assert_eq!(
+            redact_target("/login?return_to=%2Fdevice%3Fuser%255Fcode%3DWDJB-MJHT"),
+            "/login?return_to=[redacted]"
+        );
+        assert_eq!(
+            redact_target("/login?return_to=%2Faccount%3Ftab%3Dsessions"),
+            "/login?return_to=%2Faccount%3Ftab%3Dsessions",
+            "a return_to without a secret is kept"
+        );
+    }
 
     #[test]
     fn secret_query_values_are_redacted_and_the_rest_kept() {

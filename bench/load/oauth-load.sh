@@ -8,7 +8,8 @@
 # and for bench/scale.sh: `authorize` (authorize.lua: GET AUTHORIZE_URL with WRK_COOKIES, keeping
 # the codes in CODES_DIR), `code` (code.lua redeems them: REDIRECT_URI, CODE_VERIFIER) and
 # `revocations` (revocations.lua: GET /revocations?since= between SINCE_MIN and SINCE_MAX, as the
-# client, which must be a resource server); INTROSPECT_TOKEN introspects that token instead of
+# client, which must be a resource server); `exchange` (POST EXCHANGE_BODY to the token
+# endpoint as the client: bench/exchange.sh); INTROSPECT_TOKEN introspects that token instead of
 # a fresh client_credentials one (INTROSPECT_NAME names the row); LOGIN_USERS (usernames) makes
 # `login` take them in turn (login.lua: LOGIN_BODY has __USER__ where the username goes).
 #
@@ -133,6 +134,8 @@ for ep in $ENDPOINTS; do
                "$TOKEN_PATH" "" "$TOKEN_HDR" ;;
       revocations) SCRIPT=revocations.lua run_one "GET /revocations?since= (full pages)" "$c" GET \
                /revocations "" "$BASIC" ;;
+      exchange) run_one "POST ${TOKEN_PATH} token-exchange (JWT AT)" "$c" POST "$TOKEN_PATH" \
+               "${EXCHANGE_BODY:?}" "$TOKEN_HDR" ;;
       refresh) SCRIPT=refresh.lua run_one "POST ${TOKEN_PATH} refresh_token (rotating)" "$c" POST \
                "$TOKEN_PATH" "" "$TOKEN_HDR" ;;
       login) if [ -n "${LOGIN_USERS:-}" ]; then login_script=login.lua; else login_script=req.lua; fi

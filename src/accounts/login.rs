@@ -68,7 +68,7 @@ fn account_key(name: &str) -> String {
 
 /// The throttling key of a client address. An IPv6 client usually holds a whole /64 (SLAAC,
 /// privacy addresses), so it is counted per /64, or it could take a fresh address per guess.
-fn address_key(addr: &str) -> String {
+pub fn address_key(addr: &str) -> String {
     match addr.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => Ipv6Net::new(v6, 64)
             .map_or_else(|_| format!("ip:{v6}"), |net| format!("ip:{}", net.trunc())),

@@ -12,7 +12,8 @@ use crate::keys::SigningAlg;
 use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
-use crate::store::{ApiRole, ApiRow, StoreError};
+use crate::revocation::{Revocation, Target, client_api_key, reason};
+use crate::store::{ApiRole, ApiRow, NewAuditEntry, StoreError};
 
 /// The most scopes one API may define.
 const MAX_API_SCOPES: usize = 100;
@@ -212,29 +213,36 @@ impl Admin<'_> {
     /// recent sign-in.
     pub async fn add_api(&self, by: &Actor, input: ApiInput) -> Result<ApiView, AdminError> {
         let row = input.parse(self.now())?;
-        // Two identifiers that differ only in case or a final slash look alike to people and
-        // to careless resource servers: refuse the second.
-        let folded = Resource::from_stored(row.identifier.clone()).folded();
-        if let Some(twin) = self
-            .store
-            .list_apis()
-            .await?
-            .into_iter()
-            .find(|a| Resource::from_stored(a.identifier.clone()).folded() == folded)
-        {
-            return Err(AdminError::Conflict(format!(
-                "an API with identifier '{}' is already registered, which differs from '{}' \
-                 only in case or a final slash",
-                twin.identifier, row.identifier
-            )));
+        let identifier = Resource::from_stored(row.identifier.clone());
+        if identifier.is_at_or_under(&self.issuer) {
+            return Err(AdminError::invalid(
+                "identifier",
+                format!(
+                    "--identifier {}: is Tessera's own issuer URL ({}) or under it, where its \
+                     endpoints live; name the API by its own URL, e.g. \
+                     https://orders.example.com",
+                    row.identifier, self.issuer
+                ),
+            ));
         }
+        // Two identifiers that differ only in case or a final slash look alike to people and
+        // to careless resource servers: the store refuses the second (a unique index on the
+        // folded form, so that parallel requests cannot both pass a look-up).
         match self.store.insert_api(&row).await {
             Ok(()) => {}
             Err(StoreError::Conflict(_)) => {
-                return Err(AdminError::Conflict(format!(
-                    "an API with identifier '{}' is already registered",
-                    row.identifier
-                )));
+                let message = match self.store.api_like(&row.identifier).await? {
+                    Some(twin) if twin.identifier != row.identifier => format!(
+                        "an API with identifier '{}' is already registered, which differs from \
+                         '{}' only in case or a final slash",
+                        twin.identifier, row.identifier
+                    ),
+                    _ => format!(
+                        "an API with identifier '{}' is already registered",
+                        row.identifier
+                    ),
+                };
+                return Err(AdminError::Conflict(message));
             }
             Err(e) => return Err(e.into()),
         }
@@ -252,11 +260,20 @@ impl Admin<'_> {
 
     /// Removes an API that no client refers to any more; one still referred to is refused
     /// with the clients' ids (take it from them first, so that no client is left asking for
-    /// a resource that is gone). Its tokens already issued live out their short lifetime.
+    /// a resource that is gone). Its tokens already issued stop being active at once, on
+    /// every node (a revocation entry of kind `api`).
     pub async fn remove_api(&self, by: &Actor, identifier: &str) -> Result<ApiView, AdminError> {
         self.require_recent(by)?;
         let view = self.api(identifier).await?;
-        match self.store.delete_unreferenced_api(identifier).await? {
+        let detail = serde_json::to_value(&view)
+            .ok()
+            .map(|b| json!({ "before": b }).to_string());
+        let entry = self.audit_entry(by, "api.deleted", identifier, detail.as_deref());
+        match self
+            .store
+            .delete_unreferenced_api(identifier, &entry)
+            .await?
+        {
             Ok(true) => {}
             Ok(false) => return Err(not_found(identifier)),
             Err(clients) => {
@@ -268,15 +285,37 @@ impl Admin<'_> {
                 )));
             }
         }
-        let before = serde_json::to_value(&view).ok();
-        self.record(
-            by,
-            "api.deleted",
-            identifier,
-            before.map(|b| json!({ "before": b })),
-        )
-        .await?;
+        let now = self.now();
+        let target = Target::Api {
+            api: view.identifier.clone(),
+            before: now,
+        };
+        self.revocations
+            .revoke(
+                self.store,
+                Revocation::new(target, reason::API_REMOVED, now),
+            )
+            .await?;
         Ok(view)
+    }
+
+    /// An audit entry written by the store in the transaction of the change it records.
+    fn audit_entry<'b>(
+        &self,
+        by: &'b Actor,
+        action: &'b str,
+        target: &'b str,
+        detail: Option<&'b str>,
+    ) -> NewAuditEntry<'b> {
+        NewAuditEntry {
+            at: self.now(),
+            actor: &by.name,
+            action,
+            target: Some(target),
+            detail,
+            ip: by.ip.as_deref(),
+            user_agent: by.user_agent.as_deref(),
+        }
     }
 
     /// The APIs a client uses and serves.
@@ -293,7 +332,10 @@ impl Admin<'_> {
 
     /// Changes which APIs a client uses and serves. Every API must be registered; only a
     /// confidential client may serve one, and making a client serve a new API (it will see
-    /// that API's tokens) needs a recent sign-in.
+    /// that API's tokens) needs a recent sign-in. The links are read, checked, replaced and
+    /// audited in one transaction with the client's row locked, so that two changes (or a
+    /// change and a removal) cannot interleave: each judges the links it replaces. A client
+    /// that loses an API (to use or to exchange into) loses its tokens for it at once.
     pub async fn update_client_apis(
         &self,
         by: &Actor,
@@ -301,27 +343,43 @@ impl Admin<'_> {
         patch: ClientApisPatch,
     ) -> Result<ClientApis, AdminError> {
         let client = self.client(client_id).await?;
-        let before = self.client_apis(client_id).await?;
+        // Checked before the lock is taken: an API removed after this is caught by the
+        // foreign key when the links are written.
+        let apis = match patch.apis {
+            Some(list) => Some(self.known(list, "apis").await?),
+            None => None,
+        };
+        let serves_apis = match patch.serves_apis {
+            Some(list) => Some(self.known(list, "serves_apis").await?),
+            None => None,
+        };
+        let exchange_audiences = match patch.exchange_audiences {
+            Some(list) => Some(self.known(list, "exchange_audiences").await?),
+            None => None,
+        };
+        let mut change = self
+            .store
+            .begin_client_apis_change(client_id)
+            .await?
+            .ok_or_else(|| {
+                AdminError::NotFound(format!(
+                    "no client with id '{}'",
+                    client_id.escape_default()
+                ))
+            })?;
+        let (exchange_refresh, exchange_impersonate) = change.exchange_options().await?;
+        let before = ClientApis {
+            apis: change.links(ApiRole::Use).await?,
+            serves_apis: change.links(ApiRole::Serve).await?,
+            exchange_audiences: change.links(ApiRole::Exchange).await?,
+            exchange_refresh,
+            exchange_impersonate,
+        };
         let after = ClientApis {
-            apis: self
-                .known(patch.apis.unwrap_or_else(|| before.apis.clone()), "apis")
-                .await?,
-            serves_apis: self
-                .known(
-                    patch
-                        .serves_apis
-                        .unwrap_or_else(|| before.serves_apis.clone()),
-                    "serves_apis",
-                )
-                .await?,
-            exchange_audiences: self
-                .known(
-                    patch
-                        .exchange_audiences
-                        .unwrap_or_else(|| before.exchange_audiences.clone()),
-                    "exchange_audiences",
-                )
-                .await?,
+            apis: apis.unwrap_or_else(|| before.apis.clone()),
+            serves_apis: serves_apis.unwrap_or_else(|| before.serves_apis.clone()),
+            exchange_audiences: exchange_audiences
+                .unwrap_or_else(|| before.exchange_audiences.clone()),
             exchange_refresh: patch.exchange_refresh.unwrap_or(before.exchange_refresh),
             exchange_impersonate: patch
                 .exchange_impersonate
@@ -366,13 +424,14 @@ impl Admin<'_> {
         {
             self.require_recent(by)?;
         }
-        match self
-            .store
-            .replace_client_apis(
-                client_id,
+        let now = self.now();
+        match change
+            .replace(
+                self.store,
                 &after.apis,
                 &after.serves_apis,
                 &after.exchange_audiences,
+                now,
             )
             .await
         {
@@ -387,18 +446,43 @@ impl Admin<'_> {
         if (after.exchange_refresh, after.exchange_impersonate)
             != (before.exchange_refresh, before.exchange_impersonate)
         {
-            self.store
+            change
                 .set_exchange_options(
-                    client_id,
+                    self.store,
                     after.exchange_refresh,
                     after.exchange_impersonate,
-                    self.now(),
+                    now,
                 )
                 .await?;
         }
-        let detail = json!({ "before": before, "after": after });
-        self.record(by, "client.apis_updated", client_id, Some(detail))
+        let detail = json!({ "before": before, "after": after }).to_string();
+        change
+            .audit(&self.audit_entry(by, "client.apis_updated", client_id, Some(&detail)))
             .await?;
+        change.commit(self.store).await?;
+        // The APIs the client can no longer get tokens for, by `resource` or by exchange:
+        // its tokens for them end now. (Serving mints nothing: losing it needs no entry.)
+        let mints = |c: &ClientApis, api: &String| {
+            c.apis.contains(api) || c.exchange_audiences.contains(api)
+        };
+        let lost: std::collections::BTreeSet<&String> = before
+            .apis
+            .iter()
+            .chain(&before.exchange_audiences)
+            .filter(|api| !mints(&after, api))
+            .collect();
+        for api in lost {
+            let target = Target::ClientApi {
+                key: client_api_key(client_id, api),
+                before: now,
+            };
+            self.revocations
+                .revoke(
+                    self.store,
+                    Revocation::new(target, reason::API_REMOVED, now),
+                )
+                .await?;
+        }
         Ok(after)
     }
 

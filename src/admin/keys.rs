@@ -92,7 +92,7 @@ impl Admin<'_> {
         alg: SigningAlg,
     ) -> Result<Staged, AdminError> {
         self.require_recent(by)?;
-        let staged = manage::rotate(self.store, settings, alg, self.now())
+        let staged = manage::rotate(self.store, settings, alg, self.clock)
             .await
             .map_err(keys_error)?;
         self.record(
@@ -115,7 +115,7 @@ impl Admin<'_> {
     ) -> Result<Promoted, AdminError> {
         self.require_recent(by)?;
         let kid = checked_kid(kid)?;
-        let promoted = manage::promote(self.store, settings, kid, self.now())
+        let promoted = manage::promote(self.store, settings, kid, self.clock)
             .await
             .map_err(keys_error)?;
         self.record(
@@ -137,11 +137,15 @@ impl Admin<'_> {
     ) -> Result<Revoked, AdminError> {
         self.require_recent(by)?;
         let kid = checked_kid(kid)?;
-        let revoked = manage::revoke(self.store, settings, kid, self.now())
+        let revoked = manage::revoke(self.store, settings, kid, self.clock)
             .await
             .map_err(keys_error)?;
+        // Audited whether or not a successor could be made: the revocation stands either way.
         self.record(by, "key.revoked", kid, serde_json::to_value(&revoked).ok())
             .await?;
+        if let Some(missing) = revoked.successor_missing {
+            return Err(AdminError::Conflict(missing));
+        }
         Ok(revoked)
     }
 }

@@ -26,6 +26,8 @@ pub struct Admin<'a> {
     pub limits: &'a Limits,
     pub clock: &'a Clock,
     pub policy: Policy,
+    /// The issuer URL (`Settings::issuer`): no API may be named by it or under it.
+    pub issuer: String,
 }
 
 /// The settings the operations apply.

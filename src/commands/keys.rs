@@ -83,9 +83,8 @@ async fn rotate(
     clock: &Clock,
     as_json: bool,
 ) -> Result<(), CommandError> {
-    let now = clock.now();
     let alg = SigningAlg::parse(alg).map_err(failed)?;
-    let staged = manage::rotate(store, settings, alg, now)
+    let staged = manage::rotate(store, settings, alg, clock)
         .await
         .map_err(failed)?;
     audit(settings, clock.clone(), "key.rotated", &staged.kid, &staged).await?;
@@ -116,8 +115,7 @@ async fn revoke(
     clock: &Clock,
     as_json: bool,
 ) -> Result<(), CommandError> {
-    let now = clock.now();
-    let revoked = manage::revoke(store, settings, kid, now)
+    let revoked = manage::revoke(store, settings, kid, clock)
         .await
         .map_err(|e| match e {
             KeysError::Lifecycle(e) => failed(e),
@@ -132,7 +130,12 @@ async fn revoke(
     )
     .await?;
     if as_json {
-        return json(&revoked);
+        json(&revoked)?;
+        // The revocation stands; the exit status says that nothing signs for its algorithm.
+        return match &revoked.successor_missing {
+            Some(missing) => Err(failed(missing)),
+            None => Ok(()),
+        };
     }
     match (revoked.was, &revoked.successor) {
         (KeyState::Revoked, _) => println!("key {} was already revoked", revoked.kid),
@@ -150,7 +153,10 @@ async fn revoke(
          inactive; resource servers see revocation {} in /revocations.",
         revoked.revocation_id
     );
-    Ok(())
+    match revoked.successor_missing {
+        Some(missing) => Err(failed(missing)),
+        None => Ok(()),
+    }
 }
 
 /// Key changes are audited like every other admin change (actor `cli:USER`), through the admin

@@ -21,6 +21,7 @@ pub struct CliService {
     limits: Limits,
     clock: Clock,
     policy: Policy,
+    issuer: String,
 }
 
 impl CliService {
@@ -47,6 +48,7 @@ impl CliService {
             limits: Limits::from_settings(settings),
             clock: clock.clone(),
             policy: Policy::from_settings(settings),
+            issuer: settings.issuer(),
         })
     }
 
@@ -59,6 +61,7 @@ impl CliService {
             limits: &self.limits,
             clock: &self.clock,
             policy: self.policy,
+            issuer: self.issuer.clone(),
         }
     }
 

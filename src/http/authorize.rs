@@ -29,7 +29,7 @@ struct ConsentPage<'a> {
 }
 
 /// What a scope means to the user; a scope an API defines is named as it is.
-fn describe(scope: &str) -> Cow<'static, str> {
+pub(super) fn describe(scope: &str) -> Cow<'static, str> {
     Cow::Borrowed(match scope {
         "openid" => "Know who you are (your account id)",
         "profile" => "See your username and name",

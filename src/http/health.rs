@@ -8,13 +8,17 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Readiness: the database answers within its acquire timeout, the keys are loaded, and the
-/// node has read the key records within `jwks_max_age` (else it signs nothing), and every
-/// algorithm's active key can sign here.
+/// Readiness, for what is local to this node only: the database answers within its acquire
+/// timeout, the keys are loaded, the node has read the key records within `jwks_max_age`
+/// (else it signs nothing), and every algorithm with an active record can sign here (its file
+/// is in this node's keys directory). An algorithm with no active record at all (revoked with
+/// no successor) is a cluster-wide state: failing every node for it would take every login
+/// down with it, so it is reported by the logs and `tessera_signing_alg_without_signer`.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    if state.keys.current().is_empty()
-        || !state.keys.current().signs_all()
+    let ring = state.keys.current();
+    if ring.is_empty()
+        || !ring.signs_all()
         || state
             .keys
             .for_signing(crate::keys::manage::max_unsynced(&state.settings))

@@ -7,6 +7,8 @@ pub mod client_addr;
 mod cookies;
 mod csrf;
 mod current_session;
+mod device;
+mod device_authorization;
 mod discovery;
 mod dpop;
 mod end_session;
@@ -55,6 +57,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/login", web::get().to(login::show))
     .route("/login", web::post().to(login::submit))
     .route("/logout", web::post().to(login::logout))
+    .route("/device", web::get().to(device::show))
+    .route("/device", web::post().to(device::submit))
+    .service(
+        web::resource("/device_authorization")
+            .route(web::post().to(device_authorization::device_authorization))
+            .default_service(web::to(token::method_not_allowed)),
+    )
     .route("/account", web::get().to(account::show))
     .route(
         "/account/sessions/end-others",

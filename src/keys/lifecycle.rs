@@ -149,6 +149,11 @@ pub enum LifecycleError {
         kid: String,
         active_at: UnixTime,
     },
+    #[error(
+        "there are {0} key records, the most allowed: no key can be staged until old ones are \
+         removed"
+    )]
+    TooManyRecords(usize),
     #[error("no key has kid '{0}'; `tessera keys list` shows the kids")]
     UnknownKid(String),
     #[error("the active {0} key is not due for rotation yet")]
@@ -157,7 +162,8 @@ pub enum LifecycleError {
     NotNext { kid: String, state: KeyState },
     #[error(
         "key {kid} has been published since {}; it may sign from {} at the earliest, once every \
-         relying party that cached the JWKS (jwks_max_age) has seen it",
+         relying party that cached the JWKS (jwks_max_age, plus a rescan and clock skew) has \
+         seen it",
         crate::clock::display(*published_at),
         crate::clock::display(*earliest)
     )]
@@ -249,16 +255,33 @@ pub fn rotation_due(
         .is_some_and(|since| now >= since.saturating_add(period).saturating_sub(publish_ahead))
 }
 
+/// How far apart the clocks of the nodes (and of the machine a command runs on) may be, in
+/// seconds: a promotion waits this much beyond what the JWKS cache needs.
+pub const CLOCK_SKEW_ALLOWANCE: i64 = 30;
+
+/// How long a next key must have been published before an early promotion: the JWKS max-age
+/// counted from when the *last* node published it (up to one rescan after it was recorded,
+/// on SQLite or when a notification is lost), plus the skew between clocks. Anything less
+/// lets a relying party that fetched the JWKS from a slow node just before it published the
+/// key reject the first tokens it signs.
+pub fn promotion_margin(jwks_max_age: i64, rescan_interval: Duration) -> i64 {
+    let rescan =
+        secs(rescan_interval).saturating_add(i64::from(rescan_interval.subsec_nanos() > 0));
+    jwks_max_age
+        .saturating_add(rescan)
+        .saturating_add(CLOCK_SKEW_ALLOWANCE)
+}
+
 /// Promotes the next key `kid` now, ahead of its recorded activation: it signs from `now` and
 /// the active key of its algorithm starts retiring. Allowed once the key has been published
-/// for `jwks_max_age` (secs): by then every relying party that honours the JWKS's max-age has
-/// it. What `key_publish_ahead` adds beyond that (a margin for caches that do not) is the
-/// operator's to give up. Returns the changed records.
+/// for `min_published` secs (`promotion_margin`): by then every relying party that honours
+/// the JWKS's max-age has it. What `key_publish_ahead` adds beyond that (a margin for caches
+/// that do not) is the operator's to give up. Returns the changed records.
 pub fn plan_promotion(
     records: &[KeyRecord],
     kid: &str,
     now: UnixTime,
-    jwks_max_age: i64,
+    min_published: i64,
     policy: Policy,
 ) -> Result<Vec<KeyRecord>, LifecycleError> {
     let key = records
@@ -272,7 +295,7 @@ pub fn plan_promotion(
             state,
         });
     }
-    let earliest = key.published_at.saturating_add(jwks_max_age);
+    let earliest = key.published_at.saturating_add(min_published);
     if now < earliest {
         return Err(LifecycleError::TooEarly {
             kid: key.kid.clone(),
@@ -368,14 +391,12 @@ pub struct FoundKey {
     pub created_at: Option<UnixTime>,
 }
 
-/// Records for key files that have none: what a deployment that predates the records has, or
-/// a file an operator put in the directory. `found` is sorted by file name (names start with
+/// Records for key files that have none, for an algorithm that has no record at all: what a
+/// deployment that predates the records has (or a new one's first keys). `found` is sorted by file name (names start with
 /// the creation time, so the last of an algorithm is the newest). For each algorithm:
-/// - with no active or next key recorded, the newest file signs at once (it is what signed
-///   before, or the first key of a new deployment) and older files retire;
-/// - with an active key but no next one, the newest file is staged as next (a rotation to it)
-///   and older files retire;
-/// - with a next key already staged, every file retires.
+/// the newest file signs at once (it is what signed before, or the first key of a new
+/// deployment) and older files retire. An algorithm with any record, even only revoked or
+/// retired ones, adopts nothing.
 ///
 /// Retiring files stay published for `retire_window`: tokens they signed before may be alive.
 pub fn plan_adoption(
@@ -404,13 +425,12 @@ pub fn plan_adoption(
             retire_after: Some(now.saturating_add(policy.retire_window)),
             ..record_for(f, now, None)
         };
-        // Files beside published records are not taken in: a file that appears in the keys
-        // directory (a planted key, or a node started on the wrong or an empty mount that made
-        // its own) must never be staged, let alone sign. New keys come from `keys rotate`.
-        let published = records
-            .iter()
-            .any(|r| r.alg == alg && r.state(now).is_published());
-        if published {
+        // Files of an algorithm that has any record (published, retired or revoked) are never
+        // taken in: a file that appears in the keys directory (a planted key, or a node started
+        // on the wrong or an empty mount that made its own) must never be staged, let alone
+        // sign, not even after a revocation left the algorithm without a signer. Adoption is
+        // only for a deployment that predates the records. New keys come from `keys rotate`.
+        if records.iter().any(|r| r.alg == alg) {
             for f in &unrecorded {
                 tracing::warn!(
                     kid = f.kid,
@@ -732,6 +752,34 @@ mod tests {
         assert!(plan_adoption(std::slice::from_ref(&active), &files, 100, POLICY).is_empty());
         let staged = record("staged", Some(1100));
         assert!(plan_adoption(&[active, staged], &files, 100, POLICY).is_empty());
+    }
+
+    #[test]
+    fn a_file_beside_only_revoked_or_retired_records_is_never_taken_in() {
+        let revoked = KeyRecord {
+            revoked_at: Some(50),
+            ..record("revoked", Some(0))
+        };
+        let files = [found("planted", SigningAlg::Rs256, 999_999_999_999)];
+        assert!(plan_adoption(std::slice::from_ref(&revoked), &files, 100, POLICY).is_empty());
+        let retired = KeyRecord {
+            retiring_at: Some(1),
+            retire_after: Some(2),
+            ..record("retired", Some(0))
+        };
+        assert!(plan_adoption(&[retired], &files, 100, POLICY).is_empty());
+    }
+
+    #[test]
+    fn an_early_promotion_waits_for_the_slowest_node_and_clock_skew() {
+        assert_eq!(
+            promotion_margin(600, Duration::from_millis(200)),
+            600 + 1 + CLOCK_SKEW_ALLOWANCE
+        );
+        assert_eq!(
+            promotion_margin(600, Duration::from_secs(5)),
+            600 + 5 + CLOCK_SKEW_ALLOWANCE
+        );
     }
 
     #[test]

@@ -18,8 +18,8 @@ use super::{KeyFileError, KeyRing, LiveKeys, RingEntry, SigningAlg, SigningKey};
 use crate::clock::{Clock, UnixTime};
 use crate::config::Settings;
 use crate::oauth::client::MAX_ACCESS_TOKEN_TTL;
-use crate::revocation::{self, RevocationList, Target};
-use crate::store::{KeyChange, KeyRow, Store, StoreError};
+use crate::revocation::{self, Target};
+use crate::store::{KeyChange, KeyRow, NewRevocation, Store, StoreError};
 use crate::tokens::logout_token;
 
 /// Why a key operation failed, worded for the operator.
@@ -65,15 +65,21 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// At most this many `*.pem` files are read per scan.
+pub const MAX_KEY_FILES: usize = 256;
+
 /// The `*.pem` files of the keys directory, each parsed once: a rescan parses only files it
-/// has not seen (RSA key validation costs milliseconds), and names a broken file once.
-#[derive(Debug)]
+/// has not seen in this form (`pem::load_cached`: an RSA key's validation costs milliseconds,
+/// an encrypted file's PBKDF2 a hundred or more), and names a broken file once.
+#[derive(Debug, Clone)]
 pub struct KeyFiles {
     dir: PathBuf,
-    parsed: HashMap<String, Arc<SigningKey>>,
     broken: HashSet<String>,
     /// For encrypted files, and for writing new ones (`keys_passphrase_file`).
     passphrase: Option<Arc<Passphrase>>,
+    /// What the last scan that could read the directory found: a rescan that cannot read it
+    /// (a remount, a permission slip) keeps serving these with the records it can still read.
+    last: Vec<LoadedKey>,
 }
 
 /// A parsed key file.
@@ -87,9 +93,9 @@ impl KeyFiles {
     pub fn new(dir: &Path) -> Self {
         Self {
             dir: dir.to_path_buf(),
-            parsed: HashMap::new(),
             broken: HashSet::new(),
             passphrase: None,
+            last: Vec::new(),
         }
     }
 
@@ -111,30 +117,45 @@ impl KeyFiles {
         self.passphrase.as_deref()
     }
 
+    /// `scan` on the blocking pool: reading, decrypting and validating keys must not hold an
+    /// async worker (PBKDF2 at 600,000 iterations takes 100 ms or more per file).
+    pub async fn scan_blocking(&mut self, strict: bool) -> Result<Vec<LoadedKey>, KeyFileError> {
+        let mut files = self.clone();
+        let (files, scanned) = tokio::task::spawn_blocking(move || {
+            let scanned = files.scan(strict);
+            (files, scanned)
+        })
+        .await
+        .map_err(|e| KeyFileError::new(format!("the key scan failed: {e}")))?;
+        *self = files;
+        scanned
+    }
+
     /// Every key file, sorted by name. `strict`: a file that does not parse is an error (at
     /// start and in commands); otherwise it is logged once and skipped, so that a file being
     /// copied in by hand cannot stop a running node.
     pub fn scan(&mut self, strict: bool) -> Result<Vec<LoadedKey>, KeyFileError> {
-        let paths = pem::key_files(&self.dir)?;
+        let mut paths = pem::key_files(&self.dir)?;
+        if paths.len() > MAX_KEY_FILES {
+            // Each file may cost a decryption: a directory flooded with files (a mistake, or
+            // planted ones) must not stall every scan. Names start with the creation time.
+            tracing::error!(
+                files = paths.len(),
+                max = MAX_KEY_FILES,
+                dir = %self.dir.display(),
+                "too many key files; reading only the first by name (set aside old ones)"
+            );
+            paths.truncate(MAX_KEY_FILES);
+        }
         let names: HashSet<String> = paths.iter().filter_map(|p| file_name(p)).collect();
-        self.parsed.retain(|name, _| names.contains(name));
         self.broken.retain(|name| names.contains(name));
         let mut loaded = Vec::with_capacity(paths.len());
         for path in &paths {
             let Some(name) = file_name(path) else {
                 continue;
             };
-            if let Some(key) = self.parsed.get(&name) {
-                loaded.push(LoadedKey {
-                    file: name,
-                    key: key.clone(),
-                });
-                continue;
-            }
-            match pem::load(path, self.passphrase.as_deref()) {
+            match pem::load_cached(path, self.passphrase.as_deref()) {
                 Ok(key) => {
-                    let key = Arc::new(key);
-                    self.parsed.insert(name.clone(), key.clone());
                     self.broken.remove(&name);
                     loaded.push(LoadedKey { file: name, key });
                 }
@@ -146,7 +167,13 @@ impl KeyFiles {
                 }
             }
         }
+        self.last.clone_from(&loaded);
         Ok(loaded)
+    }
+
+    /// What the last successful scan found.
+    pub fn last(&self) -> &[LoadedKey] {
+        &self.last
     }
 
     pub fn dir(&self) -> &Path {
@@ -257,7 +284,25 @@ async fn begin(
     now: UnixTime,
     policy: Policy,
 ) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
-    let mut change = store.begin_key_change().await?;
+    adopt(store.begin_key_change().await?, loaded, now, policy).await
+}
+
+/// A change for a command (`rotate`, `promote`, `revoke`) with every record, adopting
+/// nothing: a command records only the keys it makes itself, so a file planted in the keys
+/// directory is never taken in by one (not even after a revocation left its algorithm without
+/// a signer). Adoption is for a node's start (`open`) only.
+async fn recorded(mut change: KeyChange) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
+    let all = records(change.rows().await?);
+    Ok((change, all))
+}
+
+/// `begin` with a change already open.
+async fn adopt(
+    mut change: KeyChange,
+    loaded: &[LoadedKey],
+    now: UnixTime,
+    policy: Policy,
+) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
     let mut all = records(change.rows().await?);
     let adopted = lifecycle::plan_adoption(&all, &found(loaded), now, policy);
     for record in &adopted {
@@ -288,14 +333,20 @@ pub async fn open(
     clock: &Clock,
 ) -> Result<(LiveKeys, KeyFiles), KeysError> {
     let now = clock.now();
-    let published: Vec<SigningAlg> = records(store.signing_keys().await?)
+    // Every algorithm with a record, revoked or retired included: a key made here for one of
+    // them would never be adopted (`lifecycle::plan_adoption`), only left behind unrecorded.
+    let recorded: Vec<SigningAlg> = records(store.signing_keys().await?)
         .iter()
-        .filter(|r| r.state(now).is_published())
         .map(|r| r.alg)
         .collect();
     let mut files = KeyFiles::open(settings)?;
-    pem::load_or_generate_except(&settings.keys_dir, now, &published, files.passphrase())?;
-    let loaded = files.scan(true)?;
+    let (dir, passphrase) = (settings.keys_dir.clone(), files.passphrase.clone());
+    tokio::task::spawn_blocking(move || {
+        pem::load_or_generate_except(&dir, now, &recorded, passphrase.as_deref()).map(|_| ())
+    })
+    .await
+    .map_err(|e| KeyFileError::new(format!("the key scan failed: {e}")))??;
+    let loaded = files.scan_blocking(true).await?;
     let (change, records) = begin(store, &loaded, now, policy(settings)).await?;
     warn_missing(&records, &loaded, now);
     // Checked before the change is kept: a node that could not sign records nothing.
@@ -309,7 +360,7 @@ pub async fn open(
 /// same active keys the nodes use, never a next one.
 pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
     let mut files = KeyFiles::open(settings).ok()?;
-    let loaded = files.scan(false).ok()?;
+    let loaded = files.scan_blocking(false).await.ok()?;
     let records = records(store.signing_keys().await.ok()?);
     let ring = ring_from(&records, &loaded, clock.now())?;
     Some(LiveKeys::new(ring, clock.clone()))
@@ -329,15 +380,33 @@ fn warn_missing(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) {
 }
 
 /// Reads the records and the directory again; swaps the ring if the keys changed. Returns
-/// whether they did.
+/// whether they did. Only the records are what a node must read to stay in step (a revoked
+/// key leaves with them): a keys directory that cannot be read is logged and the keys it held
+/// at the last scan are used, so the rescan still counts (`LiveKeys::synced`).
+///
+/// The directory is scanned first and the records read after it, so that a slow scan (many
+/// encrypted files) never builds the ring from records older than the scan, and the node
+/// counts itself synced from when it read the records, not from when the scan ended.
 pub async fn rescan(
     store: &Store,
     files: &mut KeyFiles,
     live: &LiveKeys,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<bool, KeysError> {
-    let loaded = files.scan(false)?;
+    let scanned = files.scan_blocking(false).await;
+    let read_at = std::time::Instant::now();
     let records = records(store.signing_keys().await?);
+    let now = clock.now();
+    let loaded = match scanned {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                "cannot read the keys directory; serving the keys of its last scan"
+            );
+            files.last().to_vec()
+        }
+    };
     // Never keep the old ring when the new one cannot sign: the old one may hold a key the
     // records revoked (a leaked key whose successor's file is not in this node's directory
     // yet). Signing nothing for that algorithm (503, `/readyz` failing) is the safe answer.
@@ -351,9 +420,21 @@ pub async fn rescan(
         );
     }
     let changed = live.replace(ring);
+    live.synced(read_at);
     if changed {
         warn_missing(&records, &loaded, now);
         let ring = live.current();
+        let without: Vec<SigningAlg> = SigningAlg::ALL
+            .into_iter()
+            .filter(|alg| ring.for_alg(*alg).is_none())
+            .collect();
+        if !without.is_empty() {
+            // Cluster-wide (no active record), so not a readiness failure: see `/readyz`.
+            tracing::error!(
+                algs = ?without,
+                "no key signs for these algorithms: run `tessera keys rotate --alg ALG`"
+            );
+        }
         for entry in ring.entries() {
             tracing::info!(
                 kid = entry.record.kid,
@@ -368,7 +449,9 @@ pub async fn rescan(
 
 /// Keeps the node's ring in step with the records: a rescan every `key_rescan_interval`, and
 /// one as soon as `wake` fires (a PostgreSQL notification on `KEY_CHANNEL`, see
-/// `revocation::sync`); after each, the automatic rotation's turn (`schedule`).
+/// `revocation::sync`, or the rotation task below after it staged a key). The automatic
+/// rotation (`schedule`) runs in a task of its own: its lock or its key generation may take
+/// long, and rescans (which withdraw revoked keys) must never wait for it.
 pub async fn run(
     store: Store,
     live: LiveKeys,
@@ -378,14 +461,22 @@ pub async fn run(
     wake: Arc<tokio::sync::Notify>,
 ) {
     let interval = settings.key_rescan_interval;
-    let mut schedule = super::schedule::Schedule::new(settings.clone());
+    let rotation = tokio::spawn(rotate_on_schedule(
+        store.clone(),
+        live.clone(),
+        clock.clone(),
+        settings.clone(),
+        wake.clone(),
+    ));
+    // The rotation task ends with this one (the node shutting down).
+    let _rotation = AbortOnDrop(rotation);
     let mut stopped = false;
     loop {
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             () = wake.notified() => {}
         }
-        if let Err(e) = rescan(&store, &mut files, &live, clock.now()).await {
+        if let Err(e) = rescan(&store, &mut files, &live, &clock).await {
             let cut_off = live.unsynced_for();
             if cut_off > max_unsynced(&settings) && !stopped {
                 stopped = true;
@@ -400,16 +491,34 @@ pub async fn run(
             }
             continue;
         }
-        live.synced();
         if std::mem::take(&mut stopped) {
             tracing::info!("the key records are readable again: this node signs again");
         }
-        let now = clock.now();
-        // Publish a staged successor now rather than at the next rescan (SQLite has no NOTIFY).
-        if schedule.tick(&store, &live.current(), now).await
-            && let Err(e) = rescan(&store, &mut files, &live, now).await
-        {
-            tracing::warn!(error = %e, "cannot rescan the signing keys");
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The automatic rotation's turn every `key_rescan_interval`; after staging a key it wakes
+/// the rescan, so the node publishes it now (SQLite has no NOTIFY).
+async fn rotate_on_schedule(
+    store: Store,
+    live: LiveKeys,
+    clock: Clock,
+    settings: Arc<Settings>,
+    wake: Arc<tokio::sync::Notify>,
+) {
+    let mut schedule = super::schedule::Schedule::new(settings.clone(), clock);
+    loop {
+        tokio::time::sleep(settings.key_rescan_interval).await;
+        if schedule.tick(&store, &live.current()).await {
+            wake.notify_one();
         }
     }
 }
@@ -428,28 +537,37 @@ pub struct Staged {
     pub replaced_retire_after: Option<UnixTime>,
 }
 
+/// At most this many live key records (next, active, retiring): each rotation adds one, and a
+/// loop of them (a script gone wrong, a stolen admin session) must not grow JWKS, and every
+/// node's ring, without bound. Revoke adds one only for an algorithm it leaves without a
+/// signer, and adoption only for an algorithm without records, from at most `MAX_KEY_FILES`.
+pub const MAX_KEY_RECORDS: usize = 1000;
+
 /// `tessera keys rotate`: a new key for `alg`, published now, signing after `publish_ahead`.
+/// The times are read from `clock` once the change holds the lock: a rotation that waited
+/// for another records when it really publishes, never earlier.
 pub async fn rotate(
     store: &Store,
     settings: &Settings,
     alg: SigningAlg,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<Staged, KeysError> {
-    rotate_when(store, settings, alg, now, |_| Ok(())).await
+    rotate_when(store, settings, alg, clock, false, |_, _| Ok(())).await
 }
 
 /// The automatic rotation (`key_rotation_period`): as `rotate`, but only if it is still due by
 /// the records read under the change's lock, so that a node whose ring is behind (another node
-/// staged a successor, which may even sign by now) never stages a second one.
+/// staged a successor, which may even sign by now) never stages a second one. It never waits
+/// for the lock: another node holding it is at it already (`Ok(None)`).
 pub async fn rotate_if_due(
     store: &Store,
     settings: &Settings,
     alg: SigningAlg,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<Staged, KeysError> {
     let period = secs(settings.key_rotation_period);
     let ahead = policy(settings).publish_ahead;
-    rotate_when(store, settings, alg, now, |records| {
+    rotate_when(store, settings, alg, clock, true, |records, now| {
         if lifecycle::rotation_due(records, alg, now, period, ahead) {
             Ok(())
         } else {
@@ -463,37 +581,50 @@ async fn rotate_when(
     store: &Store,
     settings: &Settings,
     alg: SigningAlg,
-    now: UnixTime,
-    due: impl FnOnce(&[KeyRecord]) -> Result<(), LifecycleError>,
+    clock: &Clock,
+    nowait: bool,
+    due: impl FnOnce(&[KeyRecord], UnixTime) -> Result<(), LifecycleError>,
 ) -> Result<Staged, KeysError> {
     let policy = policy(settings);
     pem::ensure_dir(&settings.keys_dir)?;
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan(true)?;
-    let (mut change, records) = begin(store, &loaded, now, policy).await?;
-    let rotation =
-        match due(&records).and_then(|()| lifecycle::plan_rotation(&records, alg, now, policy)) {
-            Ok(rotation) => rotation,
-            Err(e) => {
-                // What was adopted on the way stays recorded.
-                change.commit().await?;
-                return Err(e.into());
-            }
+    let files = KeyFiles::open(settings)?;
+    let (mut change, records) = if nowait {
+        let Some(change) = store.try_key_change().await? else {
+            return Err(LifecycleError::NotDue(alg).into());
         };
-    let (path, record) = new_key(
+        recorded(change).await?
+    } else {
+        recorded(store.begin_key_change().await?).await?
+    };
+    // Read now that the lock is held: the key is published from this instant on.
+    let now = clock.now();
+    let planned = due(&records, now)
+        .and_then(|()| within_bound(&records, alg, now))
+        .and_then(|()| lifecycle::plan_rotation(&records, alg, now, policy));
+    let rotation = match planned {
+        Ok(rotation) => rotation,
+        Err(e) => {
+            // What was adopted on the way stays recorded.
+            change.commit().await?;
+            return Err(e.into());
+        }
+    };
+    let (path, record) = new_key_blocking(
         &settings.keys_dir,
         alg,
         now,
         rotation.new_key.active_at,
-        files.passphrase(),
-    )?;
-    let recorded = record_new_key(&mut change, &record, rotation.retires.as_ref()).await;
-    if let Err(e) = match recorded {
-        Ok(()) => change.commit().await,
-        Err(e) => Err(e),
-    } {
-        // Nothing refers to the file: without it, the next start would adopt it.
+        files.passphrase.clone(),
+    )
+    .await?;
+    if let Err(e) = record_new_key(&mut change, &record, rotation.retires.as_ref()).await {
+        // Not committed (the change rolls back when dropped): nothing refers to the file.
+        drop(change);
         let _ = std::fs::remove_file(&path);
+        return Err(e.into());
+    }
+    if let Err(e) = change.commit().await {
+        forget_unless_recorded(store, &path, &record.kid).await;
         return Err(e.into());
     }
     Ok(Staged {
@@ -504,6 +635,50 @@ async fn rotate_when(
         replaces: rotation.retires.as_ref().map(|r| r.kid.clone()),
         replaced_retire_after: rotation.retires.and_then(|r| r.retire_after),
     })
+}
+
+/// Only live records (next, active, retiring) count: retired and revoked ones stay for the
+/// audit trail and cost a rescan nothing once out of JWKS. A rotation that restores a missing
+/// signer for `alg` (after a fail-closed revocation) is never refused.
+fn within_bound(
+    records: &[KeyRecord],
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<(), LifecycleError> {
+    let signs = records
+        .iter()
+        .any(|r| r.alg == alg && r.state(now) == KeyState::Active);
+    let live = records
+        .iter()
+        .filter(|r| r.state(now).is_published())
+        .count();
+    if signs && live >= MAX_KEY_RECORDS {
+        return Err(LifecycleError::TooManyRecords(MAX_KEY_RECORDS));
+    }
+    Ok(())
+}
+
+/// After a commit whose outcome is unknown (the acknowledgement was lost: the connection
+/// dropped, the server restarted), a new key's file is removed only if the records, read
+/// again, do not name it. A recorded key whose file was deleted would leave its algorithm
+/// with nothing to sign; an unrecorded file left behind only gets a warning at the next scan.
+async fn forget_unless_recorded(store: &Store, path: &Path, kid: &str) {
+    match store.signing_keys().await {
+        Ok(rows) if !rows.iter().any(|r| r.kid == kid) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => tracing::warn!(
+            kid,
+            "the key change was committed although its acknowledgement was lost; keeping its file"
+        ),
+        Err(e) => tracing::warn!(
+            error = %e,
+            kid,
+            file = %path.display(),
+            "cannot tell whether the new key was recorded; its file is kept (an unrecorded \
+             file is ignored beside recorded keys)"
+        ),
+    }
 }
 
 async fn record_new_key(
@@ -518,8 +693,22 @@ async fn record_new_key(
     Ok(())
 }
 
-/// Writes a new key file, parses it back (its kid is the thumbprint of what was written) and
-/// makes its record: published now, active from `active_at`.
+/// `new_key` on the blocking pool (RSA generation and PBKDF2 take a while).
+async fn new_key_blocking(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    active_at: UnixTime,
+    passphrase: Option<Arc<Passphrase>>,
+) -> Result<(PathBuf, KeyRecord), KeyFileError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || new_key(&dir, alg, now, active_at, passphrase.as_deref()))
+        .await
+        .map_err(|e| KeyFileError::new(format!("{alg} key generation failed: {e}")))?
+}
+
+/// Writes a new key file, checks that it reads back as the key made in memory (whose kid the
+/// record takes) and makes its record: published now, active from `active_at`.
 fn new_key(
     dir: &Path,
     alg: SigningAlg,
@@ -527,16 +716,24 @@ fn new_key(
     active_at: UnixTime,
     passphrase: Option<&Passphrase>,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
-    let path = pem::generate_with(dir, alg, now, passphrase)?;
-    let key = match pem::load(&path, passphrase) {
-        Ok(key) => key,
-        Err(e) => {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
+    let (path, kid) = pem::generate_checked(dir, alg, now, passphrase)?;
+    // The kid is the key made in memory; the file read back must hold that very key.
+    let checked = pem::load(&path, passphrase).and_then(|key| {
+        if key.kid() == kid {
+            Ok(())
+        } else {
+            Err(KeyFileError::new(format!(
+                "{}: the file written does not hold the key just made",
+                path.display()
+            )))
         }
-    };
+    });
+    if let Err(e) = checked {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     let record = KeyRecord {
-        kid: key.kid().to_string(),
+        kid,
         alg,
         file: file_name(&path).unwrap_or_default(),
         created_at: now,
@@ -561,25 +758,25 @@ pub struct Promoted {
 }
 
 /// Makes the next key `kid` sign now rather than at its recorded time (see
-/// `lifecycle::plan_promotion` for when that is allowed).
+/// `lifecycle::plan_promotion` and `lifecycle::promotion_margin` for when that is allowed).
 pub async fn promote(
     store: &Store,
     settings: &Settings,
     kid: &str,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<Promoted, KeysError> {
     let policy = policy(settings);
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan(false)?;
-    let (mut change, records) = begin(store, &loaded, now, policy).await?;
-    let changed =
-        match lifecycle::plan_promotion(&records, kid, now, secs(settings.jwks_max_age), policy) {
-            Ok(changed) => changed,
-            Err(e) => {
-                change.commit().await?;
-                return Err(e.into());
-            }
-        };
+    let (mut change, records) = recorded(store.begin_key_change().await?).await?;
+    let now = clock.now();
+    let margin =
+        lifecycle::promotion_margin(secs(settings.jwks_max_age), settings.key_rescan_interval);
+    let changed = match lifecycle::plan_promotion(&records, kid, now, margin, policy) {
+        Ok(changed) => changed,
+        Err(e) => {
+            change.commit().await?;
+            return Err(e.into());
+        }
+    };
     for record in &changed {
         change.update_times(&to_row(record)).await?;
     }
@@ -603,23 +800,64 @@ pub struct Revoked {
     pub was: KeyState,
     /// The key that signs for its algorithm from now on, when the revoked key was active.
     pub successor: Option<String>,
+    /// The revoked key was active and no successor could be made (the keys directory is
+    /// read-only here, say): why, and what to run. Nothing signs for `alg` until then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub successor_missing: Option<String>,
     /// The revocation list entry that makes every token the key signed inactive.
     pub revocation_id: i64,
 }
 
 /// `tessera keys revoke KID`: withdraws the key at once (every node drops it from JWKS at its
-/// next rescan or notification), revokes every token it signed through the revocation list
-/// (entry by `kid`, which resource servers pulling `/revocations` see too), and if it was
-/// active, makes a successor sign at once: the next key, or a new one.
+/// next rescan or notification) and revokes every token it signed through the revocation list
+/// (entry by `kid`, which resource servers pulling `/revocations` see too), both in one
+/// transaction. If it was active, a successor signs at once: the next key if there is one,
+/// else a new key. The new key's file is written *before* the change takes the lock, and
+/// recorded in the revocation's transaction only if that file could be made: the revocation
+/// never fails with the keys directory, and nodes see the revoked key and its successor at
+/// one instant. If no key can be made, the revocation stands and nothing signs for the
+/// algorithm (`Revoked::successor_missing` says what to run).
 pub async fn revoke(
     store: &Store,
     settings: &Settings,
     kid: &str,
-    now: UnixTime,
+    clock: &Clock,
 ) -> Result<Revoked, KeysError> {
-    let mut files = KeyFiles::open(settings)?;
-    let loaded = files.scan(false)?;
-    let (mut change, records) = begin(store, &loaded, now, policy(settings)).await?;
+    // Neither the keys directory nor the passphrase file is needed to revoke (an ops host
+    // without the keys mount, a passphrase file this user cannot read): without them the
+    // revocation commits all the same, no successor can be made and the algorithm fails
+    // closed (`successor_missing`).
+    let files = KeyFiles::open(settings).map_err(|e| {
+        tracing::warn!(error = %e, "revoking without the keys directory's passphrase");
+        e.to_string()
+    });
+    let loaded = match &files {
+        Ok(files) => {
+            let mut files = files.clone();
+            files.scan_blocking(false).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "revoking without reading the keys directory");
+                Vec::new()
+            })
+        }
+        Err(_) => Vec::new(),
+    };
+    // A first look, without the lock: does an active key need a new successor?
+    let peek = records(store.signing_keys().await?);
+    let mut made = Premade(None);
+    let mut made_error = None;
+    if let Ok(plan) = lifecycle::plan_revocation(&peek, kid, clock.now())
+        && plan.needs_new_key
+    {
+        match make_successor(settings, files.as_ref(), plan.revoked.alg, clock.now()).await {
+            Ok(new) => made = Premade(Some(new)),
+            Err(e) => made_error = Some(e.to_string()),
+        }
+    }
+    // From here on the pre-made file goes with every early return (`Premade`'s drop), unless
+    // the records read under the lock name it.
+    let (mut change, records) = recorded(store.begin_key_change().await?).await?;
+    made.keep_if_recorded(&records);
+    let now = clock.now();
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
         Ok(plan) => plan,
         Err(e) => {
@@ -628,7 +866,11 @@ pub async fn revoke(
         }
     };
     let alg = plan.revoked.alg;
-    // An active key's successor: the next key promoted by the plan, or a new one below.
+    if !(plan.needs_new_key && plan.was != KeyState::Revoked) {
+        // Another change got there first (a next key appeared, or the key was revoked).
+        made.discard();
+    }
+    // An active key's successor: the next key promoted by the plan, or the new one.
     let mut successor = plan
         .updates
         .iter()
@@ -636,77 +878,267 @@ pub async fn revoke(
         .find(|r| r.state(now) == KeyState::Active)
         .map(|r| r.kid.clone());
     let mut created = None;
+    let mut successor_missing = None;
     if plan.was != KeyState::Revoked {
         change.update_times(&to_row(&plan.revoked)).await?;
         for update in &plan.updates {
             change.update_times(&to_row(update)).await?;
         }
         if plan.needs_new_key {
-            let (path, record) = new_key(&settings.keys_dir, alg, now, now, files.passphrase())?;
-            successor = Some(record.kid.clone());
-            created = Some(path);
-            change.insert(&to_row(&record)).await?;
+            match (&made.0, made_error.take()) {
+                (Some((path, record)), _) => {
+                    let record = KeyRecord {
+                        created_at: now,
+                        published_at: now,
+                        active_at: Some(now),
+                        ..record.clone()
+                    };
+                    // On failure `made` removes the file (nothing recorded it).
+                    change.insert(&to_row(&record)).await?;
+                    successor = Some(record.kid.clone());
+                    created = Some((path.clone(), record.kid));
+                }
+                (None, Some(e)) => successor_missing = Some(e),
+                // The first look saw no need (a next key was there): made after the commit.
+                (None, None) => {}
+            }
         }
     }
+    // In the same transaction as the record: a revoked key whose tokens stay active (or the
+    // other way round) is never visible. Asking again writes nothing new.
+    let entry = revocation::Revocation::new(
+        Target::Kid(plan.revoked.kid.clone()),
+        revocation::reason::KEY_REVOKED,
+        now,
+    );
+    let inserted = change
+        .insert_revocation(&NewRevocation {
+            kind: entry.target.kind(),
+            target: entry.target.value(),
+            issued_before: entry.target.before(),
+            revoked_at: entry.revoked_at,
+            expires_at: entry.expires_at,
+            reason: entry.reason,
+        })
+        .await;
+    let revocation_id = inserted?;
+    // Past the commit (whatever its outcome) the file is no longer `made`'s to remove.
+    made.disarm();
     if let Err(e) = change.commit().await {
-        if let Some(path) = created {
-            let _ = std::fs::remove_file(path);
+        if let Some((path, kid)) = &created {
+            forget_unless_recorded(store, path, kid).await;
         }
         return Err(e.into());
     }
-    // After the key records: a node that reads the entry before the records drops the tokens
-    // a moment early, never late. Asking again (the command run twice) writes nothing new.
-    let entry = RevocationList::new()
-        .revoke(
-            store,
-            revocation::Revocation::new(
-                Target::Kid(plan.revoked.kid.clone()),
-                revocation::reason::KEY_REVOKED,
-                now,
-            ),
-        )
-        .await?;
+    if let Err(e) = store.notify_revocation(revocation_id).await {
+        tracing::warn!(error = %e, revocation_id, "could not announce a revocation; nodes will poll");
+    }
+    if plan.needs_new_key && plan.was != KeyState::Revoked && successor.is_none() {
+        let staged = match successor_missing.take() {
+            Some(e) => Err(e),
+            None => match &files {
+                Ok(files) => stage_successor(store, settings, Ok(files), alg, clock)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.clone()),
+            },
+        };
+        match staged {
+            Ok(kid) => successor = Some(kid),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    %alg,
+                    "the key is revoked, but no successor could be made: nothing signs for \
+                     {alg} until one is staged"
+                );
+                successor_missing = Some(format!(
+                    "key {} is revoked, but no {alg} key could be made to succeed it ({e}); \
+                     nothing signs for {alg} until one is: run `tessera keys rotate --alg \
+                     {alg}` where the keys directory {} is writable",
+                    plan.revoked.kid,
+                    settings.keys_dir.display()
+                ));
+            }
+        }
+    }
     // Every copy: the same key under another name would otherwise be adopted again by a
     // start on a database without this record.
+    // The recorded name only if what was loaded under it is this key: a name can be reused
+    // (a file moved over another), and another key's file must not be set aside.
     let copies = loaded
         .iter()
         .filter(|l| l.key.kid() == plan.revoked.kid)
         .map(|l| l.file.as_str());
-    let mut files: Vec<&str> = std::iter::once(plan.revoked.file.as_str())
-        .chain(copies)
-        .collect();
-    files.sort_unstable();
-    files.dedup();
-    for file in files {
-        set_aside(&settings.keys_dir, file);
+    let mut names: Vec<&str> = copies.collect();
+    names.sort_unstable();
+    names.dedup();
+    for file in names {
+        set_aside(&settings.keys_dir, file, "revoked");
     }
     Ok(Revoked {
         kid: plan.revoked.kid,
         alg,
         was: plan.was,
         successor,
-        revocation_id: entry.id,
+        successor_missing,
+        revocation_id,
     })
 }
 
-/// Renames a revoked key's file out of the `*.pem` set, so that no later start (on a restored
-/// or new database, say) can ever adopt it again. The record is what withdraws the key; a
-/// read-only directory only gets a warning.
-fn set_aside(dir: &Path, file: &str) {
+/// A new key file for `alg`, not recorded yet (see `revoke`).
+async fn make_successor(
+    settings: &Settings,
+    files: Result<&KeyFiles, &String>,
+    alg: SigningAlg,
+    now: UnixTime,
+) -> Result<(PathBuf, KeyRecord), KeyFileError> {
+    // Without the passphrase a new key would be written unencrypted: none is made.
+    let files = files.map_err(|e| KeyFileError::new(e.clone()))?;
+    pem::ensure_dir(&settings.keys_dir)?;
+    new_key_blocking(&settings.keys_dir, alg, now, now, files.passphrase.clone()).await
+}
+
+/// A key file `revoke` made ahead of its transaction: removed when dropped (every early
+/// return) unless the records read under the lock name its key, or it was disarmed once the
+/// transaction that records it was sent to commit.
+struct Premade(Option<(PathBuf, KeyRecord)>);
+
+impl Premade {
+    fn keep_if_recorded(&mut self, records: &[KeyRecord]) {
+        if let Some((_, made)) = &self.0
+            && records.iter().any(|r| r.kid == made.kid)
+        {
+            self.disarm();
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+
+    fn discard(&mut self) {
+        if let Some((path, _)) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Drop for Premade {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+/// A key that signs for `alg` at once, after its active key was revoked: made and recorded in
+/// a change of its own (the revocation is committed already). If another change made one
+/// meanwhile, that one is the successor.
+async fn stage_successor(
+    store: &Store,
+    settings: &Settings,
+    files: Result<&KeyFiles, &String>,
+    alg: SigningAlg,
+    clock: &Clock,
+) -> Result<String, KeysError> {
+    let (path, record) = make_successor(settings, files, alg, clock.now()).await?;
+    let mut change = store.begin_key_change().await?;
+    let recorded = async {
+        let now = clock.now();
+        let all = records(change.rows().await?);
+        if let Some(active) = all
+            .iter()
+            .find(|r| r.alg == alg && r.state(now) == KeyState::Active)
+        {
+            return Ok::<_, StoreError>(Some(active.kid.clone()));
+        }
+        change
+            .insert(&to_row(&KeyRecord {
+                created_at: now,
+                published_at: now,
+                active_at: Some(now),
+                ..record.clone()
+            }))
+            .await?;
+        Ok(None)
+    }
+    .await;
+    match recorded {
+        Ok(Some(other)) => {
+            drop(change);
+            let _ = std::fs::remove_file(&path);
+            Ok(other)
+        }
+        Ok(None) => match change.commit().await {
+            Ok(()) => Ok(record.kid),
+            Err(e) => {
+                forget_unless_recorded(store, &path, &record.kid).await;
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            drop(change);
+            let _ = std::fs::remove_file(&path);
+            Err(e.into())
+        }
+    }
+}
+
+/// How long a retired key's file stays in the keys directory after the key left JWKS (for an
+/// operator who wants to look at it); then it is set aside like a revoked key's, so that
+/// the directory, and what every scan reads, stays small.
+pub const RETIRED_FILE_KEPT: i64 = 7 * 24 * 3600;
+
+/// Sets aside (`….pem.retired`) the files of keys retired longer than `RETIRED_FILE_KEPT`.
+/// Returns how many it renamed.
+pub async fn set_aside_retired(store: &Store, settings: &Settings, now: UnixTime) -> usize {
+    let Ok(rows) = store.signing_keys().await else {
+        return 0;
+    };
+    let dir = settings.keys_dir.clone();
+    let due: Vec<String> = records(rows)
+        .into_iter()
+        .filter(|r| r.state(now) == KeyState::Retired)
+        .filter(|r| {
+            r.retire_after
+                .is_some_and(|at| at.saturating_add(RETIRED_FILE_KEPT) <= now)
+        })
+        .map(|r| r.file)
+        .filter(|file| !file.contains('/') && dir.join(file).is_file())
+        .collect();
+    if due.is_empty() {
+        return 0;
+    }
+    tokio::task::spawn_blocking(move || {
+        due.iter()
+            .filter(|file| set_aside(&dir, file, "retired"))
+            .count()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// Renames a revoked or retired key's file out of the `*.pem` set (`….pem.{suffix}`), so that
+/// no later start (on a restored or new database, say) can ever adopt it again. The record is
+/// what withdraws the key; a read-only directory only gets a warning. Returns whether it did.
+fn set_aside(dir: &Path, file: &str, suffix: &str) -> bool {
     if file.is_empty() || file.contains('/') || !file.ends_with(".pem") {
-        return;
+        return false;
     }
     let from = dir.join(file);
     if !from.exists() {
-        return;
+        return false;
     }
-    let to = dir.join(format!("{file}.revoked"));
-    if let Err(e) = std::fs::rename(&from, &to) {
-        tracing::warn!(
-            error = %e,
-            file = %from.display(),
-            "the key is revoked, but its file could not be renamed; delete it by hand"
-        );
+    let to = dir.join(format!("{file}.{suffix}"));
+    match std::fs::rename(&from, &to) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(
+                error = %e,
+                file = %from.display(),
+                "the key is {suffix}, but its file could not be renamed; delete it by hand"
+            );
+            false
+        }
     }
 }
 
@@ -741,7 +1173,7 @@ pub async fn list(
 ) -> Result<Vec<Listed>, KeysError> {
     let mut files = KeyFiles::open(settings)?;
     let loaded = if settings.keys_dir.exists() {
-        files.scan(false)?
+        files.scan_blocking(false).await?
     } else {
         Vec::new()
     };
@@ -789,10 +1221,14 @@ mod tests {
 
     #[test]
     fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {
+        // The largest interval the configuration accepts.
         let settings = Settings {
-            key_rescan_interval: Duration::MAX,
+            key_rescan_interval: crate::config::MAX_KEY_RESCAN_INTERVAL,
             ..Settings::default()
         };
-        assert_eq!(max_unsynced(&settings), Duration::MAX);
+        assert_eq!(
+            max_unsynced(&settings),
+            crate::config::MAX_KEY_RESCAN_INTERVAL * 3
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Private keys on disk: PEM files, mode 0600, generated on first start.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -172,6 +173,72 @@ fn created_at(path: &Path) -> Option<UnixTime> {
     digits.parse().ok()
 }
 
+/// What identifies one version of a key file: a rewrite, a `chmod` (ctime) or a file moved
+/// over it (inode) changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Version {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    ctime: (i64, i64),
+    mtime: (i64, i64),
+    len: u64,
+    /// Whether it was read with a passphrase (and which file): an encrypted file read
+    /// without one fails, and must be tried again once there is one.
+    passphrase: Option<PathBuf>,
+}
+
+/// Parsed key files by version, shared by the node's rescans and its key actions (console,
+/// API), so that neither decrypts a file it has already read. Failures are kept too: a
+/// broken or wrongly encrypted file costs one attempt per version, not one per rescan.
+type Parsed = Result<std::sync::Arc<SigningKey>, String>;
+static PARSED: std::sync::LazyLock<std::sync::Mutex<HashMap<Version, Parsed>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// More versions than this (files rewritten over and over) and the cache starts afresh.
+const MAX_CACHED: usize = 4096;
+
+/// `load`, unless this version of the file was read before. Blocking: call it off the async
+/// workers (`KeyFiles::scan_blocking`).
+pub(super) fn load_cached(
+    path: &Path,
+    passphrase: Option<&Passphrase>,
+) -> Result<std::sync::Arc<SigningKey>, KeyFileError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return load(path, passphrase).map(std::sync::Arc::new);
+    };
+    let version = Version {
+        path: path.to_path_buf(),
+        dev: meta.dev(),
+        ino: meta.ino(),
+        ctime: (meta.ctime(), meta.ctime_nsec()),
+        mtime: (meta.mtime(), meta.mtime_nsec()),
+        len: meta.len(),
+        passphrase: passphrase.map(|p| p.file().to_path_buf()),
+    };
+    let cache = || {
+        PARSED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some(parsed) = cache().get(&version) {
+        return parsed.clone().map_err(KeyFileError);
+    }
+    // An I/O error (a remount, a file being copied in) is not kept: the next scan tries again.
+    // Only what the file's content made of it is, for this version of the file.
+    let text = read_key_file(path)?;
+    let parsed = parse_text(path, &text, passphrase)
+        .map(|key| std::sync::Arc::new(key.with_created_at(created_at(path))))
+        .map_err(|e| e.0);
+    let mut cache = cache();
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(version, parsed.clone());
+    parsed.map_err(KeyFileError)
+}
+
 pub(super) fn load(
     path: &Path,
     passphrase: Option<&Passphrase>,
@@ -179,9 +246,23 @@ pub(super) fn load(
     parse(path, passphrase).map(|key| key.with_created_at(created_at(path)))
 }
 
+/// The most a key file may hold: an RSA-4096 key in encrypted PEM is under 4 KiB. A bigger
+/// file (a mistake, or a planted one) is not read into memory.
+pub const MAX_KEY_FILE_SIZE: u64 = 64 * 1024;
+
 fn parse(path: &Path, passphrase: Option<&Passphrase>) -> Result<SigningKey, KeyFileError> {
+    let text = read_key_file(path)?;
+    parse_text(path, &text, passphrase)
+}
+
+/// The bytes of a key file, at most `MAX_KEY_FILE_SIZE`, refused if others may read it.
+fn read_key_file(path: &Path) -> Result<Vec<u8>, KeyFileError> {
+    use std::io::Read;
     let shown = path.display();
-    let meta = fs::metadata(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    let file = fs::File::open(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyFileError(format!(
@@ -189,9 +270,25 @@ fn parse(path: &Path, passphrase: Option<&Passphrase>) -> Result<SigningKey, Key
              fix it with: chmod 600 {shown}"
         )));
     }
-    let text = fs::read(path).map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
-    let block =
-        pem::parse(&text).map_err(|_| KeyFileError(format!("{shown} is not a PEM file")))?;
+    let mut text = Vec::new();
+    file.take(MAX_KEY_FILE_SIZE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| KeyFileError(format!("{shown}: {e}")))?;
+    if text.len() as u64 > MAX_KEY_FILE_SIZE {
+        return Err(KeyFileError(format!(
+            "{shown} is larger than {MAX_KEY_FILE_SIZE} bytes: not a key file"
+        )));
+    }
+    Ok(text)
+}
+
+fn parse_text(
+    path: &Path,
+    text: &[u8],
+    passphrase: Option<&Passphrase>,
+) -> Result<SigningKey, KeyFileError> {
+    let shown = path.display();
+    let block = pem::parse(text).map_err(|_| KeyFileError(format!("{shown} is not a PEM file")))?;
     let der = block.contents();
     let unusable = || {
         KeyFileError(format!(
@@ -251,8 +348,14 @@ pub fn generate_with(
     now: UnixTime,
     passphrase: Option<&Passphrase>,
 ) -> Result<PathBuf, KeyFileError> {
+    let der = generate_der_of(alg)?;
+    generate_der(dir, alg, now, passphrase, der)
+}
+
+/// A new PKCS#8 key of `alg`.
+fn generate_der_of(alg: SigningAlg) -> Result<Vec<u8>, KeyFileError> {
     let failed = |what: &str| KeyFileError(format!("{alg} key {what} failed"));
-    let der: Vec<u8> = match alg {
+    Ok(match alg {
         SigningAlg::Rs256 => RsaKeyPair::generate(KeySize::Rsa2048)
             .map_err(|_| failed("generation"))?
             .as_der()
@@ -269,7 +372,32 @@ pub fn generate_with(
             .map_err(|_| failed("generation"))?
             .as_ref()
             .to_vec(),
-    };
+    })
+}
+
+/// As `generate_with`, with the kid of the key made in memory: the caller checks that the
+/// file it reads back holds that key, rather than trust whatever the file turns out to hold.
+pub(super) fn generate_checked(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    passphrase: Option<&Passphrase>,
+) -> Result<(PathBuf, String), KeyFileError> {
+    let der = generate_der_of(alg)?;
+    let kid = from_pkcs8(&der)
+        .ok_or_else(|| KeyFileError(format!("{alg} key generation failed")))?
+        .kid()
+        .to_string();
+    generate_der(dir, alg, now, passphrase, der).map(|path| (path, kid))
+}
+
+fn generate_der(
+    dir: &Path,
+    alg: SigningAlg,
+    now: UnixTime,
+    passphrase: Option<&Passphrase>,
+    der: Vec<u8>,
+) -> Result<PathBuf, KeyFileError> {
     let block = match passphrase {
         Some(passphrase) => pem::Pem::new("ENCRYPTED PRIVATE KEY", sealed::seal(&der, passphrase)?),
         None => pem::Pem::new("PRIVATE KEY", der),
@@ -328,5 +456,17 @@ mod tests {
         );
         assert_eq!(created_at(Path::new("/k/mykey.pem")), None);
         assert_eq!(created_at(Path::new("/k/12-rs256.pem")), None);
+    }
+
+    #[test]
+    fn a_key_file_larger_than_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = generate(dir.path(), SigningAlg::Es256, 1).expect("key");
+        assert!(load_cached(&path, None).is_ok());
+        let mut text = fs::read(&path).expect("read");
+        text.resize(usize::try_from(MAX_KEY_FILE_SIZE).expect("size") + 1, b'\n');
+        fs::write(&path, text).expect("pad");
+        let err = load_cached(&path, None).expect_err("refused").to_string();
+        assert!(err.contains("larger than"), "{err}");
     }
 }

@@ -442,13 +442,14 @@ impl LiveKeys {
         }
     }
 
-    /// The node has just read the key records.
-    pub fn synced(&self) {
-        *self
+    /// The node read the key records `at` (never moves back).
+    pub fn synced(&self, at: Instant) {
+        let mut synced = self
             .inner
             .synced
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            .unwrap_or_else(PoisonError::into_inner);
+        *synced = (*synced).max(at);
     }
 
     /// How long since the node last read the key records.

@@ -16,7 +16,7 @@ use super::lifecycle::{self, KeyRecord, LifecycleError};
 use super::manage::{self, KeysError, Staged};
 use super::{KeyRing, SigningAlg};
 use crate::admin::audit::{self, Context, Event};
-use crate::clock::{self, UnixTime};
+use crate::clock::{self, Clock, UnixTime};
 use crate::config::Settings;
 use crate::store::Store;
 
@@ -27,21 +27,28 @@ pub const ACTOR: &str = "system:key_rotation_period";
 #[derive(Debug)]
 pub struct Schedule {
     settings: Arc<Settings>,
+    clock: Clock,
+    /// When the files of long-retired keys are looked at next.
+    next_cleanup: UnixTime,
     /// Per algorithm, the active kid a read-only keys directory was reported for: the warning
     /// comes once per rotation period, not at every rescan.
     warned: HashMap<SigningAlg, String>,
 }
 
 impl Schedule {
-    pub fn new(settings: Arc<Settings>) -> Self {
+    pub fn new(settings: Arc<Settings>, clock: Clock) -> Self {
         Self {
             settings,
+            clock,
+            next_cleanup: 0,
             warned: HashMap::new(),
         }
     }
 
-    /// Stages the successors that are due by the node's `ring`; returns whether it staged any.
-    pub async fn tick(&mut self, store: &Store, ring: &KeyRing, now: UnixTime) -> bool {
+    /// Stages the successors that are due by the node's `ring`, and sets aside the files of
+    /// keys retired long ago (`manage::set_aside_retired`); returns whether it staged any.
+    pub async fn tick(&mut self, store: &Store, ring: &KeyRing) -> bool {
+        let now = self.clock.now();
         let period = secs(self.settings.key_rotation_period);
         let ahead = secs(self.settings.publish_ahead());
         let records: Vec<KeyRecord> = ring.entries().iter().map(|e| e.record.clone()).collect();
@@ -55,7 +62,7 @@ impl Schedule {
                 self.warn_read_only(&records, alg, now, period);
                 continue;
             }
-            match manage::rotate_if_due(store, &self.settings, alg, now).await {
+            match manage::rotate_if_due(store, &self.settings, alg, &self.clock).await {
                 Ok(staged) => {
                     staged_any = true;
                     tracing::info!(
@@ -72,6 +79,17 @@ impl Schedule {
                     LifecycleError::NotDue(_) | LifecycleError::AlreadyStaged { .. },
                 )) => {}
                 Err(e) => tracing::warn!(error = %e, %alg, "key_rotation_period: cannot rotate"),
+            }
+        }
+        // Hourly at most: on a read-only directory each attempt logs a warning.
+        if now >= self.next_cleanup {
+            self.next_cleanup = now.saturating_add(3600);
+            let set_aside = manage::set_aside_retired(store, &self.settings, now).await;
+            if set_aside > 0 {
+                tracing::info!(
+                    files = set_aside,
+                    "set aside the files of long-retired keys"
+                );
             }
         }
         staged_any

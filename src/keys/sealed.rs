@@ -18,6 +18,11 @@ use super::KeyFileError;
 /// per node start and once per command, so the cost is paid rarely.
 const PBKDF2_ITERATIONS: u32 = 600_000;
 
+/// The most PBKDF2 iterations a key file may ask for. Decryption follows the parameters the
+/// file names, so without a bound a planted or corrupted file (`iterationCount` 2^32-1) would
+/// hold a blocking thread for hours at every scan. Ten million is 16 times OWASP's figure.
+pub const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+
 /// The passphrase of the key files, and the file it came from (named in errors; the
 /// passphrase itself never is).
 pub struct Passphrase {
@@ -37,6 +42,20 @@ impl Passphrase {
     /// Reads `file`: its content without the trailing line break (as `echo … >` writes it).
     pub fn read(file: &Path) -> Result<Self, KeyFileError> {
         let shown = file.display();
+        // The passphrase opens every key file: it gets the keys' own rule (`pem::parse`).
+        let mode = std::fs::metadata(file)
+            .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777)
+            .map_err(|e| {
+                KeyFileError::new(format!(
+                    "TESSERA_KEYS_PASSPHRASE_FILE {shown}: cannot read the passphrase: {e}"
+                ))
+            })?;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::new(format!(
+                "TESSERA_KEYS_PASSPHRASE_FILE {shown} is readable by group or others (mode \
+                 {mode:04o}); fix it with: chmod 600 {shown}"
+            )));
+        }
         let text = std::fs::read_to_string(file).map_err(|e| {
             KeyFileError::new(format!(
                 "TESSERA_KEYS_PASSPHRASE_FILE {shown}: cannot read the passphrase: {e}"
@@ -53,6 +72,11 @@ impl Passphrase {
             secret: SecretString::from(secret.to_string()),
             file: file.to_path_buf(),
         })
+    }
+
+    /// The file the passphrase came from.
+    pub fn file(&self) -> &Path {
+        &self.file
     }
 
     fn bytes(&self) -> &[u8] {
@@ -86,6 +110,7 @@ pub fn open(
 ) -> Result<SecretDocument, KeyFileError> {
     let info = EncryptedPrivateKeyInfo::try_from(der)
         .map_err(|_| KeyFileError::new(format!("{shown} is not a valid encrypted PKCS#8 key")))?;
+    affordable(&info.encryption_algorithm, shown)?;
     info.decrypt(passphrase.bytes()).map_err(|_| {
         KeyFileError::new(format!(
             "{shown}: cannot decrypt this key with the passphrase in {}: a wrong passphrase, or \
@@ -93,4 +118,56 @@ pub fn open(
             passphrase.file.display()
         ))
     })
+}
+
+/// Refuses key-derivation parameters that would make one decryption cost more than any key
+/// file Tessera or OpenSSL writes: PBKDF2 beyond `MAX_PBKDF2_ITERATIONS`, and scrypt (whose
+/// memory cost a file could set to gigabytes; neither Tessera nor `openssl pkcs8 -v2` uses it).
+fn affordable(
+    scheme: &pkcs8::pkcs5::EncryptionScheme<'_>,
+    shown: &str,
+) -> Result<(), KeyFileError> {
+    let convert = "convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256`";
+    match scheme {
+        pkcs8::pkcs5::EncryptionScheme::Pbes2(params) => match &params.kdf {
+            pbes2::Kdf::Pbkdf2(kdf) if kdf.iteration_count > MAX_PBKDF2_ITERATIONS => {
+                Err(KeyFileError::new(format!(
+                    "{shown}: its PBKDF2 iteration count ({}) is above the most Tessera accepts \
+                     ({MAX_PBKDF2_ITERATIONS}); {convert}",
+                    kdf.iteration_count
+                )))
+            }
+            pbes2::Kdf::Pbkdf2(_) => Ok(()),
+            pbes2::Kdf::Scrypt(_) => Err(KeyFileError::new(format!(
+                "{shown} is encrypted with scrypt, which Tessera does not accept; {convert}"
+            ))),
+            _ => Err(KeyFileError::new(format!(
+                "{shown} is encrypted with a key derivation Tessera does not accept; {convert}"
+            ))),
+        },
+        _ => Err(KeyFileError::new(format!(
+            "{shown} is encrypted with PBES1, which Tessera does not accept; {convert}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kdf_parameters_beyond_the_bounds_are_refused_before_any_work() {
+        let salt = [7u8; 16];
+        let iv = [9u8; 16];
+        let costly = pbes2::Parameters::pbkdf2_sha256_aes256cbc(100_000_000, &salt, &iv).unwrap();
+        let scheme = pkcs8::pkcs5::EncryptionScheme::Pbes2(costly);
+        let err = affordable(&scheme, "k.pem").unwrap_err().to_string();
+        assert!(
+            err.contains("k.pem") && err.contains("iteration count"),
+            "{err}"
+        );
+        let fine =
+            pbes2::Parameters::pbkdf2_sha256_aes256cbc(MAX_PBKDF2_ITERATIONS, &salt, &iv).unwrap();
+        assert!(affordable(&pkcs8::pkcs5::EncryptionScheme::Pbes2(fine), "k.pem").is_ok());
+    }
 }

@@ -95,14 +95,17 @@ pub enum GrantType {
     ClientCredentials,
     /// RFC 8693.
     TokenExchange,
+    /// RFC 8628.
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 4] = [
+    pub const ALL: [GrantType; 5] = [
         Self::AuthorizationCode,
         Self::RefreshToken,
         Self::ClientCredentials,
         Self::TokenExchange,
+        Self::DeviceCode,
     ];
 
     pub fn parse(raw: &str) -> Result<Self, ClientError> {
@@ -112,9 +115,10 @@ impl GrantType {
             .ok_or_else(|| {
                 ClientError(format!(
                     "grant type '{}' is not one of: authorization_code, refresh_token, \
-                     client_credentials, {}",
+                     client_credentials, {}, {}",
                     raw.escape_default(),
-                    Self::TokenExchange.as_str()
+                    Self::TokenExchange.as_str(),
+                    Self::DeviceCode.as_str()
                 ))
             })
     }
@@ -125,6 +129,7 @@ impl GrantType {
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
             Self::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }

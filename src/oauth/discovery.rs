@@ -23,6 +23,8 @@ pub fn metadata(settings: &Settings) -> Metadata {
         "jwks_uri": format!("{issuer}/jwks"),
         "authorization_endpoint": format!("{issuer}/authorize"),
         "token_endpoint": format!("{issuer}/token"),
+        // RFC 8628 §4.
+        "device_authorization_endpoint": format!("{issuer}/device_authorization"),
         "userinfo_endpoint": format!("{issuer}/userinfo"),
         "end_session_endpoint": format!("{issuer}/end-session"),
         "response_types_supported": ["code"],

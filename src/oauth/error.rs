@@ -39,6 +39,18 @@ pub enum OAuthError {
     /// RFC 9449 §8: the proof must carry the server's nonce (sent in `DPoP-Nonce`).
     #[error("a DPoP nonce is required: sign a new proof with the nonce of the DPoP-Nonce header")]
     UseDpopNonce(String),
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    #[error("the user has not yet approved or denied the request")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polled faster than the interval, which is now 5 seconds longer.
+    #[error("polled too fast; wait {0} seconds between requests")]
+    SlowDown(i64),
+    /// RFC 8628 §3.5: the user denied the request.
+    #[error("the user denied the request")]
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired; start again.
+    #[error("the device code has expired; start a new device authorization")]
+    ExpiredToken,
     /// The endpoint exists but answers only another method (405).
     #[error("this endpoint accepts only {0}")]
     MethodNotAllowed(&'static str),
@@ -69,6 +81,10 @@ impl OAuthError {
             // RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
             Self::TemporarilyUnavailable | Self::RateLimited(_) => "temporarily_unavailable",
             Self::ServerError(_) => "server_error",
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown(_) => "slow_down",
+            Self::AccessDenied => "access_denied",
+            Self::ExpiredToken => "expired_token",
         }
     }
 

@@ -21,7 +21,7 @@ use super::token::TokenRequest;
 use crate::clock::UnixTime;
 use crate::keys::KeyRing;
 use crate::revocation::RevocationList;
-use crate::store::{ApiRole, Store};
+use crate::store::Store;
 use crate::tokens::access::verify_access_token;
 use crate::tokens::claims::{AccessClaims, Act, Aud};
 use crate::tokens::opaque;
@@ -160,9 +160,11 @@ pub async fn introspect(
     require_confidential(&client, credentials)?;
     let token = required_token(request, "RFC 7662 §2.1")?;
     Ok(match presented::classify(token) {
-        Presented::AccessToken(jwt) => match ctx.check.introspect(&client, jwt) {
-            answer if answer.active => answer,
-            _ => served_api_token(ctx, &client, jwt).await?,
+        // Verified and judged against the revocation list once, whoever may see it.
+        Presented::AccessToken(jwt) => match ctx.check.live(jwt) {
+            None => Introspection::inactive(),
+            Some(claims) if may_see(&client, &claims) => Introspection::active(&claims),
+            Some(claims) => served_api_token(ctx, &client, &claims).await?,
         },
         Presented::RefreshToken(rt) => refresh_token(ctx, &client, rt).await?,
         // A device secret is not a token a resource server is shown.
@@ -170,23 +172,18 @@ pub async fn introspect(
     })
 }
 
-/// The answer for a token `caller` may not see as its own: active when the caller serves an
-/// API the token is for (`--serves-api`: the API's backend checks the tokens sent to it).
-/// Looked up only for such tokens, so a client's own introspections cost no query.
+/// The answer for a live token `caller` may not see as its own: active when the caller serves
+/// an API the token is for (`--serves-api`: the API's backend checks the tokens sent to it).
+/// The links come from the node's cache (`Store::served_apis`), read at most once per
+/// client change.
 async fn served_api_token(
     ctx: &PresentedTokenContext<'_>,
     caller: &Client,
-    token: &str,
+    claims: &AccessClaims,
 ) -> Result<Introspection, OAuthError> {
-    let Some(claims) = ctx.check.live(token) else {
-        return Ok(Introspection::inactive());
-    };
-    let served = ctx
-        .store
-        .client_apis(caller.id.as_str(), ApiRole::Serve)
-        .await?;
+    let served = ctx.store.served_apis(caller.id.as_str()).await?;
     Ok(match served.iter().any(|api| claims.aud.contains(api)) {
-        true => Introspection::active(&claims),
+        true => Introspection::active(claims),
         false => Introspection::inactive(),
     })
 }

@@ -3,6 +3,7 @@
 pub mod authorize;
 pub mod client;
 pub mod client_auth;
+pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;

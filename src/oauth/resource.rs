@@ -105,6 +105,30 @@ impl Resource {
         Ok(parsed)
     }
 
+    /// Whether this identifier is `issuer` or a URL under it (same scheme, host and port; its
+    /// path the issuer's or below, ignoring case and a final slash). Tessera's own endpoints
+    /// live there, and a token whose `aud` is the issuer reads as one for Tessera itself: no
+    /// API may take such a name.
+    pub fn is_at_or_under(&self, issuer: &str) -> bool {
+        let (Ok(id), Ok(iss)) = (Url::parse(&self.0), Url::parse(issuer)) else {
+            return false;
+        };
+        let same_origin = id.scheme().eq_ignore_ascii_case(iss.scheme())
+            && id
+                .host_str()
+                .zip(iss.host_str())
+                .is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+            && id.port_or_known_default() == iss.port_or_known_default();
+        if !same_origin {
+            return false;
+        }
+        let base = iss.path().trim_end_matches('/').to_ascii_lowercase();
+        let path = id.path().to_ascii_lowercase();
+        base.is_empty()
+            || path.trim_end_matches('/') == base
+            || path.starts_with(&format!("{base}/"))
+    }
+
     /// The form two identifiers are compared in for look-alikes: ASCII case folded and
     /// trailing slashes dropped.
     pub fn folded(&self) -> String {
@@ -282,6 +306,39 @@ pub fn audience_for(apis: &[Api], granted: &Scope) -> Result<Audience, AudienceE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_at_or_under_the_issuer_are_recognised() {
+        let at = |id: &str, issuer: &str| Resource(id.into()).is_at_or_under(issuer);
+        for id in [
+            "https://id.example.com",
+            "https://id.example.com/",
+            "https://id.example.com/token",
+            "https://ID.example.com:443/userinfo",
+        ] {
+            assert!(at(id, "https://id.example.com"), "{id}");
+        }
+        assert!(at("https://x.example/tenant", "https://x.example/tenant/"));
+        assert!(at(
+            "https://x.example/Tenant/api",
+            "https://x.example/tenant"
+        ));
+        for id in [
+            "https://id.example.com.evil",
+            "https://api.id.example.com",
+            "http://id.example.com/api",
+            "https://id.example.com:8443/api",
+            "https://x.example/tenantB",
+            "https://x.example/",
+        ] {
+            let issuer = if id.starts_with("https://x.") {
+                "https://x.example/tenant"
+            } else {
+                "https://id.example.com"
+            };
+            assert!(!at(id, issuer), "{id}");
+        }
+    }
 
     #[test]
     fn identifiers_are_absolute_https_uris_without_fragments() {

@@ -172,6 +172,8 @@ pub fn access_key<'k>(
     let alg = audience
         .and_then(|a| a.signing_alg)
         .unwrap_or(client.signing_alg);
+    // No key signs for `alg` on this node now (its active key was revoked and no successor
+    // is here yet): 503 until one is, never another algorithm's key.
     keys.for_alg(alg).ok_or_else(|| {
         tracing::error!(%alg, client_id = %client.id, "no key can sign for this algorithm on this node");
         OAuthError::TemporarilyUnavailable

@@ -9,7 +9,7 @@ use super::introspection::{PresentedTokenContext, require_confidential, required
 use super::token::TokenRequest;
 use crate::clock::UnixTime;
 use crate::revocation::{Entry, Revocation, Target, reason};
-use crate::store::{ApiRole, Store};
+use crate::store::Store;
 use crate::tokens::opaque;
 use crate::tokens::presented::{self, Presented};
 
@@ -100,7 +100,9 @@ pub struct RevocationPage {
 /// One entry as resource servers see it. A token is revoked when an entry matches it:
 /// `jti` = jti, `sid` = sid, `family` = fam, `user` = sub with `iat <= issued_before`,
 /// `client` = client_id with `iat <= issued_before`, `kid` = the `kid` of its JWS header (a
-/// revoked signing key).
+/// revoked signing key), `api` = one of its `aud` with `iat <= issued_before` (a removed API),
+/// `client_api` = `"{client_id} {aud}"` for one of its `aud` with `iat <= issued_before` (an
+/// API taken from the client).
 #[derive(Debug, Clone, Serialize)]
 pub struct PublishedEntry {
     pub id: i64,
@@ -122,6 +124,8 @@ impl From<Entry> for PublishedEntry {
             Target::User { sub, before } => ("user", sub, Some(before)),
             Target::Client { client_id, before } => ("client", client_id, Some(before)),
             Target::Kid(v) => ("kid", v, None),
+            Target::Api { api, before } => ("api", api, Some(before)),
+            Target::ClientApi { key, before } => ("client_api", key, Some(before)),
         };
         Self {
             id: e.id,
@@ -148,12 +152,7 @@ pub async fn list_since(
     require_confidential(&client, credentials)?;
     // An API's backend (a 'serve' link) verifies that API's tokens offline, so it needs the
     // list too; unlike --resource-server, this does not let it introspect every token.
-    if !client.resource_server
-        && store
-            .client_apis(client.id.as_str(), ApiRole::Serve)
-            .await?
-            .is_empty()
-    {
+    if !client.resource_server && store.served_apis(client.id.as_str()).await?.is_empty() {
         return Err(OAuthError::Forbidden(
             "the revocation list is for resource servers and clients that serve an API".into(),
         ));

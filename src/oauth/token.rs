@@ -129,6 +129,7 @@ pub const SUPPORTED_GRANTS: &[GrantType] = &[
     GrantType::RefreshToken,
     GrantType::ClientCredentials,
     GrantType::TokenExchange,
+    GrantType::DeviceCode,
 ];
 
 pub async fn exchange(
@@ -175,6 +176,7 @@ pub async fn exchange(
         }
         GrantType::RefreshToken => grants::refresh_token::exchange(ctx, &client, request).await,
         GrantType::TokenExchange => grants::token_exchange::exchange(ctx, &client, request).await,
+        GrantType::DeviceCode => grants::device_code::exchange(ctx, &client, request).await,
     }
 }
 

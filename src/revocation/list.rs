@@ -35,6 +35,10 @@ struct Index {
     client: Targets<Before>,
     /// kid of a revoked key → the latest `expires_at`.
     kid: Targets<UnixTime>,
+    /// API identifier (`aud`) → the latest `before`.
+    api: Targets<Before>,
+    /// `"CLIENT_ID API"` → the latest `before`.
+    client_api: Targets<Before>,
     /// The highest id read from the store, purged or not: where the next poll starts.
     cursor: i64,
 }
@@ -55,12 +59,14 @@ impl RevocationList {
     }
 
     /// Whether an entry revokes this token: its jti, its session, its refresh-token family,
-    /// its user or client as of the time it was issued, or the key that signed it; for an
-    /// exchanged token, also any token it was made from (`xo`): that token's jti, client (as
-    /// of this token's issue), key or family.
+    /// its user or client as of the time it was issued, the key that signed it, or its API
+    /// (removed, or taken from its client) as of the time it was issued; for an exchanged
+    /// token, also any token it was made from (`xo`): that token's jti, client (as of this
+    /// token's issue), key or family.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.jti.get(&claims.jti).is_some()
+            || index.revokes_audience(claims)
             || claims.xo.iter().any(|o| {
                 index.jti.get(&o.j).is_some()
                     || o.k.as_deref().is_some_and(|k| index.kid.get(k).is_some())
@@ -129,6 +135,8 @@ impl RevocationList {
             index.user.retain(|b| b.expires_at > now);
             index.client.retain(|b| b.expires_at > now);
             index.kid.retain(|e| *e > now);
+            index.api.retain(|b| b.expires_at > now);
+            index.client_api.retain(|b| b.expires_at > now);
         }
         removed
     }
@@ -186,6 +194,23 @@ pub struct GrantOrigin<'a> {
 }
 
 impl Index {
+    /// An `api` or `client_api` entry naming one of the token's audiences, issued at or
+    /// before its `before`. Nothing is built while no such entry exists (the usual case).
+    fn revokes_audience(&self, claims: &AccessClaims) -> bool {
+        if self.api.is_empty() && self.client_api.is_empty() {
+            return false;
+        }
+        let covers = |b: &Before| claims.iat <= b.before;
+        claims.aud.iter().any(|aud| {
+            self.api.get(aud).is_some_and(covers)
+                || (!self.client_api.is_empty()
+                    && self
+                        .client_api
+                        .get(&super::client_api_key(&claims.client_id, aud))
+                        .is_some_and(covers))
+        })
+    }
+
     fn revokes(&self, o: &GrantOrigin<'_>) -> bool {
         o.sid.is_some_and(|s| self.sid.get(s).is_some())
             || o.family.is_some_and(|f| self.family.get(f).is_some())
@@ -214,6 +239,10 @@ impl Index {
                 latest_before(&mut self.client, client_id, before, until)
             }
             Target::Kid(kid) => latest_expiry(&mut self.kid, kid, until),
+            Target::Api { api, before } => latest_before(&mut self.api, api, before, until),
+            Target::ClientApi { key, before } => {
+                latest_before(&mut self.client_api, key, before, until)
+            }
         }
     }
 }
@@ -266,6 +295,10 @@ impl<V> Targets<V> {
                 .and_modify(update)
                 .or_insert(value),
         };
+    }
+
+    fn is_empty(&self) -> bool {
+        self.uuid.is_empty() && self.text.is_empty()
     }
 
     fn retain(&mut self, mut keep: impl FnMut(&mut V) -> bool) {
@@ -335,6 +368,14 @@ mod tests {
                 before: 1000,
             },
             Target::Kid("kid-1".into()),
+            Target::Api {
+                api: "api".into(),
+                before: 1000,
+            },
+            Target::ClientApi {
+                key: "app api".into(),
+                before: 1000,
+            },
         ];
         for target in cases {
             let list = RevocationList::new();

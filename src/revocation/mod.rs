@@ -34,6 +34,18 @@ pub enum Target {
     Client { client_id: String, before: UnixTime },
     /// Every token signed by this key (its `kid`): the key was revoked (issue 13).
     Kid(String),
+    /// Every token for this API (its identifier in `aud`) issued at or before `before`: the
+    /// API was removed.
+    Api { api: String, before: UnixTime },
+    /// Every token of one client for one API issued at or before `before`: the client may no
+    /// longer get tokens for it. `key` is `"CLIENT_ID API"` (`client_api_key`): neither a client
+    /// id nor an API identifier holds a space.
+    ClientApi { key: String, before: UnixTime },
+}
+
+/// The target of a `ClientApi` entry, as stored and published.
+pub fn client_api_key(client_id: &str, api: &str) -> String {
+    format!("{client_id} {api}")
 }
 
 impl Target {
@@ -45,6 +57,8 @@ impl Target {
             Self::User { .. } => "user",
             Self::Client { .. } => "client",
             Self::Kid(_) => "kid",
+            Self::Api { .. } => "api",
+            Self::ClientApi { .. } => "client_api",
         }
     }
 
@@ -53,12 +67,17 @@ impl Target {
             Self::Jti(v) | Self::Sid(v) | Self::Family(v) | Self::Kid(v) => v,
             Self::User { sub, .. } => sub,
             Self::Client { client_id, .. } => client_id,
+            Self::Api { api, .. } => api,
+            Self::ClientApi { key, .. } => key,
         }
     }
 
     pub fn before(&self) -> Option<UnixTime> {
         match self {
-            Self::User { before, .. } | Self::Client { before, .. } => Some(*before),
+            Self::User { before, .. }
+            | Self::Client { before, .. }
+            | Self::Api { before, .. }
+            | Self::ClientApi { before, .. } => Some(*before),
             _ => None,
         }
     }
@@ -82,6 +101,8 @@ pub mod reason {
     pub const USER_DISABLED: &str = "user_disabled";
     /// The signing key was revoked (`tessera keys revoke`): every token it signed.
     pub const KEY_REVOKED: &str = "key_revoked";
+    /// The API was removed, or taken from the client: every token for it.
+    pub const API_REMOVED: &str = "api_removed";
 }
 
 /// An entry of the list.
@@ -271,6 +292,14 @@ pub fn entries(rows: Vec<RevocationRow>) -> Vec<Entry> {
                 },
                 ("client", Some(before)) => Target::Client {
                     client_id: row.target,
+                    before,
+                },
+                ("api", Some(before)) => Target::Api {
+                    api: row.target,
+                    before,
+                },
+                ("client_api", Some(before)) => Target::ClientApi {
+                    key: row.target,
                     before,
                 },
                 (kind, _) => {

@@ -1,11 +1,14 @@
 //! APIs (resource servers, RFC 8707) and the links that say which clients use, serve or may
 //! exchange into them.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 
-use super::{Store, StoreError};
+use super::audit::insert_audit;
+use super::clients::{CLIENT_CHANGE_LOCK, ClientLinks};
+use super::{Backend, NewAuditEntry, Store, StoreError};
 use crate::clock::UnixTime;
+use crate::oauth::resource::Resource;
 
 /// An API as stored; `oauth::resource::Api` is its checked form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,15 @@ pub enum ApiRole {
 }
 
 impl ApiRole {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "use" => Some(Self::Use),
+            "serve" => Some(Self::Serve),
+            "exchange" => Some(Self::Exchange),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ApiRole::Use => "use",
@@ -56,12 +68,14 @@ fn api_from_row(r: &AnyRow) -> Result<ApiRow, sqlx::Error> {
 }
 
 impl Store {
-    /// `Conflict` when the identifier is taken.
+    /// `Conflict` when the identifier, or one differing from it only in case or a final
+    /// slash (the unique `identifier_key`, `Resource::folded`), is taken: the database decides,
+    /// so that parallel look-alikes register exactly one.
     #[tracing::instrument(skip(self, api), fields(identifier = %api.identifier))]
     pub async fn insert_api(&self, api: &ApiRow) -> Result<(), StoreError> {
         sqlx::query(
             "insert into apis (identifier, name, scopes, access_token_ttl, signing_alg, \
-             created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7)",
+             created_at, updated_at, identifier_key) values ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&api.identifier)
         .bind(&api.name)
@@ -70,9 +84,21 @@ impl Store {
         .bind(&api.signing_alg)
         .bind(api.created_at)
         .bind(api.updated_at)
+        .bind(Resource::from_stored(api.identifier.clone()).folded())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The API whose identifier differs from `identifier` at most in case or a final slash.
+    #[tracing::instrument(skip(self))]
+    pub async fn api_like(&self, identifier: &str) -> Result<Option<ApiRow>, StoreError> {
+        let sql = format!("select {COLUMNS} from apis where identifier_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(Resource::from_stored(identifier.to_string()).folded())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(api_from_row).transpose()?)
     }
 
     #[tracing::instrument(skip(self))]
@@ -95,14 +121,17 @@ impl Store {
         Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
     }
 
-    /// Deletes an API no client refers to, in one transaction with the check: `Err` with the
-    /// clients that still refer to it (any role), `Ok(false)` when there is no such API.
-    #[tracing::instrument(skip(self))]
+    /// Deletes an API no client refers to, in one transaction with the check and its audit
+    /// entry: `Err` with the clients that still refer to it (any role), `Ok(false)` when there
+    /// is no such API. It holds the lock of link changes (`begin_link_change`), so a client
+    /// cannot be linked to the API between the check and the delete.
+    #[tracing::instrument(skip(self, audit))]
     pub async fn delete_unreferenced_api(
         &self,
         identifier: &str,
+        audit: &NewAuditEntry<'_>,
     ) -> Result<Result<bool, Vec<String>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_link_change().await?;
         let users: Vec<String> = sqlx::query(
             "select distinct client_id from client_apis where api = $1 order by client_id",
         )
@@ -119,8 +148,12 @@ impl Store {
             .bind(identifier)
             .execute(&mut *tx)
             .await?;
+        let deleted = done.rows_affected() > 0;
+        if deleted {
+            insert_audit(&mut *tx, audit).await?;
+        }
         tx.commit().await?;
-        Ok(Ok(done.rows_affected() > 0))
+        Ok(Ok(deleted))
     }
 
     /// The APIs `client_id` has `role` for, by identifier.
@@ -143,60 +176,157 @@ impl Store {
             .collect::<Result<_, _>>()?)
     }
 
-    /// The APIs `client_id` may get tokens for, with their settings, in one query (a client
-    /// is allowed a handful; the caller picks the requested ones).
+    /// Every link of `client_id` with its API's settings, in one query: what
+    /// `Store::client_links` caches.
     #[tracing::instrument(skip(self))]
-    pub async fn usable_apis(&self, client_id: &str) -> Result<Vec<ApiRow>, StoreError> {
+    pub(super) async fn read_client_links(
+        &self,
+        client_id: &str,
+    ) -> Result<Vec<(ApiRole, ApiRow)>, StoreError> {
         let rows = sqlx::query(
-            "select a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
+            "select c.role, a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
              a.created_at, a.updated_at from apis a join client_apis c on c.api = a.identifier \
-             where c.client_id = $1 and c.role = 'use' order by a.identifier",
+             where c.client_id = $1 order by a.identifier, c.role",
         )
         .bind(client_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(api_from_row).collect::<Result<_, _>>()?)
+        let mut links = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let role: String = r.try_get("role")?;
+            // The check constraint allows only the three roles.
+            if let Some(role) = ApiRole::parse(&role) {
+                links.push((role, api_from_row(r)?));
+            }
+        }
+        Ok(links)
     }
 
-    /// A token exchange's whole policy look-up, in one query: the APIs `client_id` serves
-    /// (`true`: whose tokens it may exchange) and those it may exchange into (`false`).
-    #[tracing::instrument(skip(self))]
+    /// The APIs `client_id` may get tokens for, with their settings (a client is allowed a
+    /// handful; the caller picks the requested ones). Cached (`client_links`).
+    pub async fn usable_apis(&self, client_id: &str) -> Result<Vec<ApiRow>, StoreError> {
+        Ok(with_role(&self.client_links(client_id).await?, ApiRole::Use).collect())
+    }
+
+    /// The identifiers of the APIs `client_id` serves. Cached (`client_links`).
+    pub async fn served_apis(&self, client_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(
+            with_role(&self.client_links(client_id).await?, ApiRole::Serve)
+                .map(|a| a.identifier)
+                .collect(),
+        )
+    }
+
+    /// A token exchange's whole policy look-up: the APIs `client_id` serves (`true`: whose
+    /// tokens it may exchange) and those it may exchange into (`false`). Cached
+    /// (`client_links`): an exchange by a client seen recently reads no database.
     pub async fn exchange_policy(
         &self,
         client_id: &str,
     ) -> Result<Vec<(bool, ApiRow)>, StoreError> {
+        Ok(self
+            .client_links(client_id)
+            .await?
+            .iter()
+            .filter(|(role, _)| matches!(role, ApiRole::Serve | ApiRole::Exchange))
+            .map(|(role, api)| (*role == ApiRole::Serve, api.clone()))
+            .collect())
+    }
+
+    /// A transaction for a change to API links or APIs, holding their lock until it ends:
+    /// on PostgreSQL `CLIENT_CHANGE_LOCK` (the `client_changes` order, which every client
+    /// change takes first), on SQLite the write lock from the first statement (`BEGIN
+    /// IMMEDIATE`: a deferred transaction that read before another process wrote would fail
+    /// instead of waiting). What it reads cannot change before it writes.
+    async fn begin_link_change(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+                sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+                    .bind(CLIENT_CHANGE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+        }
+    }
+
+    /// Starts a change to `client_id`'s API links: its row locked (PostgreSQL `for no key
+    /// update`, which waits for and blocks every update or delete of the row but not the
+    /// foreign-key checks of sessions and codes that name the client; SQLite's write lock is
+    /// already held) so that the links read next are the ones replaced, and a removal racing
+    /// it waits. `None` when there is no such client.
+    #[tracing::instrument(skip(self))]
+    pub async fn begin_client_apis_change(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientApisChange>, StoreError> {
+        let mut tx = self.begin_link_change().await?;
+        let lock = match self.backend {
+            Backend::Postgres => {
+                "select client_id from clients where client_id = $1 for no key update"
+            }
+            Backend::Sqlite => "select client_id from clients where client_id = $1",
+        };
+        let found = sqlx::query(lock)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        Ok(found.map(|_| ClientApisChange {
+            tx,
+            client_id: client_id.to_string(),
+        }))
+    }
+}
+
+fn with_role(links: &ClientLinks, role: ApiRole) -> impl Iterator<Item = ApiRow> + '_ {
+    links
+        .iter()
+        .filter(move |(r, _)| *r == role)
+        .map(|(_, api)| api.clone())
+}
+
+/// A change to one client's API links: read, check, replace and audit in one transaction
+/// (`Store::begin_client_apis_change`); dropped without `commit`, nothing changes.
+pub struct ClientApisChange {
+    tx: Transaction<'static, Any>,
+    client_id: String,
+}
+
+impl ClientApisChange {
+    /// The APIs the client has `role` for, as of this change.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn links(&mut self, role: ApiRole) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "select c.role, a.identifier, a.name, a.scopes, a.access_token_ttl, a.signing_alg, \
-             a.created_at, a.updated_at from apis a join client_apis c on c.api = a.identifier \
-             where c.client_id = $1 and c.role in ('serve', 'exchange') order by a.identifier",
+            "select api from client_apis where client_id = $1 and role = $2 order by api",
         )
-        .bind(client_id)
-        .fetch_all(&self.pool)
+        .bind(self.client_id.as_str())
+        .bind(role.as_str())
+        .fetch_all(&mut *self.tx)
         .await?;
         Ok(rows
             .iter()
-            .map(|r| {
-                let role: String = r.try_get("role")?;
-                Ok((role == ApiRole::Serve.as_str(), api_from_row(r)?))
-            })
-            .collect::<Result<_, sqlx::Error>>()?)
+            .map(|r| r.try_get("api"))
+            .collect::<Result<_, _>>()?)
     }
 
-    /// Replaces the APIs a client uses, serves and may exchange into, all in one transaction,
-    /// so that a failure leaves the old links rather than part of the new ones. An API removed meanwhile (the
-    /// foreign key) is a `Conflict`, not a server error.
-    #[tracing::instrument(skip(self))]
-    pub async fn replace_client_apis(
-        &self,
-        client_id: &str,
+    /// Replaces the APIs the client uses, serves and may exchange into, and records the
+    /// change in `client_changes` (every node forgets the cached links). An API removed
+    /// meanwhile (the foreign key) is a `Conflict`, not a server error.
+    #[tracing::instrument(skip(self, store), fields(client_id = %self.client_id))]
+    pub async fn replace(
+        &mut self,
+        store: &Store,
         uses: &[String],
         serves: &[String],
         exchanges: &[String],
+        now: UnixTime,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
         sqlx::query("delete from client_apis where client_id = $1")
-            .bind(client_id)
-            .execute(&mut *tx)
+            .bind(self.client_id.as_str())
+            .execute(&mut *self.tx)
             .await?;
         for (role, apis) in [
             (ApiRole::Use, uses),
@@ -205,10 +335,10 @@ impl Store {
         ] {
             for api in apis {
                 sqlx::query("insert into client_apis (client_id, api, role) values ($1, $2, $3)")
-                    .bind(client_id)
+                    .bind(self.client_id.as_str())
                     .bind(api)
                     .bind(role.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut *self.tx)
                     .await
                     .map_err(|e| match &e {
                         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
@@ -218,7 +348,61 @@ impl Store {
                     })?;
             }
         }
-        tx.commit().await?;
+        store
+            .record_client_change(&mut self.tx, &self.client_id, now)
+            .await
+    }
+
+    /// The client's token-exchange options (`exchange_refresh`, `exchange_impersonate`), as
+    /// of this change.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn exchange_options(&mut self) -> Result<(bool, bool), StoreError> {
+        let row = sqlx::query(
+            "select exchange_refresh, exchange_impersonate from clients where client_id = $1",
+        )
+        .bind(self.client_id.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let refresh: i64 = row.try_get("exchange_refresh")?;
+        let impersonate: i64 = row.try_get("exchange_impersonate")?;
+        Ok((refresh != 0, impersonate != 0))
+    }
+
+    /// Sets the client's token-exchange options in this change (recorded in `client_changes`
+    /// so that every node forgets the cached client).
+    #[tracing::instrument(skip(self, store), fields(client_id = %self.client_id))]
+    pub async fn set_exchange_options(
+        &mut self,
+        store: &Store,
+        refresh: bool,
+        impersonate: bool,
+        now: UnixTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "update clients set exchange_refresh = $1, exchange_impersonate = $2, \
+             updated_at = $3 where client_id = $4",
+        )
+        .bind(i64::from(refresh))
+        .bind(i64::from(impersonate))
+        .bind(now)
+        .bind(self.client_id.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        store
+            .record_client_change(&mut self.tx, &self.client_id, now)
+            .await
+    }
+
+    /// The change's audit entry, committed with it.
+    pub async fn audit(&mut self, entry: &NewAuditEntry<'_>) -> Result<(), StoreError> {
+        insert_audit(&mut *self.tx, entry).await
+    }
+
+    /// Commits; this node forgets the client's cached links at once, the others on the
+    /// notification (or their next poll).
+    pub async fn commit(self, store: &Store) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        store.client_cache.forget(&self.client_id);
         Ok(())
     }
 }

@@ -57,20 +57,7 @@ pub struct AuditFilter<'a> {
 impl Store {
     #[tracing::instrument(skip_all, fields(action = e.action))]
     pub async fn insert_audit(&self, e: &NewAuditEntry<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "insert into audit_log (at, actor, action, target, detail, ip, user_agent) \
-             values ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.at)
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.target)
-        .bind(e.detail)
-        .bind(e.ip)
-        .bind(e.user_agent)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        insert_audit(&self.pool, e).await
     }
 
     /// Newest first. An empty `actor` or `action` matches everything; `since` and `until`
@@ -165,4 +152,26 @@ impl Store {
         .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// Appends an entry through `ex`: the pool, or the transaction of the change it records, so
+/// that the change and its entry commit together.
+pub(super) async fn insert_audit<'c>(
+    ex: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    e: &NewAuditEntry<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into audit_log (at, actor, action, target, detail, ip, user_agent) \
+         values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.at)
+    .bind(e.actor)
+    .bind(e.action)
+    .bind(e.target)
+    .bind(e.detail)
+    .bind(e.ip)
+    .bind(e.user_agent)
+    .execute(ex)
+    .await?;
+    Ok(())
 }

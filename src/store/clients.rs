@@ -73,6 +73,10 @@ pub(super) struct ClientCache {
 #[derive(Debug, Default)]
 struct CacheState {
     entries: HashMap<String, (Instant, Client)>,
+    /// A client's API links with the APIs' settings (`Store::client_links`): what `/token`
+    /// with `resource`, a token exchange and a backend's introspection look up. They change
+    /// only through `client_changes` rows of their client, so they are forgotten with it.
+    links: HashMap<String, (Instant, ClientLinks)>,
     /// Bumped by every forget: a row read before it may predate the change, so it is not kept.
     epoch: u64,
     /// The newest `client_changes` id applied. `None` until the first sync: until then nothing
@@ -125,9 +129,36 @@ impl ClientCache {
         }
     }
 
-    fn forget(&self, id: &str) {
+    fn get_links(&self, id: &str) -> Option<ClientLinks> {
+        let state = self.state.read().ok()?;
+        state.cursor?;
+        let (deadline, links) = state.links.get(id)?;
+        (Instant::now() < *deadline).then(|| links.clone())
+    }
+
+    /// Keeps `links`, read after `epoch()` returned `epoch`, unless a change came since.
+    fn put_links(&self, id: &str, links: &ClientLinks, epoch: u64) {
+        if !self.enabled() {
+            return;
+        }
+        if let Ok(mut state) = self.state.write() {
+            if state.epoch != epoch || state.cursor.is_none() {
+                return;
+            }
+            let now = Instant::now();
+            if state.links.len() >= 10_000 {
+                state.links.retain(|_, (deadline, _)| now < *deadline);
+            }
+            state
+                .links
+                .insert(id.to_string(), (now + self.ttl, links.clone()));
+        }
+    }
+
+    pub(super) fn forget(&self, id: &str) {
         if let Ok(mut state) = self.state.write() {
             state.entries.remove(id);
+            state.links.remove(id);
             state.epoch = state.epoch.wrapping_add(1);
         }
     }
@@ -140,6 +171,7 @@ impl ClientCache {
     fn start_at(&self, latest: i64) {
         if let Ok(mut state) = self.state.write() {
             state.entries.clear();
+            state.links.clear();
             state.epoch = state.epoch.wrapping_add(1);
             state.cursor = Some(latest);
         }
@@ -150,12 +182,16 @@ impl ClientCache {
         if let Ok(mut state) = self.state.write() {
             for (id, client_id) in changes {
                 state.entries.remove(&client_id);
+                state.links.remove(&client_id);
                 state.epoch = state.epoch.wrapping_add(1);
                 state.cursor = Some(state.cursor.map_or(id, |c| c.max(id)));
             }
         }
     }
 }
+
+/// A client's links to APIs: each with its role and the API's row.
+pub type ClientLinks = std::sync::Arc<[(super::ApiRole, super::ApiRow)]>;
 
 /// Where `get_client_for_auth` found a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,6 +225,20 @@ impl Store {
         if let Fetched::Read { epoch } = fetched {
             self.client_cache.put(client, epoch);
         }
+    }
+
+    /// `client_id`'s API links through the cache (DESIGN §6): a hit costs no query. Only for
+    /// a client that has authenticated (or is otherwise known to exist), so the cache is
+    /// bounded by the clients table. A change to the links or the client (`client_changes`)
+    /// forgets them on every node within the bound of the client cache.
+    pub async fn client_links(&self, client_id: &str) -> Result<ClientLinks, StoreError> {
+        if let Some(links) = self.client_cache.get_links(client_id) {
+            return Ok(links);
+        }
+        let epoch = self.client_cache.epoch();
+        let links: ClientLinks = self.read_client_links(client_id).await?.into();
+        self.client_cache.put_links(client_id, &links, epoch);
+        Ok(links)
     }
 
     /// Brings this node's client cache up to date with `client_changes`: forgets every client
@@ -236,7 +286,9 @@ impl Store {
     /// `CLIENT_CHANGE_LOCK`, held until commit, so `client_changes` ids commit in the order
     /// they were drawn (as `insert_revocation` does for revocations): a poll by cursor never
     /// steps over a change still in flight. SQLite's single writer gives that order already.
-    async fn begin_client_change(&self) -> Result<Transaction<'static, Any>, StoreError> {
+    pub(super) async fn begin_client_change(
+        &self,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
@@ -250,7 +302,7 @@ impl Store {
 
     /// Records, in the change's transaction, that client `id` changed, and tells the other
     /// nodes (PostgreSQL delivers the NOTIFY at commit, never for a rolled-back change).
-    async fn record_client_change(
+    pub(super) async fn record_client_change(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,

@@ -7,6 +7,7 @@ mod apis;
 mod audit;
 mod codes;
 mod consents;
+mod device_codes;
 mod device_secrets;
 mod dpop;
 mod purge;
@@ -17,10 +18,13 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
-pub use apis::{ApiRole, ApiRow};
+pub use apis::{ApiRole, ApiRow, ClientApisChange};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
+pub use device_codes::{
+    DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState, LiveBounds,
+};
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
@@ -42,7 +46,7 @@ mod clients;
 mod revocations;
 mod signing_keys;
 
-pub use clients::{CLIENT_CHANGE_LOCK, Fetched};
+pub use clients::{CLIENT_CHANGE_LOCK, ClientLinks, Fetched};
 pub use revocations::{
     CLIENT_CHANNEL, LISTENER_APPLICATION_NAME, NewRevocation, REVOCATION_CHANNEL,
     REVOCATION_WRITE_LOCK, RevocationRow,

@@ -4,6 +4,7 @@
 
 use sqlx::{Any, FromRow, Transaction};
 
+use super::revocations::{NewRevocation, REVOCATION_WRITE_LOCK};
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 
@@ -15,6 +16,9 @@ pub const KEY_CHANNEL: &str = "tessera_keys";
 /// files at start, `tessera keys rotate`, `tessera keys revoke`), so that two of them never
 /// decide from the same rows: two rotations at once cannot stage two next keys.
 pub const KEY_CHANGE_LOCK: i64 = 0x7465_7373_6b65_7973;
+
+/// What `try_key_change` reports as a busy lock.
+const KEY_CHANGE_BUSY: &str = "key change lock";
 
 #[derive(Debug, Clone, PartialEq, Eq, FromRow)]
 pub struct KeyRow {
@@ -43,6 +47,19 @@ pub struct KeyChange {
 }
 
 impl Store {
+    /// The signing algorithms that registered clients and APIs use, and the default one
+    /// (RS256): what a node must be able to sign with to be ready.
+    #[tracing::instrument(skip(self))]
+    pub async fn signing_algs_in_use(&self) -> Result<Vec<String>, StoreError> {
+        let algs = sqlx::query_scalar(
+            "select distinct signing_alg from clients \
+             union select distinct signing_alg from apis where signing_alg is not null",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(algs)
+    }
+
     /// Every key record, oldest first: what a node reads at each rescan (a handful of rows).
     #[tracing::instrument(skip(self))]
     pub async fn signing_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
@@ -66,17 +83,48 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Starts a change to the key records, waiting for any other change to finish first.
+    /// Starts a change to the key records, waiting for any other change to finish first, but
+    /// not forever: a session that holds the lock and hangs (a stuck command, an idle psql
+    /// that took it by hand) makes this fail after `lock_timeout` rather than hold a
+    /// connection and its caller for good.
     #[tracing::instrument(skip(self))]
     pub async fn begin_key_change(&self) -> Result<KeyChange, StoreError> {
+        self.begin_key_change_with(true).await
+    }
+
+    /// As `begin_key_change`, but `None` at once when another session holds the lock (the
+    /// automatic rotation: another node is at it, or will be at the next tick).
+    #[tracing::instrument(skip(self))]
+    pub async fn try_key_change(&self) -> Result<Option<KeyChange>, StoreError> {
+        match self.begin_key_change_with(false).await {
+            Ok(change) => Ok(Some(change)),
+            Err(StoreError::Conflict(what)) if what == KEY_CHANGE_BUSY => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn begin_key_change_with(&self, wait: bool) -> Result<KeyChange, StoreError> {
         let tx = match self.backend {
             Backend::Postgres => {
                 let mut tx = self.pool.begin().await?;
-                // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
-                sqlx::query("select 1 from pg_advisory_xact_lock($1)")
-                    .bind(KEY_CHANGE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
+                if wait {
+                    sqlx::raw_sql("set local lock_timeout = '10s'")
+                        .execute(&mut *tx)
+                        .await?;
+                    // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+                    sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+                        .bind(KEY_CHANGE_LOCK)
+                        .execute(&mut *tx)
+                        .await?;
+                } else {
+                    let locked: bool = sqlx::query_scalar("select pg_try_advisory_xact_lock($1)")
+                        .bind(KEY_CHANGE_LOCK)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if !locked {
+                        return Err(StoreError::Conflict(KEY_CHANGE_BUSY.into()));
+                    }
+                }
                 tx
             }
             // A deferred transaction that reads, then writes after another process committed,
@@ -142,6 +190,57 @@ impl KeyChange {
         .await?;
         self.changed = true;
         Ok(())
+    }
+
+    /// Records the revocation list entry of a revoked key in this change, so that the key's
+    /// revoked record and the entry that makes its tokens inactive commit together or not at
+    /// all. Returns the entry's id; an entry already there (the key revoked before) is kept
+    /// and its id returned. Takes `REVOCATION_WRITE_LOCK` as every revocation insert does
+    /// (ids become visible in order; see `Store::insert_revocation`).
+    #[tracing::instrument(skip_all, fields(kind = r.kind))]
+    pub async fn insert_revocation(&mut self, r: &NewRevocation<'_>) -> Result<i64, StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+                .bind(REVOCATION_WRITE_LOCK)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        sqlx::query(
+            "delete from revocations where kind = $1 and target = $2 \
+             and issued_before is null and expires_at <= $3",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .bind(r.revoked_at)
+        .execute(&mut *self.tx)
+        .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "insert into revocations \
+             (kind, target, issued_before, revoked_at, expires_at, reason) \
+             values ($1, $2, $3, $4, $5, $6) \
+             on conflict (kind, target) where issued_before is null do nothing returning id",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .bind(r.issued_before)
+        .bind(r.revoked_at)
+        .bind(r.expires_at)
+        .bind(r.reason.to_string())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some(id) = id {
+            self.changed = true;
+            return Ok(id);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "select id from revocations where kind = $1 and target = $2 \
+             and issued_before is null",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
     }
 
     /// Commits, and tells every node to read the records again (PostgreSQL delivers the

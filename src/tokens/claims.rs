@@ -115,6 +115,15 @@ impl Aud {
         }
     }
 
+    /// Every audience named.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        let (one, many): (Option<&String>, &[String]) = match self {
+            Self::One(one) => (Some(one), &[]),
+            Self::Many(many) => (None, many),
+        };
+        one.into_iter().chain(many).map(String::as_str)
+    }
+
     pub fn contains(&self, audience: &str) -> bool {
         match self {
             Self::One(one) => one == audience,

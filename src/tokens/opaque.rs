@@ -20,6 +20,8 @@ pub enum Kind {
     Csrf,
     /// Native SSO §3.2: shared by a vendor's apps on one device.
     DeviceSecret,
+    /// RFC 8628 §3.2: what a device polls the token endpoint with.
+    DeviceCode,
 }
 
 impl Kind {
@@ -31,6 +33,7 @@ impl Kind {
             Kind::ClientSecret => "tcs_",
             Kind::Csrf => "",
             Kind::DeviceSecret => "tds_",
+            Kind::DeviceCode => "tdc_",
         }
     }
 }

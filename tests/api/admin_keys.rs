@@ -13,6 +13,10 @@ use crate::dual;
 use crate::helpers::{Backend, TestApp, csrf_in, location, spawn_app_with};
 use crate::key_rotation::{JWKS_MAX_AGE, PUBLISH_AHEAD, configure};
 
+/// How long a next key must have been published before a promotion: `jwks_max_age`, one
+/// rescan (200 ms, counted as a second) and the clock-skew allowance.
+const PROMOTION_MARGIN: i64 = JWKS_MAX_AGE + 1 + tessera::keys::lifecycle::CLOCK_SKEW_ALLOWANCE;
+
 /// The row of `kid` on the keys page.
 fn row<'a>(html: &'a str, kid: &str) -> &'a str {
     between(html, &format!(r#"title="{kid}""#), "</tr>")
@@ -117,9 +121,10 @@ async fn an_admin_stages_promotes_and_revokes_keys_from_the_console(backend: Bac
         state_of(&page(&app, &admin, "/admin/keys").await, &next),
         "next"
     );
-    // ...allowed after, ahead of its planned time (publish_ahead).
-    app.clock.advance(JWKS_MAX_AGE + 1);
-    const { assert!(JWKS_MAX_AGE + 1 < PUBLISH_AHEAD) };
+    // ...allowed after (and a rescan and the clock-skew allowance more), ahead of its
+    // planned time (publish_ahead).
+    app.clock.advance(PROMOTION_MARGIN);
+    const { assert!(PROMOTION_MARGIN < PUBLISH_AHEAD) };
     let res = post_confirmed(&app, &admin, &promote, &csrf, &[]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let html = page(&app, &admin, "/admin/keys").await;
@@ -215,7 +220,12 @@ async fn keys_are_staged_promoted_and_revoked_through_the_api(backend: Backend) 
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let (status, _) = ops.call(Method::POST, &promote, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Review 3: published for jwks_max_age is not enough yet: the slowest node published it
+    // up to a rescan later, and clocks differ.
     app.clock.advance(JWKS_MAX_AGE);
+    let (status, body) = api.call(Method::POST, &promote, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no margin: {body}");
+    app.clock.advance(PROMOTION_MARGIN - JWKS_MAX_AGE);
     let (status, promoted) = api.call(Method::POST, &promote, None).await;
     assert_eq!(status, StatusCode::OK, "{promoted}");
     assert_eq!(promoted["action"], "key.promoted");

@@ -20,7 +20,7 @@ use crate::helpers::{Backend, PASSWORD, TestApp, http_client, spawn_app_with};
 
 const SIZES: [(&str, u32, u32); 2] = [("desktop", 1280, 800), ("phone", 390, 844)];
 
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/browser/node_modules/axe-core/axe.min.js"
@@ -66,7 +66,7 @@ async fn colour_scheme(b: &Client, scheme: &str) {
 }
 
 /// Serious or critical axe-core violations on the current page, as readable lines.
-async fn axe_violations(b: &Client, axe: &str) -> Vec<String> {
+pub(crate) async fn axe_violations(b: &Client, axe: &str) -> Vec<String> {
     b.execute(axe, vec![]).await.expect("inject axe-core");
     let found = b
         .execute_async(

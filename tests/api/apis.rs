@@ -666,14 +666,21 @@ async fn an_api_still_referenced_by_a_client_cannot_be_removed(backend: Backend)
     // An API removed between the check and the write (the foreign key) is a conflict, not a
     // 500, and the links are written all or nothing: the client keeps what it had.
     let store = &app.state.store;
-    let res = store
-        .replace_client_apis(
-            &svc.id,
+    let mut change = store
+        .begin_client_apis_change(&svc.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let res = change
+        .replace(
+            store,
             &[BILLING.into(), "https://gone.example.com".into()],
             &[],
             &[],
+            app.clock.now(),
         )
         .await;
+    drop(change);
     assert!(
         matches!(res, Err(tessera::store::StoreError::Conflict(_))),
         "{res:?}"

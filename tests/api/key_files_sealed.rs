@@ -4,6 +4,7 @@
 //! an error that names the file and never shows the passphrase.
 
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -22,6 +23,7 @@ const PASSPHRASE: &str = "correct horse battery staple of keys";
 fn passphrase_file(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("passphrase");
     std::fs::write(&path, format!("{text}\n")).expect("write the passphrase");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     path
 }
 
@@ -68,7 +70,7 @@ async fn key_files_are_encrypted_at_rest_with_the_passphrase_and_plain_ones_keep
         &app.state.store,
         &app.state.settings,
         SigningAlg::Rs256,
-        app.clock.now(),
+        &app.clock,
     )
     .await
     .expect("rotate");
@@ -240,7 +242,72 @@ async fn a_wrong_or_missing_passphrase_stops_the_start_naming_the_file_not_the_p
     assert!(err.contains("is empty"), "{err}");
 }
 
+/// A key file that names the costly key derivation an attacker (or a corruption) chose: the
+/// encrypted bytes are never reached, as the parameters are refused first.
+fn crafted(dir: &Path, name: &str, params: pkcs8::pkcs5::pbes2::Parameters<'_>) -> PathBuf {
+    use pkcs8::der::Encode;
+    let garbage = [0u8; 64];
+    let info = pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: pkcs8::pkcs5::EncryptionScheme::Pbes2(params),
+        encrypted_data: &garbage,
+    };
+    let der = info.to_der().expect("der");
+    let path = dir.join(name);
+    let text = pem::encode(&pem::Pem::new("ENCRYPTED PRIVATE KEY", der));
+    std::fs::write(&path, text).expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+/// Review 3, finding 7: decryption followed the file's KDF parameters, so one planted key
+/// file asking for 100,000,000 PBKDF2 iterations (a minute of CPU at every scan) or a gigabyte of
+/// scrypt memory stalled or killed the node. Both are refused at once with an error naming the
+/// file. Finding 10b: a passphrase file readable by group or others is refused too.
+async fn a_key_file_asking_for_a_costly_key_derivation_or_a_loose_passphrase_file_is_refused(
+    backend: Backend,
+) {
+    use pkcs8::pkcs5::pbes2;
+    let secrets = tempfile::tempdir().expect("secrets");
+    let good = passphrase_file(secrets.path(), PASSPHRASE);
+    let salt = [7u8; 16];
+    let iv = [9u8; 16];
+    let db = TestDb::new(backend).await;
+
+    let keys = tempfile::tempdir().expect("keys");
+    let costly = crafted(
+        keys.path(),
+        "000000000001-rs256.pem",
+        pbes2::Parameters::pbkdf2_sha256_aes256cbc(100_000_000, &salt, &iv).expect("params"),
+    );
+    let start = std::time::Instant::now();
+    let err = start_error(&db, keys.path(), Some(good.clone())).await;
+    assert!(start.elapsed() < Duration::from_secs(10), "it tried");
+    assert!(err.contains(&costly.display().to_string()), "{err}");
+    assert!(err.contains("iteration count"), "{err}");
+
+    let keys = tempfile::tempdir().expect("keys");
+    let scrypt = pkcs8::pkcs5::scrypt::Params::new(30, 8, 1, 32).expect("scrypt params");
+    let costly = crafted(
+        keys.path(),
+        "000000000001-rs256.pem",
+        pbes2::Parameters::scrypt_aes256cbc(scrypt, &salt, &iv).expect("params"),
+    );
+    let err = start_error(&db, keys.path(), Some(good.clone())).await;
+    assert!(err.contains(&costly.display().to_string()), "{err}");
+    assert!(err.contains("scrypt"), "{err}");
+
+    let keys = tempfile::tempdir().expect("keys");
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let err = start_error(&db, keys.path(), Some(good.clone())).await;
+    assert!(
+        err.contains(&good.display().to_string()) && err.contains("chmod 600"),
+        "{err}"
+    );
+    assert!(!err.contains(PASSPHRASE), "{err}");
+}
+
 dual!(
+    a_key_file_asking_for_a_costly_key_derivation_or_a_loose_passphrase_file_is_refused,
     key_files_are_encrypted_at_rest_with_the_passphrase_and_plain_ones_keep_working,
     a_wrong_or_missing_passphrase_stops_the_start_naming_the_file_not_the_passphrase
 );

@@ -25,7 +25,7 @@ pub(crate) const PUBLISH_AHEAD: i64 = 120;
 /// The longest life of what a key signs: access tokens (capped at 1h), ID tokens kept as
 /// `id_token_hint` (as long as a session: `session_ttl`, 1h here), logout tokens (2 min);
 /// plus the JWKS max-age.
-const RETIRE_WINDOW: i64 = 3600 + JWKS_MAX_AGE;
+pub(crate) const RETIRE_WINDOW: i64 = 3600 + JWKS_MAX_AGE;
 
 pub(crate) fn configure(s: &mut Settings) {
     s.jwks_max_age = Duration::from_secs(JWKS_MAX_AGE as u64);
@@ -77,11 +77,11 @@ impl Deployment {
     }
 
     /// `tessera ARGS` with the nodes' database, keys directory and key settings.
-    fn cli(&self, args: &[&str]) -> Output {
+    pub(crate) fn cli(&self, args: &[&str]) -> Output {
         self.cli_command(args).output().expect("run tessera")
     }
 
-    fn cli_command(&self, args: &[&str]) -> Command {
+    pub(crate) fn cli_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tessera"));
         cmd.env_clear()
             .current_dir(self.app.keys_dir.parent().expect("a parent"))
@@ -334,7 +334,7 @@ async fn revoking_a_key_withdraws_it_and_its_tokens_on_every_node_within_a_secon
         assert_eq!(userinfo_status(node, &leaked.user).await, StatusCode::OK);
     }
 
-    let revoked = d.cli_json(&["keys", "revoke", &kid, "--json"]);
+    let revoked = d.cli_json(&["keys", "revoke", "--json", "--", &kid]);
     let start = Instant::now();
     assert_eq!(revoked["was"], "active");
     let successor = revoked["successor"]
@@ -395,7 +395,7 @@ async fn revoking_a_key_withdraws_it_and_its_tokens_on_every_node_within_a_secon
     assert_eq!(pem_kids, 1);
 
     // Asking again changes nothing.
-    let again = d.cli_json(&["keys", "revoke", &kid, "--json"]);
+    let again = d.cli_json(&["keys", "revoke", "--json", "--", &kid]);
     assert_eq!(again["was"], "revoked");
     assert_eq!(again["revocation_id"], revoked["revocation_id"]);
 }
@@ -407,7 +407,7 @@ async fn revoking_the_next_key_calls_the_rotation_off(backend: Backend) {
     let old = kid_of(&d.app.access_token(&p.service).await);
     let staged = d.cli_json(&["keys", "rotate", "--json"]);
     let next = staged["kid"].as_str().expect("kid");
-    let revoked = d.cli_json(&["keys", "revoke", next, "--json"]);
+    let revoked = d.cli_json(&["keys", "revoke", "--json", "--", next]);
     assert_eq!(revoked["was"], "next");
     assert!(revoked["successor"].is_null());
     for node in d.nodes() {
@@ -622,7 +622,7 @@ async fn a_node_on_an_empty_mount_or_a_planted_key_file_changes_nothing(backend:
             .access_token(&d.app.create_service_client("api").await)
             .await,
     );
-    let out = d.cli(&["keys", "revoke", &active]);
+    let out = d.cli(&["keys", "revoke", "--", &active]);
     assert!(
         out.status.success(),
         "{}",
@@ -684,7 +684,7 @@ async fn revoking_a_key_sets_aside_every_file_that_holds_it(backend: Backend) {
         d.app.keys_dir.join("backup-copy.pem"),
     )
     .expect("copy");
-    let revoked = d.cli_json(&["keys", "revoke", &kid, "--json"]);
+    let revoked = d.cli_json(&["keys", "revoke", "--json", "--", &kid]);
     assert_eq!(revoked["was"], "active");
     let names: Vec<String> = std::fs::read_dir(&d.app.keys_dir)
         .expect("dir")
@@ -738,7 +738,7 @@ async fn a_node_without_the_successors_file_drops_the_revoked_key_and_signs_noth
     assert!(active.contains(&leaked), "{active:?}");
     let mut successors = Vec::new();
     for kid in &active {
-        let args = ["keys", "revoke", kid, "--json"];
+        let args = ["keys", "revoke", "--json", "--", kid];
         let out = d
             .cli_command(&args)
             .env("TESSERA_KEYS_DIR", elsewhere.path())

@@ -304,6 +304,7 @@ async fn the_purge_deletes_dead_rows_and_keeps_live_ones(backend: Backend) {
         outcome,
         Outcome::Ran(Purged {
             authorization_codes: 2,
+            device_codes: 0,
             sessions: 1,
             session_clients: 2,
             refresh_tokens: 1,

@@ -288,7 +288,7 @@ async fn an_openidconnect_relying_party_that_caches_the_jwks_follows_rotation_an
         &app.state.store,
         settings,
         tessera::keys::SigningAlg::Rs256,
-        now(),
+        &app.clock,
     )
     .await
     .expect("rotate");
@@ -323,9 +323,10 @@ async fn an_openidconnect_relying_party_that_caches_the_jwks_follows_rotation_an
     );
 
     // A leak: the active key is revoked, a new one signs at once, unknown to the copy.
-    let revoked = tessera::keys::manage::revoke(&app.state.store, settings, &staged.kid, now())
-        .await
-        .expect("revoke");
+    let revoked =
+        tessera::keys::manage::revoke(&app.state.store, settings, &staged.kid, &app.clock)
+            .await
+            .expect("revoke");
     let successor = revoked.successor.expect("a successor");
     for node in d.nodes() {
         assert!(published_within(node, &staged.kid, false, Duration::from_secs(10)).await);

@@ -27,13 +27,13 @@ const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
 /// The mobile shape: a public app (PKCE, private-use redirect) with a token for ORDERS, the
 /// orders backend (serves ORDERS, may exchange into BILLING), alice's browser.
-struct World {
-    app: TestApp,
-    native: TestClient,
-    backend: TestClient,
-    browser: reqwest::Client,
+pub(crate) struct World {
+    pub(crate) app: TestApp,
+    pub(crate) native: TestClient,
+    pub(crate) backend: TestClient,
+    pub(crate) browser: reqwest::Client,
     /// alice's token for ORDERS, issued to `native`.
-    subject: String,
+    pub(crate) subject: String,
     /// `native`'s refresh token, when `offline_access` was asked for.
     refresh: Option<String>,
 }
@@ -50,7 +50,7 @@ async fn service(app: &TestApp, name: &str, scope: &str) -> TestClient {
     .await
 }
 
-async fn world(backend: Backend) -> World {
+pub(crate) async fn world(backend: Backend) -> World {
     world_with(backend, "openid orders.read").await
 }
 
@@ -93,7 +93,7 @@ async fn world_with(backend: Backend, scope: &str) -> World {
 
 /// `POST /token` token exchange by `c` (Basic for a confidential client, `client_id` for a
 /// public one) with an access token as subject, `actor` as actor token, and `extra`.
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     c: &TestClient,
     subject: &str,
@@ -119,7 +119,11 @@ async fn exchange(
 }
 
 /// The backend's own exchange into BILLING, with its client_credentials token as actor.
-async fn delegate(w: &World, subject: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn delegate(
+    w: &World,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let actor = w.app.access_token(&w.backend).await;
     let mut form = vec![("audience", BILLING)];
     form.extend_from_slice(extra);
@@ -1107,7 +1111,7 @@ async fn an_exchange_no_key_can_sign_for_is_temporarily_unavailable(backend: Bac
     }
     let mut settings = (*w.app.state.settings).clone();
     settings.keys_dir = elsewhere.path().to_path_buf();
-    tessera::keys::manage::revoke(&w.app.state.store, &settings, &kid, w.app.clock.now())
+    tessera::keys::manage::revoke(&w.app.state.store, &settings, &kid, &w.app.clock)
         .await
         .expect("revoke the EdDSA key");
     assert!(published_within(&w.app, &kid, false, Duration::from_secs(10)).await);

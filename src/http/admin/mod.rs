@@ -316,6 +316,7 @@ pub fn service(state: &AppState) -> Admin<'_> {
         limits: &state.login_limits,
         clock: &state.clock,
         policy: Policy::from_settings(&state.settings),
+        issuer: state.settings.issuer(),
     }
 }
 

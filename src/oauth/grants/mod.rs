@@ -3,6 +3,7 @@
 pub mod alive;
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod family;
 pub mod refresh_token;
 pub mod token_exchange;

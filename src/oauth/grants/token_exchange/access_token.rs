@@ -34,7 +34,6 @@ use std::time::Duration;
 use super::{ExchangeRequest, TokenType};
 use crate::oauth::client::{Client, ClientType, GrantType};
 use crate::oauth::error::OAuthError;
-use crate::oauth::grants::alive;
 use crate::oauth::grants::authorization_code::secs;
 use crate::oauth::resource::{Audience, Resource};
 use crate::oauth::resources;
@@ -62,14 +61,6 @@ fn bad_actor() -> OAuthError {
         "the actor_token must be a valid client_credentials access token of the requesting \
          client (RFC 8693 §2.2.2)",
     )
-}
-
-/// Store failures keep their own answer (503 or 500); every refusal of the subject is one.
-fn subject_refused(e: OAuthError) -> OAuthError {
-    match e {
-        OAuthError::TemporarilyUnavailable | OAuthError::ServerError(_) => e,
-        _ => bad_subject(),
-    }
 }
 
 pub async fn exchange(
@@ -385,18 +376,18 @@ async fn live_subject(
     let Some(fam) = subject.fam.as_deref() else {
         return Err(bad_subject());
     };
-    alive::live_user(
-        ctx,
-        GrantOrigin {
-            sub: &subject.sub,
-            client_id: &subject.client_id,
-            sid: subject.sid.as_deref(),
-            family: Some(fam),
-            issued_at: subject.iat,
-        },
-    )
-    .await
-    .map_err(subject_refused)?;
+    // Whether the user is still live (enabled, password unchanged) is judged as for any
+    // access token: disabling the user or changing the password writes a `user` entry that
+    // outlives every token issued before it. No user read: DESIGN §6.
+    if ctx.revocations.revokes_grant(&GrantOrigin {
+        sub: &subject.sub,
+        client_id: &subject.client_id,
+        sid: subject.sid.as_deref(),
+        family: Some(fam),
+        issued_at: subject.iat,
+    }) {
+        return Err(bad_subject());
+    }
     ctx.store
         .family(fam)
         .await?
