@@ -190,7 +190,45 @@ dual!(
     userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_ath,
     a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key,
     discovery_advertises_the_proof_algorithms,
+    the_admin_api_refuses_a_bound_token_sent_as_bearer,
 );
+
+/// The `WWW-Authenticate` challenges of a response, joined.
+fn challenges(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("WWW-Authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// §7.2: a DPoP-bound access token MUST NOT be accepted as a bearer token: the admin API
+/// refuses a bound `tessera:admin` token sent as `Bearer` (401, a DPoP challenge naming
+/// `invalid_token`), while the same client's unbound token opens it.
+async fn the_admin_api_refuses_a_bound_token_sent_as_bearer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ops = app.create_service_client("tessera:admin").await;
+    let key = DpopKey::es256();
+    let body = ok(client_credentials(&app, &ops, Some(&key.token_proof(&app))).await).await;
+    let bound = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_claims(&bound)["cnf"]["jkt"], key.jkt.as_str());
+    let unbound = app.access_token(&ops).await;
+    let get = |token: &str| {
+        app.client
+            .get(app.url("/admin/api/v1/clients"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(get(&unbound).await.unwrap().status(), 200);
+    let res = get(&bound).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let c = challenges(&res);
+    assert!(c.starts_with("DPoP "), "{c}");
+    assert!(c.contains(r#"error="invalid_token""#), "{c}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+}
 
 /// §5, §6.1: a valid proof makes the token `token_type: DPoP` with `cnf.jkt`, the RFC 7638
 /// thumbprint of the proof's key (ES256 and EdDSA both); §6.2: introspection returns `cnf`.
