@@ -191,7 +191,124 @@ dual!(
     a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key,
     discovery_advertises_the_proof_algorithms,
     the_admin_api_refuses_a_bound_token_sent_as_bearer,
+    userinfo_remembers_only_proofs_that_fit_the_token,
 );
+
+/// §7.1, §11.1: /userinfo checks the token and that the proof is of the token's key before it
+/// records the proof: a proof of another key, or one sent with an unbound token under the DPoP
+/// scheme, is refused and takes no room in the replay store. A proof without `ath` (§4.3
+/// point 12) or with another method's `htm` (point 5) is refused.
+async fn userinfo_remembers_only_proofs_that_fit_the_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = public_app(&app).await;
+    let key = DpopKey::es256();
+    let (code, verifier) = code_for(&app, &client, &[]).await;
+    let body = ok(redeem(
+        &app,
+        &client,
+        &code,
+        &verifier,
+        Some(&key.token_proof(&app)),
+    )
+    .await)
+    .await;
+    let bound = body["access_token"].as_str().unwrap().to_string();
+    let (code, verifier) = code_for(&app, &client, &[]).await;
+    let body = ok(redeem(&app, &client, &code, &verifier, None).await).await;
+    let unbound = body["access_token"].as_str().unwrap().to_string();
+    let send = |token: &str, proof: String| {
+        app.client
+            .get(app.url("/userinfo"))
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    // Whether the store still takes the proof as new, i.e. it was never recorded.
+    let unrecorded = |signer: &DpopKey, claims: &Value| {
+        let hash = tessera::tokens::opaque::hash(&format!(
+            "{}.{}",
+            signer.jkt,
+            claims["jti"].as_str().unwrap()
+        ));
+        let store = app.state.store.clone();
+        let now = app.clock.now();
+        async move {
+            store
+                .record_dpop_proof(&hash, now + 600, now)
+                .await
+                .unwrap()
+        }
+    };
+    let proof_claims = |token: &str| {
+        let mut claims = DpopKey::claims(&app, "GET", &app.url("/userinfo"));
+        claims["ath"] = json!(ath(token));
+        claims
+    };
+
+    let thief = DpopKey::es256();
+    let claims = proof_claims(&bound);
+    let res = send(&bound, thief.sign(&thief.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_token""#),
+        "{}",
+        challenges(&res)
+    );
+    assert!(
+        unrecorded(&thief, &claims).await,
+        "a proof of another key was recorded"
+    );
+
+    let claims = proof_claims(&unbound);
+    let res = send(&unbound, key.sign(&key.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_token""#),
+        "{}",
+        challenges(&res)
+    );
+    assert!(
+        unrecorded(&key, &claims).await,
+        "a proof with an unbound token was recorded"
+    );
+
+    // §4.3 point 12: at a resource, `ath` is required.
+    let mut claims = proof_claims(&bound);
+    claims.as_object_mut().unwrap().remove("ath");
+    let res = send(&bound, key.sign(&key.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_dpop_proof""#),
+        "{}",
+        challenges(&res)
+    );
+    // §4.3 point 5: a proof for GET does not do for a POST.
+    let res = app
+        .client
+        .post(app.url("/userinfo"))
+        .header("Authorization", format!("DPoP {bound}"))
+        .header("DPoP", key.sign(&key.header(), &proof_claims(&bound)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_dpop_proof""#),
+        "{}",
+        challenges(&res)
+    );
+    // The right proof still works.
+    let res = send(&bound, key.userinfo_proof(&app, &bound))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
 
 /// The `WWW-Authenticate` challenges of a response, joined.
 fn challenges(res: &reqwest::Response) -> String {
@@ -773,6 +890,8 @@ async fn a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key(backend
     .await;
     let subject = body["access_token"].as_str().unwrap().to_string();
     assert_eq!(jwt_claims(&subject)["cnf"]["jkt"], key.jkt.as_str());
+    let subject_token = subject.clone();
+    let p2 = pkce();
 
     let actor = app.access_token(&backend_client).await;
     let form = [
@@ -801,6 +920,77 @@ async fn a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key(backend
         jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt.as_str()
     );
+
+    // A bound actor token needs a proof of its key too (RFC 9449 §6, RFC 8693 §2.2.2).
+    let backend_key = DpopKey::es256();
+    let body =
+        ok(client_credentials(&app, &backend_client, Some(&backend_key.token_proof(&app))).await)
+            .await;
+    let bound_actor = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        jwt_claims(&bound_actor)["cnf"]["jkt"],
+        backend_key.jkt.as_str()
+    );
+    let to = location(
+        &app.browse(
+            &http_client(),
+            &authorize_url(
+                &app,
+                &params(&native, NATIVE_CB, &p2, "openid orders.read", &[ORDERS]),
+            ),
+            ALICE,
+        )
+        .await,
+    );
+    let body = ok(redeem(&app, &native, &code_of(&to), &p2.verifier, None).await).await;
+    let unbound = body["access_token"].as_str().unwrap().to_string();
+    let form = |subject: &'static str| {
+        let subject = if subject == "bound" {
+            &subject_token
+        } else {
+            &unbound
+        };
+        vec![
+            ("grant_type", EXCHANGE.to_string()),
+            ("subject_token", subject.clone()),
+            ("subject_token_type", ACCESS.to_string()),
+            ("actor_token", bound_actor.clone()),
+            ("actor_token_type", ACCESS.to_string()),
+            ("audience", BILLING.to_string()),
+        ]
+    };
+    let send = |subject: &'static str, proof: Option<String>| {
+        let form = form(subject);
+        let backend_client = &backend_client;
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token_with(app, backend_client, &form, proof.as_deref()).await
+        }
+    };
+    let why = refused(send("unbound", None).await, "invalid_request").await;
+    assert!(why.contains("actor_token"), "{why}");
+    refused(
+        send("unbound", Some(thief.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
+    let body = ok(send("unbound", Some(backend_key.token_proof(&app))).await).await;
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        backend_key.jkt.as_str()
+    );
+    // Subject and actor bound to different keys: one proof cannot prove both.
+    refused(
+        send("bound", Some(key.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
+    refused(
+        send("bound", Some(backend_key.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
 }
 
 /// §5.1: `dpop_signing_alg_values_supported`.
