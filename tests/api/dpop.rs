@@ -454,6 +454,35 @@ async fn every_check_of_section_4_3_refuses_a_bad_proof(backend: Backend) {
         let why = refused(res, "invalid_dpop_proof").await;
         assert!(!why.is_empty(), "{check}");
     }
+    // §4.3 (7): an RSA key of 2048 to 4096 bits, its modulus without a leading zero octet
+    // (RFC 7518 §6.3.1.1). Checked before the signature, so a dummy one will do.
+    let rsa = |modulus: Vec<u8>| {
+        let header = json!({
+            "typ": "dpop+jwt",
+            "alg": "RS256",
+            "jwk": {"kty": "RSA", "e": "AQAB", "n": URL_SAFE_NO_PAD.encode(modulus)},
+        });
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good()).unwrap()),
+            URL_SAFE_NO_PAD.encode([1u8; 256]),
+        )
+    };
+    let mut padded = vec![0u8];
+    padded.extend([0x80u8; 256]);
+    for (modulus, named) in [
+        (vec![0x80u8; 255], "shorter than 2048 bits"),
+        (vec![0x80u8; 513], "longer than 4096 bits"),
+        (padded, "leading zero"),
+    ] {
+        let why = refused(
+            client_credentials(&app, &service, Some(&rsa(modulus))).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        assert!(why.contains(named), "{named}: {why}");
+    }
     // §4.3 (11) with the configured skew: 5 s ahead and 60 s old are still fine.
     for iat in [now + 5, now - 60] {
         let proof = with("iat", json!(iat));
@@ -734,6 +763,59 @@ async fn a_code_bound_with_dpop_jkt_needs_a_proof_of_that_key(backend: Backend) 
     .await)
     .await;
     assert_eq!(body["token_type"], "DPoP");
+    let issued = body["access_token"].as_str().unwrap().to_string();
+    let rs = app.create_resource_server_client().await;
+
+    // RFC 6749 §4.1.2 with RFC 9449 §10: replaying the used code without its key's proof (or
+    // with another key's) is refused and revokes nothing; only the key holder's replay does.
+    refused(
+        redeem(&app, &client, &code, &verifier, None).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            &verifier,
+            Some(&other.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            "wrong-verifier-wrong-verifier-wrong-verifier",
+            Some(&key.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    let answer = app.introspect(&rs, &issued).await;
+    assert_eq!(
+        answer["active"], true,
+        "a replay without the key revoked: {answer}"
+    );
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            &verifier,
+            Some(&key.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    let answer = app.introspect(&rs, &issued).await;
+    assert_eq!(answer["active"], false, "{answer}");
 
     // A malformed dpop_jkt is refused at /authorize (sent to the client as invalid_request).
     let p = pkce();
