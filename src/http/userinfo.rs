@@ -83,6 +83,10 @@ pub async fn userinfo(
             ));
         }
         (true, Some(cnf)) => {
+            state
+                .userinfo_dpop_rate_limit
+                .check(&cnf.jkt, now)
+                .map_err(|_| BearerError::Unavailable)?;
             let proof = super::dpop::proof(&req)
                 .map_err(|e| BearerError::InvalidDpopProof(e.description().into()))?
                 .ok_or(BearerError::InvalidDpopProof(

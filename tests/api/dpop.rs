@@ -192,7 +192,53 @@ dual!(
     discovery_advertises_the_proof_algorithms,
     the_admin_api_refuses_a_bound_token_sent_as_bearer,
     userinfo_remembers_only_proofs_that_fit_the_token,
+    userinfo_proofs_are_rate_limited_per_key,
 );
+
+/// A public app for alice, its DPoP key, and an access token bound to that key.
+async fn bound_token(app: &TestApp) -> (TestClient, DpopKey, String) {
+    let client = public_app(app).await;
+    let key = DpopKey::es256();
+    let (code, verifier) = code_for(app, &client, &[]).await;
+    let body = ok(redeem(app, &client, &code, &verifier, Some(&key.token_proof(app))).await).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    (client, key, token)
+}
+
+/// §11.1: each proof /userinfo accepts is remembered, so their number per key is limited
+/// (`token_rate_limit_per_client` a second): over it, 503 `temporarily_unavailable`, and the
+/// next second it works again.
+async fn userinfo_proofs_are_rate_limited_per_key(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.token_rate_limit_per_client = 3).await;
+    let (_, key, token) = bound_token(&app).await;
+    let send = || {
+        app.client
+            .get(app.url("/userinfo"))
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", key.userinfo_proof(&app, &token))
+            .send()
+    };
+    // A burst of 10: at most 3 a second pass (at most two seconds can be spanned).
+    let responses = futures_util::future::join_all((0..10).map(|_| send())).await;
+    let statuses: Vec<u16> = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!((3..=6).contains(&passed), "{statuses:?}");
+    let refused = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap())
+        .find(|r| r.status() == 503)
+        .expect("a refusal");
+    assert!(
+        challenges(refused).contains("temporarily_unavailable"),
+        "{}",
+        challenges(refused)
+    );
+    app.clock.advance(2);
+    assert_eq!(send().await.unwrap().status(), 200);
+}
 
 /// §7.1, §11.1: /userinfo checks the token and that the proof is of the token's key before it
 /// records the proof: a proof of another key, or one sent with an unbound token under the DPoP
@@ -200,19 +246,7 @@ dual!(
 /// point 12) or with another method's `htm` (point 5) is refused.
 async fn userinfo_remembers_only_proofs_that_fit_the_token(backend: Backend) {
     let app = spawn_app(backend).await;
-    let client = public_app(&app).await;
-    let key = DpopKey::es256();
-    let (code, verifier) = code_for(&app, &client, &[]).await;
-    let body = ok(redeem(
-        &app,
-        &client,
-        &code,
-        &verifier,
-        Some(&key.token_proof(&app)),
-    )
-    .await)
-    .await;
-    let bound = body["access_token"].as_str().unwrap().to_string();
+    let (client, key, bound) = bound_token(&app).await;
     let (code, verifier) = code_for(&app, &client, &[]).await;
     let body = ok(redeem(&app, &client, &code, &verifier, None).await).await;
     let unbound = body["access_token"].as_str().unwrap().to_string();
