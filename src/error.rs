@@ -287,7 +287,7 @@ impl ResponseError for crate::admin::api::ApiError {
     fn status_code(&self) -> StatusCode {
         use crate::admin::api::ApiError as E;
         match self {
-            E::Unauthenticated | E::InvalidToken => StatusCode::UNAUTHORIZED,
+            E::Unauthenticated | E::InvalidToken | E::DpopBound => StatusCode::UNAUTHORIZED,
             E::InsufficientScope | E::Forbidden(_) | E::ForbiddenBecause(_) => {
                 StatusCode::FORBIDDEN
             }
@@ -314,6 +314,16 @@ impl ResponseError for crate::admin::api::ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"tessera\", error=\"invalid_token\""),
                 ));
+            }
+            // RFC 9449 §7.2: the challenge names the DPoP scheme, as /userinfo's does.
+            E::DpopBound => {
+                let challenge = format!(
+                    "DPoP algs=\"{}\", error=\"invalid_token\", error_description=\"the access token is DPoP-bound\"",
+                    crate::oauth::dpop::ALGS.join(" ")
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    res.insert_header((header::WWW_AUTHENTICATE, value));
+                }
             }
             E::InsufficientScope => {
                 res.insert_header((

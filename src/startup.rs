@@ -45,6 +45,9 @@ pub struct AppState {
     /// This node's counts for the console's charts, written by `activity::Recorder`.
     pub activity: Arc<activity::Activity>,
     pub token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
+    /// DPoP proofs at /userinfo, per proof key (`token_rate_limit_per_client` a second): a
+    /// bound token's holder cannot flood the replay store.
+    pub userinfo_dpop_rate_limit: crate::oauth::rate_limit::ClientRateLimiter,
     /// DPoP (RFC 9449): proof window, nonces, the endpoint URLs proofs must name.
     pub dpop: Arc<crate::oauth::dpop::Dpop>,
 }
@@ -202,6 +205,9 @@ impl Application {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             activity: Arc::default(),
             token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
+                settings.token_rate_limit_per_client,
+            ),
+            userinfo_dpop_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
                 settings.token_rate_limit_per_client,
             ),
             settings: Arc::new(settings),

@@ -20,6 +20,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the access token is invalid or expired")]
     InvalidToken,
+    /// RFC 9449 §7.2: a DPoP-bound token presented as a bearer token.
+    #[error("the access token is DPoP-bound and the admin API takes only bearer tokens")]
+    DpopBound,
     #[error("the token lacks the tessera:admin scope")]
     InsufficientScope,
     #[error("{0}")]
@@ -70,7 +73,7 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             ApiError::Unauthenticated => ErrorCode::Unauthenticated,
-            ApiError::InvalidToken => ErrorCode::InvalidToken,
+            ApiError::InvalidToken | ApiError::DpopBound => ErrorCode::InvalidToken,
             ApiError::InsufficientScope => ErrorCode::InsufficientScope,
             ApiError::Forbidden(_) | ApiError::ForbiddenBecause(_) => ErrorCode::Forbidden,
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,

@@ -75,7 +75,18 @@ pub async fn userinfo(
                 "the access token is DPoP-bound: send it with the DPoP scheme and a proof",
             ));
         }
-        (true, cnf) => {
+        // §7.1: the proof's key must be the one the token is bound to; an unbound token has
+        // none, so it is refused before any proof is looked at.
+        (true, None) => {
+            return Err(BearerError::DpopInvalidToken(
+                "the access token is not DPoP-bound: send it as a Bearer token",
+            ));
+        }
+        (true, Some(cnf)) => {
+            state
+                .userinfo_dpop_rate_limit
+                .check(&cnf.jkt, now)
+                .map_err(|_| BearerError::Unavailable)?;
             let proof = super::dpop::proof(&req)
                 .map_err(|e| BearerError::InvalidDpopProof(e.description().into()))?
                 .ok_or(BearerError::InvalidDpopProof(
@@ -86,25 +97,19 @@ pub async fn userinfo(
                 htu: state.dpop.userinfo_url(),
                 access_token: Some(token),
             };
-            // Checked after the token, so that only a holder of a valid token can make us
-            // remember a proof.
-            let proof = state
+            // Checked after the token and its key, so that only the holder of a valid bound
+            // token's key can make us remember a proof.
+            state
                 .dpop
-                .check(&state.store, &proof, &expected, false, now)
+                .check_bound(&state.store, &proof, &expected, false, Some(&cnf.jkt), now)
                 .await
                 .map_err(|e| match e {
                     DpopError::Invalid(why) => BearerError::InvalidDpopProof(why),
+                    DpopError::WrongKey => BearerError::DpopInvalidToken(
+                        "the access token is not bound to the DPoP proof's key",
+                    ),
                     DpopError::UseNonce(_) | DpopError::Store(_) => BearerError::Unavailable,
                 })?;
-            // §7.1: the proof's key must be the one the token is bound to.
-            if !cnf
-                .as_ref()
-                .is_some_and(|c| crate::tokens::opaque::ct_eq(&c.jkt, &proof.jkt))
-            {
-                return Err(BearerError::DpopInvalidToken(
-                    "the access token is not bound to the DPoP proof's key",
-                ));
-            }
         }
     }
     let scope = Scope::parse(&claims.scope).unwrap_or_else(|_| Scope::empty());

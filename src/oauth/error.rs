@@ -117,6 +117,9 @@ impl From<crate::oauth::dpop::DpopError> for OAuthError {
         use crate::oauth::dpop::DpopError as E;
         match e {
             E::Invalid(why) => Self::InvalidDpopProof(why),
+            E::WrongKey => {
+                Self::InvalidDpopProof("the DPoP proof is not of the expected key".into())
+            }
             E::UseNonce(nonce) => Self::UseDpopNonce(nonce),
             E::Store(e) => e.into(),
         }

@@ -6,33 +6,61 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 
-/// Proofs seen by this node, for SQLite. Bounded by what can pass verification in one
-/// validity window; expired entries are dropped as new ones arrive.
-#[derive(Debug, Default)]
+/// Proofs seen by this node, for SQLite: at most `cap` within their window. When that many
+/// are live a new proof is refused (503, fail closed) rather than forgotten or let through:
+/// memory stays bounded whatever the traffic.
+#[derive(Debug)]
 pub(super) struct SeenProofs {
-    seen: Mutex<HashMap<String, UnixTime>>,
+    seen: Mutex<HashMap<[u8; 32], UnixTime>>,
+    cap: usize,
 }
 
+/// About 6 MB of entries; far above what the rate limits let through in one proof window.
+const MAX_SEEN_PROOFS: usize = 100_000;
+
+impl Default for SeenProofs {
+    fn default() -> Self {
+        Self::with_cap(MAX_SEEN_PROOFS)
+    }
+}
+
+/// The memory is full of proofs still within their window.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Full;
+
 impl SeenProofs {
-    fn first_use(&self, proof_hash: &str, expires_at: UnixTime, now: UnixTime) -> bool {
-        let Ok(mut seen) = self.seen.lock() else {
-            return false;
-        };
-        // Amortised clean-up: a sweep only when the map has doubled since the last one would
-        // be cheaper, but the map only holds a window's worth of proofs.
-        if seen.len() >= 1024 && seen.len().is_power_of_two() {
+    pub(super) fn with_cap(cap: usize) -> Self {
+        Self {
+            seen: Mutex::new(HashMap::new()),
+            cap,
+        }
+    }
+
+    fn first_use(
+        &self,
+        proof_hash: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> Result<bool, Full> {
+        let key: [u8; 32] = Sha256::digest(proof_hash.as_bytes()).into();
+        // A panic while holding the lock leaves the map as it was between two whole inserts.
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Amortised clean-up, and always before refusing for want of room.
+        if seen.len() >= self.cap || (seen.len() >= 1024 && seen.len().is_power_of_two()) {
             seen.retain(|_, exp| *exp > now);
         }
-        match seen.get(proof_hash) {
-            Some(exp) if *exp > now => false,
+        match seen.get(&key) {
+            Some(exp) if *exp > now => Ok(false),
+            _ if seen.len() >= self.cap && !seen.contains_key(&key) => Err(Full),
             _ => {
-                seen.insert(proof_hash.to_string(), expires_at);
-                true
+                seen.insert(key, expires_at);
+                Ok(true)
             }
         }
     }
@@ -50,7 +78,14 @@ impl Store {
         now: UnixTime,
     ) -> Result<bool, StoreError> {
         if self.backend == Backend::Sqlite {
-            return Ok(self.seen_proofs.first_use(proof_hash, expires_at, now));
+            return self
+                .seen_proofs
+                .first_use(proof_hash, expires_at, now)
+                .map_err(|Full| {
+                    StoreError::Unavailable(sqlx::Error::Protocol(
+                        "the DPoP replay memory is full".into(),
+                    ))
+                });
         }
         // An expired row not purged yet is taken over, never read as a replay.
         let done = sqlx::query(
@@ -107,4 +142,20 @@ impl Store {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_memory_refuses_new_proofs_until_one_expires() {
+        let seen = SeenProofs::with_cap(2);
+        assert_eq!(seen.first_use("a", 10, 0), Ok(true));
+        assert_eq!(seen.first_use("b", 20, 0), Ok(true));
+        assert_eq!(seen.first_use("a", 10, 1), Ok(false));
+        assert_eq!(seen.first_use("c", 10, 1), Err(Full));
+        assert_eq!(seen.first_use("c", 30, 10), Ok(true));
+        assert_eq!(seen.first_use("c", 30, 11), Ok(false));
+    }
 }

@@ -190,7 +190,196 @@ dual!(
     userinfo_takes_a_bound_token_only_with_the_dpop_scheme_and_ath,
     a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key,
     discovery_advertises_the_proof_algorithms,
+    the_admin_api_refuses_a_bound_token_sent_as_bearer,
+    userinfo_remembers_only_proofs_that_fit_the_token,
+    userinfo_proofs_are_rate_limited_per_key,
 );
+
+/// A public app for alice, its DPoP key, and an access token bound to that key.
+async fn bound_token(app: &TestApp) -> (TestClient, DpopKey, String) {
+    let client = public_app(app).await;
+    let key = DpopKey::es256();
+    let (code, verifier) = code_for(app, &client, &[]).await;
+    let body = ok(redeem(app, &client, &code, &verifier, Some(&key.token_proof(app))).await).await;
+    let token = body["access_token"].as_str().unwrap().to_string();
+    (client, key, token)
+}
+
+/// §11.1: each proof /userinfo accepts is remembered, so their number per key is limited
+/// (`token_rate_limit_per_client` a second): over it, 503 `temporarily_unavailable`, and the
+/// next second it works again.
+async fn userinfo_proofs_are_rate_limited_per_key(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.token_rate_limit_per_client = 3).await;
+    let (_, key, token) = bound_token(&app).await;
+    let send = || {
+        app.client
+            .get(app.url("/userinfo"))
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", key.userinfo_proof(&app, &token))
+            .send()
+    };
+    // A burst of 10: at most 3 a second pass (at most two seconds can be spanned).
+    let responses = futures_util::future::join_all((0..10).map(|_| send())).await;
+    let statuses: Vec<u16> = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
+    let passed = statuses.iter().filter(|s| **s == 200).count();
+    assert!((3..=6).contains(&passed), "{statuses:?}");
+    let refused = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap())
+        .find(|r| r.status() == 503)
+        .expect("a refusal");
+    assert!(
+        challenges(refused).contains("temporarily_unavailable"),
+        "{}",
+        challenges(refused)
+    );
+    app.clock.advance(2);
+    assert_eq!(send().await.unwrap().status(), 200);
+}
+
+/// §7.1, §11.1: /userinfo checks the token and that the proof is of the token's key before it
+/// records the proof: a proof of another key, or one sent with an unbound token under the DPoP
+/// scheme, is refused and takes no room in the replay store. A proof without `ath` (§4.3
+/// point 12) or with another method's `htm` (point 5) is refused.
+async fn userinfo_remembers_only_proofs_that_fit_the_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (client, key, bound) = bound_token(&app).await;
+    let (code, verifier) = code_for(&app, &client, &[]).await;
+    let body = ok(redeem(&app, &client, &code, &verifier, None).await).await;
+    let unbound = body["access_token"].as_str().unwrap().to_string();
+    let send = |token: &str, proof: String| {
+        app.client
+            .get(app.url("/userinfo"))
+            .header("Authorization", format!("DPoP {token}"))
+            .header("DPoP", proof)
+            .send()
+    };
+    // Whether the store still takes the proof as new, i.e. it was never recorded.
+    let unrecorded = |signer: &DpopKey, claims: &Value| {
+        let hash = tessera::tokens::opaque::hash(&format!(
+            "{}.{}",
+            signer.jkt,
+            claims["jti"].as_str().unwrap()
+        ));
+        let store = app.state.store.clone();
+        let now = app.clock.now();
+        async move {
+            store
+                .record_dpop_proof(&hash, now + 600, now)
+                .await
+                .unwrap()
+        }
+    };
+    let proof_claims = |token: &str| {
+        let mut claims = DpopKey::claims(&app, "GET", &app.url("/userinfo"));
+        claims["ath"] = json!(ath(token));
+        claims
+    };
+
+    let thief = DpopKey::es256();
+    let claims = proof_claims(&bound);
+    let res = send(&bound, thief.sign(&thief.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_token""#),
+        "{}",
+        challenges(&res)
+    );
+    assert!(
+        unrecorded(&thief, &claims).await,
+        "a proof of another key was recorded"
+    );
+
+    let claims = proof_claims(&unbound);
+    let res = send(&unbound, key.sign(&key.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_token""#),
+        "{}",
+        challenges(&res)
+    );
+    assert!(
+        unrecorded(&key, &claims).await,
+        "a proof with an unbound token was recorded"
+    );
+
+    // §4.3 point 12: at a resource, `ath` is required.
+    let mut claims = proof_claims(&bound);
+    claims.as_object_mut().unwrap().remove("ath");
+    let res = send(&bound, key.sign(&key.header(), &claims))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_dpop_proof""#),
+        "{}",
+        challenges(&res)
+    );
+    // §4.3 point 5: a proof for GET does not do for a POST.
+    let res = app
+        .client
+        .post(app.url("/userinfo"))
+        .header("Authorization", format!("DPoP {bound}"))
+        .header("DPoP", key.sign(&key.header(), &proof_claims(&bound)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(
+        challenges(&res).contains(r#"error="invalid_dpop_proof""#),
+        "{}",
+        challenges(&res)
+    );
+    // The right proof still works.
+    let res = send(&bound, key.userinfo_proof(&app, &bound))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// The `WWW-Authenticate` challenges of a response, joined.
+fn challenges(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("WWW-Authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+/// §7.2: a DPoP-bound access token MUST NOT be accepted as a bearer token: the admin API
+/// refuses a bound `tessera:admin` token sent as `Bearer` (401, a DPoP challenge naming
+/// `invalid_token`), while the same client's unbound token opens it.
+async fn the_admin_api_refuses_a_bound_token_sent_as_bearer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ops = app.create_service_client("tessera:admin").await;
+    let key = DpopKey::es256();
+    let body = ok(client_credentials(&app, &ops, Some(&key.token_proof(&app))).await).await;
+    let bound = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(jwt_claims(&bound)["cnf"]["jkt"], key.jkt.as_str());
+    let unbound = app.access_token(&ops).await;
+    let get = |token: &str| {
+        app.client
+            .get(app.url("/admin/api/v1/clients"))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(get(&unbound).await.unwrap().status(), 200);
+    let res = get(&bound).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let c = challenges(&res);
+    assert!(c.starts_with("DPoP "), "{c}");
+    assert!(c.contains(r#"error="invalid_token""#), "{c}");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+}
 
 /// §5, §6.1: a valid proof makes the token `token_type: DPoP` with `cnf.jkt`, the RFC 7638
 /// thumbprint of the proof's key (ES256 and EdDSA both); §6.2: introspection returns `cnf`.
@@ -294,10 +483,56 @@ async fn every_check_of_section_4_3_refuses_a_bad_proof(backend: Backend) {
         ),
         ("§4.3 (2): a crit header", header_with("crit", json!(["x"]))),
     ];
+    // What the error_description names for each check.
+    let named = |check: &str| match check {
+        c if c.contains("(1)") => "not a JWT",
+        c if c.contains("(4)") => "typ",
+        c if c.contains("(5): alg fits") => "does not fit its alg",
+        c if c.contains("(5)") => "alg is not one of",
+        c if c.contains("(7): a jwk") => "no jwk",
+        c if c.contains("(7)") => "private key",
+        c if c.contains("(6)") => "signature",
+        c if c.contains("(3)") => "required claim",
+        c if c.contains("(8)") => "htm",
+        c if c.contains("(9)") => "htu",
+        c if c.contains("too old") => "too old",
+        c if c.contains("(11)") => "future",
+        c if c.contains("(2)") => "critical",
+        _ => "DPoP",
+    };
     for (check, proof) in cases {
         let res = client_credentials(&app, &service, Some(&proof)).await;
         let why = refused(res, "invalid_dpop_proof").await;
-        assert!(!why.is_empty(), "{check}");
+        assert!(why.contains(named(check)), "{check}: {why}");
+    }
+    // §4.3 (7): an RSA key of 2048 to 4096 bits, its modulus without a leading zero octet
+    // (RFC 7518 §6.3.1.1). Checked before the signature, so a dummy one will do.
+    let rsa = |modulus: Vec<u8>| {
+        let header = json!({
+            "typ": "dpop+jwt",
+            "alg": "RS256",
+            "jwk": {"kty": "RSA", "e": "AQAB", "n": URL_SAFE_NO_PAD.encode(modulus)},
+        });
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&good()).unwrap()),
+            URL_SAFE_NO_PAD.encode([1u8; 256]),
+        )
+    };
+    let mut padded = vec![0u8];
+    padded.extend([0x80u8; 256]);
+    for (modulus, named) in [
+        (vec![0x80u8; 255], "shorter than 2048 bits"),
+        (vec![0x80u8; 513], "longer than 4096 bits"),
+        (padded, "leading zero"),
+    ] {
+        let why = refused(
+            client_credentials(&app, &service, Some(&rsa(modulus))).await,
+            "invalid_dpop_proof",
+        )
+        .await;
+        assert!(why.contains(named), "{named}: {why}");
     }
     // §4.3 (11) with the configured skew: 5 s ahead and 60 s old are still fine.
     for iat in [now + 5, now - 60] {
@@ -579,6 +814,59 @@ async fn a_code_bound_with_dpop_jkt_needs_a_proof_of_that_key(backend: Backend) 
     .await)
     .await;
     assert_eq!(body["token_type"], "DPoP");
+    let issued = body["access_token"].as_str().unwrap().to_string();
+    let rs = app.create_resource_server_client().await;
+
+    // RFC 6749 §4.1.2 with RFC 9449 §10: replaying the used code without its key's proof (or
+    // with another key's) is refused and revokes nothing; only the key holder's replay does.
+    refused(
+        redeem(&app, &client, &code, &verifier, None).await,
+        "invalid_dpop_proof",
+    )
+    .await;
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            &verifier,
+            Some(&other.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            "wrong-verifier-wrong-verifier-wrong-verifier",
+            Some(&key.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    let answer = app.introspect(&rs, &issued).await;
+    assert_eq!(
+        answer["active"], true,
+        "a replay without the key revoked: {answer}"
+    );
+    refused(
+        redeem(
+            &app,
+            &client,
+            &code,
+            &verifier,
+            Some(&key.token_proof(&app)),
+        )
+        .await,
+        "invalid_grant",
+    )
+    .await;
+    let answer = app.introspect(&rs, &issued).await;
+    assert_eq!(answer["active"], false, "{answer}");
 
     // A malformed dpop_jkt is refused at /authorize (sent to the client as invalid_request).
     let p = pkce();
@@ -735,6 +1023,8 @@ async fn a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key(backend
     .await;
     let subject = body["access_token"].as_str().unwrap().to_string();
     assert_eq!(jwt_claims(&subject)["cnf"]["jkt"], key.jkt.as_str());
+    let subject_token = subject.clone();
+    let p2 = pkce();
 
     let actor = app.access_token(&backend_client).await;
     let form = [
@@ -763,6 +1053,77 @@ async fn a_bound_subject_token_is_exchanged_only_with_a_proof_of_its_key(backend
         jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
         key.jkt.as_str()
     );
+
+    // A bound actor token needs a proof of its key too (RFC 9449 §6, RFC 8693 §2.2.2).
+    let backend_key = DpopKey::es256();
+    let body =
+        ok(client_credentials(&app, &backend_client, Some(&backend_key.token_proof(&app))).await)
+            .await;
+    let bound_actor = body["access_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        jwt_claims(&bound_actor)["cnf"]["jkt"],
+        backend_key.jkt.as_str()
+    );
+    let to = location(
+        &app.browse(
+            &http_client(),
+            &authorize_url(
+                &app,
+                &params(&native, NATIVE_CB, &p2, "openid orders.read", &[ORDERS]),
+            ),
+            ALICE,
+        )
+        .await,
+    );
+    let body = ok(redeem(&app, &native, &code_of(&to), &p2.verifier, None).await).await;
+    let unbound = body["access_token"].as_str().unwrap().to_string();
+    let form = |subject: &'static str| {
+        let subject = if subject == "bound" {
+            &subject_token
+        } else {
+            &unbound
+        };
+        vec![
+            ("grant_type", EXCHANGE.to_string()),
+            ("subject_token", subject.clone()),
+            ("subject_token_type", ACCESS.to_string()),
+            ("actor_token", bound_actor.clone()),
+            ("actor_token_type", ACCESS.to_string()),
+            ("audience", BILLING.to_string()),
+        ]
+    };
+    let send = |subject: &'static str, proof: Option<String>| {
+        let form = form(subject);
+        let backend_client = &backend_client;
+        let app = &app;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            token_with(app, backend_client, &form, proof.as_deref()).await
+        }
+    };
+    let why = refused(send("unbound", None).await, "invalid_request").await;
+    assert!(why.contains("actor_token"), "{why}");
+    refused(
+        send("unbound", Some(thief.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
+    let body = ok(send("unbound", Some(backend_key.token_proof(&app))).await).await;
+    assert_eq!(
+        jwt_claims(body["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        backend_key.jkt.as_str()
+    );
+    // Subject and actor bound to different keys: one proof cannot prove both.
+    refused(
+        send("bound", Some(key.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
+    refused(
+        send("bound", Some(backend_key.token_proof(&app))).await,
+        "invalid_request",
+    )
+    .await;
 }
 
 /// §5.1: `dpop_signing_alg_values_supported`.

@@ -32,6 +32,9 @@ pub enum DpopError {
     /// the nonce to use.
     #[error("a DPoP nonce is required: sign a new proof with the nonce of the DPoP-Nonce header")]
     UseNonce(String),
+    /// §7.1: the proof is valid but not of the key the access token is bound to.
+    #[error("the access token is not bound to the DPoP proof's key")]
+    WrongKey,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -93,7 +96,28 @@ impl Dpop {
         nonce: bool,
         now: UnixTime,
     ) -> Result<Proof, DpopError> {
+        self.check_bound(store, raw, expected, nonce, None, now)
+            .await
+    }
+
+    /// `check`, and when `jkt` is given (the `cnf.jkt` of the token presented, §7.1) the
+    /// proof's key must be that one, checked before the proof is recorded: a proof that does
+    /// not fit the token takes no room in the replay store.
+    pub async fn check_bound(
+        &self,
+        store: &Store,
+        raw: &str,
+        expected: &Expected<'_>,
+        nonce: bool,
+        jkt: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Proof, DpopError> {
         let proof = proof::verify(raw, expected, self.window, now)?;
+        if let Some(jkt) = jkt
+            && !crate::tokens::opaque::ct_eq(jkt, &proof.jkt)
+        {
+            return Err(DpopError::WrongKey);
+        }
         if nonce {
             let fresh = proof
                 .nonce

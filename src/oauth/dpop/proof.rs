@@ -27,6 +27,7 @@ pub const MAX_PROOF_BYTES: usize = 4096;
 
 /// Smallest RSA modulus accepted, in bytes (2048 bits).
 const MIN_RSA_BYTES: usize = 256;
+const MAX_RSA_BYTES: usize = 512;
 
 /// Why a proof is refused (`invalid_dpop_proof`, §5 and §7.1). Worded for the client's
 /// developer; says nothing the client did not send.
@@ -259,13 +260,24 @@ pub fn thumbprint(
         }
         (Algorithm::RS256 | Algorithm::PS256, "RSA") => {
             let (e, n) = (member("e")?, member("n")?);
-            let long_enough = URL_SAFE_NO_PAD
+            // RFC 7518 §6.3.1.1: `n` is unsigned big-endian with no leading zero octet (a
+            // padded one would give the same key another thumbprint). Above 4096 bits a key
+            // only costs us verification time.
+            let modulus = URL_SAFE_NO_PAD
                 .decode(n)
-                .is_ok_and(|n| n.len() >= MIN_RSA_BYTES);
-            if !long_enough {
+                .map_err(|_| invalid("the DPoP proof's RSA modulus is not base64url"))?;
+            if modulus.first() == Some(&0) {
+                return Err(invalid(
+                    "the DPoP proof's RSA modulus has a leading zero octet",
+                ));
+            }
+            if modulus.len() < MIN_RSA_BYTES {
                 return Err(invalid(
                     "the DPoP proof's RSA key is shorter than 2048 bits",
                 ));
+            }
+            if modulus.len() > MAX_RSA_BYTES {
+                return Err(invalid("the DPoP proof's RSA key is longer than 4096 bits"));
             }
             (plain(e) && plain(n)).then(|| format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#))
         }

@@ -45,8 +45,11 @@ pub async fn exchange(
     if row.expires_at <= ctx.now {
         return Err(invalid("the authorization code is invalid or expired"));
     }
-    // §4.1.2: a code used twice is refused, and what the first use issued is revoked.
-    if row.used_at.is_some() {
+    // §4.1.2: a code used twice is refused, and what the first use issued is revoked. A
+    // DPoP-bound code's replay is acted on only once the checks below pass (its verifier and
+    // its key's proof): a leaked used code must not let anyone revoke its user's tokens.
+    let replay = row.used_at.is_some();
+    if replay && row.dpop_jkt.is_none() {
         return replayed(ctx, row.family_id.as_deref()).await;
     }
     // §4.1.3: redirect_uri is required, and identical, only when the authorization request
@@ -89,6 +92,9 @@ pub async fn exchange(
             ),
             Some(_) => invalid("the DPoP proof's key is not the one this code was bound to"),
         });
+    }
+    if replay {
+        return replayed(ctx, row.family_id.as_deref()).await;
     }
     let user = alive::live_user(
         ctx,

@@ -229,6 +229,11 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, Api
         state.clock.now(),
     )
     .map_err(|_| ApiError::InvalidToken)?;
+    // RFC 9449 §7.2: a DPoP-bound token is never accepted as a bearer token; without its key's
+    // proof a leaked one would open the admin API.
+    if claims.cnf.is_some() {
+        return Err(ApiError::DpopBound);
+    }
     // DESIGN §4: every endpoint that takes an access token honours the revocation list.
     // A token for an API (RFC 8707 `resource`) is not for the admin API.
     // A token someone acts with (RFC 8693 `act`) is a delegation to an API, never to the admin

@@ -535,6 +535,15 @@ fn actor(
         .filter(|a| !ctx.revocations.is_revoked(a))
         .filter(|a| a.sub == a.client_id && a.client_id == client.id.as_str())
         .ok_or_else(bad_actor)?;
+    // RFC 9449 §6: a bound actor token too needs a proof of its key; a request carries one
+    // proof, so a subject and an actor bound to different keys are refused (§2.2.2).
+    if let Some(cnf) = &actor.cnf
+        && request.dpop_jkt != Some(cnf.jkt.as_str())
+    {
+        return Err(OAuthError::invalid_request(
+            "the actor_token is DPoP-bound: send a DPoP proof of its key (RFC 9449 §6)",
+        ));
+    }
     // §4.4: when the subject names who may act for it, the actor must be one of them.
     if let Some(may) = &subject.may_act {
         let admitted = may.sub == actor.sub
