@@ -476,36 +476,6 @@ impl Store {
         Ok(changed)
     }
 
-    /// Sets what a client may do with token exchange beyond delegation (RFC 8693): get a
-    /// refresh token, impersonate. Whether the client exists.
-    #[tracing::instrument(skip(self))]
-    pub async fn set_exchange_options(
-        &self,
-        id: &str,
-        refresh: bool,
-        impersonate: bool,
-        now: UnixTime,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_client_change().await?;
-        let done = sqlx::query(
-            "update clients set exchange_refresh = $1, exchange_impersonate = $2, \
-             updated_at = $3 where client_id = $4",
-        )
-        .bind(i64::from(refresh))
-        .bind(i64::from(impersonate))
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let changed = done.rows_affected() > 0;
-        if changed {
-            self.record_client_change(&mut tx, id, now).await?;
-        }
-        tx.commit().await?;
-        self.client_cache.forget(id);
-        Ok(changed)
-    }
-
     /// Replaces a confidential client's secret hash; whether such a client exists.
     #[tracing::instrument(skip(self, secret_hash))]
     pub async fn set_client_secret_hash(
