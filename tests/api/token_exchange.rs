@@ -20,9 +20,9 @@ use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, jwt_cl
 use crate::helpers::{location, spawn_node};
 use crate::key_rotation::{kid_of, published_within};
 
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
-const REFRESH: &str = "urn:ietf:params:oauth:token-type:refresh_token";
+pub(crate) const REFRESH: &str = "urn:ietf:params:oauth:token-type:refresh_token";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
 /// The mobile shape: a public app (PKCE, private-use redirect) with a token for ORDERS, the
@@ -538,7 +538,7 @@ fn token_of(body: &Value) -> String {
         .to_string()
 }
 
-async fn set_options(app: &TestApp, c: &TestClient, refresh: bool, impersonate: bool) {
+pub(crate) async fn set_options(app: &TestApp, c: &TestClient, refresh: bool, impersonate: bool) {
     tessera::http::admin::service(&app.state)
         .update_client_apis(
             &Actor::cli(),
@@ -553,7 +553,7 @@ async fn set_options(app: &TestApp, c: &TestClient, refresh: bool, impersonate: 
         .expect("set the exchange options");
 }
 
-async fn remove_client(app: &TestApp, c: &TestClient) {
+pub(crate) async fn remove_client(app: &TestApp, c: &TestClient) {
     tessera::http::admin::service(&app.state)
         .delete_client(&Actor::cli(), &c.id)
         .await
@@ -561,7 +561,7 @@ async fn remove_client(app: &TestApp, c: &TestClient) {
 }
 
 /// `/revoke` of `token` by the public client `c` (RFC 7009).
-async fn revoke_as(app: &TestApp, c: &TestClient, token: &str) {
+pub(crate) async fn revoke_as(app: &TestApp, c: &TestClient, token: &str) {
     let res = app
         .client
         .post(app.url("/revoke"))
