@@ -220,7 +220,7 @@ impl Application {
             clock,
         });
         let server = server(listener, state.clone())?;
-        let keys_changed = Arc::new(tokio::sync::Notify::new());
+        let keys_changed = state.keys.rescan_signal();
         let mut background = revocation::spawn_background(
             state.store.clone(),
             state.revocations.clone(),

@@ -304,6 +304,30 @@ impl KeyRing {
         }
     }
 
+    /// Whether a key that signs here (for any algorithm) is one `revoked` names.
+    pub fn signs_with_any(&self, revoked: impl Fn(&str) -> bool) -> bool {
+        self.by_alg.values().any(|key| revoked(key.kid()))
+    }
+
+    /// The same ring at `now` without the keys `revoked` names: their algorithms sign nothing
+    /// (`unsigned`) until a ring built from the records names their successors.
+    pub fn without(&self, revoked: impl Fn(&str) -> bool, now: UnixTime) -> Self {
+        let dropped: Vec<SigningAlg> = self
+            .entries
+            .iter()
+            .filter(|e| revoked(e.key.kid()))
+            .map(|e| e.key.alg)
+            .collect();
+        let entries = self
+            .entries
+            .iter()
+            .filter(|e| !revoked(e.key.kid()))
+            .cloned()
+            .collect();
+        Self::build_unsigned(entries, now)
+            .with_unsigned(self.unsigned.iter().copied().chain(dropped))
+    }
+
     /// Marks the algorithms whose active key is recorded but cannot sign here.
     pub fn with_unsigned(mut self, algs: impl IntoIterator<Item = SigningAlg>) -> Self {
         for alg in algs {
@@ -429,7 +453,14 @@ struct Live {
     /// When the node last read the key records (real elapsed time, not the clock: it measures
     /// how long the node has been cut off, which a test's clock jumps must not fake).
     synced: Mutex<Instant>,
+    /// Wakes the node's key rescan (`manage::run`): notifications, and a signer that found its
+    /// key revoked before the rescan dropped it.
+    wake: Arc<tokio::sync::Notify>,
 }
+
+/// How long a request that finds its signing key revoked (by the revocation list, ahead of
+/// the key records) waits for the rescan to bring the successor before it gets a 503.
+pub const REVOKED_SIGNER_WAIT: Duration = Duration::from_secs(2);
 
 impl LiveKeys {
     pub fn new(ring: KeyRing, clock: Clock) -> Self {
@@ -438,7 +469,43 @@ impl LiveKeys {
                 ring: RwLock::new(Arc::new(ring)),
                 clock,
                 synced: Mutex::new(Instant::now()),
+                wake: Arc::new(tokio::sync::Notify::new()),
             }),
+        }
+    }
+
+    /// What wakes this node's key rescan (`manage::run` waits on it).
+    pub fn rescan_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.wake.clone()
+    }
+
+    /// `for_signing`, never with a key `revoked` names. The revocation list of a node may
+    /// learn of a key's revocation (committed with the record that revokes it) before its key
+    /// rescan reads that record: a token signed then would be born revoked. So a request that
+    /// finds its ring signing with such a key wakes the rescan and waits for a ring without
+    /// it (a successor signs then), at most `REVOKED_SIGNER_WAIT`; after that the revoked
+    /// key's algorithm signs nothing on this node (503) until the rescan catches up.
+    pub async fn for_signing_unrevoked(
+        &self,
+        max_unsynced: Duration,
+        revoked: impl Fn(&str) -> bool,
+    ) -> Option<Arc<KeyRing>> {
+        let waited = Instant::now();
+        loop {
+            let ring = self.for_signing(max_unsynced)?;
+            if !ring.signs_with_any(&revoked) {
+                return Some(ring);
+            }
+            self.inner.wake.notify_one();
+            if waited.elapsed() >= REVOKED_SIGNER_WAIT {
+                tracing::error!(
+                    "a key that signs on this node is revoked and the key rescan has not \
+                     dropped it yet: its algorithm signs nothing here until it does"
+                );
+                let ring = ring.without(&revoked, self.inner.clock.now());
+                return Some(Arc::new(ring)).filter(|ring| ring.active.is_some());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

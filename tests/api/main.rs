@@ -38,6 +38,7 @@ mod health;
 mod introspect;
 mod key_files_sealed;
 mod key_review;
+mod key_revocation_race;
 mod key_rotation;
 mod key_schedule;
 mod keys;

@@ -1,0 +1,129 @@
+//! An emergency revocation against a node that is busy signing (issue 13): the revocation
+//! list of the other node may learn of the revoked `kid` before its key rescan reads the
+//! record that revokes it. Every answer of `/token` meanwhile is a token of a key that is not
+//! revoked (it verifies and is active at introspection) or a clean 503
+//! `temporarily_unavailable`, never a 500, and once the node's revocation list holds the kid
+//! it never signs with it again (a token born revoked).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tessera::config::Settings;
+use tokio::sync::Mutex;
+
+use crate::admin_api::fresh_admin_api;
+use crate::dual;
+use crate::helpers::{Backend, TestApp, TestClient};
+use crate::key_review::token_status;
+use crate::key_rotation::{Deployment, configure, kid_of, parties, published_within};
+
+/// The key rescan runs every 3 s (PostgreSQL also wakes it with a notification), while the
+/// revocation list is polled every second: on SQLite the list learns of a revoked key first.
+fn slow_rescan(s: &mut Settings) {
+    configure(s);
+    s.key_rescan_interval = Duration::from_secs(3);
+}
+
+/// One answer of `/token`: when it was sent, its status and body.
+struct Answer {
+    sent: Instant,
+    status: StatusCode,
+    body: Value,
+}
+
+async fn hammer(node: &TestApp, client: &TestClient, stop: &AtomicBool, seen: &Mutex<Vec<Answer>>) {
+    while !stop.load(Ordering::Relaxed) {
+        let sent = Instant::now();
+        let (status, body) = token_status(node, client).await;
+        seen.lock().await.push(Answer { sent, status, body });
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn a_node_never_signs_with_a_key_another_node_has_just_revoked(backend: Backend) {
+    let d = Deployment::with(backend, slow_rescan).await;
+    let p = parties(&d.app).await;
+    // The node that signs is the other one (on SQLite, the only one).
+    let other = d.node.as_ref().unwrap_or(&d.app);
+    let leaked = kid_of(&other.access_token(&p.service).await);
+    let api = fresh_admin_api(&d.app, "keyadmin").await;
+
+    let stop = AtomicBool::new(false);
+    let seen = Mutex::new(Vec::new());
+    let known_at: Arc<std::sync::Mutex<Option<Instant>>> = Arc::default();
+    let watch = {
+        let (revocations, known_at) = (other.state.revocations.clone(), known_at.clone());
+        let leaked = leaked.clone();
+        tokio::spawn(async move {
+            while !revocations.revokes_kid(&leaked) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            *known_at.lock().unwrap() = Some(Instant::now());
+        })
+    };
+    let revoke = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (status, body) = api
+            .call(Method::POST, &format!("/keys/{leaked}/revoke"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(published_within(other, &leaked, false, Duration::from_secs(10)).await);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stop.store(true, Ordering::Relaxed);
+        body["successor"].as_str().expect("a successor").to_string()
+    };
+    let hammers = async {
+        let one = || hammer(other, &p.service, &stop, &seen);
+        tokio::join!(one(), one(), one(), one());
+    };
+    let (successor, ()) = tokio::join!(revoke, hammers);
+    watch.await.unwrap();
+    let known_at = known_at
+        .lock()
+        .unwrap()
+        .expect("the node learned of the revocation");
+
+    let seen = seen.into_inner();
+    let mut by_leaked = 0;
+    let mut by_successor = 0;
+    for answer in &seen {
+        match answer.status {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(answer.body["error"], "temporarily_unavailable");
+                continue;
+            }
+            status => panic!("/token answered {status}: {}", answer.body),
+        }
+        let token = answer.body["access_token"].as_str().expect("a token");
+        let kid = kid_of(token);
+        let active = other.introspect(&p.rs, token).await["active"] == true;
+        if kid == leaked {
+            by_leaked += 1;
+            assert!(
+                answer.sent < known_at,
+                "a token was signed by a key the node's revocation list already held revoked"
+            );
+            assert!(
+                !active,
+                "a token of the revoked key is active at introspection"
+            );
+        } else {
+            by_successor += 1;
+            assert_eq!(kid, successor);
+            assert!(active, "a token of the successor is not active");
+        }
+    }
+    assert!(by_successor > 0, "the successor signed nothing");
+    eprintln!(
+        "{} answers: {by_leaked} by the revoked key before the node knew, {by_successor} by its \
+         successor, {} 503",
+        seen.len(),
+        seen.len() - by_leaked - by_successor
+    );
+}
+
+dual!(a_node_never_signs_with_a_key_another_node_has_just_revoked);
