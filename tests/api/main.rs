@@ -36,6 +36,7 @@ mod dpop;
 mod grant_lifecycle;
 mod health;
 mod introspect;
+mod key_files_scan;
 mod key_files_sealed;
 mod key_review;
 mod key_revocation_race;
