@@ -24,9 +24,7 @@ pub async fn token(
     let proof = super::dpop::proof_header(&req)?;
     let keys = state
         .keys
-        .for_signing_unrevoked(crate::keys::manage::max_unsynced(&state.settings), |kid| {
-            state.revocations.revokes_kid(kid)
-        })
+        .for_signing(crate::keys::manage::max_unsynced(&state.settings))
         .await
         .ok_or(OAuthError::TemporarilyUnavailable)?;
     let now = state.clock.now();

@@ -376,6 +376,7 @@ pub async fn open(
     store: &Store,
     settings: &Settings,
     clock: &Clock,
+    revocations: Arc<revocation::RevocationList>,
 ) -> Result<(LiveKeys, KeyFiles), KeysError> {
     let now = clock.now();
     // Every algorithm with a record, revoked or retired included: a key made here for one of
@@ -397,7 +398,7 @@ pub async fn open(
     let ring = ring_from(&records, &loaded, now)
         .ok_or_else(|| KeysError::NothingSigns(settings.keys_dir.display().to_string()))?;
     change.commit().await?;
-    Ok((LiveKeys::new(ring, clock.clone()), files))
+    Ok((LiveKeys::new(ring, clock.clone(), revocations), files))
 }
 
 /// The ring of the recorded keys, for a command that signs (back-channel logout tokens): the
@@ -408,7 +409,8 @@ pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<L
     files.prefer(&records);
     let loaded = files.scan_blocking(false).await.ok()?;
     let ring = ring_from(&records, &loaded, clock.now())?;
-    Some(LiveKeys::new(ring, clock.clone()))
+    // The records just read leave out every revoked key: the command's list holds none.
+    Some(LiveKeys::new(ring, clock.clone(), Arc::default()))
 }
 
 fn warn_missing(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) {

@@ -126,4 +126,107 @@ async fn a_node_never_signs_with_a_key_another_node_has_just_revoked(backend: Ba
     );
 }
 
-dual!(a_node_never_signs_with_a_key_another_node_has_just_revoked);
+/// The same race for back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4
+/// signs them like ID tokens): once the node's revocation list holds the active key's kid,
+/// and before its key rescan has dropped the key (here never: only the list knows), no logout
+/// token is signed with it. A relying party that refetched the JWKS would refuse such a token,
+/// and delivery retries the same token: the logout would be lost. Before the revocation, the
+/// same logout is delivered with that kid (the setup works).
+async fn a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds(backend: Backend) {
+    use std::io::Write;
+
+    let app = crate::helpers::spawn_app(backend).await;
+    app.create_user("alice", crate::helpers::PASSWORD).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let uri = format!(
+        "http://127.0.0.1:{}/logout",
+        listener.local_addr().expect("addr").port()
+    );
+    let client = app
+        .create_client(crate::logout_everywhere::backchannel_registration(uri))
+        .await;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let body = crate::logout_everywhere::read_request(&mut stream);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            let token = url::form_urlencoded::parse(body.as_bytes())
+                .find(|(k, _)| k == "logout_token")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if tx.send(token).is_err() {
+                return;
+            }
+        }
+    });
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    let received = |wait: Duration| {
+        let rx = rx.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let rx = rx.lock().unwrap();
+                let start = Instant::now();
+                let mut kids = Vec::new();
+                while let Some(left) = wait.checked_sub(start.elapsed()) {
+                    match rx.recv_timeout(left) {
+                        Ok(token) => kids.push(kid_of(&token)),
+                        Err(_) => break,
+                    }
+                }
+                kids
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let sign_in_and_out = || async {
+        let browser = crate::helpers::http_client();
+        let p = crate::code_flow::pkce();
+        crate::code_flow::get_code(
+            &app,
+            &browser,
+            &crate::code_flow::standard(&client, &p, "openid"),
+        )
+        .await;
+        let csrf = app.account_csrf(&browser).await;
+        let logout = browser
+            .post(app.url("/logout"))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .expect("logout");
+        assert_eq!(logout.status(), 200);
+    };
+
+    sign_in_and_out().await;
+    let before = received(Duration::from_secs(5)).await;
+    assert_eq!(before.len(), 1, "the logout was delivered: {before:?}");
+    let kid = before[0].clone();
+
+    // Only the revocation list learns of it: the key records still name the key active.
+    let now = app.clock.now();
+    app.state
+        .revocations
+        .revoke(
+            &app.state.store,
+            tessera::revocation::Revocation::new(
+                tessera::revocation::Target::Kid(kid.clone()),
+                tessera::revocation::reason::KEY_REVOKED,
+                now,
+            ),
+        )
+        .await
+        .expect("revoke");
+    assert!(app.state.revocations.revokes_kid(&kid));
+    sign_in_and_out().await;
+    let after = received(tessera::keys::REVOKED_SIGNER_WAIT + Duration::from_secs(3)).await;
+    assert!(
+        !after.contains(&kid),
+        "a logout token was signed with a kid the node's revocation list holds revoked"
+    );
+}
+
+dual!(
+    a_node_never_signs_with_a_key_another_node_has_just_revoked,
+    a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds
+);
