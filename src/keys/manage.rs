@@ -36,6 +36,12 @@ pub enum KeysError {
          recorded in the database (`tessera keys list` shows them)"
     )]
     NothingSigns(String),
+    #[error(
+        "no signing key is recorded in the database and the keys directory {0} holds no key \
+         file Tessera made: is TESSERA_KEYS_DIR right? A node's first start makes and records \
+         the keys; run key commands after it"
+    )]
+    NothingToAdopt(String),
 }
 
 /// The lifecycle settings, in seconds.
@@ -84,6 +90,9 @@ pub struct KeyFiles {
     /// What the last scan that could read the directory found: a rescan that cannot read it
     /// (a remount, a permission slip) keeps serving these with the records it can still read.
     last: Vec<LoadedKey>,
+    /// How many files the last scan over `MAX_KEY_FILES` found (0: it was not over): the
+    /// error is logged when that count changes, not at every rescan.
+    crowded: usize,
 }
 
 /// A parsed key file.
@@ -101,6 +110,7 @@ impl KeyFiles {
             known: HashSet::new(),
             passphrase: None,
             last: Vec::new(),
+            crowded: 0,
         }
     }
 
@@ -122,12 +132,14 @@ impl KeyFiles {
         self.passphrase.as_deref()
     }
 
-    /// Has later scans read the files of `records` first. Returns whether the records name a
-    /// file the last scan did not load (it may have been left out by the cap: scan again).
-    pub fn prefer(&mut self, records: &[KeyRecord]) -> bool {
+    /// Has later scans read the files of the published `records` (next, active, retiring at
+    /// `now`) first: a retired key's file (kept a while, or for good in a read-only
+    /// directory) takes no place ahead of them. Returns whether those records name a file the
+    /// last scan did not load (it may have been left out by the cap: scan again).
+    pub fn prefer(&mut self, records: &[KeyRecord], now: UnixTime) -> bool {
         self.known = records
             .iter()
-            .filter(|r| !r.file.is_empty() && r.revoked_at.is_none())
+            .filter(|r| !r.file.is_empty() && r.state(now).is_published())
             .map(|r| r.file.clone())
             .collect();
         self.known.iter().any(|name| {
@@ -162,16 +174,21 @@ impl KeyFiles {
             // planted ones) must not stall every scan. The files the records name come first
             // (so planted ones that sort first cannot push them out), then the others by name
             // (names start with the creation time). A stable sort keeps name order in each.
-            tracing::error!(
-                files = paths.len(),
-                max = MAX_KEY_FILES,
-                dir = %self.dir.display(),
-                "too many key files; reading the recorded ones and the first others by name \
-                 (set aside old ones)"
-            );
+            if paths.len() != self.crowded {
+                tracing::error!(
+                    files = paths.len(),
+                    max = MAX_KEY_FILES,
+                    dir = %self.dir.display(),
+                    "too many key files; reading the recorded ones and the first others by \
+                     name (set aside old ones; said again only when the count changes)"
+                );
+                self.crowded = paths.len();
+            }
             paths.sort_by_key(|p| file_name(p).is_none_or(|name| !self.known.contains(&name)));
             paths.truncate(MAX_KEY_FILES);
             paths.sort();
+        } else {
+            self.crowded = 0;
         }
         let names: HashSet<String> = paths.iter().filter_map(|p| file_name(p)).collect();
         self.broken.retain(|name| names.contains(name));
@@ -323,21 +340,87 @@ async fn recorded(mut change: KeyChange) -> Result<(KeyChange, Vec<KeyRecord>), 
     Ok((change, all))
 }
 
-/// `recorded`, except on a deployment that predates the key records (no record at all: its
-/// keys directory is all there is, and no node has started on this version yet): there the
-/// command first records the key files exactly as that start would (`adopt`, strict about
-/// unreadable files like a start), so that the keys that signed until now keep their state
-/// (the newest of each algorithm active) rather than being left out by the command's record.
+/// What a command would adopt on a deployment that predates the key records (no record at
+/// all: its keys directory is all there is, and no node has started on this version yet), read
+/// before the command takes the key-change lock (decrypting many files must not hold it, nor
+/// a starting node waiting on it); `None` when there are records. Only files named as Tessera
+/// names the keys it makes (`000001700000000-rs256.pem`), holding a key of the algorithm the
+/// name gives, are taken: a command never adopts whatever `*.pem` a wrong directory holds.
+/// Finding none, it refuses: a command run against an empty or wrong directory would
+/// otherwise record a key of its own that signs at once on every node, with no
+/// pre-publication, and every node's real key files would be ignored from then on.
+async fn adoptable(
+    store: &Store,
+    settings: &Settings,
+) -> Result<Option<Vec<LoadedKey>>, KeysError> {
+    if !records(store.signing_keys().await?).is_empty() {
+        return Ok(None);
+    }
+    let loaded = if settings.keys_dir.exists() {
+        KeyFiles::open(settings)?.scan_blocking(true).await?
+    } else {
+        Vec::new()
+    };
+    let (generated, other): (Vec<LoadedKey>, Vec<LoadedKey>) = loaded
+        .into_iter()
+        .partition(|k| generated_name(&k.file, k.key.signing_alg()));
+    for k in &other {
+        tracing::warn!(
+            file = k.file,
+            kid = k.key.kid(),
+            "not recorded by a key command: not a name Tessera gives the keys it makes (a \
+             node's start records it)"
+        );
+    }
+    if generated.is_empty() {
+        return Err(KeysError::NothingToAdopt(
+            settings.keys_dir.display().to_string(),
+        ));
+    }
+    Ok(Some(generated))
+}
+
+/// Whether `file` is a name `pem::generate` gives a key of `alg`: `CREATED-TAG.pem` or
+/// `CREATED-TAG-N.pem`, CREATED twelve digits.
+fn generated_name(file: &str, alg: SigningAlg) -> bool {
+    let Some(rest) = file.strip_suffix(".pem") else {
+        return false;
+    };
+    let Some((created, rest)) = rest.split_at_checked(12) else {
+        return false;
+    };
+    let Some(rest) = rest
+        .strip_prefix('-')
+        .and_then(|r| r.strip_prefix(alg.file_tag()))
+    else {
+        return false;
+    };
+    let numbered = rest
+        .strip_prefix('-')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    created.bytes().all(|b| b.is_ascii_digit()) && (rest.is_empty() || numbered)
+}
+
+/// `recorded`, except on a deployment with no record at all (`adoptable` found it so before
+/// the lock): there the command first records the key files exactly as that start would
+/// (`adopt`), so that the keys that signed until now keep their state (the newest of each
+/// algorithm active) rather than being left out by the command's record. A node that started
+/// meanwhile recorded them itself: then nothing is adopted.
 async fn recorded_or_adopted(
     change: KeyChange,
+    adoptable: Option<Vec<LoadedKey>>,
     settings: &Settings,
     clock: &Clock,
 ) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
     let (change, all) = recorded(change).await?;
-    if !all.is_empty() || !settings.keys_dir.exists() {
+    if !all.is_empty() {
         return Ok((change, all));
     }
-    let loaded = KeyFiles::open(settings)?.scan_blocking(true).await?;
+    let Some(loaded) = adoptable else {
+        return Err(KeysError::NothingToAdopt(
+            settings.keys_dir.display().to_string(),
+        ));
+    };
     adopt(change, &loaded, clock.now(), policy(settings)).await
 }
 
@@ -356,12 +439,12 @@ async fn adopt(
             all.retain(|r| r.kid != record.kid);
         } else {
             change.insert(&to_row(record)).await?;
-            tracing::info!(
+            tracing::warn!(
                 kid = record.kid,
                 alg = %record.alg,
                 file = record.file,
                 state = %record.state(now),
-                "recorded a key file found without a record"
+                "recorded a key file found without a record (check that you made it)"
             );
         }
         all.push(record.clone());
@@ -384,7 +467,7 @@ pub async fn open(
     let known = records(store.signing_keys().await?);
     let recorded: Vec<SigningAlg> = known.iter().map(|r| r.alg).collect();
     let mut files = KeyFiles::open(settings)?;
-    files.prefer(&known);
+    files.prefer(&known, now);
     let (dir, passphrase) = (settings.keys_dir.clone(), files.passphrase.clone());
     tokio::task::spawn_blocking(move || {
         pem::load_or_generate_except(&dir, now, &recorded, passphrase.as_deref()).map(|_| ())
@@ -406,7 +489,7 @@ pub async fn open(
 pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
     let mut files = KeyFiles::open(settings).ok()?;
     let records = records(store.signing_keys().await.ok()?);
-    files.prefer(&records);
+    files.prefer(&records, clock.now());
     let loaded = files.scan_blocking(false).await.ok()?;
     let ring = ring_from(&records, &loaded, clock.now())?;
     // The records just read leave out every revoked key: the command's list holds none.
@@ -445,11 +528,11 @@ pub async fn rescan(
     let records = records(store.signing_keys().await?);
     // A key recorded since the last scan whose file that scan left out (more files than a
     // scan reads): read again, the recorded files first (parsed files are cached).
+    let now = clock.now();
     let scanned = match scanned {
-        Ok(_) if files.prefer(&records) => files.scan_blocking(false).await,
+        Ok(_) if files.prefer(&records, now) => files.scan_blocking(false).await,
         scanned => scanned,
     };
-    let now = clock.now();
     let loaded = match scanned {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -639,15 +722,18 @@ async fn rotate_when(
     due: impl FnOnce(&[KeyRecord], UnixTime) -> Result<(), LifecycleError>,
 ) -> Result<Staged, KeysError> {
     let policy = policy(settings);
+    // Before the directory is made: on a deployment without records, an empty or missing
+    // directory is refused, never taken as one that holds no key.
+    let adoptable = adoptable(store, settings).await?;
     pem::ensure_dir(&settings.keys_dir)?;
     let files = KeyFiles::open(settings)?;
     let (mut change, records) = if nowait {
         let Some(change) = store.try_key_change().await? else {
             return Err(LifecycleError::NotDue(alg).into());
         };
-        recorded_or_adopted(change, settings, clock).await?
+        recorded_or_adopted(change, adoptable, settings, clock).await?
     } else {
-        recorded_or_adopted(store.begin_key_change().await?, settings, clock).await?
+        recorded_or_adopted(store.begin_key_change().await?, adoptable, settings, clock).await?
     };
     // Read now that the lock is held: the key is published from this instant on.
     let now = clock.now();
@@ -890,12 +976,14 @@ pub async fn revoke(
         tracing::warn!(error = %e, "revoking without the keys directory's passphrase");
         e.to_string()
     });
+    // A deployment without records: what to adopt, read before the lock.
+    let adoptable = adoptable(store, settings).await?;
     // A first look, without the lock: does an active key need a new successor?
     let peek = records(store.signing_keys().await?);
     let loaded = match &files {
         Ok(files) => {
             let mut files = files.clone();
-            files.prefer(&peek);
+            files.prefer(&peek, clock.now());
             files.scan_blocking(false).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "revoking without reading the keys directory");
                 Vec::new()
@@ -916,7 +1004,7 @@ pub async fn revoke(
     // From here on the pre-made file goes with every early return (`Premade`'s drop), unless
     // the records read under the lock name it.
     let (mut change, records) =
-        recorded_or_adopted(store.begin_key_change().await?, settings, clock).await?;
+        recorded_or_adopted(store.begin_key_change().await?, adoptable, settings, clock).await?;
     made.keep_if_recorded(&records);
     let now = clock.now();
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
@@ -1234,7 +1322,7 @@ pub async fn list(
 ) -> Result<Vec<Listed>, KeysError> {
     let mut files = KeyFiles::open(settings)?;
     let records = records(store.signing_keys().await?);
-    files.prefer(&records);
+    files.prefer(&records, now);
     let loaded = if settings.keys_dir.exists() {
         files.scan_blocking(false).await?
     } else {
@@ -1370,7 +1458,7 @@ mod tests {
             revoked_at: None,
         };
         assert!(
-            files.prefer(&[record]),
+            files.prefer(&[record], 1000),
             "a recorded file was left out: scan again"
         );
         let loaded = files.scan(false).unwrap();

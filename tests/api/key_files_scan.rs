@@ -284,7 +284,60 @@ async fn keys_rotate_before_the_first_start_keeps_the_keys_of_a_deployment_witho
     assert_eq!(kid_of(&app.access_token(&service).await), newer[0]);
 }
 
+/// A database without key records, and a keys directory that is empty, missing, or holds only
+/// a `*.pem` Tessera never named (a wrong `TESSERA_KEYS_DIR`): `keys rotate` and `keys revoke`
+/// refuse, saying so, and record nothing. They used to make a key of their own that signed at
+/// once on every node (no pre-publication), after which every node ignored its real files of
+/// that algorithm. The missing directory is not created; the real directory then works.
+async fn key_commands_on_a_database_without_records_refuse_an_empty_or_wrong_keys_directory(
+    backend: Backend,
+) {
+    let db = TestDb::new(backend).await;
+    let root = tempfile::tempdir().expect("dir");
+    let out = cli(&db, root.path(), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let empty = root.path().join("empty");
+    std::fs::create_dir(&empty).expect("dir");
+    let missing = root.path().join("missing");
+    let wrong = root.path().join("wrong");
+    std::fs::create_dir(&wrong).expect("dir");
+    let planted = tessera::keys::generate(&wrong, SigningAlg::Rs256, 1_000).expect("key");
+    std::fs::rename(&planted, wrong.join("server.pem")).expect("rename");
+    for dir in [&empty, &missing, &wrong] {
+        for args in [
+            &["keys", "rotate", "--json"][..],
+            &["keys", "rotate", "--alg", "ES256", "--json"][..],
+            &["keys", "revoke", "some-kid", "--json"][..],
+        ] {
+            let out = cli(&db, dir, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{dir:?} {args:?} succeeded");
+            assert!(stderr.contains("is TESSERA_KEYS_DIR right?"), "{stderr}");
+        }
+    }
+    assert!(!missing.exists(), "the missing directory was created");
+    assert!(pem_names(&empty).is_empty(), "a key file was made");
+    assert_eq!(pem_names(&wrong), HashSet::from(["server.pem".to_string()]));
+
+    // Nothing was recorded: a node on the real directory adopts its files as before.
+    let keys = tempfile::tempdir().expect("dir");
+    tessera::keys::generate(keys.path(), SigningAlg::Rs256, Clock::system().now() - 60)
+        .expect("key");
+    let listed = cli_json(&db, keys.path(), &["keys", "list", "--json"]);
+    let real = listed[0]["kid"].as_str().expect("kid").to_string();
+    let staged = cli_json(&db, keys.path(), &["keys", "rotate", "--json"]);
+    assert_eq!(staged["replaces"], real.as_str(), "{staged}");
+    let app = spawn_on(db, keys, configure).await;
+    let service = app.create_service_client("api.read").await;
+    assert_eq!(kid_of(&app.access_token(&service).await), real);
+}
+
 dual!(
+    key_commands_on_a_database_without_records_refuse_an_empty_or_wrong_keys_directory,
     planted_files_that_sort_first_never_crowd_the_recorded_keys_out_of_a_scan,
     a_revocation_sets_aside_files_by_kid_not_by_the_recorded_name,
     revocations_at_once_leave_no_unrecorded_successor_file,
