@@ -1466,6 +1466,53 @@ mod tests {
         assert_eq!(loaded[0].file, real);
     }
 
+    /// Only the published records' files go first: a retired key's file (kept for days, or
+    /// for good in a read-only directory) takes no place ahead of the others.
+    #[test]
+    fn a_retired_keys_file_is_not_read_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_name(&pem::generate(dir.path(), SigningAlg::Es256, 1000).unwrap()).unwrap();
+        let record = KeyRecord {
+            kid: String::new(),
+            alg: SigningAlg::Es256,
+            file: file.clone(),
+            created_at: 1000,
+            published_at: 1000,
+            active_at: Some(1000),
+            retiring_at: Some(2000),
+            retire_after: Some(3000),
+            revoked_at: None,
+        };
+        let mut files = KeyFiles::new(dir.path());
+        files.prefer(std::slice::from_ref(&record), 2500);
+        assert!(files.known.contains(&file), "retiring: published");
+        files.prefer(&[record], 3000);
+        assert!(files.known.is_empty(), "retired: not first");
+    }
+
+    /// A key command adopts only the names `pem::generate` gives, for the key's own algorithm.
+    #[test]
+    fn only_generated_names_of_the_keys_algorithm_are_adoptable() {
+        let rs = SigningAlg::Rs256;
+        for name in ["001700000000-rs256.pem", "001700000000-rs256-2.pem"] {
+            assert!(generated_name(name, rs), "{name}");
+        }
+        for name in [
+            "001700000000-es256.pem",
+            "server.pem",
+            "0000-planted-000.pem",
+            "1700000000-rs256.pem",
+            "001700000000-rs256-.pem",
+            "001700000000-rs256-x.pem",
+            "001700000000-rs256.pem.revoked",
+            "00170000000a-rs256.pem",
+        ] {
+            assert!(!generated_name(name, rs), "{name}");
+        }
+        let name = file_name(&pem::generate(tempfile::tempdir().unwrap().path(), rs, 1).unwrap());
+        assert!(generated_name(&name.unwrap(), rs));
+    }
+
     #[test]
     fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {
         // The largest interval the configuration accepts.
