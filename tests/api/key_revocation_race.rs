@@ -126,6 +126,23 @@ async fn a_node_never_signs_with_a_key_another_node_has_just_revoked(backend: Ba
     );
 }
 
+/// A revocation entry for `kid` (as `keys revoke` writes with the record): the node's list
+/// learns of it at once, while the key records still name the key as before.
+async fn revoke_in_list_only(app: &TestApp, kid: &str) {
+    app.state
+        .revocations
+        .revoke(
+            &app.state.store,
+            tessera::revocation::Revocation::new(
+                tessera::revocation::Target::Kid(kid.to_string()),
+                tessera::revocation::reason::KEY_REVOKED,
+                app.clock.now(),
+            ),
+        )
+        .await
+        .expect("revoke");
+}
+
 /// The same race for back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.4
 /// signs them like ID tokens): once the node's revocation list holds the active key's kid,
 /// and before its key rescan has dropped the key (here never: only the list knows), no logout
@@ -204,19 +221,7 @@ async fn a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds(bac
     let kid = before[0].clone();
 
     // Only the revocation list learns of it: the key records still name the key active.
-    let now = app.clock.now();
-    app.state
-        .revocations
-        .revoke(
-            &app.state.store,
-            tessera::revocation::Revocation::new(
-                tessera::revocation::Target::Kid(kid.clone()),
-                tessera::revocation::reason::KEY_REVOKED,
-                now,
-            ),
-        )
-        .await
-        .expect("revoke");
+    revoke_in_list_only(&app, &kid).await;
     assert!(app.state.revocations.revokes_kid(&kid));
     sign_in_and_out().await;
     let after = received(tessera::keys::REVOKED_SIGNER_WAIT + Duration::from_secs(3)).await;
@@ -226,7 +231,55 @@ async fn a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds(bac
     );
 }
 
+/// A grant checks its key against the revocation list again as it signs (and before it spends
+/// a code or refresh token): the ring the request took when it began may still sign with a kid
+/// the list has learnt of since. Then no key is handed out: 503 `temporarily_unavailable`.
+async fn a_grant_does_not_sign_with_a_key_revoked_while_it_ran(backend: Backend) {
+    use tessera::oauth::error::OAuthError;
+    use tessera::oauth::token::TokenContext;
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let service = app.create_service_client("api.read").await;
+    let client = app
+        .state
+        .store
+        .get_client(&service.id)
+        .await
+        .expect("store")
+        .expect("client");
+    let max_unsynced = tessera::keys::manage::max_unsynced(&app.state.settings);
+    // The ring the request took when it began.
+    let ring = app
+        .state
+        .keys
+        .for_signing(max_unsynced)
+        .await
+        .expect("a ring");
+    let ctx = TokenContext {
+        store: &app.state.store,
+        keys: &ring,
+        settings: &app.state.settings,
+        revocations: &app.state.revocations,
+        now: app.clock.now(),
+        rate_limit: &app.state.token_rate_limit,
+        dpop: &app.state.dpop,
+    };
+    let kid = ctx.signing_key(&client).expect("signs").kid().to_string();
+    assert!(tessera::oauth::resources::access_key(&ctx, &client, None).is_ok());
+
+    revoke_in_list_only(&app, &kid).await;
+    assert!(matches!(
+        ctx.signing_key(&client),
+        Err(OAuthError::TemporarilyUnavailable)
+    ));
+    assert!(matches!(
+        tessera::oauth::resources::access_key(&ctx, &client, None),
+        Err(OAuthError::TemporarilyUnavailable)
+    ));
+}
+
 dual!(
+    a_grant_does_not_sign_with_a_key_revoked_while_it_ran,
     a_node_never_signs_with_a_key_another_node_has_just_revoked,
     a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds
 );
