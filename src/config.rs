@@ -377,18 +377,28 @@ impl Settings {
                 )));
             }
         }
-        // A relying party that fetched the JWKS just before a next key appeared keeps that copy
-        // for jwks_max_age: the key must not sign before every such copy has expired.
+        if self.key_rescan_interval < Duration::from_millis(100) {
+            return Err(ConfigError(
+                "TESSERA_KEY_RESCAN_INTERVAL must be at least 100ms (e.g. 5s)".into(),
+            ));
+        }
+        // A relying party that fetched the JWKS from the last node to publish a next key (up to
+        // one rescan after it was recorded) keeps that copy for jwks_max_age, and the nodes'
+        // clocks may differ: the key must not sign before every such copy has expired.
         if let Some(ahead) = self.key_publish_ahead
-            && ahead < self.jwks_max_age
+            && ahead < self.min_publish_ahead()
         {
             return Err(ConfigError(format!(
-                "TESSERA_KEY_PUBLISH_AHEAD ({}) is shorter than TESSERA_JWKS_MAX_AGE ({}): \
-                 relying parties that cached the JWKS would reject tokens signed by a new key; \
-                 raise it to at least {} or leave it unset (default: jwks_max_age + 1h)",
+                "TESSERA_KEY_PUBLISH_AHEAD ({}) is shorter than its minimum, {}: \
+                 TESSERA_JWKS_MAX_AGE ({}) + TESSERA_KEY_RESCAN_INTERVAL ({}, rounded up to \
+                 seconds) + {}s for clock skew; relying parties that cached the JWKS would \
+                 reject tokens signed by a new key; raise it or leave it unset (default: \
+                 jwks_max_age + 1h)",
                 humantime::format_duration(ahead),
+                humantime::format_duration(self.min_publish_ahead()),
                 humantime::format_duration(self.jwks_max_age),
-                humantime::format_duration(self.jwks_max_age),
+                humantime::format_duration(self.key_rescan_interval),
+                crate::keys::lifecycle::CLOCK_SKEW_ALLOWANCE,
             )));
         }
         // The successor is staged `publish_ahead` before the period ends: a shorter period
@@ -400,11 +410,6 @@ impl Settings {
                 humantime::format_duration(self.key_rotation_period),
                 humantime::format_duration(self.publish_ahead()),
             )));
-        }
-        if self.key_rescan_interval < Duration::from_millis(100) {
-            return Err(ConfigError(
-                "TESSERA_KEY_RESCAN_INTERVAL must be at least 100ms (e.g. 5s)".into(),
-            ));
         }
         if self.audit_issuance_interval.is_zero() {
             return Err(ConfigError(
@@ -463,10 +468,20 @@ impl Settings {
         Ok(url)
     }
 
+    /// The shortest `key_publish_ahead` allowed: `jwks_max_age` + `key_rescan_interval`
+    /// (rounded up to seconds) + the clock-skew allowance, the same wait an early promotion
+    /// needs (`keys::lifecycle::promotion_margin`).
+    pub fn min_publish_ahead(&self) -> Duration {
+        let max_age = i64::try_from(self.jwks_max_age.as_secs()).unwrap_or(i64::MAX);
+        let margin = crate::keys::lifecycle::promotion_margin(max_age, self.key_rescan_interval);
+        Duration::from_secs(u64::try_from(margin).unwrap_or(u64::MAX))
+    }
+
     /// How long a next key is published before it signs (`key_publish_ahead` or its default).
     pub fn publish_ahead(&self) -> Duration {
-        self.key_publish_ahead
-            .unwrap_or(self.jwks_max_age + DEFAULT_PUBLISH_MARGIN)
+        self.key_publish_ahead.unwrap_or_else(|| {
+            (self.jwks_max_age + DEFAULT_PUBLISH_MARGIN).max(self.min_publish_ahead())
+        })
     }
 
     /// The issuer without a trailing slash, as it appears in `iss`.
@@ -687,9 +702,15 @@ mod tests {
             ..Settings::default()
         };
         assert_eq!(with(None, 600).publish_ahead(), Duration::from_secs(4200));
-        assert!(with(Some(600), 600).validate().is_ok());
-        let err = with(Some(599), 600).validate().expect_err("too short");
-        assert!(err.0.contains("TESSERA_KEY_PUBLISH_AHEAD"), "{err}");
+        // jwks_max_age + the rescan interval (5s) + 30s for clock skew.
+        assert!(with(Some(635), 600).validate().is_ok());
+        for short in [634, 600, 599] {
+            let err = with(Some(short), 600).validate().expect_err("too short");
+            assert!(
+                err.0.contains("TESSERA_KEY_PUBLISH_AHEAD") && err.0.contains("10m 35s"),
+                "{err}"
+            );
+        }
         assert_eq!(
             with(Some(900), 600).publish_ahead(),
             Duration::from_secs(900)

@@ -155,7 +155,13 @@ impl Application {
                  alone; set TESSERA_ADMIN_REQUIRE_TOTP=true in production"
             );
         }
-        let (keys, key_files) = keys::manage::open(&store, &settings, &clock).await?;
+        // Before the keys: every signer checks its key against this list (`LiveKeys`).
+        let revocations = RevocationList::load(&store, clock.now())
+            .await
+            .map(Arc::new)
+            .map_err(StartError::Revocations)?;
+        let (keys, key_files) =
+            keys::manage::open(&store, &settings, &clock, revocations.clone()).await?;
         {
             let ring = keys.current();
             tracing::info!(
@@ -164,10 +170,6 @@ impl Application {
                 "signing keys loaded"
             );
         }
-        let revocations = RevocationList::load(&store, clock.now())
-            .await
-            .map(Arc::new)
-            .map_err(StartError::Revocations)?;
         // The client cache serves nothing until it has a cursor; take it now rather than at the
         // sync task's first poll. On failure that poll takes it.
         if let Err(e) = store.sync_client_cache().await {
@@ -222,7 +224,7 @@ impl Application {
             clock,
         });
         let server = server(listener, state.clone())?;
-        let keys_changed = Arc::new(tokio::sync::Notify::new());
+        let keys_changed = state.keys.rescan_signal();
         let mut background = revocation::spawn_background(
             state.store.clone(),
             state.revocations.clone(),

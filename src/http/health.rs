@@ -19,10 +19,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     let ring = state.keys.current();
     if ring.is_empty()
         || !ring.signs_all()
-        || state
+        || !state
             .keys
-            .for_signing(crate::keys::manage::max_unsynced(&state.settings))
-            .is_none()
+            .can_sign(crate::keys::manage::max_unsynced(&state.settings))
     {
         return Err(ApiError::Unavailable);
     }

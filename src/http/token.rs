@@ -25,6 +25,7 @@ pub async fn token(
     let keys = state
         .keys
         .for_signing(crate::keys::manage::max_unsynced(&state.settings))
+        .await
         .ok_or(OAuthError::TemporarilyUnavailable)?;
     let now = state.clock.now();
     let ctx = TokenContext {

@@ -36,6 +36,12 @@ pub enum KeysError {
          recorded in the database (`tessera keys list` shows them)"
     )]
     NothingSigns(String),
+    #[error(
+        "no signing key is recorded in the database and the keys directory {0} holds no key \
+         file Tessera made: is TESSERA_KEYS_DIR right? A node's first start makes and records \
+         the keys; run key commands after it"
+    )]
+    NothingToAdopt(String),
 }
 
 /// The lifecycle settings, in seconds.
@@ -75,11 +81,18 @@ pub const MAX_KEY_FILES: usize = 256;
 pub struct KeyFiles {
     dir: PathBuf,
     broken: HashSet<String>,
+    /// The file names the key records name (`prefer`): a scan reads them first, so that
+    /// files nobody recorded (planted, or garbage) cannot crowd the recorded keys out of the
+    /// `MAX_KEY_FILES` a scan reads.
+    known: HashSet<String>,
     /// For encrypted files, and for writing new ones (`keys_passphrase_file`).
     passphrase: Option<Arc<Passphrase>>,
     /// What the last scan that could read the directory found: a rescan that cannot read it
     /// (a remount, a permission slip) keeps serving these with the records it can still read.
     last: Vec<LoadedKey>,
+    /// How many files the last scan over `MAX_KEY_FILES` found (0: it was not over): the
+    /// error is logged when that count changes, not at every rescan.
+    crowded: usize,
 }
 
 /// A parsed key file.
@@ -94,8 +107,10 @@ impl KeyFiles {
         Self {
             dir: dir.to_path_buf(),
             broken: HashSet::new(),
+            known: HashSet::new(),
             passphrase: None,
             last: Vec::new(),
+            crowded: 0,
         }
     }
 
@@ -115,6 +130,24 @@ impl KeyFiles {
 
     pub fn passphrase(&self) -> Option<&Passphrase> {
         self.passphrase.as_deref()
+    }
+
+    /// Has later scans read the files of the published `records` (next, active, retiring at
+    /// `now`) first: a retired key's file (kept a while, or for good in a read-only
+    /// directory) takes no place ahead of them. Returns whether those records name a file the
+    /// last scan did not load (it may have been left out by the cap: scan again).
+    pub fn prefer(&mut self, records: &[KeyRecord], now: UnixTime) -> bool {
+        self.known = records
+            .iter()
+            .filter(|r| !r.file.is_empty() && r.state(now).is_published())
+            .map(|r| r.file.clone())
+            .collect();
+        self.known.iter().any(|name| {
+            !self.last.iter().any(|l| &l.file == name)
+                && !self.broken.contains(name)
+                && !name.contains('/')
+                && self.dir.join(name).is_file()
+        })
     }
 
     /// `scan` on the blocking pool: reading, decrypting and validating keys must not hold an
@@ -138,14 +171,24 @@ impl KeyFiles {
         let mut paths = pem::key_files(&self.dir)?;
         if paths.len() > MAX_KEY_FILES {
             // Each file may cost a decryption: a directory flooded with files (a mistake, or
-            // planted ones) must not stall every scan. Names start with the creation time.
-            tracing::error!(
-                files = paths.len(),
-                max = MAX_KEY_FILES,
-                dir = %self.dir.display(),
-                "too many key files; reading only the first by name (set aside old ones)"
-            );
+            // planted ones) must not stall every scan. The files the records name come first
+            // (so planted ones that sort first cannot push them out), then the others by name
+            // (names start with the creation time). A stable sort keeps name order in each.
+            if paths.len() != self.crowded {
+                tracing::error!(
+                    files = paths.len(),
+                    max = MAX_KEY_FILES,
+                    dir = %self.dir.display(),
+                    "too many key files; reading the recorded ones and the first others by \
+                     name (set aside old ones; said again only when the count changes)"
+                );
+                self.crowded = paths.len();
+            }
+            paths.sort_by_key(|p| file_name(p).is_none_or(|name| !self.known.contains(&name)));
             paths.truncate(MAX_KEY_FILES);
+            paths.sort();
+        } else {
+            self.crowded = 0;
         }
         let names: HashSet<String> = paths.iter().filter_map(|p| file_name(p)).collect();
         self.broken.retain(|name| names.contains(name));
@@ -290,10 +333,95 @@ async fn begin(
 /// A change for a command (`rotate`, `promote`, `revoke`) with every record, adopting
 /// nothing: a command records only the keys it makes itself, so a file planted in the keys
 /// directory is never taken in by one (not even after a revocation left its algorithm without
-/// a signer). Adoption is for a node's start (`open`) only.
+/// a signer). Adoption is for a node's start (`open`), and for a command on a deployment that
+/// has no record at all yet (`recorded_or_adopted`), which records what that start would.
 async fn recorded(mut change: KeyChange) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
     let all = records(change.rows().await?);
     Ok((change, all))
+}
+
+/// What a command would adopt on a deployment that predates the key records (no record at
+/// all: its keys directory is all there is, and no node has started on this version yet), read
+/// before the command takes the key-change lock (decrypting many files must not hold it, nor
+/// a starting node waiting on it); `None` when there are records. Only files named as Tessera
+/// names the keys it makes (`000001700000000-rs256.pem`), holding a key of the algorithm the
+/// name gives, are taken: a command never adopts whatever `*.pem` a wrong directory holds.
+/// Finding none, it refuses: a command run against an empty or wrong directory would
+/// otherwise record a key of its own that signs at once on every node, with no
+/// pre-publication, and every node's real key files would be ignored from then on.
+async fn adoptable(
+    store: &Store,
+    settings: &Settings,
+) -> Result<Option<Vec<LoadedKey>>, KeysError> {
+    if !records(store.signing_keys().await?).is_empty() {
+        return Ok(None);
+    }
+    let loaded = if settings.keys_dir.exists() {
+        KeyFiles::open(settings)?.scan_blocking(true).await?
+    } else {
+        Vec::new()
+    };
+    let (generated, other): (Vec<LoadedKey>, Vec<LoadedKey>) = loaded
+        .into_iter()
+        .partition(|k| generated_name(&k.file, k.key.signing_alg()));
+    for k in &other {
+        tracing::warn!(
+            file = k.file,
+            kid = k.key.kid(),
+            "not recorded by a key command: not a name Tessera gives the keys it makes (a \
+             node's start records it)"
+        );
+    }
+    if generated.is_empty() {
+        return Err(KeysError::NothingToAdopt(
+            settings.keys_dir.display().to_string(),
+        ));
+    }
+    Ok(Some(generated))
+}
+
+/// Whether `file` is a name `pem::generate` gives a key of `alg`: `CREATED-TAG.pem` or
+/// `CREATED-TAG-N.pem`, CREATED twelve digits.
+fn generated_name(file: &str, alg: SigningAlg) -> bool {
+    let Some(rest) = file.strip_suffix(".pem") else {
+        return false;
+    };
+    let Some((created, rest)) = rest.split_at_checked(12) else {
+        return false;
+    };
+    let Some(rest) = rest
+        .strip_prefix('-')
+        .and_then(|r| r.strip_prefix(alg.file_tag()))
+    else {
+        return false;
+    };
+    let numbered = rest
+        .strip_prefix('-')
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    created.bytes().all(|b| b.is_ascii_digit()) && (rest.is_empty() || numbered)
+}
+
+/// `recorded`, except on a deployment with no record at all (`adoptable` found it so before
+/// the lock): there the command first records the key files exactly as that start would
+/// (`adopt`), so that the keys that signed until now keep their state (the newest of each
+/// algorithm active) rather than being left out by the command's record. A node that started
+/// meanwhile recorded them itself: then nothing is adopted.
+async fn recorded_or_adopted(
+    change: KeyChange,
+    adoptable: Option<Vec<LoadedKey>>,
+    settings: &Settings,
+    clock: &Clock,
+) -> Result<(KeyChange, Vec<KeyRecord>), KeysError> {
+    let (change, all) = recorded(change).await?;
+    if !all.is_empty() {
+        return Ok((change, all));
+    }
+    let Some(loaded) = adoptable else {
+        return Err(KeysError::NothingToAdopt(
+            settings.keys_dir.display().to_string(),
+        ));
+    };
+    adopt(change, &loaded, clock.now(), policy(settings)).await
 }
 
 /// `begin` with a change already open.
@@ -311,12 +439,12 @@ async fn adopt(
             all.retain(|r| r.kid != record.kid);
         } else {
             change.insert(&to_row(record)).await?;
-            tracing::info!(
+            tracing::warn!(
                 kid = record.kid,
                 alg = %record.alg,
                 file = record.file,
                 state = %record.state(now),
-                "recorded a key file found without a record"
+                "recorded a key file found without a record (check that you made it)"
             );
         }
         all.push(record.clone());
@@ -331,15 +459,15 @@ pub async fn open(
     store: &Store,
     settings: &Settings,
     clock: &Clock,
+    revocations: Arc<revocation::RevocationList>,
 ) -> Result<(LiveKeys, KeyFiles), KeysError> {
     let now = clock.now();
     // Every algorithm with a record, revoked or retired included: a key made here for one of
     // them would never be adopted (`lifecycle::plan_adoption`), only left behind unrecorded.
-    let recorded: Vec<SigningAlg> = records(store.signing_keys().await?)
-        .iter()
-        .map(|r| r.alg)
-        .collect();
+    let known = records(store.signing_keys().await?);
+    let recorded: Vec<SigningAlg> = known.iter().map(|r| r.alg).collect();
     let mut files = KeyFiles::open(settings)?;
+    files.prefer(&known, now);
     let (dir, passphrase) = (settings.keys_dir.clone(), files.passphrase.clone());
     tokio::task::spawn_blocking(move || {
         pem::load_or_generate_except(&dir, now, &recorded, passphrase.as_deref()).map(|_| ())
@@ -353,17 +481,19 @@ pub async fn open(
     let ring = ring_from(&records, &loaded, now)
         .ok_or_else(|| KeysError::NothingSigns(settings.keys_dir.display().to_string()))?;
     change.commit().await?;
-    Ok((LiveKeys::new(ring, clock.clone()), files))
+    Ok((LiveKeys::new(ring, clock.clone(), revocations), files))
 }
 
 /// The ring of the recorded keys, for a command that signs (back-channel logout tokens): the
 /// same active keys the nodes use, never a next one.
 pub async fn load(store: &Store, settings: &Settings, clock: &Clock) -> Option<LiveKeys> {
     let mut files = KeyFiles::open(settings).ok()?;
-    let loaded = files.scan_blocking(false).await.ok()?;
     let records = records(store.signing_keys().await.ok()?);
+    files.prefer(&records, clock.now());
+    let loaded = files.scan_blocking(false).await.ok()?;
     let ring = ring_from(&records, &loaded, clock.now())?;
-    Some(LiveKeys::new(ring, clock.clone()))
+    // The records just read leave out every revoked key: the command's list holds none.
+    Some(LiveKeys::new(ring, clock.clone(), Arc::default()))
 }
 
 fn warn_missing(records: &[KeyRecord], loaded: &[LoadedKey], now: UnixTime) {
@@ -396,7 +526,13 @@ pub async fn rescan(
     let scanned = files.scan_blocking(false).await;
     let read_at = std::time::Instant::now();
     let records = records(store.signing_keys().await?);
+    // A key recorded since the last scan whose file that scan left out (more files than a
+    // scan reads): read again, the recorded files first (parsed files are cached).
     let now = clock.now();
+    let scanned = match scanned {
+        Ok(_) if files.prefer(&records, now) => files.scan_blocking(false).await,
+        scanned => scanned,
+    };
     let loaded = match scanned {
         Ok(loaded) => loaded,
         Err(e) => {
@@ -586,15 +722,18 @@ async fn rotate_when(
     due: impl FnOnce(&[KeyRecord], UnixTime) -> Result<(), LifecycleError>,
 ) -> Result<Staged, KeysError> {
     let policy = policy(settings);
+    // Before the directory is made: on a deployment without records, an empty or missing
+    // directory is refused, never taken as one that holds no key.
+    let adoptable = adoptable(store, settings).await?;
     pem::ensure_dir(&settings.keys_dir)?;
     let files = KeyFiles::open(settings)?;
     let (mut change, records) = if nowait {
         let Some(change) = store.try_key_change().await? else {
             return Err(LifecycleError::NotDue(alg).into());
         };
-        recorded(change).await?
+        recorded_or_adopted(change, adoptable, settings, clock).await?
     } else {
-        recorded(store.begin_key_change().await?).await?
+        recorded_or_adopted(store.begin_key_change().await?, adoptable, settings, clock).await?
     };
     // Read now that the lock is held: the key is published from this instant on.
     let now = clock.now();
@@ -717,21 +856,7 @@ fn new_key(
     passphrase: Option<&Passphrase>,
 ) -> Result<(PathBuf, KeyRecord), KeyFileError> {
     let (path, kid) = pem::generate_checked(dir, alg, now, passphrase)?;
-    // The kid is the key made in memory; the file read back must hold that very key.
-    let checked = pem::load(&path, passphrase).and_then(|key| {
-        if key.kid() == kid {
-            Ok(())
-        } else {
-            Err(KeyFileError::new(format!(
-                "{}: the file written does not hold the key just made",
-                path.display()
-            )))
-        }
-    });
-    if let Err(e) = checked {
-        let _ = std::fs::remove_file(&path);
-        return Err(e);
-    }
+    read_back(&path, &kid, passphrase)?;
     let record = KeyRecord {
         kid,
         alg,
@@ -744,6 +869,26 @@ fn new_key(
         revoked_at: None,
     };
     Ok((path, record))
+}
+
+/// The kid is the key made in memory, which its record takes; the file read back must hold
+/// that very key (not a file another process put under the name), or it is removed and
+/// nothing is recorded.
+fn read_back(path: &Path, kid: &str, passphrase: Option<&Passphrase>) -> Result<(), KeyFileError> {
+    let checked = pem::load(path, passphrase).and_then(|key| {
+        if key.kid() == kid {
+            Ok(())
+        } else {
+            Err(KeyFileError::new(format!(
+                "{}: the file written does not hold the key just made",
+                path.display()
+            )))
+        }
+    });
+    if checked.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    checked
 }
 
 /// What `promote` did.
@@ -831,9 +976,14 @@ pub async fn revoke(
         tracing::warn!(error = %e, "revoking without the keys directory's passphrase");
         e.to_string()
     });
+    // A deployment without records: what to adopt, read before the lock.
+    let adoptable = adoptable(store, settings).await?;
+    // A first look, without the lock: does an active key need a new successor?
+    let peek = records(store.signing_keys().await?);
     let loaded = match &files {
         Ok(files) => {
             let mut files = files.clone();
+            files.prefer(&peek, clock.now());
             files.scan_blocking(false).await.unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "revoking without reading the keys directory");
                 Vec::new()
@@ -841,8 +991,6 @@ pub async fn revoke(
         }
         Err(_) => Vec::new(),
     };
-    // A first look, without the lock: does an active key need a new successor?
-    let peek = records(store.signing_keys().await?);
     let mut made = Premade(None);
     let mut made_error = None;
     if let Ok(plan) = lifecycle::plan_revocation(&peek, kid, clock.now())
@@ -855,7 +1003,8 @@ pub async fn revoke(
     }
     // From here on the pre-made file goes with every early return (`Premade`'s drop), unless
     // the records read under the lock name it.
-    let (mut change, records) = recorded(store.begin_key_change().await?).await?;
+    let (mut change, records) =
+        recorded_or_adopted(store.begin_key_change().await?, adoptable, settings, clock).await?;
     made.keep_if_recorded(&records);
     let now = clock.now();
     let plan = match lifecycle::plan_revocation(&records, kid, now) {
@@ -1172,12 +1321,13 @@ pub async fn list(
     now: UnixTime,
 ) -> Result<Vec<Listed>, KeysError> {
     let mut files = KeyFiles::open(settings)?;
+    let records = records(store.signing_keys().await?);
+    files.prefer(&records, now);
     let loaded = if settings.keys_dir.exists() {
         files.scan_blocking(false).await?
     } else {
         Vec::new()
     };
-    let records = records(store.signing_keys().await?);
     let planned = lifecycle::plan_adoption(&records, &found(&loaded), now, policy(settings));
     let listed = |r: &KeyRecord, recorded: bool| Listed {
         kid: r.kid.clone(),
@@ -1218,6 +1368,150 @@ pub async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::os::unix::fs::PermissionsExt;
+
+    fn parses() -> usize {
+        pem::PARSES.with(std::cell::Cell::get)
+    }
+
+    /// A file that does not parse is read once per version of the file (the failure is cached
+    /// with the version: an encrypted file's PBKDF2 costs 100 ms or more, and rescans run every
+    /// few seconds), and named once; the file fixed (a good key moved over it) is read at the
+    /// next scan and taken.
+    #[test]
+    fn a_broken_key_file_is_parsed_once_per_version_and_taken_once_fixed() {
+        let dir = tempfile::tempdir().unwrap();
+        pem::generate(dir.path(), SigningAlg::Rs256, 1000).unwrap();
+        let broken = dir.path().join("000000002000-rs256.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&broken, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut files = KeyFiles::new(dir.path());
+        let start = parses();
+        assert_eq!(files.scan(false).unwrap().len(), 1);
+        assert_eq!(parses() - start, 2, "each file read once");
+        for _ in 0..5 {
+            assert_eq!(files.scan(false).unwrap().len(), 1);
+        }
+        assert_eq!(parses() - start, 2, "neither file read again");
+        assert!(
+            files.scan(true).is_err(),
+            "a strict scan names the broken file"
+        );
+        assert_eq!(parses() - start, 2);
+
+        let elsewhere = tempfile::tempdir().unwrap();
+        let fixed = pem::generate(elsewhere.path(), SigningAlg::Rs256, 2000).unwrap();
+        std::fs::rename(fixed, &broken).unwrap();
+        let loaded = files.scan(false).unwrap();
+        assert_eq!(loaded.len(), 2, "the fixed file is taken");
+        assert_eq!(parses() - start, 3, "only the new version is read");
+        assert!(files.broken.is_empty());
+    }
+
+    /// A new key's file that reads back as another key (its kid differs from the one its
+    /// record would take) is removed and refused; the right key passes.
+    #[test]
+    fn a_new_key_file_that_holds_another_key_is_refused_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, kid) = pem::generate_checked(dir.path(), SigningAlg::Es256, 1000, None).unwrap();
+        let (other, other_kid) =
+            pem::generate_checked(dir.path(), SigningAlg::Es256, 2000, None).unwrap();
+        assert_ne!(kid, other_kid);
+        assert!(read_back(&path, &kid, None).is_ok());
+        assert!(path.exists());
+        let err = read_back(&other, &kid, None).expect_err("another key");
+        assert!(
+            err.to_string().contains("does not hold the key just made"),
+            "{err}"
+        );
+        assert!(!other.exists(), "the file is removed");
+    }
+
+    /// More key files than a scan reads: the files the records name come first whatever
+    /// their names, the others by name.
+    #[test]
+    fn a_scan_over_the_cap_reads_the_recorded_files_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = pem::generate(dir.path(), SigningAlg::Es256, 1000).unwrap();
+        let real = file_name(&real).unwrap();
+        for i in 0..MAX_KEY_FILES {
+            let path = dir.path().join(format!("0000-planted-{i:03}.pem"));
+            std::fs::write(&path, "not a key").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let mut files = KeyFiles::new(dir.path());
+        assert!(files.scan(false).unwrap().is_empty(), "crowded out by name");
+        let record = KeyRecord {
+            kid: String::new(),
+            alg: SigningAlg::Es256,
+            file: real.clone(),
+            created_at: 1000,
+            published_at: 1000,
+            active_at: Some(1000),
+            retiring_at: None,
+            retire_after: None,
+            revoked_at: None,
+        };
+        assert!(
+            files.prefer(&[record], 1000),
+            "a recorded file was left out: scan again"
+        );
+        let loaded = files.scan(false).unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].file, real);
+    }
+
+    /// Only the published records' files go first: a retired key's file (kept for days, or
+    /// for good in a read-only directory) takes no place ahead of the others.
+    #[test]
+    fn a_retired_keys_file_is_not_read_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_name(&pem::generate(dir.path(), SigningAlg::Es256, 1000).unwrap()).unwrap();
+        let record = KeyRecord {
+            kid: String::new(),
+            alg: SigningAlg::Es256,
+            file: file.clone(),
+            created_at: 1000,
+            published_at: 1000,
+            active_at: Some(1000),
+            retiring_at: Some(2000),
+            retire_after: Some(3000),
+            revoked_at: None,
+        };
+        let mut files = KeyFiles::new(dir.path());
+        files.prefer(std::slice::from_ref(&record), 2500);
+        assert!(files.known.contains(&file), "retiring: published");
+        files.prefer(&[record], 3000);
+        assert!(files.known.is_empty(), "retired: not first");
+    }
+
+    /// A key command adopts only the names `pem::generate` gives, for the key's own algorithm.
+    #[test]
+    fn only_generated_names_of_the_keys_algorithm_are_adoptable() {
+        let rs = SigningAlg::Rs256;
+        for name in ["001700000000-rs256.pem", "001700000000-rs256-2.pem"] {
+            assert!(generated_name(name, rs), "{name}");
+        }
+        for name in [
+            "001700000000-es256.pem",
+            "server.pem",
+            "0000-planted-000.pem",
+            "1700000000-rs256.pem",
+            "001700000000-rs256-.pem",
+            "001700000000-rs256-x.pem",
+            "001700000000-rs256.pem.revoked",
+            "00170000000a-rs256.pem",
+        ] {
+            assert!(!generated_name(name, rs), "{name}");
+        }
+        let name = file_name(&pem::generate(tempfile::tempdir().unwrap().path(), rs, 1).unwrap());
+        assert!(generated_name(&name.unwrap(), rs));
+    }
 
     #[test]
     fn a_huge_rescan_interval_does_not_overflow_the_cut_off() {

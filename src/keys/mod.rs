@@ -16,7 +16,7 @@ pub use alg::{SigningAlg, UnknownAlg};
 pub use jwks::thumbprint_rsa;
 pub use lifecycle::{KeyRecord, KeyState};
 pub use pem::{KeyFileError, generate, generate_with, load_existing, load_or_generate};
-pub use ring::{KeyRing, LiveKeys, RingEntry, SigningKey};
+pub use ring::{KeyRing, LiveKeys, REVOKED_SIGNER_WAIT, RingEntry, SigningKey};
 pub use sealed::Passphrase;
 
 /// A ring with one freshly generated key per algorithm, in a directory that lives as long as

@@ -195,6 +195,12 @@ type Parsed = Result<std::sync::Arc<SigningKey>, String>;
 static PARSED: std::sync::LazyLock<std::sync::Mutex<HashMap<Version, Parsed>>> =
     std::sync::LazyLock::new(Default::default);
 
+#[cfg(test)]
+thread_local! {
+    /// How many key files this thread has read and parsed (cache misses), for the tests.
+    pub(super) static PARSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// More versions than this (files rewritten over and over) and the cache starts afresh.
 const MAX_CACHED: usize = 4096;
 
@@ -228,6 +234,8 @@ pub(super) fn load_cached(
     // An I/O error (a remount, a file being copied in) is not kept: the next scan tries again.
     // Only what the file's content made of it is, for this version of the file.
     let text = read_key_file(path)?;
+    #[cfg(test)]
+    PARSES.with(|n| n.set(n.get() + 1));
     let parsed = parse_text(path, &text, passphrase)
         .map(|key| std::sync::Arc::new(key.with_created_at(created_at(path))))
         .map_err(|e| e.0);

@@ -20,6 +20,7 @@ use super::SigningAlg;
 use super::jwks;
 use super::lifecycle::{KeyRecord, KeyState};
 use crate::clock::{Clock, UnixTime};
+use crate::revocation::RevocationList;
 
 /// The parsed private key, one variant per algorithm.
 enum Pair {
@@ -304,6 +305,30 @@ impl KeyRing {
         }
     }
 
+    /// Whether a key that signs here (for any algorithm) is one `revoked` names.
+    pub fn signs_with_any(&self, revoked: impl Fn(&str) -> bool) -> bool {
+        self.by_alg.values().any(|key| revoked(key.kid()))
+    }
+
+    /// The same ring at `now` without the keys `revoked` names: their algorithms sign nothing
+    /// (`unsigned`) until a ring built from the records names their successors.
+    pub fn without(&self, revoked: impl Fn(&str) -> bool, now: UnixTime) -> Self {
+        let dropped: Vec<SigningAlg> = self
+            .entries
+            .iter()
+            .filter(|e| revoked(e.key.kid()))
+            .map(|e| e.key.alg)
+            .collect();
+        let entries = self
+            .entries
+            .iter()
+            .filter(|e| !revoked(e.key.kid()))
+            .cloned()
+            .collect();
+        Self::build_unsigned(entries, now)
+            .with_unsigned(self.unsigned.iter().copied().chain(dropped))
+    }
+
     /// Marks the algorithms whose active key is recorded but cannot sign here.
     pub fn with_unsigned(mut self, algs: impl IntoIterator<Item = SigningAlg>) -> Self {
         for alg in algs {
@@ -429,17 +454,89 @@ struct Live {
     /// When the node last read the key records (real elapsed time, not the clock: it measures
     /// how long the node has been cut off, which a test's clock jumps must not fake).
     synced: Mutex<Instant>,
+    /// Wakes the node's key rescan (`manage::run`): notifications, and a signer that found its
+    /// key revoked before the rescan dropped it.
+    wake: Arc<tokio::sync::Notify>,
+    /// The node's revocation list: `for_signing` never hands out a ring that signs with a kid
+    /// it holds revoked, whoever signs (`/token`, back-channel logout tokens, anything later).
+    revocations: Arc<RevocationList>,
 }
 
+/// How long a request that finds its signing key revoked (by the revocation list, ahead of
+/// the key records) waits for the rescan to bring the successor before it gets a 503.
+pub const REVOKED_SIGNER_WAIT: Duration = Duration::from_secs(2);
+
 impl LiveKeys {
-    pub fn new(ring: KeyRing, clock: Clock) -> Self {
+    /// `revocations` is the node's revocation list (a command's own, empty one when it signs
+    /// only from records it has just read): every signer goes through `for_signing`, which
+    /// checks the ring against it.
+    pub fn new(ring: KeyRing, clock: Clock, revocations: Arc<RevocationList>) -> Self {
         Self {
             inner: Arc::new(Live {
                 ring: RwLock::new(Arc::new(ring)),
                 clock,
                 synced: Mutex::new(Instant::now()),
+                wake: Arc::new(tokio::sync::Notify::new()),
+                revocations,
             }),
         }
+    }
+
+    /// What wakes this node's key rescan (`manage::run` waits on it).
+    pub fn rescan_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.wake.clone()
+    }
+
+    /// Whether the node's revocation list holds `kid` revoked: a signer checks its key again
+    /// right before it signs (the list may learn of a revocation while a request is under way).
+    pub fn revokes_kid(&self, kid: &str) -> bool {
+        self.inner.revocations.revokes_kid(kid)
+    }
+
+    /// The ring to sign with: the one path every signer takes. `None` when the node has not
+    /// read the key records within `max_unsynced` (a node cut off from the database longer
+    /// may be signing with a key revoked meanwhile, whose tokens every other node refuses),
+    /// or when no key can sign (every active key withdrawn or its file missing).
+    ///
+    /// Never a ring that signs with a key the node's revocation list holds revoked. The list
+    /// may learn of a key's revocation (committed with the record that revokes it) before the
+    /// key rescan reads that record: a token signed then would be born revoked. So a signer
+    /// that finds its ring signing with such a key wakes the rescan and waits for a ring
+    /// without it (a successor signs then), at most `REVOKED_SIGNER_WAIT`; after that the
+    /// revoked key's algorithm signs nothing on this node (503) until the rescan catches up.
+    pub async fn for_signing(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
+        let waited = Instant::now();
+        loop {
+            let ring = self.fresh(max_unsynced)?;
+            if !ring.signs_with_any(|kid| self.revokes_kid(kid)) {
+                return Some(ring);
+            }
+            self.inner.wake.notify_one();
+            if waited.elapsed() >= REVOKED_SIGNER_WAIT {
+                tracing::error!(
+                    "a key that signs on this node is revoked and the key rescan has not \
+                     dropped it yet: its algorithm signs nothing here until it does"
+                );
+                return self.unrevoked(&ring);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether `for_signing` would give a ring now, without waiting (readiness).
+    pub fn can_sign(&self, max_unsynced: Duration) -> bool {
+        self.fresh(max_unsynced)
+            .and_then(|ring| self.unrevoked(&ring))
+            .is_some()
+    }
+
+    /// `ring` without the keys the revocation list holds revoked, if anything still signs.
+    fn unrevoked(&self, ring: &Arc<KeyRing>) -> Option<Arc<KeyRing>> {
+        if !ring.signs_with_any(|kid| self.revokes_kid(kid)) {
+            return Some(ring.clone());
+        }
+        let ring = ring.without(|kid| self.revokes_kid(kid), self.inner.clock.now());
+        Some(Arc::new(ring)).filter(|ring| ring.active.is_some())
     }
 
     /// The node read the key records `at` (never moves back).
@@ -461,12 +558,9 @@ impl LiveKeys {
             .elapsed()
     }
 
-    /// The ring to sign with, if the node has read the key records within `max_unsynced`: a
-    /// node cut off from the database longer may be signing with a key revoked meanwhile,
-    /// whose tokens every other node refuses, so it signs nothing until it reads them again.
-    /// A ring without any signer (every active key withdrawn or its file missing) is `None`
-    /// too.
-    pub fn for_signing(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
+    /// The current ring if the node has read the key records within `max_unsynced` and a key
+    /// signs in it; unchecked against the revocation list (`for_signing` checks it).
+    fn fresh(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
         if self.unsynced_for() > max_unsynced {
             return None;
         }
@@ -619,7 +713,11 @@ mod tests {
         let now = clock.now();
         let (_dir, entries) = rotating(now + 60);
         let (old, new) = (entries[0].key.kid.clone(), entries[1].key.kid.clone());
-        let live = LiveKeys::new(KeyRing::build(entries, now).unwrap(), clock.clone());
+        let live = LiveKeys::new(
+            KeyRing::build(entries, now).unwrap(),
+            clock.clone(),
+            Arc::default(),
+        );
         assert_eq!(live.current().active().unwrap().kid(), old);
         clock.advance(60);
         assert_eq!(live.current().active().unwrap().kid(), new);

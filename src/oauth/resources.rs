@@ -7,7 +7,8 @@ use super::client::Client;
 use super::error::OAuthError;
 use super::resource::{self, Api, Audience, AudienceError, Resource};
 use super::scope::Scope;
-use crate::keys::{KeyRing, SigningAlg, SigningKey};
+use super::token::TokenContext;
+use crate::keys::{SigningAlg, SigningKey};
 use crate::store::{ApiRow, Store, StoreError};
 use crate::tokens::claims::Aud;
 
@@ -161,21 +162,17 @@ pub fn token_ttl(audience: Option<&Audience>, client: &Client, default: Duration
 }
 
 /// The key that signs an access token: the API's algorithm when it names one, else the
-/// client's. As for `TokenContext::signing_key`, `None` means this node cannot sign for it
-/// now (its active key was revoked and the successor's file is not here yet): 503 until it
-/// can, never a silent fallback to another algorithm.
+/// client's. As for `TokenContext::signing_key`, an error means this node cannot sign for it
+/// now (its active key was revoked and the successor's file is not here yet, or the key was
+/// revoked during the request): 503 until it can, never a silent fallback to another
+/// algorithm.
 pub fn access_key<'k>(
-    keys: &'k KeyRing,
+    ctx: &TokenContext<'k>,
     client: &Client,
     audience: Option<&Audience>,
 ) -> Result<&'k SigningKey, OAuthError> {
     let alg = audience
         .and_then(|a| a.signing_alg)
         .unwrap_or(client.signing_alg);
-    // No key signs for `alg` on this node now (its active key was revoked and no successor
-    // is here yet): 503 until one is, never another algorithm's key.
-    keys.for_alg(alg).ok_or_else(|| {
-        tracing::error!(%alg, client_id = %client.id, "no key can sign for this algorithm on this node");
-        OAuthError::TemporarilyUnavailable
-    })
+    ctx.key_for(alg, client)
 }

@@ -13,7 +13,7 @@ use super::grants;
 use super::rate_limit::ClientRateLimiter;
 use crate::clock::UnixTime;
 use crate::config::Settings;
-use crate::keys::{KeyRing, SigningKey};
+use crate::keys::{KeyRing, SigningAlg, SigningKey};
 use crate::revocation::RevocationList;
 use crate::store::Store;
 
@@ -67,20 +67,38 @@ pub struct TokenContext<'a> {
     pub dpop: &'a Dpop,
 }
 
-impl TokenContext<'_> {
+impl<'a> TokenContext<'a> {
     /// The key for the client's registered algorithm. The ring holds a key of every algorithm
     /// a client can register (they are generated at start), so `None` means this node cannot
     /// sign for it now (its active key was revoked and the successor's file is not here yet):
     /// 503 until it is, never a silent fallback to another algorithm.
-    pub fn signing_key(&self, client: &Client) -> Result<&SigningKey, OAuthError> {
-        self.keys.for_alg(client.signing_alg).ok_or_else(|| {
+    pub fn signing_key(&self, client: &Client) -> Result<&'a SigningKey, OAuthError> {
+        self.key_for(client.signing_alg, client)
+    }
+
+    /// The key that signs for `alg` here, checked against the revocation list right before it
+    /// signs: the ring was checked when the request began, but the list may have learnt of
+    /// the key's revocation while the grant awaited the store (a token born revoked). 503,
+    /// as for a missing key.
+    pub fn key_for(&self, alg: SigningAlg, client: &Client) -> Result<&'a SigningKey, OAuthError> {
+        let Some(key) = self.keys.for_alg(alg) else {
             tracing::error!(
-                alg = %client.signing_alg,
+                %alg,
                 client_id = %client.id,
                 "no key can sign for this algorithm on this node"
             );
-            OAuthError::TemporarilyUnavailable
-        })
+            return Err(OAuthError::TemporarilyUnavailable);
+        };
+        if self.revocations.revokes_kid(key.kid()) {
+            tracing::error!(
+                %alg,
+                kid = key.kid(),
+                client_id = %client.id,
+                "the key that would sign was revoked during the request"
+            );
+            return Err(OAuthError::TemporarilyUnavailable);
+        }
+        Ok(key)
     }
 }
 

@@ -141,6 +141,17 @@ impl RevocationList {
         removed
     }
 
+    /// Whether an entry revokes the key `kid` (every token it signed): a node must never sign
+    /// with it, even before its key rescan has dropped it from the ring.
+    pub fn revokes_kid(&self, kid: &str) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .kid
+            .get(kid)
+            .is_some()
+    }
+
     /// The highest id this node has read from the store.
     pub fn cursor(&self) -> i64 {
         self.index

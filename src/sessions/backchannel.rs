@@ -134,12 +134,13 @@ impl Backchannel {
         let (client_id, uri) = (target.client_id.as_str(), target.uri.as_str());
         // The client verifies logout tokens with the algorithm it registered for our tokens
         // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
-        // The same cut-off guard as `/token`: a node that may hold a revoked key signs nothing.
-        let Some(keys) = self
-            .keys
-            .as_ref()
-            .and_then(|k| k.for_signing(self.max_unsynced))
-        else {
+        // The one signing path `/token` takes too: the cut-off (a node that may hold a revoked
+        // key signs nothing) and never a kid the node's revocation list holds revoked.
+        let keys = match &self.keys {
+            Some(keys) => keys.for_signing(self.max_unsynced).await,
+            None => None,
+        };
+        let Some(keys) = keys else {
             tracing::warn!(client_id, "back-channel logout: no key may sign now");
             return false;
         };

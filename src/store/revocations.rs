@@ -72,38 +72,7 @@ impl Store {
         r: &NewRevocation<'_>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
-            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
-                .bind(REVOCATION_WRITE_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if r.issued_before.is_none() {
-            sqlx::query(
-                "delete from revocations where kind = $1 and target = $2 \
-                 and issued_before is null and expires_at <= $3",
-            )
-            .bind(r.kind.to_string())
-            .bind(r.target.to_string())
-            .bind(r.revoked_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let id: Option<i64> = sqlx::query_scalar(
-            "insert into revocations \
-             (kind, target, issued_before, revoked_at, expires_at, reason) \
-             values ($1, $2, $3, $4, $5, $6) \
-             on conflict (kind, target) where issued_before is null do nothing returning id",
-        )
-        .bind(r.kind.to_string())
-        .bind(r.target.to_string())
-        .bind(r.issued_before)
-        .bind(r.revoked_at)
-        .bind(r.expires_at)
-        .bind(r.reason.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let id = insert_revocation_in(&mut tx, self.backend, r).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -230,4 +199,48 @@ impl Store {
             .await?;
         Ok(Some(listener))
     }
+}
+
+/// One revocation insert inside a transaction the caller commits (`Store::insert_revocation`,
+/// and a key change that revokes a key with its record): takes `REVOCATION_WRITE_LOCK` (ids
+/// commit in order), replaces an expired entry for the same target, and inserts. `None` when
+/// the target already has a live entry.
+pub(super) async fn insert_revocation_in(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+    r: &NewRevocation<'_>,
+) -> Result<Option<i64>, StoreError> {
+    if backend == Backend::Postgres {
+        // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+        sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+            .bind(REVOCATION_WRITE_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    if r.issued_before.is_none() {
+        sqlx::query(
+            "delete from revocations where kind = $1 and target = $2 \
+             and issued_before is null and expires_at <= $3",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .bind(r.revoked_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let id: Option<i64> = sqlx::query_scalar(
+        "insert into revocations \
+         (kind, target, issued_before, revoked_at, expires_at, reason) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (kind, target) where issued_before is null do nothing returning id",
+    )
+    .bind(r.kind.to_string())
+    .bind(r.target.to_string())
+    .bind(r.issued_before)
+    .bind(r.revoked_at)
+    .bind(r.expires_at)
+    .bind(r.reason.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(id)
 }

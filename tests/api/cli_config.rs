@@ -136,3 +136,38 @@ fn a_key_file_readable_by_others_stops_the_server_and_names_the_fix() {
     assert!(ok.status.success(), "{}", stderr(&ok));
     assert!(String::from_utf8_lossy(&ok.stdout).contains("active"));
 }
+
+/// Issue 13: a next key signs once it has been published for `key_publish_ahead`, and by then
+/// every relying party must have it: its JWKS copy lives `jwks_max_age`, counted from when the
+/// last node published the key (up to one rescan late), on clocks that may differ by 30 s.
+/// `key_publish_ahead = jwks_max_age` used to be accepted; anything shorter than that sum now
+/// stops every command with one line naming the setting and its minimum.
+#[test]
+fn a_key_publish_ahead_shorter_than_jwks_max_age_a_rescan_and_a_margin_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let env = |ahead: &'static str| {
+        [
+            ("DATABASE_URL", db.clone()),
+            ("TESSERA_JWKS_MAX_AGE", "10m".to_string()),
+            ("TESSERA_KEY_RESCAN_INTERVAL", "5s".to_string()),
+            ("TESSERA_KEY_PUBLISH_AHEAD", ahead.to_string()),
+        ]
+    };
+    for ahead in ["10m", "634s"] {
+        let env = env(ahead);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let out = tessera(dir.path(), &["migrate"], &env);
+        assert_eq!(out.status.code(), Some(2), "{ahead} accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("TESSERA_KEY_PUBLISH_AHEAD") && err.contains("minimum, 10m 35s"),
+            "{ahead}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+    let env = env("635s");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = tessera(dir.path(), &["migrate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+}

@@ -50,7 +50,10 @@ async fn jwks_of(app: &TestApp, alg: &str) -> Vec<String> {
         .collect()
 }
 
-async fn token_status(app: &TestApp, client: &crate::helpers::TestClient) -> (StatusCode, Value) {
+pub(crate) async fn token_status(
+    app: &TestApp,
+    client: &crate::helpers::TestClient,
+) -> (StatusCode, Value) {
     let res = app
         .post_token_basic(
             &client.id,

@@ -188,6 +188,19 @@ pub fn read_request(stream: &mut std::net::TcpStream) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// A first-party confidential client (`openid`) that takes back-channel logouts at `uri`.
+pub fn backchannel_registration(uri: String) -> RegistrationInput {
+    RegistrationInput {
+        name: "Back-channel app".into(),
+        client_type: "confidential".into(),
+        redirect_uris: vec![crate::code_flow::CB.into()],
+        scope: Some("openid".into()),
+        first_party: true,
+        backchannel_logout_uri: Some(uri),
+        ..RegistrationInput::default()
+    }
+}
+
 /// OpenID Connect Back-Channel Logout 1.0 §2.5-2.6: a client that took part in the session
 /// receives a logout token that verifies against the JWKS, carries the session's sid and the
 /// logout event, and no nonce. A client that never answers does not delay the logout.
@@ -204,15 +217,7 @@ async fn back_channel_logout_reaches_the_clients_of_the_session(backend: Backend
         "http://127.0.0.1:{}/logout",
         hanging.local_addr().expect("a").port()
     );
-    let register = |uri: String| RegistrationInput {
-        name: "Back-channel app".into(),
-        client_type: "confidential".into(),
-        redirect_uris: vec![crate::code_flow::CB.into()],
-        scope: Some("openid".into()),
-        first_party: true,
-        backchannel_logout_uri: Some(uri),
-        ..RegistrationInput::default()
-    };
+    let register = backchannel_registration;
     let good = app.create_client(register(listening_uri)).await;
     let dead = app.create_client(register(hanging_uri)).await;
 

@@ -147,7 +147,9 @@ dual!(
 );
 
 /// `tessera keys generate --alg` writes a private (0600) key that `keys list` then shows;
-/// an unknown algorithm is refused with the list of known ones.
+/// an unknown algorithm is refused with the list of known ones. The keys directory holds the
+/// RS256 key a start made (a command on a database without records refuses a directory with
+/// no key file: `key_files_scan`).
 #[test]
 fn keys_generate_writes_a_private_key_of_the_chosen_algorithm() {
     use std::os::unix::fs::PermissionsExt;
@@ -165,6 +167,15 @@ fn keys_generate_writes_a_private_key_of_the_chosen_algorithm() {
             .output()
             .unwrap()
     };
+    let day = 24 * 3600;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&keys)
+            .unwrap();
+    }
+    tessera::keys::generate(&keys, tessera::keys::SigningAlg::Rs256, 1_700_000_000 - day).unwrap();
     let out = tessera(&["keys", "generate", "--alg", "EdDSA"]);
     assert!(
         out.status.success(),

@@ -145,6 +145,7 @@ pub async fn exchange(
             secret_hash,
             scope: &granted,
         });
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
     match ctx
         .store
         .redeem_code(

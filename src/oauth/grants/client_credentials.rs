@@ -30,7 +30,7 @@ pub async fn exchange(
     };
     let granted = audience.as_ref().map_or(granted, |a| a.scope.clone());
     let token = access::mint(
-        resources::access_key(ctx.keys, client, audience.as_ref())?,
+        resources::access_key(ctx, client, audience.as_ref())?,
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),

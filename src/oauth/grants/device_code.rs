@@ -157,6 +157,7 @@ async fn redeem(
         sid,
         active_since: ctx.now - secs(ctx.settings.session_idle_ttl),
     };
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
     match ctx
         .store
         .redeem_device_code(hash, session, &family.row, family.first())

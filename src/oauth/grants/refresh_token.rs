@@ -125,6 +125,7 @@ pub async fn exchange(
     let sealed = opaque::seal_successor(presented, &successor);
     let idle_expires_at =
         (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(family.expires_at);
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
     let rotation = ctx
         .store
         .rotate_refresh_token(

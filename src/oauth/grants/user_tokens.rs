@@ -50,13 +50,27 @@ pub fn profile_claims(user: &User, scope: &Scope) -> ProfileClaims {
     claims
 }
 
+/// The keys `respond` will sign with are still good (not revoked by the node's revocation list
+/// since the request began): checked just before a grant spends its single-use state (a code,
+/// a refresh token, a device code), so that a key revoked meanwhile costs the client a retry
+/// (503) rather than the grant. `respond` checks again as it signs.
+pub fn keys_still_sign(
+    ctx: &TokenContext<'_>,
+    client: &Client,
+    audience: Option<&Audience>,
+) -> Result<(), OAuthError> {
+    ctx.signing_key(client)?;
+    resources::access_key(ctx, client, audience)?;
+    Ok(())
+}
+
 pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse, OAuthError> {
     let key = ctx.signing_key(g.client)?;
     let issuer = ctx.settings.issuer();
     let client_id = g.client.id.to_string();
     let access_scope = g.audience.as_ref().map_or(g.scope, |a| &a.scope);
     let access = access::mint(
-        resources::access_key(ctx.keys, g.client, g.audience.as_ref())?,
+        resources::access_key(ctx, g.client, g.audience.as_ref())?,
         &issuer,
         AccessGrant {
             subject: g.user.id.clone(),

@@ -176,7 +176,7 @@ pub async fn exchange(
         f: refresh.then(|| family.family_id.clone()),
     });
     // The key first: a node that cannot sign now (503) leaves no family behind.
-    let key = resources::access_key(ctx.keys, client, Some(&audience))?;
+    let key = resources::access_key(ctx, client, Some(&audience))?;
     let (fam, refresh_token) = match refresh {
         false => (subject.fam.clone(), None),
         true => {
