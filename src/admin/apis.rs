@@ -269,13 +269,24 @@ impl Admin<'_> {
             .ok()
             .map(|b| json!({ "before": b }).to_string());
         let entry = self.audit_entry(by, "api.deleted", identifier, detail.as_deref());
-        match self
+        // Its tokens end with it, in the same transaction: a failed write leaves the API there
+        // to remove again. Including those a node with a stale cache mints a moment later.
+        let now = self.now();
+        let revocation = Revocation::new(
+            Target::Api {
+                api: view.identifier.clone(),
+                before: now + self.stale_links(),
+            },
+            reason::API_REMOVED,
+            now,
+        );
+        let removed = self
             .store
-            .delete_unreferenced_api(identifier, &entry)
-            .await?
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(not_found(identifier)),
+            .delete_unreferenced_api(identifier, &entry, &revocation.row())
+            .await?;
+        match removed {
+            Ok(Some(id)) => self.revocations.committed(self.store, revocation, id).await,
+            Ok(None) => return Err(not_found(identifier)),
             Err(clients) => {
                 return Err(AdminError::Conflict(format!(
                     "the API '{}' is still used or served by the clients {}; take it from them \
@@ -285,18 +296,15 @@ impl Admin<'_> {
                 )));
             }
         }
-        let now = self.now();
-        let target = Target::Api {
-            api: view.identifier.clone(),
-            before: now,
-        };
-        self.revocations
-            .revoke(
-                self.store,
-                Revocation::new(target, reason::API_REMOVED, now),
-            )
-            .await?;
         Ok(view)
+    }
+
+    /// How long after a link change a node may still mint tokens from the links it cached
+    /// (its change notice lost: `client_cache_ttl`), plus a grant already under way: a
+    /// revocation for a lost link covers the tokens issued that long after it too.
+    fn stale_links(&self) -> UnixTime {
+        let cached = i64::try_from(self.store.client_cache_ttl().as_secs()).unwrap_or(i64::MAX);
+        cached.saturating_add(crate::revocation::GRANT_IN_FLIGHT)
     }
 
     /// An audit entry written by the store in the transaction of the change it records.
@@ -459,9 +467,11 @@ impl Admin<'_> {
         change
             .audit(&self.audit_entry(by, "client.apis_updated", client_id, Some(&detail)))
             .await?;
-        change.commit(self.store).await?;
         // The APIs the client can no longer get tokens for, by `resource` or by exchange:
-        // its tokens for them end now. (Serving mints nothing: losing it needs no entry.)
+        // its tokens for them end, including those a node with a stale cache mints a moment
+        // later, and so do its grants for them (refresh families, consents), in this change:
+        // linking the API again revives nothing. (Serving mints nothing: losing it needs no
+        // entry.)
         let mints = |c: &ClientApis, api: &String| {
             c.apis.contains(api) || c.exchange_audiences.contains(api)
         };
@@ -471,17 +481,19 @@ impl Admin<'_> {
             .chain(&before.exchange_audiences)
             .filter(|api| !mints(&after, api))
             .collect();
+        let mut taken = Vec::with_capacity(lost.len());
         for api in lost {
             let target = Target::ClientApi {
                 key: client_api_key(client_id, api),
-                before: now,
+                before: now + self.stale_links(),
             };
-            self.revocations
-                .revoke(
-                    self.store,
-                    Revocation::new(target, reason::API_REMOVED, now),
-                )
-                .await?;
+            let revocation = Revocation::new(target, reason::API_REMOVED, now);
+            let id = change.take_api(self.store, api, &revocation.row()).await?;
+            taken.push((revocation, id));
+        }
+        change.commit(self.store).await?;
+        for (revocation, id) in taken {
+            self.revocations.committed(self.store, revocation, id).await;
         }
         Ok(after)
     }

@@ -4,8 +4,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::admin::word_pattern;
 use super::audit::insert_audit;
 use super::clients::{CLIENT_CHANGE_LOCK, ClientLinks};
+use super::revocations::{NewRevocation, insert_revocation_in};
 use super::{Backend, NewAuditEntry, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::oauth::resource::Resource;
@@ -125,12 +127,16 @@ impl Store {
     /// entry: `Err` with the clients that still refer to it (any role), `Ok(false)` when there
     /// is no such API. It holds the lock of link changes (`begin_link_change`), so a client
     /// cannot be linked to the API between the check and the delete.
-    #[tracing::instrument(skip(self, audit))]
+    /// With the delete, in its transaction, `entry` (kind `api`) is recorded, and the families
+    /// exchanged from tokens for the API revoked with it (`insert_revocation_in`); `Ok(Some(id))`
+    /// then.
+    #[tracing::instrument(skip(self, audit, entry))]
     pub async fn delete_unreferenced_api(
         &self,
         identifier: &str,
         audit: &NewAuditEntry<'_>,
-    ) -> Result<Result<bool, Vec<String>>, StoreError> {
+        entry: &NewRevocation<'_>,
+    ) -> Result<Result<Option<i64>, Vec<String>>, StoreError> {
         let mut tx = self.begin_link_change().await?;
         let users: Vec<String> = sqlx::query(
             "select distinct client_id from client_apis where api = $1 order by client_id",
@@ -148,12 +154,13 @@ impl Store {
             .bind(identifier)
             .execute(&mut *tx)
             .await?;
-        let deleted = done.rows_affected() > 0;
-        if deleted {
+        let mut id = None;
+        if done.rows_affected() > 0 {
             insert_audit(&mut *tx, audit).await?;
+            id = insert_revocation_in(&mut tx, self.backend, entry).await?;
         }
         tx.commit().await?;
-        Ok(Ok(deleted))
+        Ok(Ok(id))
     }
 
     /// The APIs `client_id` has `role` for, by identifier.
@@ -391,6 +398,55 @@ impl ClientApisChange {
         store
             .record_client_change(&mut self.tx, &self.client_id, now)
             .await
+    }
+
+    /// Takes `api` from the client for good, in this change: records the `client_api`
+    /// revocation entry `entry` (with the families exchanged from the client's tokens for the
+    /// API, `insert_revocation_in`), and takes the API from the client's grants: its refresh
+    /// families for that API alone are revoked, those for several APIs lose it, and the
+    /// consents its users gave forget it, so that linking the API again revives no grant for
+    /// it. Returns the entry's id.
+    #[tracing::instrument(skip(self, store, entry), fields(client_id = %self.client_id))]
+    pub async fn take_api(
+        &mut self,
+        store: &Store,
+        api: &str,
+        entry: &NewRevocation<'_>,
+    ) -> Result<i64, StoreError> {
+        let id = insert_revocation_in(&mut self.tx, store.backend, entry)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("revocations_once".into()))?;
+        // `naming` finds the lists that hold the API as a word (LIKE, its wildcards escaped);
+        // `word` is what `replace` takes out of them. Lists are stored space-separated.
+        let naming = word_pattern(api);
+        let word = format!(" {api} ");
+        sqlx::query(
+            "update refresh_families set revoked_at = $4, revoked_reason = $5 \
+             where client_id = $1 and revoked_at is null \
+             and (' ' || resources || ' ') like $2 escape '\\' \
+             and trim(replace(' ' || resources || ' ', $3, ' ')) = ''",
+        )
+        .bind(self.client_id.as_str())
+        .bind(&naming)
+        .bind(&word)
+        .bind(entry.revoked_at)
+        .bind(entry.reason)
+        .execute(&mut *self.tx)
+        .await?;
+        for table in ["refresh_families", "consents"] {
+            // The table is one of the two names above, never input.
+            let sql = format!(
+                "update {table} set resources = trim(replace(' ' || resources || ' ', $3, ' ')) \
+                 where client_id = $1 and (' ' || resources || ' ') like $2 escape '\\'"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(self.client_id.as_str())
+                .bind(&naming)
+                .bind(&word)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(id)
     }
 
     /// The change's audit entry, committed with it.

@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::FromRow;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Any, FromRow, Transaction};
 
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
@@ -72,38 +72,7 @@ impl Store {
         r: &NewRevocation<'_>,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
-            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
-                .bind(REVOCATION_WRITE_LOCK)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if r.issued_before.is_none() {
-            sqlx::query(
-                "delete from revocations where kind = $1 and target = $2 \
-                 and issued_before is null and expires_at <= $3",
-            )
-            .bind(r.kind.to_string())
-            .bind(r.target.to_string())
-            .bind(r.revoked_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let id: Option<i64> = sqlx::query_scalar(
-            "insert into revocations \
-             (kind, target, issued_before, revoked_at, expires_at, reason) \
-             values ($1, $2, $3, $4, $5, $6) \
-             on conflict (kind, target) where issued_before is null do nothing returning id",
-        )
-        .bind(r.kind.to_string())
-        .bind(r.target.to_string())
-        .bind(r.issued_before)
-        .bind(r.revoked_at)
-        .bind(r.expires_at)
-        .bind(r.reason.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
+        let id = insert_revocation_in(&mut tx, self.backend, r).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -230,4 +199,50 @@ impl Store {
             .await?;
         Ok(Some(listener))
     }
+}
+
+/// Inserts one revocation in `tx` (see `Store::insert_revocation`: the lock, the expired
+/// entry replaced, `None` when a live one names the same target), and revokes in the same
+/// transaction the families a token exchange made from what it revokes
+/// (`family_origins::revoke_exchanged_families`): past the entry's purge, they stay dead.
+/// Every writer of the table goes through here.
+pub(super) async fn insert_revocation_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    r: &NewRevocation<'_>,
+) -> Result<Option<i64>, StoreError> {
+    if backend == Backend::Postgres {
+        // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
+        sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+            .bind(REVOCATION_WRITE_LOCK)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if r.issued_before.is_none() {
+        sqlx::query(
+            "delete from revocations where kind = $1 and target = $2 \
+             and issued_before is null and expires_at <= $3",
+        )
+        .bind(r.kind.to_string())
+        .bind(r.target.to_string())
+        .bind(r.revoked_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let id: Option<i64> = sqlx::query_scalar(
+        "insert into revocations \
+         (kind, target, issued_before, revoked_at, expires_at, reason) \
+         values ($1, $2, $3, $4, $5, $6) \
+         on conflict (kind, target) where issued_before is null do nothing returning id",
+    )
+    .bind(r.kind.to_string())
+    .bind(r.target.to_string())
+    .bind(r.issued_before)
+    .bind(r.revoked_at)
+    .bind(r.expires_at)
+    .bind(r.reason.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    super::family_origins::revoke_exchanged_families(tx, r).await?;
+    Ok(id)
 }

@@ -4,7 +4,7 @@
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::revocations::{NewRevocation, REVOCATION_WRITE_LOCK};
+use super::revocations::NewRevocation;
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 
@@ -68,19 +68,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
-    }
-
-    /// Whether the key record `kid` says it was revoked. Key records are never deleted, so
-    /// this outlives the revocation-list entry (purged once every token it named expired).
-    #[tracing::instrument(skip(self))]
-    pub async fn key_revoked(&self, kid: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "select 1 as one from signing_keys where kid = $1 and revoked_at is not null",
-        )
-        .bind(kid)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
     }
 
     /// Starts a change to the key records, waiting for any other change to finish first, but
@@ -199,35 +186,8 @@ impl KeyChange {
     /// (ids become visible in order; see `Store::insert_revocation`).
     #[tracing::instrument(skip_all, fields(kind = r.kind))]
     pub async fn insert_revocation(&mut self, r: &NewRevocation<'_>) -> Result<i64, StoreError> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("select 1 from pg_advisory_xact_lock($1)")
-                .bind(REVOCATION_WRITE_LOCK)
-                .execute(&mut *self.tx)
-                .await?;
-        }
-        sqlx::query(
-            "delete from revocations where kind = $1 and target = $2 \
-             and issued_before is null and expires_at <= $3",
-        )
-        .bind(r.kind.to_string())
-        .bind(r.target.to_string())
-        .bind(r.revoked_at)
-        .execute(&mut *self.tx)
-        .await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "insert into revocations \
-             (kind, target, issued_before, revoked_at, expires_at, reason) \
-             values ($1, $2, $3, $4, $5, $6) \
-             on conflict (kind, target) where issued_before is null do nothing returning id",
-        )
-        .bind(r.kind.to_string())
-        .bind(r.target.to_string())
-        .bind(r.issued_before)
-        .bind(r.revoked_at)
-        .bind(r.expires_at)
-        .bind(r.reason.to_string())
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        // The key's exchanged families go with the record, in the store for good.
+        let id = super::revocations::insert_revocation_in(&mut self.tx, self.backend, r).await?;
         if let Some(id) = id {
             self.changed = true;
             return Ok(id);
