@@ -8,10 +8,18 @@
 # Goal (issue 14): DPoP adds at most 30 µs of server CPU per request.
 #
 #   bash bench/dpop.sh            env: DURATION=10 CONNS=16 ROUNDS=2 BENCH_PORT=18081
+#                                      CLIENT_ALG= (the client's token algorithm: RS256 by
+#                                      default; EdDSA or ES256 make the mint cheap, so that
+#                                      DPoP's share shows, and then DURATION=2 keeps a row
+#                                      under the replay memory's 100,000 proofs)
+#                                      CARGO_TARGET_DIR (where the release build goes)
 #
 # Each DPoP row sends proofs signed just before it (one wrk thread reads them from a file), so
 # that every proof is fresh and used once, as a client does; `bad` counts anything but 200
-# (it stays 0 unless the proofs ran out). Needs wrk, curl. Not run by CI.
+# (it stays 0 unless the proofs ran out). On SQLite the node remembers at most 100,000 proofs
+# within their window (`dpop_proof_lifetime` + `dpop_clock_skew`, 65 s by default) and refuses
+# more with 503: before a DPoP row the script waits until enough of the previous rows' proofs
+# have left the window, so that rows do not add up to more. Needs wrk, curl. Not run by CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION="${DURATION:-10}"; CONNS="${CONNS:-16}"; ROUNDS="${ROUNDS:-2}"
@@ -24,8 +32,11 @@ done
 [ "$DURATION" -le 40 ] || { echo "bench: DURATION must be at most 40 (proof lifetime)" >&2; exit 1; }
 
 cargo build --release --quiet --bin tessera --example dpop_proofs
-bin="$PWD/target/release/tessera"
-gen="$PWD/target/release/examples/dpop_proofs"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+bin="$target/release/tessera"
+gen="$target/release/examples/dpop_proofs"
+# The replay window of a proof at the default settings, in seconds (see above).
+WINDOW=65
 
 work="$(mktemp -d)"
 server=""
@@ -41,7 +52,8 @@ export TESSERA_TOKEN_RATE_LIMIT_PER_CLIENT=0
 mkdir -p "$work/keys" && chmod 700 "$work/keys"
 "$bin" migrate >/dev/null
 registered="$("$bin" client add --name bench --type confidential \
-  --grant-type client_credentials --scope api.read 2>/dev/null)"
+  --grant-type client_credentials --scope api.read ${CLIENT_ALG:+--signing-alg "$CLIENT_ALG"} \
+  2>/dev/null)"
 client_id="$(awk '/^client_id:/ {print $2}' <<<"$registered")"
 client_secret="$(awk '/^client_secret:/ {print $2}' <<<"$registered")"
 export BASIC="Basic $(printf '%s:%s' "$client_id" "$client_secret" | base64 -w0)"
@@ -56,7 +68,8 @@ done
 ticks_per_s="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
 
-# run LABEL PROOFS_FILE: one wrk run; prints "LABEL rps cpu_us ok bad".
+# run LABEL PROOFS_FILE: one wrk run; prints "LABEL rps cpu_us ok bad load1" (load1: the
+# machine's 1-minute load average at the end of the row: other work shares the cores).
 run() {
   local before after out okn badn
   before="$(cpu_ticks)"
@@ -65,40 +78,80 @@ run() {
   okn="$(grep -o 'ok=[0-9]*' <<<"$out" | cut -d= -f2)"
   badn="$(grep -o 'bad=[0-9]*' <<<"$out" | cut -d= -f2)"
   awk -v l="$1" -v ok="$okn" -v bad="$badn" -v d="$DURATION" -v t0="$before" -v t1="$after" \
-    -v hz="$ticks_per_s" 'BEGIN { printf "%s %.0f %.1f %d %d\n", l, ok / d, (t1 - t0) / hz * 1e6 / (ok > 0 ? ok : 1), ok, bad }'
+    -v hz="$ticks_per_s" -v la="$(cut -d' ' -f1 /proc/loadavg)" \
+    'BEGIN { printf "%s %.0f %.1f %d %d %s\n", l, ok / d, (t1 - t0) / hz * 1e6 / (ok > 0 ? ok : 1), ok, bad, la }'
 }
 
-# Proofs for one DPoP row: enough for 1.5 times the bearer row's rate.
-proofs() { # alg rps
-  local n
-  n="$(awk -v r="$2" -v d="$DURATION" 'BEGIN { n = int(r * d * 1.5) + 1000; print n }')"
-  "$gen" "$1" "$base/token" "$(date +%s)" "$n" >"$work/proofs-$1"
+# Proofs for one DPoP row: enough for twice the bearer row's rate (the rates move with the
+# machine's load), at most the replay memory's room.
+proof_count() { # rps
+  awk -v r="$1" -v d="$DURATION" 'BEGIN { n = int(r * d * 2) + 1000; print (n > 100000 ? 100000 : n) }'
+}
+# The DPoP rows still within their replay window: "iat proofs_used" per line. `room` prints
+# how many more proofs the replay memory takes now; `wait_room N` sleeps until N fit.
+live="$work/live"
+: >"$live"
+room() {
+  awk -v now="$(date +%s)" -v w="$WINDOW" '$1 + w + 2 > now { s += $2 } END { print 100000 - s }' "$live"
+}
+wait_room() {
+  local oldest
+  while [ "$(room)" -lt "$1" ]; do
+    oldest="$(awk -v now="$(date +%s)" -v w="$WINDOW" '$1 + w + 2 > now { print $1; exit }' "$live")"
+    sleep $(( oldest + WINDOW + 2 - $(date +%s) ))
+  done
+}
+proofs() { # alg count
+  local iat
+  iat="$(date +%s)"
+  "$gen" "$1" "$base/token" "$iat" "$2" >"$work/proofs-$1"
+  echo "$iat" >"$work/iat"
   echo "$work/proofs-$1"
 }
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # Warm-up (unreported): connections, caches, the allocator.
-DURATION=3 run warmup "" >/dev/null
+rps="$(DURATION=3 run warmup "" | awk '{print $2}')"
 results="$work/results"
 : >"$results"
+# Each DPoP row right after a bearer row, so that each pair shares the machine's state.
 for round in $(seq "$ROUNDS"); do
-  line="$(run "bearer" "")"; echo "$line" >>"$results"
-  rps="$(awk '{print $2}' <<<"$line")"
   for alg in ES256 EdDSA; do
-    file="$(proofs "$alg" "$rps")"
-    run "dpop-$alg" "$file" >>"$results"
+    # Room first, so that the bearer row and its DPoP row follow each other without a pause.
+    wait_room "$(proof_count "$rps")"
+    line="$(run "bearer" "")"; echo "$line" >>"$results"
+    rps="$(awk '{print $2}' <<<"$line")"
+    n="$(proof_count "$rps")"
+    [ "$n" -le "$(room)" ] || n="$(room)"
+    proofs "$alg" "$n" >"$work/file"
+    file="$(cat "$work/file")"
+    line="$(run "dpop-$alg" "$file")"; echo "$line" >>"$results"
+    echo "$(cat "$work/iat") $(awk '{print $4 + $5}' <<<"$line")" >>"$live"
     rm -f "$file"
   done
 done
 
-echo "POST /token client_credentials, release, SQLite, ${DURATION}s per row, $CONNS connections, $(nproc) cores"
+echo "POST /token client_credentials (client signs ${CLIENT_ALG:-RS256}), release, SQLite, ${DURATION}s per row, $CONNS connections, $(nproc) cores, load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| request | requests/s | server CPU µs/request | DPoP's extra µs | non-200 |"
-echo "|---|---:|---:|---:|---:|"
+echo "| request | requests/s | server CPU µs/request | DPoP's extra µs (vs the bearer row before it) | non-200 | load avg |"
+echo "|---|---:|---:|---:|---:|---:|"
 awk '
-  { label[NR] = $1; rps[NR] = $2; cpu[NR] = $3; bad[NR] = $5; n[$1]++; sum[$1] += $3 }
-  END {
-    for (i = 1; i <= NR; i++) {
-      extra = (label[i] == "bearer") ? "" : sprintf("%+.1f", cpu[i] - sum["bearer"] / n["bearer"])
-      printf "| %s | %d | %.1f | %s | %d |\n", label[i], rps[i], cpu[i], extra, bad[i]
-    }
-  }' "$results"
+  $1 == "bearer" { prev = $3 }
+  { extra = ($1 == "bearer") ? "" : sprintf("%+.1f", $3 - prev)
+    printf "| %s | %d | %.1f | %s | %d | %s |\n", $1, $2, $3, extra, $5, $6 }' "$results"
+echo
+echo "| request | rows | server CPU µs/request, mean (min–max) | DPoP's extra µs, mean (min–max) |"
+echo "|---|---:|---:|---:|"
+awk '
+  function show(l) {
+    printf "| %s | %d | %.1f (%.1f–%.1f) | %s |\n", l, n[l], sum[l] / n[l], lo[l], hi[l],
+      (l == "bearer") ? "" : sprintf("%+.1f (%+.1f–%+.1f)", xs[l] / n[l], xlo[l], xhi[l])
+  }
+  { l = $1; n[l]++; sum[l] += $3
+    if (n[l] == 1 || $3 < lo[l]) lo[l] = $3
+    if (n[l] == 1 || $3 > hi[l]) hi[l] = $3 }
+  l == "bearer" { prev = $3; next }
+  { x = $3 - prev; xs[l] += x
+    if (n[l] == 1 || x < xlo[l]) xlo[l] = x
+    if (n[l] == 1 || x > xhi[l]) xhi[l] = x }
+  END { show("bearer"); show("dpop-ES256"); show("dpop-EdDSA") }' "$results"

@@ -13,9 +13,10 @@
 #   - POST /token client_credentials by the backend (no resource: aud is the client);
 #   - POST /token token-exchange by the backend: the same subject and actor tokens each time,
 #     into BILLING.
-# Each row: req/s, p50/p90/p99 latency, server CPU; then CPU per request (server CPU time
+# Each row: req/s, p50/p90/p99 latency, server CPU, the machine's load; then CPU per request (server CPU time
 # divided by requests) and the ratio exchange / client_credentials.
-# Env: DURATION (15s), CONNS ("16 64"), WARMUP (3s), BENCH_PORT (18090), RELEASE_BUILD (1: build
+# Env: DURATION (15s), CONNS ("16 64"), WARMUP (3s), BENCH_PORT (18090), SIGNING_ALG (RS256
+# by default: see below), RELEASE_BUILD (1: build
 # first; 0: use the release binary as it is), CARGO_TARGET_DIR, BENCH_BIN (another binary, e.g.
 # to try the script on a debug build). Needs wrk, curl, jq, openssl, python3.
 set -euo pipefail
@@ -66,14 +67,19 @@ if [ -n "${DATABASE_URL:-}" ]; then
 fi
 
 "$bin" migrate >/dev/null
-"$bin" api add --identifier "$ORDERS" --name Orders --scope "orders.read" >/dev/null
-"$bin" api add --identifier "$BILLING" --name Billing --scope "billing.read" >/dev/null
+# SIGNING_ALG (EdDSA or ES256) registers every API and client with that algorithm instead of
+# the default RS256: the mint is then cheap and the exchange's own work (two verifications,
+# the policy) shows.
+alg_opt=(${SIGNING_ALG:+--signing-alg "$SIGNING_ALG"})
+"$bin" api add --identifier "$ORDERS" --name Orders --scope "orders.read" "${alg_opt[@]}" >/dev/null
+"$bin" api add --identifier "$BILLING" --name Billing --scope "billing.read" "${alg_opt[@]}" >/dev/null
 printf '%s\n' "$PASSWORD" | "$bin" user add bench --password-stdin >/dev/null
 app="$("$bin" client add --name bench-app --type confidential --first-party \
-  --redirect-uri "$REDIRECT" --scope "openid orders.read" --api "$ORDERS" --json 2>/dev/null)"
+  --redirect-uri "$REDIRECT" --scope "openid orders.read" --api "$ORDERS" "${alg_opt[@]}" \
+  --json 2>/dev/null)"
 backend="$("$bin" client add --name bench-orders-backend --type confidential \
   --grant-type client_credentials --grant-type "$EXCHANGE" --scope "billing.read" \
-  --serves-api "$ORDERS" --exchange-audience "$BILLING" --json 2>/dev/null)"
+  --serves-api "$ORDERS" --exchange-audience "$BILLING" "${alg_opt[@]}" --json 2>/dev/null)"
 cid() { jq -r .client_id <<<"$1"; }
 secret() { jq -r .client_secret <<<"$1"; }
 

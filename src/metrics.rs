@@ -26,7 +26,18 @@ pub struct Metrics {
     tokens: RwLock<HashMap<&'static str, AtomicU64>>,
     logins: RwLock<HashMap<&'static str, AtomicU64>>,
     rate_limited: AtomicU64,
+    /// client_id → back-channel logout deliveries given up; at most
+    /// `MAX_BACKCHANNEL_CLIENTS` labels, the rest counted under `OTHER_CLIENTS`.
+    backchannel_failures: RwLock<HashMap<String, AtomicU64>>,
 }
+
+/// How many clients `tessera_backchannel_logout_failures_total` names one by one: a label per
+/// client would let a deployment with thousands of clients (or many short-lived ones) grow the
+/// series without bound; past this, failures count under `OTHER_CLIENTS`.
+pub const MAX_BACKCHANNEL_CLIENTS: usize = 100;
+/// The `client` label of the failures of clients past `MAX_BACKCHANNEL_CLIENTS` (no client id
+/// holds a space, so it names no client).
+pub const OTHER_CLIENTS: &str = "other clients";
 
 type ByMethodStatus = HashMap<(Method, u16), Series>;
 
@@ -105,6 +116,27 @@ impl Metrics {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A back-channel logout to `client_id` was given up (every attempt failed, or nothing
+    /// could sign the logout token).
+    pub fn backchannel_logout_failed(&self, client_id: &str) {
+        if let Ok(m) = self.backchannel_failures.read()
+            && let Some(c) = m.get(client_id)
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if let Ok(mut m) = self.backchannel_failures.write() {
+            let label = if m.contains_key(client_id) || m.len() < MAX_BACKCHANNEL_CLIENTS {
+                client_id
+            } else {
+                OTHER_CLIENTS
+            };
+            m.entry(label.to_string())
+                .or_default()
+                .fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The Prometheus text exposition format, version 0.0.4.
     pub fn render(&self, pool: PoolGauges) -> String {
         let mut out = String::with_capacity(4096);
@@ -122,6 +154,14 @@ impl Metrics {
             "Login form submissions, by outcome.",
             "outcome",
             &self.logins,
+        );
+        let _ = render_counter(
+            &mut out,
+            "tessera_backchannel_logout_failures_total",
+            "Back-channel logout deliveries given up after every attempt, by client (at most 100 \
+             clients named; the rest as \"other clients\").",
+            "client",
+            &self.backchannel_failures,
         );
         let _ = writeln!(
             out,
@@ -245,7 +285,7 @@ pub fn render_key_ages(ring: &KeyRing, now: UnixTime) -> String {
         }
         let age = now.saturating_sub(record.active_at.unwrap_or(record.created_at));
         // Kids are base64url thumbprints; escaped anyway, as every label value.
-        let kid = record.kid.replace('\\', "\\\\").replace('"', "\\\"");
+        let kid = escape(&record.kid);
         let _ = writeln!(
             out,
             "tessera_signing_key_age_seconds{{kid=\"{kid}\",alg=\"{}\"}} {}",
@@ -269,40 +309,43 @@ pub fn render_key_ages(ring: &KeyRing, now: UnixTime) -> String {
     out
 }
 
-fn render_counter(
+fn render_counter<K: AsRef<str> + Ord>(
     out: &mut String,
     name: &str,
     help: &str,
     label: &str,
-    map: &RwLock<HashMap<&'static str, AtomicU64>>,
+    map: &RwLock<HashMap<K, AtomicU64>>,
 ) -> std::fmt::Result {
     writeln!(out, "# HELP {name} {help}")?;
     writeln!(out, "# TYPE {name} counter")?;
     let Ok(m) = map.read() else { return Ok(()) };
     let mut entries: Vec<_> = m.iter().collect();
-    entries.sort_by_key(|(k, _)| **k);
+    entries.sort_by(|a, b| a.0.cmp(b.0));
     for (k, v) in entries {
         writeln!(
             out,
-            "{name}{{{label}=\"{k}\"}} {}",
+            "{name}{{{label}=\"{}\"}} {}",
+            escape(k.as_ref()),
             v.load(Ordering::Relaxed)
         )?;
     }
     Ok(())
 }
 
+/// A label value as the text format writes it (`\`, `"` and newlines escaped).
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// Label values come from route patterns and method names; escape them anyway (the format
 /// escapes `\`, `"` and newlines).
 fn labels(k: &SeriesKey<'_>) -> String {
-    let esc = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n")
-    };
     format!(
         "route=\"{}\",method=\"{}\",status=\"{}\"",
-        esc(k.route),
-        esc(k.method),
+        escape(k.route),
+        escape(k.method),
         k.status
     )
 }
@@ -334,5 +377,30 @@ mod tests {
         ));
         assert!(text.contains(r#"tessera_tokens_issued_total{grant_type="client_credentials"} 1"#));
         assert!(text.contains("tessera_db_pool_idle_connections 2"));
+    }
+
+    #[test]
+    fn backchannel_failures_name_at_most_a_bounded_number_of_clients() {
+        let m = Metrics::new();
+        m.backchannel_logout_failed("web\"app");
+        m.backchannel_logout_failed("web\"app");
+        for i in 1..MAX_BACKCHANNEL_CLIENTS + 5 {
+            m.backchannel_logout_failed(&format!("c{i}"));
+        }
+        let text = m.render(PoolGauges {
+            size: 1,
+            idle: 1,
+            max: 1,
+        });
+        assert!(text.contains(r#"tessera_backchannel_logout_failures_total{client="web\"app"} 2"#));
+        assert!(text.contains(r#"tessera_backchannel_logout_failures_total{client="c1"} 1"#));
+        assert!(
+            text.contains(r#"tessera_backchannel_logout_failures_total{client="other clients"} 5"#)
+        );
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("tessera_backchannel_logout_failures_total{"))
+            .count();
+        assert_eq!(series, MAX_BACKCHANNEL_CLIENTS + 1);
     }
 }

@@ -186,12 +186,14 @@ impl Application {
             settings.argon2_parallelism,
         )?;
         let issuer_origin = settings.issuer_url()?.origin().ascii_serialization();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let backchannel = crate::sessions::Backchannel::new(
             keys.clone(),
             settings.issuer(),
             settings.backchannel_logout_timeout,
         )
-        .cut_off_after(keys::manage::max_unsynced(&settings));
+        .cut_off_after(keys::manage::max_unsynced(&settings))
+        .counting(metrics.clone());
         let state = web::Data::new(AppState {
             discovery: discovery::metadata(&settings),
             hasher,
@@ -202,7 +204,7 @@ impl Application {
             },
             issuer_origin,
             https: settings.is_https(),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
             activity: Arc::default(),
             token_rate_limit: crate::oauth::rate_limit::ClientRateLimiter::new(
                 settings.token_rate_limit_per_client,

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::clock::UnixTime;
 use crate::keys::{LiveKeys, SigningAlg};
+use crate::metrics::Metrics;
 use crate::store::{BackchannelTarget, Store};
 use crate::tokens::logout_token;
 
@@ -27,6 +28,8 @@ pub struct Backchannel {
     /// Deliveries still running, kept only by a short-lived process (the CLI) that must wait
     /// for them before it exits; a server lets them run.
     pending: Option<Arc<Mutex<Vec<JoinHandle<()>>>>>,
+    /// Where a server counts the deliveries it gave up (`/metrics`); a command has none.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Backchannel {
@@ -48,12 +51,20 @@ impl Backchannel {
             max_unsynced: Duration::MAX,
             issuer,
             pending: None,
+            metrics: None,
         }
     }
 
     /// Signs nothing once the node has not read the key records for `max_unsynced`.
     pub fn cut_off_after(mut self, max_unsynced: Duration) -> Self {
         self.max_unsynced = max_unsynced;
+        self
+    }
+
+    /// Counts the deliveries given up in `metrics`
+    /// (`tessera_backchannel_logout_failures_total`).
+    pub fn counting(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -97,6 +108,29 @@ impl Backchannel {
     }
 
     async fn deliver(&self, target: &BackchannelTarget, sub: &str, sid: &str, now: UnixTime) {
+        if !self.try_deliver(target, sub, sid, now).await {
+            // The client keeps a session the user ended: say so once, and count it, so that
+            // an operator sees a client whose logout endpoint is down (the token itself, a
+            // bearer of the logout, is never logged).
+            tracing::warn!(
+                client_id = %target.client_id,
+                attempts = ATTEMPTS,
+                "back-channel logout given up: the client was not told the session ended"
+            );
+            if let Some(metrics) = &self.metrics {
+                metrics.backchannel_logout_failed(&target.client_id);
+            }
+        }
+    }
+
+    /// Whether the client acknowledged the logout token.
+    async fn try_deliver(
+        &self,
+        target: &BackchannelTarget,
+        sub: &str,
+        sid: &str,
+        now: UnixTime,
+    ) -> bool {
         let (client_id, uri) = (target.client_id.as_str(), target.uri.as_str());
         // The client verifies logout tokens with the algorithm it registered for our tokens
         // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
@@ -107,18 +141,18 @@ impl Backchannel {
             .and_then(|k| k.for_signing(self.max_unsynced))
         else {
             tracing::warn!(client_id, "back-channel logout: no key may sign now");
-            return;
+            return false;
         };
         let alg = SigningAlg::parse(&target.signing_alg).unwrap_or_default();
         let Some(key) = keys.for_alg(alg) else {
             tracing::warn!(client_id, %alg, "back-channel logout: no key signs for this algorithm now");
-            return;
+            return false;
         };
         let token = match logout_token::mint(key, &self.issuer, client_id, sub, sid, now) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "back-channel logout: cannot sign");
-                return;
+                return false;
             }
         };
         for attempt in 1..=ATTEMPTS {
@@ -131,7 +165,7 @@ impl Backchannel {
             match sent {
                 Ok(res) if res.status().is_success() => {
                     tracing::info!(client_id, sid, "back-channel logout delivered");
-                    return;
+                    return true;
                 }
                 Ok(res) => {
                     tracing::warn!(client_id, status = %res.status(), attempt, "back-channel logout refused")
@@ -140,7 +174,10 @@ impl Backchannel {
                     tracing::warn!(client_id, error = %e, attempt, "back-channel logout failed")
                 }
             }
-            tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            if attempt < ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
         }
+        false
     }
 }

@@ -288,6 +288,79 @@ async fn back_channel_logout_reaches_the_clients_of_the_session(backend: Backend
     assert!(claims.get("nonce").is_none());
 }
 
+/// A client whose back-channel logout endpoint is down (nothing listens) still keeps the
+/// session it was not told of: after the bounded attempts Tessera gives up, logs it and counts
+/// it per client in `/metrics`, so an operator sees which client missed logouts. A client that
+/// answered is not counted.
+async fn a_client_whose_backchannel_endpoint_is_down_shows_in_metrics(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, |s| {
+        s.backchannel_logout_timeout = Duration::from_secs(2);
+    })
+    .await;
+    app.create_user("alice", PASSWORD).await;
+    let listening = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = |l: &TcpListener| l.local_addr().expect("addr").port();
+    let good_uri = format!("http://127.0.0.1:{}/logout", port(&listening));
+    // Bound then closed: connections are refused.
+    let down_uri = format!(
+        "http://127.0.0.1:{}/logout",
+        port(&TcpListener::bind("127.0.0.1:0").expect("bind"))
+    );
+    let register = |uri: String| RegistrationInput {
+        name: "Back-channel app".into(),
+        client_type: "confidential".into(),
+        redirect_uris: vec![crate::code_flow::CB.into()],
+        scope: Some("openid".into()),
+        first_party: true,
+        backchannel_logout_uri: Some(uri),
+        ..RegistrationInput::default()
+    };
+    let good = app.create_client(register(good_uri)).await;
+    let down = app.create_client(register(down_uri)).await;
+    std::thread::spawn(move || {
+        while let Ok((mut stream, _)) = listening.accept() {
+            let _ = read_request(&mut stream);
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let browser = http_client();
+    for c in [&good, &down] {
+        let p = pkce();
+        get_code(&app, &browser, &standard(c, &p, "openid")).await;
+    }
+    let failures = |text: &str, id: &str| {
+        let series = format!("tessera_backchannel_logout_failures_total{{client=\"{id}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&series).map(str::to_string))
+    };
+    let metrics = || async { app.get("/metrics").await.text().await.expect("metrics") };
+    assert_eq!(failures(&metrics().await, &down.id), None);
+
+    let csrf = app.account_csrf(&browser).await;
+    let res = browser
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(res.status(), 200);
+    // Three attempts, 0.5 s and 1 s apart.
+    let started = std::time::Instant::now();
+    let text = loop {
+        let text = metrics().await;
+        if failures(&text, &down.id).is_some() {
+            break text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no failure counted for the client whose endpoint is down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failures(&text, &down.id).as_deref(), Some("1"));
+    assert_eq!(failures(&text, &good.id), None, "the client that answered");
+}
+
 async fn spawn_app_with_slow_backchannel(backend: Backend) -> TestApp {
     // A long delivery timeout: a logout that waited for deliveries would take 30 s.
     crate::helpers::spawn_app_with(backend, |s| {
@@ -301,5 +374,6 @@ dual!(
     refresh_reuse_makes_the_familys_access_tokens_inactive,
     revoking_a_refresh_token_revokes_its_family,
     a_password_change_revokes_the_users_access_tokens,
-    back_channel_logout_reaches_the_clients_of_the_session
+    back_channel_logout_reaches_the_clients_of_the_session,
+    a_client_whose_backchannel_endpoint_is_down_shows_in_metrics,
 );

@@ -9,13 +9,22 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tessera_example_resource_server::{Config, State};
 
-use crate::apis::{ALICE, access_of, add_api, code_client, code_of, links, params, redeem};
+use tessera::admin::Actor;
+use tessera::oauth::client::RegistrationInput;
+use tessera::revocation::{Revocation, Target, reason};
+
+use crate::apis::{
+    ALICE, BILLING, NATIVE_CB, access_of, add_api, code_client, code_of, links, ok_json, params,
+    redeem,
+};
 use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, TestClient, http_client, location, service_client, spawn_app,
-    spawn_app_with,
+    Backend, PASSWORD, TestApp, TestClient, http_client, jwt_claims, location, service_client,
+    spawn_app, spawn_app_with,
 };
+use crate::key_rotation::kid_of;
+use crate::token_exchange::{EXCHANGE, REFRESH, exchange, remove_client, revoke_as, set_options};
 
 pub(crate) const ORDERS: &str = "https://orders.example.com";
 const WEB_CB: &str = "https://shop.example.com/cb";
@@ -263,12 +272,216 @@ async fn a_token_revoked_at_tessera_is_refused_by_the_api_within_the_pull_interv
         .await
         .expect("POST /logout");
     assert!(res.status().is_redirection() || res.status().is_success());
-    let reach = refused_within(&api, &second, PULL_EVERY * 3).await;
+    refused_within_the_pull_interval(&api, &second, "token of a logged-out session").await;
+    api.stop().await;
+}
+
+/// Polls the API until it refuses `token` (`what` was revoked just before), and checks that
+/// this took at most the pull interval (plus a margin for a slow machine).
+async fn refused_within_the_pull_interval(api: &OrdersApi, token: &str, what: &str) {
+    let reach = refused_within(api, token, PULL_EVERY * 3).await;
     println!(
-        "revocation reach ({backend:?}): token of a logged-out session refused after {:.2} s",
+        "revocation reach: {what} refused after {:.2} s",
         reach.as_secs_f64()
     );
-    assert!(reach <= PULL_EVERY + margin, "{reach:?}");
+    assert!(
+        reach <= PULL_EVERY + Duration::from_millis(1000),
+        "{what}: {reach:?}"
+    );
+}
+
+/// Tokens for an API stop when the API is taken from their client (a `client_api` entry:
+/// `"{client_id} {aud}"`) or removed (an `api` entry: the `aud`), as of the entry's
+/// `issued_before`: another client's tokens, and tokens issued afterwards, still pass.
+async fn an_api_taken_from_a_client_or_removed_refuses_its_earlier_tokens_within_the_pull_interval(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let api = start_orders_api(&app, None).await;
+    let reader = app.create_service_client("orders.read").await;
+    let other = app.create_service_client("orders.read").await;
+    for c in [&reader, &other] {
+        links(&app, c, &[ORDERS], &[], &[]).await;
+    }
+    let taken = service_token(&app, &reader, Some(ORDERS)).await;
+    let kept = service_token(&app, &other, Some(ORDERS)).await;
+    assert_eq!(get_orders(&api, Some(&taken)).await.status(), 200);
+    assert_eq!(get_orders(&api, Some(&kept)).await.status(), 200);
+
+    links(&app, &reader, &[], &[], &[]).await;
+    refused_within_the_pull_interval(&api, &taken, "token of a client the API was taken from")
+        .await;
+    assert_eq!(
+        get_orders(&api, Some(&kept)).await.status(),
+        200,
+        "other client"
+    );
+    // Given back later: what it gets from then on passes.
+    app.clock.advance(2);
+    links(&app, &reader, &[ORDERS], &[], &[]).await;
+    let again = service_token(&app, &reader, Some(ORDERS)).await;
+    tokio::time::sleep(PULL_EVERY + Duration::from_millis(500)).await;
+    assert_eq!(
+        get_orders(&api, Some(&again)).await.status(),
+        200,
+        "issued after"
+    );
+
+    // The entry `tessera api remove` writes. Removal needs every client unlinked first, which
+    // writes `client_api` entries of its own, so the `api` entry is written alone here, as
+    // `remove_api` writes it, to show that the API honours it by itself.
+    let now = app.clock.now();
+    let target = Target::Api {
+        api: ORDERS.into(),
+        before: now,
+    };
+    app.state
+        .revocations
+        .revoke(
+            &app.state.store,
+            Revocation::new(target, reason::API_REMOVED, now),
+        )
+        .await
+        .expect("an api entry");
+    refused_within_the_pull_interval(&api, &kept, "token of a removed API").await;
+    assert_invalid(get_orders(&api, Some(&again)).await, "removed API").await;
+    app.clock.advance(2);
+    let later = service_token(&app, &other, Some(ORDERS)).await;
+    assert_eq!(
+        get_orders(&api, Some(&later)).await.status(),
+        200,
+        "issued after"
+    );
+    api.stop().await;
+}
+
+/// The billing backend: serves BILLING (signed with EdDSA) and may exchange its tokens for
+/// the orders API (RFC 8693), with a refresh token when allowed.
+async fn billing_backend(app: &TestApp) -> TestClient {
+    add_api(app, BILLING, "billing.read", None, Some("EdDSA")).await;
+    let backend = app
+        .create_client(RegistrationInput {
+            name: "Billing backend".into(),
+            client_type: "confidential".into(),
+            grant_types: vec![
+                "client_credentials".into(),
+                "refresh_token".into(),
+                EXCHANGE.into(),
+            ],
+            scope: Some("orders.read".into()),
+            ..RegistrationInput::default()
+        })
+        .await;
+    links(app, &backend, &[], &[BILLING], &[ORDERS]).await;
+    backend
+}
+
+/// A public mobile app allowed BILLING.
+async fn mobile_app(app: &TestApp) -> TestClient {
+    let mobile = app
+        .create_client(RegistrationInput {
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            ..code_client("public", NATIVE_CB)
+        })
+        .await;
+    links(app, &mobile, &[BILLING], &[], &[]).await;
+    mobile
+}
+
+/// alice signs in to `mobile` for BILLING: its access token, and its refresh token when
+/// `scope` has offline_access.
+async fn mobile_tokens(
+    app: &TestApp,
+    mobile: &TestClient,
+    scope: &str,
+) -> (String, Option<String>) {
+    let p = pkce();
+    let url = authorize_url(app, &params(mobile, NATIVE_CB, &p, scope, &[BILLING]));
+    let to = location(&app.browse(&http_client(), &url, ALICE).await);
+    let res = redeem(app, mobile, NATIVE_CB, &code_of(&to), &p.verifier, None).await;
+    let body = ok_json(res).await;
+    let access = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    (access, body["refresh_token"].as_str().map(str::to_string))
+}
+
+/// The billing backend exchanges `subject` for a token for the orders API, its own token as
+/// actor; the token names the subject in `xo`.
+async fn exchanged_for_orders(
+    app: &TestApp,
+    billing: &TestClient,
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let actor = app.access_token(billing).await;
+    let mut form = vec![("audience", ORDERS)];
+    form.extend_from_slice(extra);
+    let body = ok_json(exchange(app, billing, subject, Some(&actor), &form).await).await;
+    let token = body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
+    let claims = jwt_claims(&token);
+    assert_eq!(claims["aud"], ORDERS);
+    assert_eq!(claims["xo"][0]["j"], jwt_claims(subject)["jti"]);
+    token
+}
+
+/// A token made by token exchange carries its origins in `xo` ({c, j, k, f}); revoking the
+/// token it was made from, that token's refresh family, its client or its signing key
+/// reaches the exchanged token at the API too, although none of them is the exchanged
+/// token's own jti, family, client or kid.
+async fn an_exchanged_token_is_refused_when_what_it_was_made_from_is_revoked(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let api = start_orders_api(&app, None).await;
+    app.create_user("alice", PASSWORD).await;
+    let billing = billing_backend(&app).await;
+    let mobile = mobile_app(&app).await;
+
+    // `j`: the app revokes the token it handed to the backend (RFC 7009).
+    let (subject, _) = mobile_tokens(&app, &mobile, "openid billing.read").await;
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &[]).await;
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    revoke_as(&app, &mobile, &subject).await;
+    refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject jti)").await;
+
+    // `f`: with a refresh token of its own the backend's family is new; the app revokes its
+    // refresh token, and with it its family.
+    set_options(&app, &billing, true, false).await;
+    let (subject, refresh) =
+        mobile_tokens(&app, &mobile, "openid billing.read offline_access").await;
+    let asks = [("requested_token_type", REFRESH)];
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &asks).await;
+    let (claims, subject_fam) = (jwt_claims(&exchanged), jwt_claims(&subject)["fam"].clone());
+    assert_ne!(claims["fam"], subject_fam);
+    assert_eq!(claims["xo"][0]["f"], subject_fam);
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    revoke_as(&app, &mobile, &refresh.expect("a refresh token")).await;
+    refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject family)").await;
+
+    // `c`: the app the subject token was issued to is removed.
+    let watch = mobile_app(&app).await;
+    let (subject, _) = mobile_tokens(&app, &watch, "openid billing.read").await;
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &[]).await;
+    assert_eq!(jwt_claims(&exchanged)["xo"][0]["c"], watch.id.as_str());
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    remove_client(&app, &watch).await;
+    refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject client)").await;
+
+    // `k`: the subject was signed with BILLING's EdDSA key, the exchanged token with the
+    // orders API's RS256 key; the EdDSA key is revoked after a leak.
+    let (subject, _) = mobile_tokens(&app, &mobile, "openid billing.read").await;
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &[]).await;
+    let kid = kid_of(&subject);
+    assert_ne!(kid_of(&exchanged), kid);
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    tessera::http::admin::service(&app.state)
+        .revoke_key(&Actor::cli(), &app.state.settings, &kid)
+        .await
+        .expect("revoke the key");
+    refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject key)").await;
     api.stop().await;
 }
 
@@ -352,4 +565,6 @@ dual!(
     the_example_api_accepts_its_tokens_and_refuses_others_as_rfc6750_says,
     a_token_revoked_at_tessera_is_refused_by_the_api_within_the_pull_interval,
     a_key_rotation_makes_the_api_fetch_the_jwks_for_the_new_kid,
+    an_api_taken_from_a_client_or_removed_refuses_its_earlier_tokens_within_the_pull_interval,
+    an_exchanged_token_is_refused_when_what_it_was_made_from_is_revoked,
 );

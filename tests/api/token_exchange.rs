@@ -20,7 +20,7 @@ use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, jwt_cl
 use crate::helpers::{location, spawn_node};
 use crate::key_rotation::{kid_of, published_within};
 
-const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub(crate) const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS: &str = "urn:ietf:params:oauth:token-type:access_token";
 pub(crate) const REFRESH: &str = "urn:ietf:params:oauth:token-type:refresh_token";
 const ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";

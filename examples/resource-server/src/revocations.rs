@@ -1,8 +1,13 @@
 //! Tessera's revocation list (`GET /revocations?since=CURSOR`, README "The revocation list for
 //! resource servers"), kept in memory and pulled every `revocations_every`. A token is revoked
 //! when an entry matches it: `jti` its jti, `sid` its sid, `family` its `fam`, `kid` the key
-//! in its header, and `user`/`client` its sub/client_id when its `iat` is at or before the
-//! entry's `issued_before`. Entries go once their `expires_at` has passed.
+//! in its header; and, for a token whose `iat` is at or before the entry's `issued_before`,
+//! `user` its sub, `client` its client_id, `api` one of its `aud` (an API removed at Tessera),
+//! `client_api` `"{client_id} {aud}"` for one of its `aud` (an API taken from the client).
+//! A token made by token exchange also names, in its private claim `xo`, each token it was
+//! made from (`c` client_id, `j` jti, `k` kid, `f` family): an entry naming any of those
+//! (`jti`, `kid`, `family`, or `client` as of this token's `iat`) revokes it too.
+//! Entries go once their `expires_at` has passed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -36,7 +41,24 @@ pub struct TokenFacts<'a> {
     pub fam: Option<&'a str>,
     pub sub: &'a str,
     pub client_id: &'a str,
+    pub aud: &'a [String],
     pub iat: i64,
+    /// The tokens a token exchange made this one from (`xo`), empty for any other token.
+    pub origins: &'a [Origin],
+}
+
+/// One token a token exchange made this token from (Tessera's private claim `xo`, short
+/// names to keep tokens small).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Origin {
+    /// Its client_id.
+    pub c: String,
+    /// Its jti.
+    pub j: String,
+    /// The kid that signed it.
+    pub k: Option<String>,
+    /// Its refresh-token family, when not this token's own `fam`.
+    pub f: Option<String>,
 }
 
 #[derive(Default)]
@@ -44,7 +66,7 @@ struct Sets {
     cursor: i64,
     /// (kind, value) → expires_at, for jti, sid, family and kid.
     exact: HashMap<(String, String), i64>,
-    /// (kind, value) → (issued_before, expires_at), for user and client.
+    /// (kind, value) → (issued_before, expires_at), for user, client, api and client_api.
     before: HashMap<(String, String), (i64, i64)>,
     last_pull: Option<Instant>,
 }
@@ -76,6 +98,15 @@ impl Revocations {
             || exact("kid", Some(t.kid))
             || before("user", t.sub)
             || before("client", t.client_id)
+            || t.aud.iter().any(|aud| {
+                before("api", aud) || before("client_api", &format!("{} {aud}", t.client_id))
+            })
+            || t.origins.iter().any(|o| {
+                exact("jti", Some(o.j.as_str()))
+                    || exact("kid", o.k.as_deref())
+                    || exact("family", o.f.as_deref())
+                    || before("client", &o.c)
+            })
     }
 
     /// When the list was last pulled successfully.
@@ -114,7 +145,7 @@ pub async fn pull(state: &State) -> Result<Vec<String>, String> {
         for e in page.revocations {
             let key = (e.kind.clone(), e.value.clone());
             match (e.kind.as_str(), e.issued_before) {
-                ("user" | "client", Some(issued_before)) => {
+                ("user" | "client" | "api" | "client_api", Some(issued_before)) => {
                     let slot = s.before.entry(key).or_insert((issued_before, e.expires_at));
                     slot.0 = slot.0.max(issued_before);
                     slot.1 = slot.1.max(e.expires_at);

@@ -6,13 +6,16 @@ use serde::Deserialize;
 use crate::State;
 use crate::error::AuthError;
 use crate::jwks::Lookup;
-use crate::revocations::{TokenFacts, max_staleness};
+use crate::revocations::{Origin, TokenFacts, max_staleness};
 
 /// The claims this API reads from Tessera's access tokens.
 #[derive(Debug, Clone, Deserialize)]
 pub struct AccessClaims {
     pub sub: String,
     pub client_id: String,
+    /// One audience or several (RFC 7519 §4.1.3); `jsonwebtoken` has checked that this API's
+    /// identifier is among them.
+    pub aud: Audience,
     #[serde(default)]
     pub scope: String,
     pub iat: i64,
@@ -21,6 +24,26 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     /// The refresh-token family the token came from (Tessera's private claim).
     pub fam: Option<String>,
+    /// After a token exchange (RFC 8693): the tokens this one was made from (Tessera's
+    /// private claim), so that revoking any of them reaches this one.
+    #[serde(default)]
+    pub xo: Vec<Origin>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Self::One(a) => std::slice::from_ref(a),
+            Self::Many(list) => list,
+        }
+    }
 }
 
 impl AccessClaims {
@@ -88,7 +111,9 @@ pub async fn verify(state: &State, token: &str) -> Result<AccessClaims, AuthErro
         fam: claims.fam.as_deref(),
         sub: &claims.sub,
         client_id: &claims.client_id,
+        aud: claims.aud.as_slice(),
         iat: claims.iat,
+        origins: &claims.xo,
     };
     if state.revocations.is_revoked(&facts).await {
         return Err(AuthError::InvalidToken("revoked"));
