@@ -463,6 +463,23 @@ impl Admin<'_> {
                 )
                 .await?;
         }
+        // A right lost (refresh tokens by exchange, or serving the API a family was exchanged
+        // from as backend) ends the families made under it, in this change: granting it
+        // again revives none.
+        let lost_serving = before
+            .serves_apis
+            .iter()
+            .any(|a| !after.serves_apis.contains(a));
+        if (before.exchange_refresh && !after.exchange_refresh) || lost_serving {
+            change
+                .revoke_unqualified_exchanged_families(
+                    after.exchange_refresh,
+                    &after.serves_apis,
+                    reason::ADMIN,
+                    now,
+                )
+                .await?;
+        }
         let detail = json!({ "before": before, "after": after }).to_string();
         change
             .audit(&self.audit_entry(by, "client.apis_updated", client_id, Some(&detail)))

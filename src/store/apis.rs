@@ -400,12 +400,66 @@ impl ClientApisChange {
             .await
     }
 
+    /// Revokes, in this change, the client's families from token exchange that a refresh
+    /// would refuse now that it lost a right (issue 12 §2), so that granting the right again
+    /// revives none of them: all of them without `refresh` (`--exchange-refresh`), else those
+    /// whose last origin is another client's token for none of the APIs in `serves` (the
+    /// exchange was made as that API's backend, `--serves-api`). Returns how many.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn revoke_unqualified_exchanged_families(
+        &mut self,
+        refresh: bool,
+        serves: &[String],
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        // Each live exchanged family of the client with its last origin's client and
+        // audiences (one row per audience).
+        let rows = sqlx::query(
+            "select o.family_id, o.client_id, o.audience from refresh_family_origins o \
+             join refresh_families f on f.family_id = o.family_id \
+             where f.client_id = $1 and f.revoked_at is null \
+             and o.hop = (select max(h.hop) from refresh_family_origins h \
+                          where h.family_id = o.family_id)",
+        )
+        .bind(self.client_id.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut verdicts: std::collections::BTreeMap<String, bool> = Default::default();
+        for row in &rows {
+            let family: String = row.try_get("family_id")?;
+            let origin_client: String = row.try_get("client_id")?;
+            let audience: String = row.try_get("audience")?;
+            let qualifies =
+                refresh && (origin_client == self.client_id || serves.contains(&audience));
+            *verdicts.entry(family).or_default() |= qualifies;
+        }
+        let mut revoked = 0;
+        for family in verdicts
+            .into_iter()
+            .filter_map(|(f, ok)| (!ok).then_some(f))
+        {
+            revoked += sqlx::query(
+                "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+                 where family_id = $1 and revoked_at is null",
+            )
+            .bind(&family)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        }
+        Ok(revoked)
+    }
+
     /// Takes `api` from the client for good, in this change: records the `client_api`
     /// revocation entry `entry` (with the families exchanged from the client's tokens for the
     /// API, `insert_revocation_in`), and takes the API from the client's grants: its refresh
     /// families for that API alone are revoked, those for several APIs lose it, and the
-    /// consents its users gave forget it, so that linking the API again revives no grant for
-    /// it. Returns the entry's id.
+    /// consents its users gave, its authorization codes and device codes not yet redeemed
+    /// forget it, so that linking the API again revives no grant for it. Returns the entry's
+    /// id.
     #[tracing::instrument(skip(self, store, entry), fields(client_id = %self.client_id))]
     pub async fn take_api(
         &mut self,
@@ -413,9 +467,9 @@ impl ClientApisChange {
         api: &str,
         entry: &NewRevocation<'_>,
     ) -> Result<i64, StoreError> {
-        let id = insert_revocation_in(&mut self.tx, store.backend, entry)
-            .await?
-            .ok_or_else(|| StoreError::Conflict("revocations_once".into()))?;
+        // The grants first, the entry last: `insert_revocation_in` takes the cluster-wide
+        // revocation lock, held until commit, which every logout, /revoke and exchange waits
+        // for; the updates below run before it, on the client_id indexes (0024).
         // `naming` finds the lists that hold the API as a word (LIKE, its wildcards escaped);
         // `word` is what `replace` takes out of them. Lists are stored space-separated.
         let naming = word_pattern(api);
@@ -433,8 +487,15 @@ impl ClientApisChange {
         .bind(entry.reason)
         .execute(&mut *self.tx)
         .await?;
-        for table in ["refresh_families", "consents"] {
-            // The table is one of the two names above, never input.
+        // Grants in flight too (codes and device codes not yet redeemed): redeemed after
+        // the API is linked again, they would otherwise carry it back.
+        for table in [
+            "refresh_families",
+            "consents",
+            "authorization_codes",
+            "device_codes",
+        ] {
+            // The table is one of the names above, never input.
             let sql = format!(
                 "update {table} set resources = trim(replace(' ' || resources || ' ', $3, ' ')) \
                  where client_id = $1 and (' ' || resources || ' ') like $2 escape '\\'"
@@ -446,7 +507,9 @@ impl ClientApisChange {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        Ok(id)
+        insert_revocation_in(&mut self.tx, store.backend, entry)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("revocations_once".into()))
     }
 
     /// The change's audit entry, committed with it.

@@ -62,8 +62,11 @@ pub(super) async fn insert_origins(
     Ok(())
 }
 
-/// How many live families (not revoked, not expired at `now`) `client_id` holds that were
-/// made from tokens of the family `root`.
+/// How many live families `client_id` holds that were made from tokens of the family `root`:
+/// not revoked, not expired at `now`, and with a refresh token still usable (unused, within
+/// its idle window). A family left idle (its token purged or about to be) is of no use to
+/// anyone and cannot be revoked by its client any more (/revoke needs the token), so it does
+/// not hold a slot.
 pub(super) async fn live_families_from(
     tx: &mut Transaction<'_, Any>,
     client_id: &str,
@@ -73,7 +76,9 @@ pub(super) async fn live_families_from(
     let live: i64 = sqlx::query_scalar(
         "select count(*) from refresh_families where client_id = $1 and revoked_at is null \
          and expires_at > $3 and family_id in \
-         (select family_id from refresh_family_origins where origin_family = $2)",
+         (select family_id from refresh_family_origins where origin_family = $2) \
+         and exists (select 1 from refresh_tokens t where t.family_id = refresh_families.family_id \
+         and t.used_at is null and t.idle_expires_at > $3)",
     )
     .bind(client_id)
     .bind(root)
@@ -115,6 +120,35 @@ pub(super) async fn origin_revoked(
             if hit.is_some() {
                 return Ok(true);
             }
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a revocation entry in the store revokes what the new family of `client_id` would
+/// issue at `at` for one of `resources` (space-separated): the API's own entry (removed) or
+/// the client's for it (taken from the client, up to the stale-cache margin on): a node
+/// whose cached links still showed the API would otherwise store a family that refreshes
+/// for it again once it is linked again.
+pub(super) async fn target_revoked(
+    tx: &mut Transaction<'_, Any>,
+    client_id: &str,
+    resources: &str,
+    at: UnixTime,
+) -> Result<bool, StoreError> {
+    for api in resources.split_whitespace() {
+        let hit: Option<i64> = sqlx::query_scalar(
+            "select id from revocations where issued_before >= $1 \
+             and ((kind = 'api' and target = $2) or (kind = 'client_api' and target = $3)) \
+             limit 1",
+        )
+        .bind(at)
+        .bind(api)
+        .bind(crate::revocation::client_api_key(client_id, api))
+        .fetch_optional(&mut **tx)
+        .await?;
+        if hit.is_some() {
+            return Ok(true);
         }
     }
     Ok(false)

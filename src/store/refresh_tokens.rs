@@ -315,7 +315,7 @@ impl Store {
 
     /// Stores a family a token exchange started, with its first refresh token and the tokens
     /// it was made from (`origins`, the newest issued at `issued_at`), unless a revocation
-    /// entry already names one of them, or the client already has `MAX_EXCHANGED_FAMILIES`
+    /// entry already names one of them or the family's own (client, API), or the client already has `MAX_EXCHANGED_FAMILIES`
     /// live families from the same user's grant (the first origin family): nothing is stored
     /// then. No revocation commits in between (`family_origins`), so none misses the family;
     /// families from one grant to one client are stored one at a time, so a burst cannot pass
@@ -354,6 +354,10 @@ impl Store {
         }
         if family_origins::origin_revoked(&mut tx, origins, issued_at).await? {
             return Ok(Err(FamilyRefused::OriginRevoked));
+        }
+        let (client, resources) = (&family.client_id, &family.resources);
+        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+            return Ok(Err(FamilyRefused::TargetRevoked));
         }
         tx.commit().await?;
         Ok(Ok(()))
@@ -452,6 +456,9 @@ pub enum FamilyRefused {
     OriginRevoked,
     /// The client has `MAX_EXCHANGED_FAMILIES` live families from that grant already.
     TooMany,
+    /// A revocation entry names the API the family is for, or the client's link to it (the
+    /// API was removed, or taken from the client, and a stale node let the exchange on).
+    TargetRevoked,
 }
 
 /// Whose families `revoke_families` revokes.

@@ -7,18 +7,24 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tessera::admin::Actor;
-use tessera::revocation::{GRANT_IN_FLIGHT, MAX_TOKEN_LIFETIME, Revocation, Target, reason};
+use tessera::revocation::{
+    GRANT_IN_FLIGHT, MAX_TOKEN_LIFETIME, Revocation, Target, client_api_key, reason,
+};
 use tessera::store::MAX_EXCHANGED_FAMILIES;
 use tessera::tokens::access::{AccessGrant, mint};
 
 use crate::api_guards::behind_the_back;
-use crate::apis::{BILLING, ORDERS, error_of, links, ok_json};
+use crate::apis::{
+    ALICE, BILLING, NATIVE_CB, ORDERS, code_of, error_of, links, ok_json, params, redeem,
+};
+use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
-use crate::helpers::{Backend, TestApp, TestClient, jwt_claims};
+use crate::helpers::{Backend, TestApp, TestClient, jwt_claims, location};
 use crate::key_rotation::kid_of;
 use crate::token_exchange::{
     REFRESH, World, becomes_inactive, delegate, exchange, exchange_for_refresh, refresh_as,
-    refreshing_client, refreshing_service, revoke_as, set_options, token_of, world, world_with,
+    refreshing_client, refreshing_service, revoke_as, set_options, token_of, world,
+    world_configured, world_with,
 };
 
 dual!(
@@ -28,6 +34,11 @@ dual!(
     revoking_the_origin_family_revokes_the_exchanged_family_in_the_store,
     a_refresh_of_an_exchanged_family_needs_the_serve_role_still,
     a_burst_of_exchanges_gets_at_most_the_bound_of_live_families,
+    an_exchanged_family_left_idle_frees_its_place_under_the_bound,
+    a_family_exchanged_under_a_right_since_lost_stays_dead_when_it_is_granted_again,
+    a_code_redeemed_after_its_api_is_taken_carries_it_no_more_and_relinking_revives_nothing,
+    taking_one_api_of_two_leaves_the_family_refreshable_for_the_other_only,
+    an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_family,
     taking_an_api_from_a_client_ends_its_grants_for_it_and_relinking_revives_none,
     a_token_a_stale_node_mints_after_an_api_is_taken_or_removed_is_revoked,
     an_exchanged_token_dies_when_the_api_it_was_made_from_is_taken_or_removed,
@@ -186,6 +197,184 @@ async fn a_burst_of_exchanges_gets_at_most_the_bound_of_live_families(backend: B
         }
     }
     assert_eq!((passed, refused), (bound, 12));
+}
+
+/// The app's refresh, which keeps its own grant alive; returns the new refresh and access
+/// tokens.
+async fn refresh_the_app(w: &World, refresh: &str) -> (String, String) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", w.native.id.as_str()),
+    ];
+    let body = ok_json(w.app.post_token(&form).await).await;
+    let field = |k: &str| body[k].as_str().expect(k).to_string();
+    (field("refresh_token"), field("access_token"))
+}
+
+/// A service that exchanged up to the bound and then kept none of its refresh tokens gets
+/// its places back once those tokens went idle and were purged: it could neither use nor
+/// revoke (RFC 7009 needs the token) the families any more.
+async fn an_exchanged_family_left_idle_frees_its_place_under_the_bound(backend: Backend) {
+    const IDLE: i64 = 600;
+    let w = world_configured(backend, OFFLINE, |s| {
+        s.refresh_token_idle_ttl = Duration::from_secs(IDLE.unsigned_abs());
+    })
+    .await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    for _ in 0..MAX_EXCHANGED_FAMILIES {
+        ok_json(exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await).await;
+    }
+    let full = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
+    assert_eq!(error_of(full).await, "invalid_request");
+    // The app keeps its own grant alive; the service's families go idle.
+    w.app.clock.advance(IDLE / 2);
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    let (app_refresh, _) = refresh_the_app(&w, app_refresh).await;
+    w.app.clock.advance(IDLE / 2 + 1);
+    let (_, subject) = refresh_the_app(&w, &app_refresh).await;
+    let now = w.app.clock.now();
+    let policy = tessera::purge::Policy::from_settings(&w.app.state.settings);
+    tessera::purge::run_once(&w.app.state.store, policy, now)
+        .await
+        .expect("purge");
+    let actor = w.app.access_token(&svc).await;
+    ok_json(exchange(&w.app, &svc, &subject, Some(&actor), &asks).await).await;
+}
+
+/// Issue 12 §2: a refresh re-checks the right the exchange was made under; losing it also
+/// revokes the families made under it in the link change, so that granting it again (the
+/// backend serves ORDERS again, the client gets `--exchange-refresh` again) revives none.
+async fn a_family_exchanged_under_a_right_since_lost_stays_dead_when_it_is_granted_again(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    links(&w.app, &svc, &[], &[], &[BILLING]).await;
+    links(&w.app, &svc, &[], &[ORDERS], &[BILLING]).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    set_options(&w.app, &svc, false, false).await;
+    set_options(&w.app, &svc, true, false).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+const BOTH: &str = "openid orders.read billing.read offline_access";
+
+/// The app is linked to ORDERS and BILLING, and alice grants both: her code, not yet
+/// redeemed, and its verifier.
+async fn code_for_both(w: &World) -> (String, String) {
+    links(&w.app, &w.native, &[ORDERS, BILLING], &[], &[ORDERS]).await;
+    let p = pkce();
+    let asked = params(&w.native, NATIVE_CB, &p, BOTH, &[ORDERS, BILLING]);
+    let url = authorize_url(&w.app, &asked);
+    let to = location(&w.app.browse(&w.browser, &url, ALICE).await);
+    (code_of(&to), p.verifier)
+}
+
+/// The app's refresh for `resource` (RFC 8707 §2.2).
+async fn refresh_for(w: &World, refresh: &str, resource: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", w.native.id.as_str()),
+        ("resource", resource),
+    ];
+    w.app.post_token(&form).await
+}
+
+/// The resources of the family of `access` (its `fam`).
+async fn family_resources(app: &TestApp, access: &str) -> String {
+    let fam = jwt_claims(access)["fam"].as_str().expect("fam").to_string();
+    let family = app.state.store.family(&fam).await.expect("store");
+    family.expect("the family").resources
+}
+
+/// A code issued for ORDERS and BILLING, redeemed after ORDERS was taken from the app, starts
+/// a family for BILLING alone: linking ORDERS again gives that family nothing for it.
+async fn a_code_redeemed_after_its_api_is_taken_carries_it_no_more_and_relinking_revives_nothing(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let (code, verifier) = code_for_both(&w).await;
+    links(&w.app, &w.native, &[BILLING], &[], &[]).await;
+    let res = redeem(
+        &w.app,
+        &w.native,
+        NATIVE_CB,
+        &code,
+        &verifier,
+        Some(BILLING),
+    )
+    .await;
+    let body = ok_json(res).await;
+    let access = token_of(&body);
+    assert_eq!(family_resources(&w.app, &access).await, BILLING);
+    links(&w.app, &w.native, &[ORDERS, BILLING], &[], &[ORDERS]).await;
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    let again = refresh_for(&w, refresh, ORDERS).await;
+    assert_eq!(error_of(again).await, "invalid_target");
+}
+
+/// A family for ORDERS and BILLING loses ORDERS when ORDERS is taken from the app: it
+/// refreshes for BILLING still, never for ORDERS, and its access tokens for ORDERS end.
+async fn taking_one_api_of_two_leaves_the_family_refreshable_for_the_other_only(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let rs = w.app.create_resource_server_client().await;
+    let (code, verifier) = code_for_both(&w).await;
+    let res = redeem(&w.app, &w.native, NATIVE_CB, &code, &verifier, Some(ORDERS)).await;
+    let body = ok_json(res).await;
+    let orders = token_of(&body);
+    assert_eq!(w.app.introspect(&rs, &orders).await["active"], true);
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    links(&w.app, &w.native, &[BILLING], &[], &[]).await;
+    assert_eq!(family_resources(&w.app, &orders).await, BILLING);
+    let refused = refresh_for(&w, refresh, ORDERS).await;
+    assert_eq!(error_of(refused).await, "invalid_target");
+    let billing = ok_json(refresh_for(&w, refresh, BILLING).await).await;
+    assert_eq!(jwt_claims(&token_of(&billing))["aud"], BILLING);
+    becomes_inactive(&w.app, &rs, &orders).await;
+}
+
+/// A node whose cached links still let the service exchange into BILLING after BILLING was
+/// taken from it (only the `client_api` entry is written here, the links stay as cached)
+/// stores no family: it would refresh for BILLING again once BILLING is linked again
+/// (RFC 8693 §2.2.2: `invalid_target`).
+async fn an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_family(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let now = w.app.clock.now();
+    let taken = Target::ClientApi {
+        key: client_api_key(&svc.id, BILLING),
+        before: now + 60,
+    };
+    w.app
+        .state
+        .revocations
+        .revoke(
+            &w.app.state.store,
+            Revocation::new(taken, reason::API_REMOVED, now),
+        )
+        .await
+        .expect("take BILLING from the service");
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let res = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
+    assert_eq!(error_of(res).await, "invalid_target");
 }
 
 /// Taking ORDERS from the app revokes its refresh family for ORDERS and takes ORDERS from

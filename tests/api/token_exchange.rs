@@ -16,6 +16,7 @@ use crate::apis::{
 };
 use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
+use crate::helpers::spawn_app_with;
 use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, jwt_claims, spawn_app};
 use crate::helpers::{location, spawn_node};
 use crate::key_rotation::{kid_of, published_within};
@@ -55,7 +56,16 @@ pub(crate) async fn world(backend: Backend) -> World {
 }
 
 pub(crate) async fn world_with(backend: Backend, scope: &str) -> World {
-    let app = spawn_app(backend).await;
+    world_configured(backend, scope, |_| {}).await
+}
+
+/// `world_with` on an app spawned with `configure`.
+pub(crate) async fn world_configured(
+    backend: Backend,
+    scope: &str,
+    configure: impl FnOnce(&mut tessera::config::Settings),
+) -> World {
+    let app = spawn_app_with(backend, configure).await;
     app.create_user("alice", PASSWORD).await;
     add_api(&app, ORDERS, "orders.read orders.write", None, None).await;
     add_api(&app, BILLING, "billing.read billing.write", None, None).await;

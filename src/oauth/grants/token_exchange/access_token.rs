@@ -271,6 +271,11 @@ async fn start_family(
         Ok(()) => Ok((row.family_id, token)),
         // A token it is made from was revoked while this exchange was under way.
         Err(FamilyRefused::OriginRevoked) => Err(bad_subject()),
+        // The audience was taken from this client (or removed) after a stale cache let the
+        // exchange through (RFC 8693 §2.2.2).
+        Err(FamilyRefused::TargetRevoked) => Err(OAuthError::InvalidTarget(
+            "the audience is no longer available to this client".into(),
+        )),
         Err(FamilyRefused::TooMany) => Err(OAuthError::invalid_request(format!(
             "this client holds {MAX_EXCHANGED_FAMILIES} live refresh tokens by exchange from \
              this grant already: use one of them, or revoke some (RFC 8693 §2.2.2)"
