@@ -51,6 +51,22 @@ pub struct NewRevocation<'a> {
 const COLUMNS: &str = "id, kind, target, issued_before, revoked_at, expires_at, reason";
 
 impl Store {
+    /// The latest `issued_before` of the `client_api` entries for `key` (`"CLIENT_ID API"`)
+    /// still stored: that client's tokens for that API issued until then are revoked.
+    #[tracing::instrument(skip(self))]
+    pub async fn client_api_revoked_until(
+        &self,
+        key: &str,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        let until: Option<UnixTime> = sqlx::query_scalar(
+            "select max(issued_before) from revocations where kind = 'client_api' and target = $1",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(until)
+    }
+
     /// Inserts and commits one revocation; returns its id (the cursor), or `None` when the
     /// same token, session or family already has a live entry (`revocations_once`): asking
     /// twice changes nothing, so it writes nothing. An expired entry for the same target (not

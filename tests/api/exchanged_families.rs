@@ -39,6 +39,7 @@ dual!(
     a_code_redeemed_after_its_api_is_taken_carries_it_no_more_and_relinking_revives_nothing,
     taking_one_api_of_two_leaves_the_family_refreshable_for_the_other_only,
     an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_family,
+    linking_an_api_again_within_the_stale_cache_margin_warns_that_its_tokens_wait,
     taking_an_api_from_a_client_ends_its_grants_for_it_and_relinking_revives_none,
     a_token_a_stale_node_mints_after_an_api_is_taken_or_removed_is_revoked,
     an_exchanged_token_dies_when_the_api_it_was_made_from_is_taken_or_removed,
@@ -375,6 +376,36 @@ async fn an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_famil
     let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
     let res = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
     assert_eq!(error_of(res).await, "invalid_target");
+}
+
+/// The `client_api` entry of an API taken from a client covers the tokens a node with a
+/// stale cache (any allowed `client_cache_ttl`) could still mint: linking the API again
+/// within that margin says that the client's tokens for it stay inactive until then.
+async fn linking_an_api_again_within_the_stale_cache_margin_warns_that_its_tokens_wait(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let relink = |app: &TestApp| {
+        let patch = tessera::admin::apis::ClientApisPatch {
+            apis: Some(vec![ORDERS.to_string()]),
+            ..Default::default()
+        };
+        let (state, id) = (app.state.clone(), w.native.id.clone());
+        async move {
+            tessera::http::admin::service(&state)
+                .update_client_apis(&Actor::cli(), &id, patch)
+                .await
+                .expect("link ORDERS again")
+        }
+    };
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    let soon = relink(&w.app).await;
+    assert_eq!(soon.warnings.len(), 1, "{:?}", soon.warnings);
+    assert!(soon.warnings[0].contains(ORDERS));
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    w.app.clock.advance(3600 + GRANT_IN_FLIGHT + 1);
+    let later = relink(&w.app).await;
+    assert!(later.warnings.is_empty(), "{:?}", later.warnings);
 }
 
 /// Taking ORDERS from the app revokes its refresh family for ORDERS and takes ORDERS from
