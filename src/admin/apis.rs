@@ -2,12 +2,15 @@
 //! may get tokens for (`use`) or serves (`serve`). The console, the admin API and
 //! `tessera api …` / `tessera client … --api` call these.
 
+use std::collections::BTreeSet;
+
 use serde::Serialize;
 use serde_json::json;
 
 use super::clients::Registered;
 use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
+use crate::config::MAX_CLIENT_CACHE_TTL;
 use crate::keys::SigningAlg;
 use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
@@ -170,6 +173,11 @@ pub struct ClientApis {
     /// RFC 8693 §1.1): the new token carries no `act`.
     #[serde(default)]
     pub exchange_impersonate: bool,
+    /// What the change did that an administrator may not expect (only in the answer to a
+    /// change, never stored): an API linked again within the stale-cache margin after it
+    /// was taken gets tokens that stay inactive until the margin has passed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A change to a client's APIs; an absent list keeps its value.
@@ -180,6 +188,18 @@ pub struct ClientApisPatch {
     pub exchange_audiences: Option<Vec<String>>,
     pub exchange_refresh: Option<bool>,
     pub exchange_impersonate: Option<bool>,
+}
+
+/// The APIs `one` lets the client get tokens for (by `resource` or by exchange) and `other`
+/// does not.
+fn mints_only<'c>(one: &'c ClientApis, other: &ClientApis) -> BTreeSet<&'c String> {
+    let mints =
+        |c: &ClientApis, api: &String| c.apis.contains(api) || c.exchange_audiences.contains(api);
+    one.apis
+        .iter()
+        .chain(&one.exchange_audiences)
+        .filter(|api| !mints(other, api))
+        .collect()
 }
 
 fn not_found(identifier: &str) -> AdminError {
@@ -269,13 +289,24 @@ impl Admin<'_> {
             .ok()
             .map(|b| json!({ "before": b }).to_string());
         let entry = self.audit_entry(by, "api.deleted", identifier, detail.as_deref());
-        match self
+        // Its tokens end with it, in the same transaction: a failed write leaves the API there
+        // to remove again. Including those a node with a stale cache mints a moment later.
+        let now = self.now();
+        let revocation = Revocation::new(
+            Target::Api {
+                api: view.identifier.clone(),
+                before: now + self.stale_links(),
+            },
+            reason::API_REMOVED,
+            now,
+        );
+        let removed = self
             .store
-            .delete_unreferenced_api(identifier, &entry)
-            .await?
-        {
-            Ok(true) => {}
-            Ok(false) => return Err(not_found(identifier)),
+            .delete_unreferenced_api(identifier, &entry, &revocation.row())
+            .await?;
+        match removed {
+            Ok(Some(id)) => self.revocations.committed(self.store, revocation, id).await,
+            Ok(None) => return Err(not_found(identifier)),
             Err(clients) => {
                 return Err(AdminError::Conflict(format!(
                     "the API '{}' is still used or served by the clients {}; take it from them \
@@ -285,18 +316,45 @@ impl Admin<'_> {
                 )));
             }
         }
-        let now = self.now();
-        let target = Target::Api {
-            api: view.identifier.clone(),
-            before: now,
-        };
-        self.revocations
-            .revoke(
-                self.store,
-                Revocation::new(target, reason::API_REMOVED, now),
-            )
-            .await?;
         Ok(view)
+    }
+
+    /// How long after a link change a node may still mint tokens from the links it cached
+    /// (its change notice lost: `client_cache_ttl`, taken at its largest allowed value, since
+    /// another node may be configured with more than this one), plus a grant already under
+    /// way: a
+    /// revocation for a lost link covers the tokens issued that long after it too.
+    fn stale_links(&self) -> UnixTime {
+        let cached = i64::try_from(MAX_CLIENT_CACHE_TTL.as_secs()).unwrap_or(i64::MAX);
+        cached.saturating_add(crate::revocation::GRANT_IN_FLIGHT)
+    }
+
+    /// The APIs the change gave the client (again) while a `client_api` entry for the pair
+    /// still covers tokens issued from now on: what it gets for them stays inactive until
+    /// that entry's `issued_before` has passed.
+    async fn relinked_within_margin(
+        &self,
+        client_id: &str,
+        before: &ClientApis,
+        after: &ClientApis,
+        now: UnixTime,
+    ) -> Result<Vec<String>, AdminError> {
+        let gained = mints_only(after, before);
+        let mut warnings = Vec::new();
+        for api in gained {
+            let key = client_api_key(client_id, api);
+            let Some(until) = self.store.client_api_revoked_until(&key).await? else {
+                continue;
+            };
+            if until >= now {
+                warnings.push(format!(
+                    "{api} was taken from this client less than the stale-cache margin ago: \
+                     its tokens for it issued until {until} (unix time, in {} s) are inactive",
+                    until - now + 1
+                ));
+            }
+        }
+        Ok(warnings)
     }
 
     /// An audit entry written by the store in the transaction of the change it records.
@@ -327,6 +385,7 @@ impl Admin<'_> {
             exchange_audiences: self.store.client_apis(client_id, ApiRole::Exchange).await?,
             exchange_refresh: client.exchange_refresh,
             exchange_impersonate: client.exchange_impersonate,
+            warnings: Vec::new(),
         })
     }
 
@@ -374,6 +433,7 @@ impl Admin<'_> {
             exchange_audiences: change.links(ApiRole::Exchange).await?,
             exchange_refresh,
             exchange_impersonate,
+            warnings: Vec::new(),
         };
         let after = ClientApis {
             apis: apis.unwrap_or_else(|| before.apis.clone()),
@@ -384,6 +444,7 @@ impl Admin<'_> {
             exchange_impersonate: patch
                 .exchange_impersonate
                 .unwrap_or(before.exchange_impersonate),
+            warnings: Vec::new(),
         };
         if after == before {
             return Ok(after);
@@ -455,34 +516,51 @@ impl Admin<'_> {
                 )
                 .await?;
         }
+        // A right lost (refresh tokens by exchange, or serving the API a family was exchanged
+        // from as backend) ends the families made under it, in this change: granting it
+        // again revives none.
+        let lost_serving = before
+            .serves_apis
+            .iter()
+            .any(|a| !after.serves_apis.contains(a));
+        if (before.exchange_refresh && !after.exchange_refresh) || lost_serving {
+            change
+                .revoke_unqualified_exchanged_families(
+                    after.exchange_refresh,
+                    &after.serves_apis,
+                    reason::ADMIN,
+                    now,
+                )
+                .await?;
+        }
         let detail = json!({ "before": before, "after": after }).to_string();
         change
             .audit(&self.audit_entry(by, "client.apis_updated", client_id, Some(&detail)))
             .await?;
-        change.commit(self.store).await?;
         // The APIs the client can no longer get tokens for, by `resource` or by exchange:
-        // its tokens for them end now. (Serving mints nothing: losing it needs no entry.)
-        let mints = |c: &ClientApis, api: &String| {
-            c.apis.contains(api) || c.exchange_audiences.contains(api)
-        };
-        let lost: std::collections::BTreeSet<&String> = before
-            .apis
-            .iter()
-            .chain(&before.exchange_audiences)
-            .filter(|api| !mints(&after, api))
-            .collect();
+        // its tokens for them end, including those a node with a stale cache mints a moment
+        // later, and so do its grants for them (refresh families, consents), in this change:
+        // linking the API again revives nothing. (Serving mints nothing: losing it needs no
+        // entry.)
+        let lost = mints_only(&before, &after);
+        let mut taken = Vec::with_capacity(lost.len());
         for api in lost {
             let target = Target::ClientApi {
                 key: client_api_key(client_id, api),
-                before: now,
+                before: now + self.stale_links(),
             };
-            self.revocations
-                .revoke(
-                    self.store,
-                    Revocation::new(target, reason::API_REMOVED, now),
-                )
-                .await?;
+            let revocation = Revocation::new(target, reason::API_REMOVED, now);
+            let id = change.take_api(self.store, api, &revocation.row()).await?;
+            taken.push((revocation, id));
         }
+        change.commit(self.store).await?;
+        for (revocation, id) in taken {
+            self.revocations.committed(self.store, revocation, id).await;
+        }
+        let mut after = after;
+        after.warnings = self
+            .relinked_within_margin(client_id, &before, &after, now)
+            .await?;
         Ok(after)
     }
 

@@ -61,6 +61,7 @@ async fn run_on(cli: &CliService, command: ClientCommand) -> Result<(), AdminErr
                 exchange_audiences: args.exchange_audiences.clone(),
                 exchange_refresh: args.exchange_refresh,
                 exchange_impersonate: args.exchange_impersonate,
+                warnings: Vec::new(),
             };
             let registered = admin
                 .register_client_with_apis(&by, registration_input(&args), apis)
@@ -196,6 +197,9 @@ fn print_apis(apis: &ClientApis) {
     println!("exchange_audiences: {}", apis.exchange_audiences.join(" "));
     println!("exchange_refresh: {}", apis.exchange_refresh);
     println!("exchange_impersonate: {}", apis.exchange_impersonate);
+    for warning in &apis.warnings {
+        eprintln!("warning: {warning}");
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {

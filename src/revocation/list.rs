@@ -13,7 +13,7 @@ use std::sync::{PoisonError, RwLock};
 
 use super::{Entry, Target};
 use crate::clock::UnixTime;
-use crate::tokens::claims::AccessClaims;
+use crate::tokens::claims::{AccessClaims, Origin};
 
 /// Every live entry of the list, by id and by what it revokes.
 #[derive(Debug, Default)]
@@ -61,23 +61,16 @@ impl RevocationList {
     /// Whether an entry revokes this token: its jti, its session, its refresh-token family,
     /// its user or client as of the time it was issued, the key that signed it, or its API
     /// (removed, or taken from its client) as of the time it was issued; for an exchanged
-    /// token, also any token it was made from (`xo`): that token's jti, client (as of this
-    /// token's issue), key or family.
+    /// token, also any token it was made from (`xo`): that token's jti, client or API (as of
+    /// this token's issue), key or family.
     pub fn is_revoked(&self, claims: &AccessClaims) -> bool {
         let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
         index.jti.get(&claims.jti).is_some()
-            || index.revokes_audience(claims)
-            || claims.xo.iter().any(|o| {
-                index.jti.get(&o.j).is_some()
-                    || o.k.as_deref().is_some_and(|k| index.kid.get(k).is_some())
-                    || o.f
-                        .as_deref()
-                        .is_some_and(|f| index.family.get(f).is_some())
-                    || index
-                        .client
-                        .get(&o.c)
-                        .is_some_and(|b| claims.iat <= b.before)
-            })
+            || index.revokes_audience(&claims.client_id, claims.aud.iter(), claims.iat)
+            || claims
+                .xo
+                .iter()
+                .any(|o| index.revokes_origin(o, claims.iat))
             || claims
                 .kid
                 .as_deref()
@@ -89,6 +82,16 @@ impl RevocationList {
                 family: claims.fam.as_deref(),
                 issued_at: claims.iat,
             })
+    }
+
+    /// Whether an entry revokes a token an exchanged token (or family) was made from: its
+    /// jti, key, family, its client or one of its APIs (removed, or taken from its client) as
+    /// of `issued_at`, when what was made from it was issued (the origin is older).
+    pub fn revokes_origin(&self, origin: &Origin, issued_at: UnixTime) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .revokes_origin(origin, issued_at)
     }
 
     /// Whether an entry revokes what a grant would issue from: its session, its family, or its
@@ -205,21 +208,35 @@ pub struct GrantOrigin<'a> {
 }
 
 impl Index {
-    /// An `api` or `client_api` entry naming one of the token's audiences, issued at or
-    /// before its `before`. Nothing is built while no such entry exists (the usual case).
-    fn revokes_audience(&self, claims: &AccessClaims) -> bool {
+    /// An `api` or `client_api` entry naming one of the audiences of a token of `client_id`
+    /// issued at `issued_at`, with that in its `before`. Nothing is built while no such entry
+    /// exists (the usual case).
+    fn revokes_audience<'a>(
+        &self,
+        client_id: &str,
+        mut audiences: impl Iterator<Item = &'a str>,
+        issued_at: UnixTime,
+    ) -> bool {
         if self.api.is_empty() && self.client_api.is_empty() {
             return false;
         }
-        let covers = |b: &Before| claims.iat <= b.before;
-        claims.aud.iter().any(|aud| {
+        let covers = |b: &Before| issued_at <= b.before;
+        audiences.any(|aud| {
             self.api.get(aud).is_some_and(covers)
                 || (!self.client_api.is_empty()
                     && self
                         .client_api
-                        .get(&super::client_api_key(&claims.client_id, aud))
+                        .get(&super::client_api_key(client_id, aud))
                         .is_some_and(covers))
         })
+    }
+
+    fn revokes_origin(&self, o: &Origin, issued_at: UnixTime) -> bool {
+        self.jti.get(&o.j).is_some()
+            || o.k.as_deref().is_some_and(|k| self.kid.get(k).is_some())
+            || o.f.as_deref().is_some_and(|f| self.family.get(f).is_some())
+            || self.client.get(&o.c).is_some_and(|b| issued_at <= b.before)
+            || self.revokes_audience(&o.c, o.a.iter().map(String::as_str), issued_at)
     }
 
     fn revokes(&self, o: &GrantOrigin<'_>) -> bool {

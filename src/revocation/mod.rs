@@ -155,6 +155,19 @@ impl Revocation {
         }
     }
 
+    /// The row to record, for a writer that records it in a transaction of its own (a link
+    /// change); `committed` then makes it take effect.
+    pub fn row(&self) -> NewRevocation<'_> {
+        NewRevocation {
+            kind: self.target.kind(),
+            target: self.target.value(),
+            issued_before: self.target.before(),
+            revoked_at: self.revoked_at,
+            expires_at: self.expires_at,
+            reason: self.reason,
+        }
+    }
+
     /// Revokes one access token: the entry can go when the token does.
     pub fn access_token(claims: &AccessClaims, reason: &'static str, now: UnixTime) -> Self {
         Self {
@@ -180,20 +193,8 @@ impl RevocationList {
     /// family that already has an entry gets that entry back and nothing is written, so
     /// replays (a code redeemed again, a refresh token reused again) cannot grow the list.
     pub async fn revoke(&self, store: &Store, revocation: Revocation) -> Result<Entry, StoreError> {
-        let Revocation {
-            target,
-            reason,
-            revoked_at,
-            expires_at,
-        } = revocation;
-        let row = NewRevocation {
-            kind: target.kind(),
-            target: target.value(),
-            issued_before: target.before(),
-            revoked_at,
-            expires_at,
-            reason,
-        };
+        let row = revocation.row();
+        let revoked_at = revocation.revoked_at;
         // A live entry for the same token, session or family is looked up first, with a plain
         // read: replays (a refresh token revoked again and again at /revoke) must not queue on
         // the insert's cluster-wide lock. Then twice at most: the existing entry may expire or
@@ -220,17 +221,36 @@ impl RevocationList {
         let id = id.ok_or_else(|| StoreError::Conflict("revocations_once".into()))?;
         let entry = Entry {
             id,
+            target: revocation.target.clone(),
+            revoked_at,
+            expires_at: revocation.expires_at,
+            reason: revocation.reason.to_string(),
+        };
+        self.committed(store, revocation, id).await;
+        Ok(entry)
+    }
+
+    /// Makes a revocation recorded in another transaction (as `id`, committed) take effect
+    /// here at once, and announces it to the other nodes (who poll for it anyway).
+    pub async fn committed(&self, store: &Store, revocation: Revocation, id: i64) {
+        let Revocation {
+            target,
+            reason,
+            revoked_at,
+            expires_at,
+        } = revocation;
+        let entry = Entry {
+            id,
             target,
             revoked_at,
             expires_at,
             reason: reason.to_string(),
         };
-        self.apply([entry.clone()], revoked_at);
+        tracing::info!(id, kind = entry.target.kind(), reason, "revoked");
+        self.apply([entry], revoked_at);
         if let Err(e) = store.notify_revocation(id).await {
             tracing::warn!(error = %e, id, "could not announce a revocation; nodes will poll");
         }
-        tracing::info!(id, kind = entry.target.kind(), reason, "revoked");
-        Ok(entry)
     }
 
     /// Revokes every access token issued from a refresh-token family (RFC 9700 §4.14).

@@ -9,14 +9,23 @@ use crate::clock::UnixTime;
 
 /// A `like` pattern matching `text` anywhere, with its wildcards escaped (`escape '\'`).
 pub fn contains_pattern(text: &str) -> String {
-    let mut out = String::from("%");
-    for c in text.to_lowercase().chars() {
+    format!("%{}%", escape_like(&text.to_lowercase()))
+}
+
+/// A `like` pattern matching `word` as one space-separated word of `' ' || list || ' '`
+/// (e.g. a stored list of resources), with its wildcards escaped (`escape '\'`).
+pub(super) fn word_pattern(word: &str) -> String {
+    format!("% {} %", escape_like(word))
+}
+
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
         if matches!(c, '\\' | '%' | '_') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('%');
     out
 }
 

@@ -4,8 +4,10 @@
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
+use super::admin::word_pattern;
 use super::audit::insert_audit;
 use super::clients::{CLIENT_CHANGE_LOCK, ClientLinks};
+use super::revocations::{NewRevocation, insert_revocation_in, lock_revocation_writes};
 use super::{Backend, NewAuditEntry, Store, StoreError};
 use crate::clock::UnixTime;
 use crate::oauth::resource::Resource;
@@ -125,12 +127,16 @@ impl Store {
     /// entry: `Err` with the clients that still refer to it (any role), `Ok(false)` when there
     /// is no such API. It holds the lock of link changes (`begin_link_change`), so a client
     /// cannot be linked to the API between the check and the delete.
-    #[tracing::instrument(skip(self, audit))]
+    /// With the delete, in its transaction, `entry` (kind `api`) is recorded, and the families
+    /// exchanged from tokens for the API revoked with it (`insert_revocation_in`); `Ok(Some(id))`
+    /// then.
+    #[tracing::instrument(skip(self, audit, entry))]
     pub async fn delete_unreferenced_api(
         &self,
         identifier: &str,
         audit: &NewAuditEntry<'_>,
-    ) -> Result<Result<bool, Vec<String>>, StoreError> {
+        entry: &NewRevocation<'_>,
+    ) -> Result<Result<Option<i64>, Vec<String>>, StoreError> {
         let mut tx = self.begin_link_change().await?;
         let users: Vec<String> = sqlx::query(
             "select distinct client_id from client_apis where api = $1 order by client_id",
@@ -148,12 +154,13 @@ impl Store {
             .bind(identifier)
             .execute(&mut *tx)
             .await?;
-        let deleted = done.rows_affected() > 0;
-        if deleted {
+        let mut id = None;
+        if done.rows_affected() > 0 {
             insert_audit(&mut *tx, audit).await?;
+            id = insert_revocation_in(&mut tx, self.backend, entry).await?;
         }
         tx.commit().await?;
-        Ok(Ok(deleted))
+        Ok(Ok(id))
     }
 
     /// The APIs `client_id` has `role` for, by identifier.
@@ -274,6 +281,9 @@ impl Store {
             .bind(client_id)
             .fetch_optional(&mut *tx)
             .await?;
+        // Before any grant row is updated (`take_api`, the families a lost right ends): the
+        // revocation writes of this change then wait for no row a revocation holds.
+        lock_revocation_writes(&mut tx, self.backend).await?;
         Ok(found.map(|_| ClientApisChange {
             tx,
             client_id: client_id.to_string(),
@@ -391,6 +401,118 @@ impl ClientApisChange {
         store
             .record_client_change(&mut self.tx, &self.client_id, now)
             .await
+    }
+
+    /// Revokes, in this change, the client's families from token exchange that a refresh
+    /// would refuse now that it lost a right (issue 12 §2), so that granting the right again
+    /// revives none of them: all of them without `refresh` (`--exchange-refresh`), else those
+    /// whose last origin is another client's token for none of the APIs in `serves` (the
+    /// exchange was made as that API's backend, `--serves-api`). Returns how many.
+    #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
+    pub async fn revoke_unqualified_exchanged_families(
+        &mut self,
+        refresh: bool,
+        serves: &[String],
+        reason: &str,
+        now: UnixTime,
+    ) -> Result<u64, StoreError> {
+        // Each live exchanged family of the client with its last origin's client and
+        // audiences (one row per audience).
+        let rows = sqlx::query(
+            "select o.family_id, o.client_id, o.audience from refresh_family_origins o \
+             join refresh_families f on f.family_id = o.family_id \
+             where f.client_id = $1 and f.revoked_at is null \
+             and o.hop = (select max(h.hop) from refresh_family_origins h \
+                          where h.family_id = o.family_id)",
+        )
+        .bind(self.client_id.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut verdicts: std::collections::BTreeMap<String, bool> = Default::default();
+        for row in &rows {
+            let family: String = row.try_get("family_id")?;
+            let origin_client: String = row.try_get("client_id")?;
+            let audience: String = row.try_get("audience")?;
+            let qualifies =
+                refresh && (origin_client == self.client_id || serves.contains(&audience));
+            *verdicts.entry(family).or_default() |= qualifies;
+        }
+        let mut revoked = 0;
+        for family in verdicts
+            .into_iter()
+            .filter_map(|(f, ok)| (!ok).then_some(f))
+        {
+            revoked += sqlx::query(
+                "update refresh_families set revoked_at = $2, revoked_reason = $3 \
+                 where family_id = $1 and revoked_at is null",
+            )
+            .bind(&family)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        }
+        Ok(revoked)
+    }
+
+    /// Takes `api` from the client for good, in this change: records the `client_api`
+    /// revocation entry `entry` (with the families exchanged from the client's tokens for the
+    /// API, `insert_revocation_in`), and takes the API from the client's grants: its refresh
+    /// families for that API alone are revoked, those for several APIs lose it, and the
+    /// consents its users gave, its authorization codes and device codes not yet redeemed
+    /// forget it, so that linking the API again revives no grant for it. Returns the entry's
+    /// id.
+    #[tracing::instrument(skip(self, store, entry), fields(client_id = %self.client_id))]
+    pub async fn take_api(
+        &mut self,
+        store: &Store,
+        api: &str,
+        entry: &NewRevocation<'_>,
+    ) -> Result<i64, StoreError> {
+        // The change holds the cluster-wide revocation lock since it began
+        // (`begin_client_apis_change`), which every logout, /revoke and exchange waits for:
+        // the updates below are quick on the client_id indexes (0024).
+        // `naming` finds the lists that hold the API as a word (LIKE, its wildcards escaped);
+        // `word` is what `replace` takes out of them. Lists are stored space-separated.
+        let naming = word_pattern(api);
+        let word = format!(" {api} ");
+        sqlx::query(
+            "update refresh_families set revoked_at = $4, revoked_reason = $5 \
+             where client_id = $1 and revoked_at is null \
+             and (' ' || resources || ' ') like $2 escape '\\' \
+             and trim(replace(' ' || resources || ' ', $3, ' ')) = ''",
+        )
+        .bind(self.client_id.as_str())
+        .bind(&naming)
+        .bind(&word)
+        .bind(entry.revoked_at)
+        .bind(entry.reason)
+        .execute(&mut *self.tx)
+        .await?;
+        // Grants in flight too (codes and device codes not yet redeemed): redeemed after
+        // the API is linked again, they would otherwise carry it back.
+        for table in [
+            "refresh_families",
+            "consents",
+            "authorization_codes",
+            "device_codes",
+        ] {
+            // The table is one of the names above, never input.
+            let sql = format!(
+                "update {table} set resources = trim(replace(' ' || resources || ' ', $3, ' ')) \
+                 where client_id = $1 and (' ' || resources || ' ') like $2 escape '\\'"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(self.client_id.as_str())
+                .bind(&naming)
+                .bind(&word)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        insert_revocation_in(&mut self.tx, store.backend, entry)
+            .await?
+            .ok_or_else(|| StoreError::Conflict("revocations_once".into()))
     }
 
     /// The change's audit entry, committed with it.

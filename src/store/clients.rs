@@ -92,6 +92,10 @@ impl ClientCache {
         }
     }
 
+    pub(super) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     fn enabled(&self) -> bool {
         !self.ttl.is_zero()
     }
@@ -315,6 +319,25 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `statement`, a change to client `id`'s row, in a client change: recorded in
+    /// `client_changes` when it changed a row (every node forgets the client), committed, and
+    /// forgotten here at once. Whether it changed a row.
+    async fn change_client(
+        &self,
+        id: &str,
+        now: UnixTime,
+        statement: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_client_change().await?;
+        let changed = statement.execute(&mut *tx).await?.rows_affected() > 0;
+        if changed {
+            self.record_client_change(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        self.client_cache.forget(id);
+        Ok(changed)
+    }
+
     /// `client_changes` rows older than `before`, at most `limit` (see `crate::purge`).
     #[tracing::instrument(skip(self))]
     pub async fn purge_client_changes_batch(
@@ -420,18 +443,8 @@ impl Store {
     /// Whether a client was deleted. Every node's cache forgets it (`client_changes`).
     #[tracing::instrument(skip(self))]
     pub async fn delete_client(&self, id: &str, now: UnixTime) -> Result<bool, StoreError> {
-        let mut tx = self.begin_client_change().await?;
-        let done = sqlx::query("delete from clients where client_id = $1")
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-        let deleted = done.rows_affected() > 0;
-        if deleted {
-            self.record_client_change(&mut tx, id, now).await?;
-        }
-        tx.commit().await?;
-        self.client_cache.forget(id);
-        Ok(deleted)
+        let delete = sqlx::query("delete from clients where client_id = $1").bind(id.to_string());
+        self.change_client(id, now, delete).await
     }
 
     /// Replaces what an administrator may edit (name, redirect URIs, lifetimes, back-channel
@@ -444,8 +457,7 @@ impl Store {
         registration: &Registration,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_client_change().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "update clients set name = $1, redirect_uris = $2, post_logout_redirect_uris = $3, \
              access_token_ttl = $4, backchannel_logout_uri = $5, updated_at = $6, \
              resource_server = $8, native_sso_group = $9, require_dpop = $10 where client_id = $7",
@@ -464,16 +476,8 @@ impl Store {
         .bind(id.to_string())
         .bind(i64::from(registration.resource_server))
         .bind(sso_group_column(registration))
-        .bind(i64::from(registration.require_dpop))
-        .execute(&mut *tx)
-        .await?;
-        let changed = done.rows_affected() > 0;
-        if changed {
-            self.record_client_change(&mut tx, id, now).await?;
-        }
-        tx.commit().await?;
-        self.client_cache.forget(id);
-        Ok(changed)
+        .bind(i64::from(registration.require_dpop));
+        self.change_client(id, now, update).await
     }
 
     /// Replaces a confidential client's secret hash; whether such a client exists.
@@ -484,23 +488,14 @@ impl Store {
         secret_hash: &str,
         now: UnixTime,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_client_change().await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "update clients set secret_hash = $1, updated_at = $2 \
              where client_id = $3 and client_type = 'confidential'",
         )
         .bind(secret_hash.to_string())
         .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        let changed = done.rows_affected() > 0;
-        if changed {
-            self.record_client_change(&mut tx, id, now).await?;
-        }
-        tx.commit().await?;
-        self.client_cache.forget(id);
-        Ok(changed)
+        .bind(id.to_string());
+        self.change_client(id, now, update).await
     }
 }
 

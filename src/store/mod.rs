@@ -10,6 +10,7 @@ mod consents;
 mod device_codes;
 mod device_secrets;
 mod dpop;
+mod family_origins;
 mod purge;
 mod refresh_tokens;
 mod sessions;
@@ -27,7 +28,9 @@ pub use device_codes::{
 };
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
 pub use purge::{PURGE_LOCK, PurgeLock};
-pub use refresh_tokens::{FamilyRow, RefreshRow, Rotation, Successor};
+pub use refresh_tokens::{
+    FamilyRefused, FamilyRow, MAX_EXCHANGED_FAMILIES, RefreshRow, Rotation, Successor,
+};
 pub use sessions::{BackchannelTarget, SessionListing, SessionRow};
 pub use stats::{ActivityCount, ActivityRow};
 pub use users::NewUser;
@@ -123,6 +126,13 @@ pub struct Store {
 }
 
 impl Store {
+    /// How long this node may serve a client row or its API links it read before
+    /// (`client_cache_ttl`): a change that a node misses (its notice lost) takes effect there
+    /// at most this late.
+    pub fn client_cache_ttl(&self) -> Duration {
+        self.client_cache.ttl()
+    }
+
     /// Connects, retrying with backoff for `connect_timeout` so that a node started alongside
     /// its database waits for it instead of failing at once.
     pub async fn connect(db: &DatabaseUrl, settings: &PoolSettings) -> Result<Self, StoreError> {

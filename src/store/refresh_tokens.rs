@@ -4,9 +4,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::users::{JOINED, JOINED_COLUMNS, user_from};
-use super::{Backend, Store, StoreError};
+use super::{Backend, Store, StoreError, family_origins};
 use crate::accounts::User;
 use crate::clock::UnixTime;
+use crate::tokens::claims::Origin;
 
 #[derive(Debug, Clone)]
 pub struct FamilyRow {
@@ -312,17 +313,54 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Stores a family a token exchange started, with its first refresh token.
+    /// Stores a family a token exchange started, with its first refresh token and the tokens
+    /// it was made from (`origins`, the newest issued at `issued_at`), unless a revocation
+    /// entry already names one of them or the family's own (client, API), or the client already has `MAX_EXCHANGED_FAMILIES`
+    /// live families from the same user's grant (the first origin family): nothing is stored
+    /// then. No revocation commits in between (`family_origins`), so none misses the family;
+    /// families from one grant to one client are stored one at a time, so a burst cannot pass
+    /// the bound.
     #[tracing::instrument(skip_all)]
     pub async fn insert_exchanged_family(
         &self,
         family: &FamilyRow,
         first_token: (&str, UnixTime),
-    ) -> Result<(), StoreError> {
+        origins: &[Origin],
+        issued_at: UnixTime,
+    ) -> Result<Result<(), FamilyRefused>, StoreError> {
+        let root = origins.iter().find_map(|o| o.f.as_deref());
         let mut tx = self.pool.begin().await?;
+        family_origins::lock_out_revocations(&mut tx, self.backend).await?;
+        if let (Some(root), Backend::Postgres) = (root, self.backend) {
+            // SQLite's write lock, from the insert below, does the same.
+            sqlx::query("select 1 from pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("exchanged {} {root}", family.client_id))
+                .execute(&mut *tx)
+                .await?;
+        }
         insert_family(&mut tx, family, Some(first_token)).await?;
+        family_origins::insert_origins(&mut tx, &family.family_id, origins).await?;
+        if let Some(root) = root {
+            let live = family_origins::live_families_from(
+                &mut tx,
+                &family.client_id,
+                root,
+                family.created_at,
+            )
+            .await?;
+            if live > MAX_EXCHANGED_FAMILIES {
+                return Ok(Err(FamilyRefused::TooMany));
+            }
+        }
+        if family_origins::origin_revoked(&mut tx, origins, issued_at).await? {
+            return Ok(Err(FamilyRefused::OriginRevoked));
+        }
+        let (client, resources) = (&family.client_id, &family.resources);
+        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+            return Ok(Err(FamilyRefused::TargetRevoked));
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Revokes a family (reuse, code replay, logout, /revoke). Returns whether it was live.
@@ -404,6 +442,23 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The most live families one client may hold from one user's grant by token exchange
+/// (`--exchange-refresh`): a client that exchanged that often keeps no state, and each
+/// family is a row and a refresh token for good.
+pub const MAX_EXCHANGED_FAMILIES: i64 = 100;
+
+/// Why `Store::insert_exchanged_family` stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyRefused {
+    /// A revocation entry names a token the family would be made from.
+    OriginRevoked,
+    /// The client has `MAX_EXCHANGED_FAMILIES` live families from that grant already.
+    TooMany,
+    /// A revocation entry names the API the family is for, or the client's link to it (the
+    /// API was removed, or taken from the client, and a stale node let the exchange on).
+    TargetRevoked,
 }
 
 /// Whose families `revoke_families` revokes.

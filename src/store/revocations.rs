@@ -5,8 +5,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use sqlx::FromRow;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{Any, FromRow, Transaction};
 
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
@@ -51,6 +51,22 @@ pub struct NewRevocation<'a> {
 const COLUMNS: &str = "id, kind, target, issued_before, revoked_at, expires_at, reason";
 
 impl Store {
+    /// The latest `issued_before` of the `client_api` entries for `key` (`"CLIENT_ID API"`)
+    /// still stored: that client's tokens for that API issued until then are revoked.
+    #[tracing::instrument(skip(self))]
+    pub async fn client_api_revoked_until(
+        &self,
+        key: &str,
+    ) -> Result<Option<UnixTime>, StoreError> {
+        let until: Option<UnixTime> = sqlx::query_scalar(
+            "select max(issued_before) from revocations where kind = 'client_api' and target = $1",
+        )
+        .bind(key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(until)
+    }
+
     /// Inserts and commits one revocation; returns its id (the cursor), or `None` when the
     /// same token, session or family already has a live entry (`revocations_once`): asking
     /// twice changes nothing, so it writes nothing. An expired entry for the same target (not
@@ -201,22 +217,36 @@ impl Store {
     }
 }
 
-/// One revocation insert inside a transaction the caller commits (`Store::insert_revocation`,
-/// and a key change that revokes a key with its record): takes `REVOCATION_WRITE_LOCK` (ids
-/// commit in order), replaces an expired entry for the same target, and inserts. `None` when
-/// the target already has a live entry.
-pub(super) async fn insert_revocation_in(
-    conn: &mut sqlx::AnyConnection,
+/// Takes `REVOCATION_WRITE_LOCK` in `tx` until it ends (PostgreSQL; SQLite's single writer
+/// already orders the inserts). Taking it again in the same transaction is free. A
+/// transaction that will both update grant rows and insert a revocation takes it before the
+/// first update: `insert_revocation_in` updates exchanged families under the lock, so rows
+/// locked first and the lock second would deadlock against it.
+pub(super) async fn lock_revocation_writes(
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    r: &NewRevocation<'_>,
-) -> Result<Option<i64>, StoreError> {
+) -> Result<(), StoreError> {
     if backend == Backend::Postgres {
         // `pg_advisory_xact_lock` returns void, which the Any driver cannot decode.
         sqlx::query("select 1 from pg_advisory_xact_lock($1)")
             .bind(REVOCATION_WRITE_LOCK)
-            .execute(&mut *conn)
+            .execute(&mut **tx)
             .await?;
     }
+    Ok(())
+}
+
+/// Inserts one revocation in `tx` (see `Store::insert_revocation`: the lock, the expired
+/// entry replaced, `None` when a live one names the same target), and revokes in the same
+/// transaction the families a token exchange made from what it revokes
+/// (`family_origins::revoke_exchanged_families`): past the entry's purge, they stay dead.
+/// Every writer of the table goes through here.
+pub(super) async fn insert_revocation_in(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    r: &NewRevocation<'_>,
+) -> Result<Option<i64>, StoreError> {
+    lock_revocation_writes(tx, backend).await?;
     if r.issued_before.is_none() {
         sqlx::query(
             "delete from revocations where kind = $1 and target = $2 \
@@ -225,7 +255,7 @@ pub(super) async fn insert_revocation_in(
         .bind(r.kind.to_string())
         .bind(r.target.to_string())
         .bind(r.revoked_at)
-        .execute(&mut *conn)
+        .execute(&mut **tx)
         .await?;
     }
     let id: Option<i64> = sqlx::query_scalar(
@@ -240,7 +270,8 @@ pub(super) async fn insert_revocation_in(
     .bind(r.revoked_at)
     .bind(r.expires_at)
     .bind(r.reason.to_string())
-    .fetch_optional(&mut *conn)
+    .fetch_optional(&mut **tx)
     .await?;
+    super::family_origins::revoke_exchanged_families(tx, r).await?;
     Ok(id)
 }

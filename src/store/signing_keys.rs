@@ -4,7 +4,7 @@
 
 use sqlx::{Any, FromRow, Transaction};
 
-use super::revocations::{NewRevocation, insert_revocation_in};
+use super::revocations::NewRevocation;
 use super::{Backend, Store, StoreError};
 use crate::clock::UnixTime;
 
@@ -68,19 +68,6 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows)
-    }
-
-    /// Whether the key record `kid` says it was revoked. Key records are never deleted, so
-    /// this outlives the revocation-list entry (purged once every token it named expired).
-    #[tracing::instrument(skip(self))]
-    pub async fn key_revoked(&self, kid: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "select 1 as one from signing_keys where kid = $1 and revoked_at is not null",
-        )
-        .bind(kid)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
     }
 
     /// Starts a change to the key records, waiting for any other change to finish first, but
@@ -199,7 +186,8 @@ impl KeyChange {
     /// (ids become visible in order; see `Store::insert_revocation`).
     #[tracing::instrument(skip_all, fields(kind = r.kind))]
     pub async fn insert_revocation(&mut self, r: &NewRevocation<'_>) -> Result<i64, StoreError> {
-        let id = insert_revocation_in(&mut self.tx, self.backend, r).await?;
+        // The key's exchanged families go with the record, in the store for good.
+        let id = super::revocations::insert_revocation_in(&mut self.tx, self.backend, r).await?;
         if let Some(id) = id {
             self.changed = true;
             return Ok(id);

@@ -83,6 +83,10 @@ pub struct Origin {
     /// Its refresh family (`fam`), when it is not the new token's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub f: Option<String>,
+    /// Its audiences (`aud`): removing one of those APIs, or taking it from the token's
+    /// client, reaches the new token too. Empty in tokens minted before it was kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub a: Vec<String>,
 }
 
 /// An actor (RFC 8693 §4.1): the party that acts, and before it the one it acted for.

@@ -98,7 +98,7 @@ async fn active(app: &TestApp, caller: &TestClient, token: &str) -> bool {
 
 /// Runs `sql` on the test database behind every node's back (no `client_changes` row): a
 /// node that answers as before afterwards answered from its cache.
-async fn behind_the_back(app: &TestApp, sql: &str, binds: &[&str]) {
+pub(crate) async fn behind_the_back(app: &TestApp, sql: &str, binds: &[&str]) {
     let mut c = sqlx::AnyConnection::connect(&app.db.url).await.unwrap();
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
     for b in binds {

@@ -33,6 +33,7 @@ mod code_flow;
 mod device;
 mod discovery;
 mod dpop;
+mod exchanged_families;
 mod grant_lifecycle;
 mod health;
 mod introspect;

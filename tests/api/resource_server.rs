@@ -290,6 +290,10 @@ async fn refused_within_the_pull_interval(api: &OrdersApi, token: &str, what: &s
     );
 }
 
+/// How long after an API is taken from a client its `client_api` entry still covers the
+/// client's new tokens: the longest `client_cache_ttl` allowed and a grant in flight.
+const STALE_MARGIN: i64 = 3600 + tessera::revocation::GRANT_IN_FLIGHT;
+
 /// Tokens for an API stop when the API is taken from their client (a `client_api` entry:
 /// `"{client_id} {aud}"`) or removed (an `api` entry: the `aud`), as of the entry's
 /// `issued_before`: another client's tokens, and tokens issued afterwards, still pass.
@@ -316,10 +320,12 @@ async fn an_api_taken_from_a_client_or_removed_refuses_its_earlier_tokens_within
         200,
         "other client"
     );
-    // Given back later: what it gets from then on passes.
-    app.clock.advance(2);
+    // Given back once the stale-cache margin has passed (the entry covers tokens a node
+    // with a stale cache could mint until then): what it gets from then on passes.
+    app.clock.advance(STALE_MARGIN + 1);
     links(&app, &reader, &[ORDERS], &[], &[]).await;
     let again = service_token(&app, &reader, Some(ORDERS)).await;
+    let kept = service_token(&app, &other, Some(ORDERS)).await;
     tokio::time::sleep(PULL_EVERY + Duration::from_millis(500)).await;
     assert_eq!(
         get_orders(&api, Some(&again)).await.status(),
@@ -330,19 +336,7 @@ async fn an_api_taken_from_a_client_or_removed_refuses_its_earlier_tokens_within
     // The entry `tessera api remove` writes. Removal needs every client unlinked first, which
     // writes `client_api` entries of its own, so the `api` entry is written alone here, as
     // `remove_api` writes it, to show that the API honours it by itself.
-    let now = app.clock.now();
-    let target = Target::Api {
-        api: ORDERS.into(),
-        before: now,
-    };
-    app.state
-        .revocations
-        .revoke(
-            &app.state.store,
-            Revocation::new(target, reason::API_REMOVED, now),
-        )
-        .await
-        .expect("an api entry");
+    api_entry_alone(&app, ORDERS).await;
     refused_within_the_pull_interval(&api, &kept, "token of a removed API").await;
     assert_invalid(get_orders(&api, Some(&again)).await, "removed API").await;
     app.clock.advance(2);
@@ -353,6 +347,23 @@ async fn an_api_taken_from_a_client_or_removed_refuses_its_earlier_tokens_within
         "issued after"
     );
     api.stop().await;
+}
+
+/// The `api` entry `remove_api` writes for `api`, as of now, without touching any link.
+async fn api_entry_alone(app: &TestApp, api: &str) {
+    let now = app.clock.now();
+    let target = Target::Api {
+        api: api.into(),
+        before: now,
+    };
+    app.state
+        .revocations
+        .revoke(
+            &app.state.store,
+            Revocation::new(target, reason::API_REMOVED, now),
+        )
+        .await
+        .expect("an api entry");
 }
 
 /// The billing backend: serves BILLING (signed with EdDSA) and may exchange its tokens for
@@ -429,10 +440,10 @@ async fn exchanged_for_orders(
     token
 }
 
-/// A token made by token exchange carries its origins in `xo` ({c, j, k, f}); revoking the
-/// token it was made from, that token's refresh family, its client or its signing key
-/// reaches the exchanged token at the API too, although none of them is the exchanged
-/// token's own jti, family, client or kid.
+/// A token made by token exchange carries its origins in `xo` ({c, j, k, f, a}); revoking the
+/// token it was made from, that token's refresh family, its client or its signing key, or
+/// taking its API from its client or removing it, reaches the exchanged token at the API
+/// too, although none of them is the exchanged token's own jti, family, client, key or API.
 async fn an_exchanged_token_is_refused_when_what_it_was_made_from_is_revoked(backend: Backend) {
     let app = spawn_app(backend).await;
     let api = start_orders_api(&app, None).await;
@@ -469,6 +480,27 @@ async fn an_exchanged_token_is_refused_when_what_it_was_made_from_is_revoked(bac
     assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
     remove_client(&app, &watch).await;
     refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject client)").await;
+
+    // `a` with `c`: BILLING is taken from the app the subject was issued to (`client_api`
+    // "{c} {a}"); the exchanged token is the backend's own, for ORDERS, so only its origin
+    // names the pair.
+    let phone = mobile_app(&app).await;
+    let (subject, _) = mobile_tokens(&app, &phone, "openid billing.read").await;
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &[]).await;
+    assert_eq!(jwt_claims(&exchanged)["xo"][0]["a"][0], BILLING);
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    links(&app, &phone, &[], &[], &[]).await;
+    let what = "exchanged token (subject's API taken from its client)";
+    refused_within_the_pull_interval(&api, &exchanged, what).await;
+
+    // `a`: BILLING is removed (its `api` entry alone, as `remove_api` writes it: removal
+    // needs every client unlinked first).
+    let (subject, _) = mobile_tokens(&app, &mobile, "openid billing.read").await;
+    let exchanged = exchanged_for_orders(&app, &billing, &subject, &[]).await;
+    assert_eq!(get_orders(&api, Some(&exchanged)).await.status(), 200);
+    api_entry_alone(&app, BILLING).await;
+    refused_within_the_pull_interval(&api, &exchanged, "exchanged token (subject's API)").await;
+    app.clock.advance(2);
 
     // `k`: the subject was signed with BILLING's EdDSA key, the exchanged token with the
     // orders API's RS256 key; the EdDSA key is revoked after a leak.

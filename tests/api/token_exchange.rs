@@ -16,6 +16,7 @@ use crate::apis::{
 };
 use crate::code_flow::{authorize_url, pkce};
 use crate::dual;
+use crate::helpers::spawn_app_with;
 use crate::helpers::{Backend, PASSWORD, TestApp, TestClient, http_client, jwt_claims, spawn_app};
 use crate::helpers::{location, spawn_node};
 use crate::key_rotation::{kid_of, published_within};
@@ -35,11 +36,11 @@ pub(crate) struct World {
     /// alice's token for ORDERS, issued to `native`.
     pub(crate) subject: String,
     /// `native`'s refresh token, when `offline_access` was asked for.
-    refresh: Option<String>,
+    pub(crate) refresh: Option<String>,
 }
 
 /// A confidential service that gets its own tokens and may exchange.
-async fn service(app: &TestApp, name: &str, scope: &str) -> TestClient {
+pub(crate) async fn service(app: &TestApp, name: &str, scope: &str) -> TestClient {
     app.create_client(RegistrationInput {
         name: name.into(),
         client_type: "confidential".into(),
@@ -54,8 +55,17 @@ pub(crate) async fn world(backend: Backend) -> World {
     world_with(backend, "openid orders.read").await
 }
 
-async fn world_with(backend: Backend, scope: &str) -> World {
-    let app = spawn_app(backend).await;
+pub(crate) async fn world_with(backend: Backend, scope: &str) -> World {
+    world_configured(backend, scope, |_| {}).await
+}
+
+/// `world_with` on an app spawned with `configure`.
+pub(crate) async fn world_configured(
+    backend: Backend,
+    scope: &str,
+    configure: impl FnOnce(&mut tessera::config::Settings),
+) -> World {
+    let app = spawn_app_with(backend, configure).await;
     app.create_user("alice", PASSWORD).await;
     add_api(&app, ORDERS, "orders.read orders.write", None, None).await;
     add_api(&app, BILLING, "billing.read billing.write", None, None).await;
@@ -518,12 +528,12 @@ dual!(
     the_callers_rights_are_checked_before_the_subjects_state,
 );
 
-const LEDGER: &str = "https://ledger.example.com";
+pub(crate) const LEDGER: &str = "https://ledger.example.com";
 const WEB_CB: &str = "https://web.example.com/cb";
 
 /// Waits until `token` is inactive at `app`'s introspection, asked by `by` (a resource
 /// server); at most 20 s, generous for a slow machine.
-async fn becomes_inactive(app: &TestApp, by: &TestClient, token: &str) {
+pub(crate) async fn becomes_inactive(app: &TestApp, by: &TestClient, token: &str) {
     let started = Instant::now();
     while app.introspect(by, token).await["active"] == true {
         assert!(started.elapsed() < Duration::from_secs(20), "still active");
@@ -531,7 +541,7 @@ async fn becomes_inactive(app: &TestApp, by: &TestClient, token: &str) {
     }
 }
 
-fn token_of(body: &Value) -> String {
+pub(crate) fn token_of(body: &Value) -> String {
     body["access_token"]
         .as_str()
         .expect("access_token")
@@ -920,27 +930,30 @@ async fn the_exchange_options_need_a_recent_sign_in_and_a_confidential_client(ba
 }
 
 /// A confidential service that may also refresh (the refresh_token grant).
-async fn refreshing_service(w: &World) -> TestClient {
-    let svc = w
-        .app
-        .create_client(RegistrationInput {
-            name: "Billing sync".into(),
-            client_type: "confidential".into(),
-            grant_types: vec![
-                "client_credentials".into(),
-                "refresh_token".into(),
-                EXCHANGE.into(),
-            ],
-            scope: Some("billing.read".into()),
-            ..RegistrationInput::default()
-        })
-        .await;
+pub(crate) async fn refreshing_service(w: &World) -> TestClient {
+    let svc = refreshing_client(&w.app, "Billing sync", "billing.read").await;
     links(&w.app, &svc, &[], &[ORDERS], &[BILLING]).await;
     svc
 }
 
+/// A confidential client with client_credentials, refresh_token and token exchange.
+pub(crate) async fn refreshing_client(app: &TestApp, name: &str, scope: &str) -> TestClient {
+    app.create_client(RegistrationInput {
+        name: name.into(),
+        client_type: "confidential".into(),
+        grant_types: vec![
+            "client_credentials".into(),
+            "refresh_token".into(),
+            EXCHANGE.into(),
+        ],
+        scope: Some(scope.into()),
+        ..RegistrationInput::default()
+    })
+    .await
+}
+
 /// `requested_token_type` refresh_token by `svc`: the access token and the refresh token.
-async fn exchange_for_refresh(w: &World, svc: &TestClient) -> (String, String) {
+pub(crate) async fn exchange_for_refresh(w: &World, svc: &TestClient) -> (String, String) {
     let actor = w.app.access_token(svc).await;
     let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
     let body = ok_json(exchange(&w.app, svc, &w.subject, Some(&actor), &asks).await).await;
@@ -952,7 +965,7 @@ async fn exchange_for_refresh(w: &World, svc: &TestClient) -> (String, String) {
     (token_of(&body), refresh)
 }
 
-async fn refresh_as(app: &TestApp, c: &TestClient, token: &str) -> reqwest::Response {
+pub(crate) async fn refresh_as(app: &TestApp, c: &TestClient, token: &str) -> reqwest::Response {
     let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
     app.post_token_basic(&c.id, c.secret(), &form).await
 }

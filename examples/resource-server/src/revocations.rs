@@ -5,8 +5,9 @@
 //! `user` its sub, `client` its client_id, `api` one of its `aud` (an API removed at Tessera),
 //! `client_api` `"{client_id} {aud}"` for one of its `aud` (an API taken from the client).
 //! A token made by token exchange also names, in its private claim `xo`, each token it was
-//! made from (`c` client_id, `j` jti, `k` kid, `f` family): an entry naming any of those
-//! (`jti`, `kid`, `family`, or `client` as of this token's `iat`) revokes it too.
+//! made from (`c` client_id, `j` jti, `k` kid, `f` family, `a` audiences): an entry naming any
+//! of those (`jti`, `kid`, `family`; `client`, `api` one of its `a`, or `client_api`
+//! `"{c} {a}"`, each as of this token's `iat`) revokes it too.
 //! Entries go once their `expires_at` has passed.
 
 use std::collections::HashMap;
@@ -59,6 +60,10 @@ pub struct Origin {
     pub k: Option<String>,
     /// Its refresh-token family, when not this token's own `fam`.
     pub f: Option<String>,
+    /// Its audiences: removing one of those APIs, or taking it from its client, revokes this
+    /// token too. Absent in tokens minted before Tessera kept it.
+    #[serde(default)]
+    pub a: Vec<String>,
 }
 
 #[derive(Default)]
@@ -92,20 +97,25 @@ impl Revocations {
                 .get(&(kind.to_string(), value.to_string()))
                 .is_some_and(|&(issued_before, until)| until >= now && t.iat <= issued_before)
         };
+        // An API removed (`api`), or taken from the client (`client_api`), as of this token's
+        // `iat`: for the token's own audiences and for those of each token it was made from.
+        let for_api = |client: &str, aud: &[String]| {
+            aud.iter()
+                .any(|a| before("api", a) || before("client_api", &format!("{client} {a}")))
+        };
         exact("jti", Some(t.jti))
             || exact("sid", t.sid)
             || exact("family", t.fam)
             || exact("kid", Some(t.kid))
             || before("user", t.sub)
             || before("client", t.client_id)
-            || t.aud.iter().any(|aud| {
-                before("api", aud) || before("client_api", &format!("{} {aud}", t.client_id))
-            })
+            || for_api(t.client_id, t.aud)
             || t.origins.iter().any(|o| {
                 exact("jti", Some(o.j.as_str()))
                     || exact("kid", o.k.as_deref())
                     || exact("family", o.f.as_deref())
                     || before("client", &o.c)
+                    || for_api(&o.c, &o.a)
             })
     }
 

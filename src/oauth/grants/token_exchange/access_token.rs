@@ -40,7 +40,7 @@ use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::store::FamilyRow;
+use crate::store::{FamilyRefused, FamilyRow, MAX_EXCHANGED_FAMILIES};
 use crate::tokens::access::{self, AccessGrant, verify_access_token};
 use crate::tokens::claims::{AccessClaims, Act, ExchangedFrom, MAX_EXCHANGES, Origin};
 use crate::tokens::opaque::{self, Kind};
@@ -174,6 +174,7 @@ pub async fn exchange(
         k: subject.kid.clone(),
         // A new family's tokens name the subject's family, which is no longer their own.
         f: refresh.then(|| family.family_id.clone()),
+        a: subject.aud.iter().map(str::to_string).collect(),
     });
     // The key first: a node that cannot sign now (503) leaves no family behind.
     let key = resources::access_key(ctx, client, Some(&audience))?;
@@ -262,10 +263,24 @@ async fn start_family(
         // are sender-constrained by client authentication, not DPoP (RFC 9449 §5).
         dpop_jkt: None,
     };
-    ctx.store
-        .insert_exchanged_family(&row, (&opaque::hash(&token), idle))
+    let stored = ctx
+        .store
+        .insert_exchanged_family(&row, (&opaque::hash(&token), idle), &from.xo, subject.iat)
         .await?;
-    Ok((row.family_id, token))
+    match stored {
+        Ok(()) => Ok((row.family_id, token)),
+        // A token it is made from was revoked while this exchange was under way.
+        Err(FamilyRefused::OriginRevoked) => Err(bad_subject()),
+        // The audience was taken from this client (or removed) after a stale cache let the
+        // exchange through (RFC 8693 §2.2.2).
+        Err(FamilyRefused::TargetRevoked) => Err(OAuthError::InvalidTarget(
+            "the audience is no longer available to this client".into(),
+        )),
+        Err(FamilyRefused::TooMany) => Err(OAuthError::invalid_request(format!(
+            "this client holds {MAX_EXCHANGED_FAMILIES} live refresh tokens by exchange from \
+             this grant already: use one of them, or revoke some (RFC 8693 §2.2.2)"
+        ))),
+    }
 }
 
 /// A refresh of a family `start_family` made: every grant it came from must still be alive
@@ -293,13 +308,16 @@ pub async fn refreshed(
             family: o.f.as_deref(),
             issued_at: family.created_at,
         };
-        if ctx.revocations.revokes_grant(&origin) {
-            return Err(ended());
-        }
-        // The list entry for a revoked key is purged once the tokens it names expired; the
-        // key record is not.
-        if let Some(kid) = o.k.as_deref()
-            && ctx.store.key_revoked(kid).await?
+        // The list, not the store, for the origin's own token (jti, key, client, APIs): the
+        // store revoked this family when that entry was written, in the entry's transaction
+        // (`Store::insert_revocation`, and a key's revocation with its record), and a family
+        // is never stored once such an entry exists (`Store::insert_exchanged_family`). So
+        // the list is needed only for the moment before this node polled the entry, and the
+        // store holds the rest after the entry is purged: no `key_revoked` query per origin.
+        // (A purged `kid` entry names only expired tokens, and an exchange needs a live
+        // subject, which never outlives the tokens it was made from.)
+        if ctx.revocations.revokes_grant(&origin)
+            || ctx.revocations.revokes_origin(o, family.created_at)
         {
             return Err(ended());
         }
@@ -333,10 +351,19 @@ pub async fn refreshed(
             "a refresh token from a token exchange is for its one audience (RFC 8707 §2.2)".into(),
         ));
     }
-    let api = ctx
-        .store
-        .exchange_policy(client.id.as_str())
-        .await?
+    let policy = ctx.store.exchange_policy(client.id.as_str()).await?;
+    // The right the exchange was made under: the subject's own client, or the backend of an
+    // API the subject was for (`--serves-api`), which it must still be.
+    let last = from.xo.last().ok_or_else(ended)?;
+    let serves = policy
+        .iter()
+        .any(|(serve, api)| *serve && last.a.contains(&api.identifier));
+    if last.c != client.id.as_str() && !serves {
+        return Err(OAuthError::InvalidGrant(
+            "this client no longer serves the API of the token this one was exchanged from".into(),
+        ));
+    }
+    let api = policy
         .into_iter()
         .find(|(serve, api)| !*serve && api.identifier == target)
         .map(|(_, api)| resources::api_from_row(api))

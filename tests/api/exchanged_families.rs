@@ -1,0 +1,519 @@
+//! Families a token exchange started (`--exchange-refresh`, issue 12 §2) die in the store with
+//! whatever they were made from, so that their refresh tokens stay dead after the revocation
+//! list forgot (its entries are purged about an hour on); taking an API from a client ends its
+//! grants for it; an exchanged token dies with the APIs of the tokens it was made from.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tessera::admin::Actor;
+use tessera::revocation::{
+    GRANT_IN_FLIGHT, MAX_TOKEN_LIFETIME, Revocation, Target, client_api_key, reason,
+};
+use tessera::store::MAX_EXCHANGED_FAMILIES;
+use tessera::tokens::access::{AccessGrant, mint};
+
+use crate::api_guards::behind_the_back;
+use crate::apis::{
+    ALICE, BILLING, NATIVE_CB, ORDERS, code_of, error_of, links, ok_json, params, redeem,
+};
+use crate::code_flow::{authorize_url, pkce};
+use crate::dual;
+use crate::helpers::{Backend, TestApp, TestClient, jwt_claims, location};
+use crate::key_rotation::kid_of;
+use crate::token_exchange::{
+    REFRESH, World, becomes_inactive, delegate, exchange, exchange_for_refresh, refresh_as,
+    refreshing_client, refreshing_service, revoke_as, set_options, token_of, world,
+    world_configured, world_with,
+};
+
+dual!(
+    revoking_the_subject_token_revokes_the_exchanged_family_in_the_store,
+    revoking_the_subjects_key_revokes_the_exchanged_family_in_the_store,
+    revoking_the_middle_client_of_a_chain_revokes_the_last_family_in_the_store,
+    revoking_the_origin_family_revokes_the_exchanged_family_in_the_store,
+    a_refresh_of_an_exchanged_family_needs_the_serve_role_still,
+    a_burst_of_exchanges_gets_at_most_the_bound_of_live_families,
+    an_exchanged_family_left_idle_frees_its_place_under_the_bound,
+    a_family_exchanged_under_a_right_since_lost_stays_dead_when_it_is_granted_again,
+    a_code_redeemed_after_its_api_is_taken_carries_it_no_more_and_relinking_revives_nothing,
+    taking_one_api_of_two_leaves_the_family_refreshable_for_the_other_only,
+    an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_family,
+    linking_an_api_again_within_the_stale_cache_margin_warns_that_its_tokens_wait,
+    taking_an_api_from_a_client_ends_its_grants_for_it_and_relinking_revives_none,
+    a_token_a_stale_node_mints_after_an_api_is_taken_or_removed_is_revoked,
+    an_exchanged_token_dies_when_the_api_it_was_made_from_is_taken_or_removed,
+);
+
+const OFFLINE: &str = "openid orders.read offline_access";
+
+/// Whether the store revoked the family of `access` (its `fam`).
+async fn revoked_in_store(app: &TestApp, access: &str) -> bool {
+    let fam = jwt_claims(access)["fam"].as_str().expect("fam").to_string();
+    app.state
+        .store
+        .family(&fam)
+        .await
+        .expect("store")
+        .expect("the family")
+        .revoked_at
+        .is_some()
+}
+
+/// The revocation list forgets: the clock moves past every entry's lifetime and the entries
+/// are purged from the store and from memory. The app keeps its own grant alive meanwhile (a
+/// refresh), so that only the store can stop an exchanged family.
+async fn forget_all_entries(w: &World) {
+    w.app
+        .clock
+        .advance(MAX_TOKEN_LIFETIME + GRANT_IN_FLIGHT + 60);
+    let now = w.app.clock.now();
+    let policy = tessera::purge::Policy::from_settings(&w.app.state.settings);
+    tessera::purge::run_once(&w.app.state.store, policy, now)
+        .await
+        .expect("purge");
+    w.app.state.revocations.purge(now);
+    assert!(w.app.state.revocations.is_empty(), "the list forgot");
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", app_refresh),
+        ("client_id", w.native.id.as_str()),
+    ];
+    ok_json(w.app.post_token(&form).await).await;
+}
+
+async fn refresh_fails(w: &World, svc: &TestClient, refresh: &str) {
+    assert_eq!(
+        error_of(refresh_as(&w.app, svc, refresh).await).await,
+        "invalid_grant"
+    );
+}
+
+/// RFC 7009 §2.1: the app revokes the access token the family was exchanged from.
+async fn revoking_the_subject_token_revokes_the_exchanged_family_in_the_store(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    revoke_as(&w.app, &w.native, &w.subject).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    forget_all_entries(&w).await;
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+/// `tessera keys revoke` of the key that signed the subject: the family goes in the key's
+/// own transaction.
+async fn revoking_the_subjects_key_revokes_the_exchanged_family_in_the_store(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    let kid = kid_of(&w.subject);
+    tessera::http::admin::service(&w.app.state)
+        .revoke_key(&Actor::cli(), &w.app.state.settings, &kid)
+        .await
+        .expect("revoke the key");
+    assert!(revoked_in_store(&w.app, &access).await);
+    forget_all_entries(&w).await;
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+/// app → orders backend (access token for BILLING) → ledger sync (a family for ORDERS):
+/// revoking the orders backend's tokens (its secret rotated with `--revoke-tokens`) revokes
+/// the ledger sync's family, whose own client and grant are untouched.
+async fn revoking_the_middle_client_of_a_chain_revokes_the_last_family_in_the_store(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let first = token_of(&ok_json(delegate(&w, &w.subject, &[]).await).await);
+    let sync = refreshing_client(&w.app, "Ledger sync", "orders.read").await;
+    links(&w.app, &sync, &[], &[BILLING], &[ORDERS]).await;
+    set_options(&w.app, &sync, true, false).await;
+    let actor = w.app.access_token(&sync).await;
+    let asks = [("audience", ORDERS), ("requested_token_type", REFRESH)];
+    let body = ok_json(exchange(&w.app, &sync, &first, Some(&actor), &asks).await).await;
+    let access = token_of(&body);
+    let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
+    assert_eq!(jwt_claims(&access)["xo"].as_array().map(Vec::len), Some(2));
+    tessera::http::admin::service(&w.app.state)
+        .rotate_client_secret(&Actor::cli(), &w.backend.id, true)
+        .await
+        .expect("revoke the middle client's tokens");
+    assert!(revoked_in_store(&w.app, &access).await);
+    forget_all_entries(&w).await;
+    refresh_fails(&w, &sync, &refresh).await;
+}
+
+/// The app revokes its refresh token (RFC 7009 §2.1): its family goes, and in the same
+/// transaction the family exchanged from it.
+async fn revoking_the_origin_family_revokes_the_exchanged_family_in_the_store(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    revoke_as(&w.app, &w.native, app_refresh).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+/// Issue 12 §2: the service exchanged the app's token because it serves ORDERS
+/// (`--serves-api`); once it no longer does, its family from that exchange refreshes no more.
+async fn a_refresh_of_an_exchanged_family_needs_the_serve_role_still(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (_, refresh) = exchange_for_refresh(&w, &svc).await;
+    let renewed = ok_json(refresh_as(&w.app, &svc, &refresh).await).await;
+    let refresh = renewed["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_string();
+    links(&w.app, &svc, &[], &[], &[BILLING]).await;
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+/// A client that exchanges without keeping what it got would store a family per call: one
+/// client holds at most `MAX_EXCHANGED_FAMILIES` live ones from one user's grant, even when
+/// the calls come all at once (RFC 8693 §2.2.2: `invalid_request` past it).
+async fn a_burst_of_exchanges_gets_at_most_the_bound_of_live_families(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let bound = usize::try_from(MAX_EXCHANGED_FAMILIES).expect("bound");
+    let burst = (0..bound + 12).map(|_| exchange(&w.app, &svc, &w.subject, Some(&actor), &asks));
+    let answers = futures_util::future::join_all(burst).await;
+    let mut passed = 0;
+    let mut refused = 0;
+    for res in answers {
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        match status.as_u16() {
+            200 => passed += 1,
+            400 if body["error"] == "invalid_request" => refused += 1,
+            _ => panic!("unexpected {status}: {body}"),
+        }
+    }
+    assert_eq!((passed, refused), (bound, 12));
+}
+
+/// The app's refresh, which keeps its own grant alive; returns the new refresh and access
+/// tokens.
+async fn refresh_the_app(w: &World, refresh: &str) -> (String, String) {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", w.native.id.as_str()),
+    ];
+    let body = ok_json(w.app.post_token(&form).await).await;
+    let field = |k: &str| body[k].as_str().expect(k).to_string();
+    (field("refresh_token"), field("access_token"))
+}
+
+/// A service that exchanged up to the bound and then kept none of its refresh tokens gets
+/// its places back once those tokens went idle and were purged: it could neither use nor
+/// revoke (RFC 7009 needs the token) the families any more.
+async fn an_exchanged_family_left_idle_frees_its_place_under_the_bound(backend: Backend) {
+    const IDLE: i64 = 600;
+    let w = world_configured(backend, OFFLINE, |s| {
+        s.refresh_token_idle_ttl = Duration::from_secs(IDLE.unsigned_abs());
+    })
+    .await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    for _ in 0..MAX_EXCHANGED_FAMILIES {
+        ok_json(exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await).await;
+    }
+    let full = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
+    assert_eq!(error_of(full).await, "invalid_request");
+    // The app keeps its own grant alive; the service's families go idle.
+    w.app.clock.advance(IDLE / 2);
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    let (app_refresh, _) = refresh_the_app(&w, app_refresh).await;
+    w.app.clock.advance(IDLE / 2 + 1);
+    let (_, subject) = refresh_the_app(&w, &app_refresh).await;
+    let now = w.app.clock.now();
+    let policy = tessera::purge::Policy::from_settings(&w.app.state.settings);
+    tessera::purge::run_once(&w.app.state.store, policy, now)
+        .await
+        .expect("purge");
+    let actor = w.app.access_token(&svc).await;
+    ok_json(exchange(&w.app, &svc, &subject, Some(&actor), &asks).await).await;
+}
+
+/// Issue 12 §2: a refresh re-checks the right the exchange was made under; losing it also
+/// revokes the families made under it in the link change, so that granting it again (the
+/// backend serves ORDERS again, the client gets `--exchange-refresh` again) revives none.
+async fn a_family_exchanged_under_a_right_since_lost_stays_dead_when_it_is_granted_again(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    links(&w.app, &svc, &[], &[], &[BILLING]).await;
+    links(&w.app, &svc, &[], &[ORDERS], &[BILLING]).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    set_options(&w.app, &svc, false, false).await;
+    set_options(&w.app, &svc, true, false).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+const BOTH: &str = "openid orders.read billing.read offline_access";
+
+/// The app is linked to ORDERS and BILLING, and alice grants both: her code, not yet
+/// redeemed, and its verifier.
+async fn code_for_both(w: &World) -> (String, String) {
+    links(&w.app, &w.native, &[ORDERS, BILLING], &[], &[ORDERS]).await;
+    let p = pkce();
+    let asked = params(&w.native, NATIVE_CB, &p, BOTH, &[ORDERS, BILLING]);
+    let url = authorize_url(&w.app, &asked);
+    let to = location(&w.app.browse(&w.browser, &url, ALICE).await);
+    (code_of(&to), p.verifier)
+}
+
+/// The app's refresh for `resource` (RFC 8707 §2.2).
+async fn refresh_for(w: &World, refresh: &str, resource: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("client_id", w.native.id.as_str()),
+        ("resource", resource),
+    ];
+    w.app.post_token(&form).await
+}
+
+/// The resources of the family of `access` (its `fam`).
+async fn family_resources(app: &TestApp, access: &str) -> String {
+    let fam = jwt_claims(access)["fam"].as_str().expect("fam").to_string();
+    let family = app.state.store.family(&fam).await.expect("store");
+    family.expect("the family").resources
+}
+
+/// A code issued for ORDERS and BILLING, redeemed after ORDERS was taken from the app, starts
+/// a family for BILLING alone: linking ORDERS again gives that family nothing for it.
+async fn a_code_redeemed_after_its_api_is_taken_carries_it_no_more_and_relinking_revives_nothing(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let (code, verifier) = code_for_both(&w).await;
+    links(&w.app, &w.native, &[BILLING], &[], &[]).await;
+    let res = redeem(
+        &w.app,
+        &w.native,
+        NATIVE_CB,
+        &code,
+        &verifier,
+        Some(BILLING),
+    )
+    .await;
+    let body = ok_json(res).await;
+    let access = token_of(&body);
+    assert_eq!(family_resources(&w.app, &access).await, BILLING);
+    links(&w.app, &w.native, &[ORDERS, BILLING], &[], &[ORDERS]).await;
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    let again = refresh_for(&w, refresh, ORDERS).await;
+    assert_eq!(error_of(again).await, "invalid_target");
+}
+
+/// A family for ORDERS and BILLING loses ORDERS when ORDERS is taken from the app: it
+/// refreshes for BILLING still, never for ORDERS, and its access tokens for ORDERS end.
+async fn taking_one_api_of_two_leaves_the_family_refreshable_for_the_other_only(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let rs = w.app.create_resource_server_client().await;
+    let (code, verifier) = code_for_both(&w).await;
+    let res = redeem(&w.app, &w.native, NATIVE_CB, &code, &verifier, Some(ORDERS)).await;
+    let body = ok_json(res).await;
+    let orders = token_of(&body);
+    assert_eq!(w.app.introspect(&rs, &orders).await["active"], true);
+    let refresh = body["refresh_token"].as_str().expect("refresh");
+    links(&w.app, &w.native, &[BILLING], &[], &[]).await;
+    assert_eq!(family_resources(&w.app, &orders).await, BILLING);
+    let refused = refresh_for(&w, refresh, ORDERS).await;
+    assert_eq!(error_of(refused).await, "invalid_target");
+    let billing = ok_json(refresh_for(&w, refresh, BILLING).await).await;
+    assert_eq!(jwt_claims(&token_of(&billing))["aud"], BILLING);
+    becomes_inactive(&w.app, &rs, &orders).await;
+}
+
+/// A node whose cached links still let the service exchange into BILLING after BILLING was
+/// taken from it (only the `client_api` entry is written here, the links stay as cached)
+/// stores no family: it would refresh for BILLING again once BILLING is linked again
+/// (RFC 8693 §2.2.2: `invalid_target`).
+async fn an_exchange_on_a_stale_node_into_an_audience_just_taken_stores_no_family(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let now = w.app.clock.now();
+    let taken = Target::ClientApi {
+        key: client_api_key(&svc.id, BILLING),
+        before: now + 60,
+    };
+    w.app
+        .state
+        .revocations
+        .revoke(
+            &w.app.state.store,
+            Revocation::new(taken, reason::API_REMOVED, now),
+        )
+        .await
+        .expect("take BILLING from the service");
+    let actor = w.app.access_token(&svc).await;
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let res = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
+    assert_eq!(error_of(res).await, "invalid_target");
+}
+
+/// The `client_api` entry of an API taken from a client covers the tokens a node with a
+/// stale cache (any allowed `client_cache_ttl`) could still mint: linking the API again
+/// within that margin says that the client's tokens for it stay inactive until then.
+async fn linking_an_api_again_within_the_stale_cache_margin_warns_that_its_tokens_wait(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let relink = |app: &TestApp| {
+        let patch = tessera::admin::apis::ClientApisPatch {
+            apis: Some(vec![ORDERS.to_string()]),
+            ..Default::default()
+        };
+        let (state, id) = (app.state.clone(), w.native.id.clone());
+        async move {
+            tessera::http::admin::service(&state)
+                .update_client_apis(&Actor::cli(), &id, patch)
+                .await
+                .expect("link ORDERS again")
+        }
+    };
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    let soon = relink(&w.app).await;
+    assert_eq!(soon.warnings.len(), 1, "{:?}", soon.warnings);
+    assert!(soon.warnings[0].contains(ORDERS));
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    w.app.clock.advance(3600 + GRANT_IN_FLIGHT + 1);
+    let later = relink(&w.app).await;
+    assert!(later.warnings.is_empty(), "{:?}", later.warnings);
+}
+
+/// Taking ORDERS from the app revokes its refresh family for ORDERS and takes ORDERS from
+/// alice's consent, in the link change: linking ORDERS again revives neither.
+async fn taking_an_api_from_a_client_ends_its_grants_for_it_and_relinking_revives_none(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let alice = jwt_claims(&w.subject)["sub"]
+        .as_str()
+        .expect("sub")
+        .to_string();
+    let consent = |app: &TestApp| {
+        let (alice, native) = (alice.clone(), w.native.id.clone());
+        let store = app.state.store.clone();
+        async move { store.consent(&alice, &native).await.expect("store") }
+    };
+    let resources = |c: Option<tessera::store::ConsentRow>| c.map(|c| c.resources);
+    assert_eq!(resources(consent(&w.app).await).as_deref(), Some(ORDERS));
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    links(&w.app, &w.native, &[ORDERS], &[], &[ORDERS]).await;
+    assert_eq!(resources(consent(&w.app).await).as_deref(), Some(""));
+    let app_refresh = w.refresh.as_deref().expect("the app's refresh token");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", app_refresh),
+        ("client_id", w.native.id.as_str()),
+    ];
+    assert_eq!(
+        error_of(w.app.post_token(&form).await).await,
+        "invalid_grant"
+    );
+}
+
+/// A token for (the app, ORDERS) as a node would mint it from links it still cached.
+fn minted_by_a_stale_node(w: &World) -> String {
+    let s = jwt_claims(&w.subject);
+    let state = &w.app.state;
+    mint(
+        state.keys.current().active().expect("signer"),
+        &state.settings.issuer(),
+        AccessGrant {
+            subject: s["sub"].as_str().expect("sub").into(),
+            audience: ORDERS.into(),
+            client_id: w.native.id.clone(),
+            scope: "orders.read".into(),
+            ttl: Duration::from_secs(300),
+            sid: s["sid"].as_str().map(str::to_string),
+            ..AccessGrant::default()
+        },
+        w.app.clock.now(),
+    )
+    .expect("mint")
+    .token
+}
+
+/// A node whose cached links were not invalidated yet (its notice lost) may mint for a link
+/// already taken, or an API already removed, up to `client_cache_ttl` later: the entries
+/// cover that too.
+async fn a_token_a_stale_node_mints_after_an_api_is_taken_or_removed_is_revoked(backend: Backend) {
+    let w = world(backend).await;
+    let rs = w.app.create_resource_server_client().await;
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    w.app.clock.advance(30);
+    let stale = minted_by_a_stale_node(&w);
+    assert_eq!(w.app.introspect(&rs, &stale).await["active"], false);
+
+    let w = world(backend).await;
+    let rs = w.app.create_resource_server_client().await;
+    behind_the_back(&w.app, "delete from client_apis where api = $1", &[ORDERS]).await;
+    tessera::http::admin::service(&w.app.state)
+        .remove_api(&Actor::cli(), ORDERS)
+        .await
+        .expect("remove ORDERS");
+    w.app.clock.advance(30);
+    let stale = minted_by_a_stale_node(&w);
+    assert_eq!(w.app.introspect(&rs, &stale).await["active"], false);
+}
+
+/// A token for BILLING exchanged from the app's token for ORDERS dies when ORDERS is taken
+/// from the app, or removed: the `client_api` and `api` entries reach every origin (`xo`).
+async fn an_exchanged_token_dies_when_the_api_it_was_made_from_is_taken_or_removed(
+    backend: Backend,
+) {
+    let w = world(backend).await;
+    let rs = w.app.create_resource_server_client().await;
+    let billing = token_of(&ok_json(delegate(&w, &w.subject, &[]).await).await);
+    assert_eq!(w.app.introspect(&rs, &billing).await["active"], true);
+    links(&w.app, &w.native, &[], &[], &[]).await;
+    becomes_inactive(&w.app, &rs, &billing).await;
+
+    let w = world(backend).await;
+    let rs = w.app.create_resource_server_client().await;
+    let billing = token_of(&ok_json(delegate(&w, &w.subject, &[]).await).await);
+    // Only the API's own entry: written as a removal would, without touching the links.
+    let now = w.app.clock.now();
+    let api = Target::Api {
+        api: ORDERS.into(),
+        before: now,
+    };
+    w.app
+        .state
+        .revocations
+        .revoke(
+            &w.app.state.store,
+            Revocation::new(api, reason::API_REMOVED, now),
+        )
+        .await
+        .expect("revoke ORDERS");
+    becomes_inactive(&w.app, &rs, &billing).await;
+}
