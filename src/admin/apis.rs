@@ -10,6 +10,7 @@ use serde_json::json;
 use super::clients::Registered;
 use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
+use crate::config::MAX_CLIENT_CACHE_TTL;
 use crate::keys::SigningAlg;
 use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
@@ -319,13 +320,12 @@ impl Admin<'_> {
     }
 
     /// How long after a link change a node may still mint tokens from the links it cached
-    /// (its change notice lost: `client_cache_ttl`), plus a grant already under way: a
-    /// revocation for a lost link covers the tokens issued that long after it too. The
-    /// setting is this node's: nodes share one configuration (README, "PostgreSQL and several
-    /// nodes"); taking the largest allowed value instead would leave a relinked API's tokens
-    /// inactive for an hour to guard against a misconfiguration.
+    /// (its change notice lost: `client_cache_ttl`, taken at its largest allowed value, since
+    /// another node may be configured with more than this one), plus a grant already under
+    /// way: a
+    /// revocation for a lost link covers the tokens issued that long after it too.
     fn stale_links(&self) -> UnixTime {
-        let cached = i64::try_from(self.store.client_cache_ttl().as_secs()).unwrap_or(i64::MAX);
+        let cached = i64::try_from(MAX_CLIENT_CACHE_TTL.as_secs()).unwrap_or(i64::MAX);
         cached.saturating_add(crate::revocation::GRANT_IN_FLIGHT)
     }
 

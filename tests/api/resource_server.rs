@@ -290,9 +290,8 @@ async fn refused_within_the_pull_interval(api: &OrdersApi, token: &str, what: &s
     );
 }
 
-/// At least how long after an API is taken from a client its `client_api` entry still covers
-/// the client's new tokens: the node's `client_cache_ttl` (at most the longest allowed) and a
-/// grant in flight.
+/// How long after an API is taken from a client its `client_api` entry still covers the
+/// client's new tokens: the longest `client_cache_ttl` allowed and a grant in flight.
 const STALE_MARGIN: i64 = 3600 + tessera::revocation::GRANT_IN_FLIGHT;
 
 /// Tokens for an API stop when the API is taken from their client (a `client_api` entry:
