@@ -176,7 +176,7 @@ pub async fn exchange(
         f: refresh.then(|| family.family_id.clone()),
     });
     // The key first: a node that cannot sign now (503) leaves no family behind.
-    let key = resources::access_key(ctx, client, Some(&audience))?;
+    let key = resources::access_key(ctx, client, Some(&audience)).await?;
     let (fam, refresh_token) = match refresh {
         false => (subject.fam.clone(), None),
         true => {
@@ -189,8 +189,14 @@ pub async fn exchange(
             (Some(id), Some(token))
         }
     };
+    // Again: the revocation list may have learnt of the key's revocation while the family was
+    // stored; its successor signs then (a token born revoked would be refused everywhere).
+    let key = match refresh {
+        true => resources::access_key(ctx, client, Some(&audience)).await?,
+        false => key,
+    };
     let token = access::mint(
-        key,
+        &key,
         &issuer,
         AccessGrant {
             subject: subject.sub.clone(),
