@@ -346,14 +346,21 @@ async fn a_grant_whose_key_is_revoked_while_it_runs_signs_with_the_successor(bac
     assert_eq!(access.kid(), successor);
 }
 
-/// Issue 13 review 5, finding 3: once a signer has waited `REVOKED_SIGNER_WAIT` in vain for the
+/// Issue 13 review 5, findings 3 and 6: `/readyz` fails while the active key is revoked; once a
+/// signer has waited `REVOKED_SIGNER_WAIT` in vain for the
 /// rescan to drop a revoked key (here it never does: only the revocation list knows), the node
 /// remembers it, and later requests answer 503 at once rather than wait again.
 async fn a_node_waits_for_a_revoked_key_only_once(backend: Backend) {
     let app = crate::helpers::spawn_app(backend).await;
     let service = app.create_service_client("api.read").await;
     let kid = kid_of(&app.access_token(&service).await);
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
     revoke_in_list_only(&app, &kid).await;
+    // Finding 6: while its key is revoked, the algorithm does not count as signing here.
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     let first = Instant::now();
     let (status, body) = token_status(&app, &service).await;
