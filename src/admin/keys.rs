@@ -51,7 +51,9 @@ fn keys_error(e: KeysError) -> AdminError {
             AdminError::NotFound(e.to_string())
         }
         KeysError::Lifecycle(e) => AdminError::Conflict(e.to_string()),
-        e @ KeysError::NothingToAdopt(_) => AdminError::Conflict(e.to_string()),
+        e @ (KeysError::NothingToAdopt(_) | KeysError::UnnamedKeyFiles { .. }) => {
+            AdminError::Conflict(e.to_string())
+        }
         KeysError::Store(e) => e.into(),
         e @ (KeysError::File(_) | KeysError::NothingSigns(_)) => {
             AdminError::Internal(anyhow::anyhow!(e.to_string()))

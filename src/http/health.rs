@@ -11,17 +11,16 @@ pub async fn healthz() -> HttpResponse {
 /// Readiness, for what is local to this node only: the database answers within its acquire
 /// timeout, the keys are loaded, the node has read the key records within `jwks_max_age`
 /// (else it signs nothing), and every algorithm with an active record can sign here (its file
-/// is in this node's keys directory). An algorithm with no active record at all (revoked with
+/// is in this node's keys directory, and the revocation list does not hold the key revoked). An algorithm with no active record at all (revoked with
 /// no successor) is a cluster-wide state: failing every node for it would take every login
 /// down with it, so it is reported by the logs and `tessera_signing_alg_without_signer`.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     state.store.ping().await?;
-    let ring = state.keys.current();
-    if ring.is_empty()
-        || !ring.signs_all()
-        || !state
-            .keys
-            .can_sign(crate::keys::manage::max_unsynced(&state.settings))
+    // Judged on the ring without the keys the revocation list holds revoked: a revoked key
+    // that still signs here until the rescan drops it does not make an algorithm ready.
+    if !state
+        .keys
+        .signs_all_now(crate::keys::manage::max_unsynced(&state.settings))
     {
         return Err(ApiError::Unavailable);
     }

@@ -22,15 +22,19 @@ pub async fn token(
         .map(GrantType::as_str);
     let credentials = extractors::client_credentials(&req, &mut params)?;
     let proof = super::dpop::proof_header(&req)?;
+    let max_unsynced = crate::keys::manage::max_unsynced(&state.settings);
+    // No wait here: the grant waits (`TokenContext::key_for`) only for the algorithms it signs.
     let keys = state
         .keys
-        .for_signing(crate::keys::manage::max_unsynced(&state.settings))
+        .for_signing(max_unsynced, &[])
         .await
         .ok_or(OAuthError::TemporarilyUnavailable)?;
     let now = state.clock.now();
     let ctx = TokenContext {
         store: &state.store,
         keys: &keys,
+        live: &state.keys,
+        max_unsynced,
         settings: &state.settings,
         revocations: &state.revocations,
         now,

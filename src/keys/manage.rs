@@ -42,6 +42,14 @@ pub enum KeysError {
          the keys; run key commands after it"
     )]
     NothingToAdopt(String),
+    #[error(
+        "no signing key is recorded in the database and the keys directory {dir} holds key files \
+         not named as Tessera names its keys ({files}): a node's start would record them, a key \
+         command does not, and would leave them ignored from then on. So: is TESSERA_KEYS_DIR \
+         right? If it is, start a node once (it records every key file), or move those files \
+         away, then run the command again"
+    )]
+    UnnamedKeyFiles { dir: String, files: String },
 }
 
 /// The lifecycle settings, in seconds.
@@ -344,9 +352,11 @@ async fn recorded(mut change: KeyChange) -> Result<(KeyChange, Vec<KeyRecord>), 
 /// all: its keys directory is all there is, and no node has started on this version yet), read
 /// before the command takes the key-change lock (decrypting many files must not hold it, nor
 /// a starting node waiting on it); `None` when there are records. Only files named as Tessera
-/// names the keys it makes (`000001700000000-rs256.pem`), holding a key of the algorithm the
+/// names the keys it makes (`001700000000-rs256.pem`), holding a key of the algorithm the
 /// name gives, are taken: a command never adopts whatever `*.pem` a wrong directory holds.
-/// Finding none, it refuses: a command run against an empty or wrong directory would
+/// Any other key file makes it refuse, listing them (a start would adopt them, so a hand-named
+/// legacy key left out here would be ignored from then on). Finding no key file at all, it
+/// refuses too: a command run against an empty or wrong directory would
 /// otherwise record a key of its own that signs at once on every node, with no
 /// pre-publication, and every node's real key files would be ignored from then on.
 async fn adoptable(
@@ -364,13 +374,15 @@ async fn adoptable(
     let (generated, other): (Vec<LoadedKey>, Vec<LoadedKey>) = loaded
         .into_iter()
         .partition(|k| generated_name(&k.file, k.key.signing_alg()));
-    for k in &other {
-        tracing::warn!(
-            file = k.file,
-            kid = k.key.kid(),
-            "not recorded by a key command: not a name Tessera gives the keys it makes (a \
-             node's start records it)"
-        );
+    // A node's start would adopt these too (a hand-named legacy key may be the one that
+    // signs): recording only the others would leave them ignored forever. Refuse instead.
+    if !other.is_empty() {
+        let mut files: Vec<&str> = other.iter().map(|k| k.file.as_str()).collect();
+        files.sort_unstable();
+        return Err(KeysError::UnnamedKeyFiles {
+            dir: settings.keys_dir.display().to_string(),
+            files: files.join(", "),
+        });
     }
     if generated.is_empty() {
         return Err(KeysError::NothingToAdopt(

@@ -1,7 +1,7 @@
 //! The key ring: every key that is published, the one that signs for each algorithm, and the
 //! node's current ring (`LiveKeys`), swapped whole when the keys change.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
@@ -368,6 +368,11 @@ impl KeyRing {
         self.by_alg.get(&alg).map(|k| k.as_ref())
     }
 
+    /// As `for_alg`, shared: a signer may outlive the ring it took the key from.
+    pub fn signer(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
+        self.by_alg.get(&alg).cloned()
+    }
+
     /// The algorithms the ring can sign with, in a stable order (for discovery).
     pub fn algs(&self) -> Vec<SigningAlg> {
         let mut algs: Vec<SigningAlg> = self.by_alg.keys().copied().collect();
@@ -460,7 +465,17 @@ struct Live {
     /// The node's revocation list: `for_signing` never hands out a ring that signs with a kid
     /// it holds revoked, whoever signs (`/token`, back-channel logout tokens, anything later).
     revocations: Arc<RevocationList>,
+    /// Revoked kids a signer already waited `REVOKED_SIGNER_WAIT` for in vain (the rescan
+    /// cannot read the records): later signers do not wait for them again, until the ring no
+    /// longer holds them.
+    gave_up: Mutex<HashSet<String>>,
+    /// When a signer last woke the rescan: at most one wake per `WAKE_EVERY`, so that waiting
+    /// requests do not run failing rescans back to back against a struggling database.
+    woken: Mutex<Option<Instant>>,
 }
+
+/// The least time between two rescans that signers wake.
+const WAKE_EVERY: Duration = Duration::from_millis(100);
 
 /// How long a request that finds its signing key revoked (by the revocation list, ahead of
 /// the key records) waits for the rescan to bring the successor before it gets a 503.
@@ -478,6 +493,8 @@ impl LiveKeys {
                 synced: Mutex::new(Instant::now()),
                 wake: Arc::new(tokio::sync::Notify::new()),
                 revocations,
+                gave_up: Mutex::default(),
+                woken: Mutex::default(),
             }),
         }
     }
@@ -496,47 +513,102 @@ impl LiveKeys {
     /// The ring to sign with: the one path every signer takes. `None` when the node has not
     /// read the key records within `max_unsynced` (a node cut off from the database longer
     /// may be signing with a key revoked meanwhile, whose tokens every other node refuses),
-    /// or when no key can sign (every active key withdrawn or its file missing).
+    /// or when no key can sign (every active key withdrawn or its file missing); a ring that
+    /// signs nothing for an algorithm whose key was revoked (the signer answers 503).
     ///
     /// Never a ring that signs with a key the node's revocation list holds revoked. The list
     /// may learn of a key's revocation (committed with the record that revokes it) before the
     /// key rescan reads that record: a token signed then would be born revoked. So a signer
-    /// that finds its ring signing with such a key wakes the rescan and waits for a ring
-    /// without it (a successor signs then), at most `REVOKED_SIGNER_WAIT`; after that the
-    /// revoked key's algorithm signs nothing on this node (503) until the rescan catches up.
-    pub async fn for_signing(&self, max_unsynced: Duration) -> Option<Arc<KeyRing>> {
+    /// that finds the key of one of `algs` (what it is about to sign with) revoked wakes the
+    /// rescan and waits for a ring without it (a successor signs then), at most
+    /// `REVOKED_SIGNER_WAIT`; after that the revoked key's algorithm signs nothing on this
+    /// node (503) until the rescan catches up, and later signers do not wait for that kid
+    /// again. Revoked keys of other algorithms are dropped from the ring without a wait.
+    pub async fn for_signing(
+        &self,
+        max_unsynced: Duration,
+        algs: &[SigningAlg],
+    ) -> Option<Arc<KeyRing>> {
         let waited = Instant::now();
         loop {
             let ring = self.fresh(max_unsynced)?;
-            if !ring.signs_with_any(|kid| self.revokes_kid(kid)) {
-                return Some(ring);
+            let pending: Vec<String> = algs
+                .iter()
+                .filter_map(|alg| ring.for_alg(*alg))
+                .map(|key| key.kid().to_string())
+                .filter(|kid| self.revokes_kid(kid) && !self.given_up(kid))
+                .collect();
+            if pending.is_empty() {
+                if ring.signs_with_any(|kid| self.revokes_kid(kid)) {
+                    self.wake_rescan();
+                }
+                return Some(self.unrevoked(&ring));
             }
-            self.inner.wake.notify_one();
+            self.wake_rescan();
             if waited.elapsed() >= REVOKED_SIGNER_WAIT {
-                tracing::error!(
-                    "a key that signs on this node is revoked and the key rescan has not \
-                     dropped it yet: its algorithm signs nothing here until it does"
-                );
-                return self.unrevoked(&ring);
+                self.give_up(&ring, pending);
+                return Some(self.unrevoked(&ring));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// Whether `for_signing` would give a ring now, without waiting (readiness).
-    pub fn can_sign(&self, max_unsynced: Duration) -> bool {
+    /// Whether every algorithm can sign here now, with keys the revocation list does not hold
+    /// revoked (readiness; no wait).
+    pub fn signs_all_now(&self, max_unsynced: Duration) -> bool {
         self.fresh(max_unsynced)
-            .and_then(|ring| self.unrevoked(&ring))
-            .is_some()
+            .map(|ring| self.unrevoked(&ring))
+            .is_some_and(|ring| !ring.is_empty() && ring.signs_all())
     }
 
-    /// `ring` without the keys the revocation list holds revoked, if anything still signs.
-    fn unrevoked(&self, ring: &Arc<KeyRing>) -> Option<Arc<KeyRing>> {
+    /// `ring` without the keys the revocation list holds revoked (their algorithms sign
+    /// nothing in it).
+    fn unrevoked(&self, ring: &Arc<KeyRing>) -> Arc<KeyRing> {
         if !ring.signs_with_any(|kid| self.revokes_kid(kid)) {
-            return Some(ring.clone());
+            return ring.clone();
         }
-        let ring = ring.without(|kid| self.revokes_kid(kid), self.inner.clock.now());
-        Some(Arc::new(ring)).filter(|ring| ring.active.is_some())
+        Arc::new(ring.without(|kid| self.revokes_kid(kid), self.inner.clock.now()))
+    }
+
+    /// Wakes the key rescan, at most once per `WAKE_EVERY`.
+    fn wake_rescan(&self) {
+        let mut woken = self
+            .inner
+            .woken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if woken.is_none_or(|at| at.elapsed() >= WAKE_EVERY) {
+            *woken = Some(Instant::now());
+            self.inner.wake.notify_one();
+        }
+    }
+
+    fn given_up(&self, kid: &str) -> bool {
+        self.inner
+            .gave_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(kid)
+    }
+
+    /// Remembers that waiting for the rescan to drop `kids` was in vain (said once per kid);
+    /// forgets the kids `ring` no longer holds.
+    fn give_up(&self, ring: &KeyRing, kids: Vec<String>) {
+        let mut gave_up = self
+            .inner
+            .gave_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        gave_up.retain(|kid| ring.get(kid).is_some());
+        for kid in kids {
+            if gave_up.insert(kid.clone()) {
+                tracing::error!(
+                    kid,
+                    "a key that signs on this node is revoked and the key rescan has not \
+                     dropped it yet: its algorithm signs nothing here until it does"
+                );
+            }
+        }
     }
 
     /// The node read the key records `at` (never moves back).

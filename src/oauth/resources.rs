@@ -1,6 +1,7 @@
 //! RFC 8707 at the authorization and token endpoints: which registered APIs a request's
 //! `resource` names, whether the client may have them, and what its access token is then for.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::client::Client;
@@ -162,17 +163,16 @@ pub fn token_ttl(audience: Option<&Audience>, client: &Client, default: Duration
 }
 
 /// The key that signs an access token: the API's algorithm when it names one, else the
-/// client's. As for `TokenContext::signing_key`, an error means this node cannot sign for it
-/// now (its active key was revoked and the successor's file is not here yet, or the key was
-/// revoked during the request): 503 until it can, never a silent fallback to another
-/// algorithm.
-pub fn access_key<'k>(
-    ctx: &TokenContext<'k>,
+/// client's. As for `TokenContext::key_for`, an error means this node cannot sign for it now
+/// (its active key was revoked and no successor signs here yet): 503 until it can, never a
+/// silent fallback to another algorithm.
+pub async fn access_key(
+    ctx: &TokenContext<'_>,
     client: &Client,
     audience: Option<&Audience>,
-) -> Result<&'k SigningKey, OAuthError> {
+) -> Result<Arc<SigningKey>, OAuthError> {
     let alg = audience
         .and_then(|a| a.signing_alg)
         .unwrap_or(client.signing_alg);
-    ctx.key_for(alg, client)
+    ctx.key_for(alg, client).await
 }

@@ -3,6 +3,8 @@
 //! arm in `exchange`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -13,7 +15,7 @@ use super::grants;
 use super::rate_limit::ClientRateLimiter;
 use crate::clock::UnixTime;
 use crate::config::Settings;
-use crate::keys::{KeyRing, SigningAlg, SigningKey};
+use crate::keys::{KeyRing, LiveKeys, SigningAlg, SigningKey};
 use crate::revocation::RevocationList;
 use crate::store::Store;
 
@@ -59,7 +61,13 @@ impl TokenRequest {
 /// What a grant needs besides the request: the store, the keys, the settings and the time.
 pub struct TokenContext<'a> {
     pub store: &'a Store,
+    /// The ring the request took when it began (verification, and the keys that sign unless
+    /// the revocation list has learnt of their revocation since).
     pub keys: &'a KeyRing,
+    /// The node's live keys, where a signer whose key was revoked during the request gets the
+    /// successor (`key_for`), and the node's `max_unsynced`.
+    pub live: &'a LiveKeys,
+    pub max_unsynced: Duration,
     pub settings: &'a Settings,
     pub revocations: &'a RevocationList,
     pub now: UnixTime,
@@ -67,38 +75,43 @@ pub struct TokenContext<'a> {
     pub dpop: &'a Dpop,
 }
 
-impl<'a> TokenContext<'a> {
-    /// The key for the client's registered algorithm. The ring holds a key of every algorithm
-    /// a client can register (they are generated at start), so `None` means this node cannot
-    /// sign for it now (its active key was revoked and the successor's file is not here yet):
-    /// 503 until it is, never a silent fallback to another algorithm.
-    pub fn signing_key(&self, client: &Client) -> Result<&'a SigningKey, OAuthError> {
-        self.key_for(client.signing_alg, client)
+impl TokenContext<'_> {
+    /// The key for the client's registered algorithm (see `key_for`).
+    pub async fn signing_key(&self, client: &Client) -> Result<Arc<SigningKey>, OAuthError> {
+        self.key_for(client.signing_alg, client).await
     }
 
     /// The key that signs for `alg` here, checked against the revocation list right before it
-    /// signs: the ring was checked when the request began, but the list may have learnt of
-    /// the key's revocation while the grant awaited the store (a token born revoked). 503,
-    /// as for a missing key.
-    pub fn key_for(&self, alg: SigningAlg, client: &Client) -> Result<&'a SigningKey, OAuthError> {
-        let Some(key) = self.keys.for_alg(alg) else {
-            tracing::error!(
-                %alg,
-                client_id = %client.id,
-                "no key can sign for this algorithm on this node"
-            );
-            return Err(OAuthError::TemporarilyUnavailable);
-        };
-        if self.revocations.revokes_kid(key.kid()) {
-            tracing::error!(
-                %alg,
-                kid = key.kid(),
-                client_id = %client.id,
-                "the key that would sign was revoked during the request"
-            );
-            return Err(OAuthError::TemporarilyUnavailable);
+    /// signs. The ring the request took when it began may sign with a key the list has learnt
+    /// of since (while the grant awaited the store): then the successor is taken from the
+    /// node's live keys, waiting for the key rescan as `LiveKeys::for_signing` does. A grant
+    /// that has already spent its code or refresh token must not lose it to a 503 when a
+    /// successor signs within that wait. The ring holds a key of every algorithm a client can
+    /// register (they are generated at start), so an error means this node cannot sign for it
+    /// now (its active key was revoked and the successor's file is not here yet, or the rescan
+    /// cannot read the records): 503 until it can, never a silent fallback to another
+    /// algorithm.
+    pub async fn key_for(
+        &self,
+        alg: SigningAlg,
+        client: &Client,
+    ) -> Result<Arc<SigningKey>, OAuthError> {
+        let unrevoked = |key: &Arc<SigningKey>| !self.revocations.revokes_kid(key.kid());
+        if let Some(key) = self.keys.signer(alg).filter(unrevoked) {
+            return Ok(key);
         }
-        Ok(key)
+        let live = self.live.for_signing(self.max_unsynced, &[alg]).await;
+        match live.and_then(|ring| ring.signer(alg)).filter(unrevoked) {
+            Some(key) => Ok(key),
+            None => {
+                tracing::error!(
+                    %alg,
+                    client_id = %client.id,
+                    "no key can sign for this algorithm on this node"
+                );
+                Err(OAuthError::TemporarilyUnavailable)
+            }
+        }
     }
 }
 

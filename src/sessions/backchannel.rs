@@ -136,15 +136,15 @@ impl Backchannel {
         // (OIDC Back-Channel Logout §2.4 signs them like ID tokens).
         // The one signing path `/token` takes too: the cut-off (a node that may hold a revoked
         // key signs nothing) and never a kid the node's revocation list holds revoked.
+        let alg = SigningAlg::parse(&target.signing_alg).unwrap_or_default();
         let keys = match &self.keys {
-            Some(keys) => keys.for_signing(self.max_unsynced).await,
+            Some(keys) => keys.for_signing(self.max_unsynced, &[alg]).await,
             None => None,
         };
         let Some(keys) = keys else {
             tracing::warn!(client_id, "back-channel logout: no key may sign now");
             return false;
         };
-        let alg = SigningAlg::parse(&target.signing_alg).unwrap_or_default();
         let Some(key) = keys.for_alg(alg) else {
             tracing::warn!(client_id, %alg, "back-channel logout: no key signs for this algorithm now");
             return false;

@@ -292,14 +292,7 @@ async fn keys_rotate_before_the_first_start_keeps_the_keys_of_a_deployment_witho
 async fn key_commands_on_a_database_without_records_refuse_an_empty_or_wrong_keys_directory(
     backend: Backend,
 ) {
-    let db = TestDb::new(backend).await;
-    let root = tempfile::tempdir().expect("dir");
-    let out = cli(&db, root.path(), &["migrate"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (db, root) = migrated(backend).await;
     let empty = root.path().join("empty");
     std::fs::create_dir(&empty).expect("dir");
     let missing = root.path().join("missing");
@@ -336,7 +329,54 @@ async fn key_commands_on_a_database_without_records_refuse_an_empty_or_wrong_key
     assert_eq!(kid_of(&app.access_token(&service).await), real);
 }
 
+/// A fresh, migrated database with no key record, and a directory to put keys directories in.
+async fn migrated(backend: Backend) -> (TestDb, tempfile::TempDir) {
+    let db = TestDb::new(backend).await;
+    let root = tempfile::tempdir().expect("dir");
+    let out = cli(&db, root.path(), &["migrate"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (db, root)
+}
+
+/// Issue 13 review 5, finding 4: on a database without key records, a start records every key
+/// file but a key command only the files named as Tessera names its keys. A hand-named legacy
+/// key beside them (here the one that signs, as it sorts last) would be left out of the
+/// command's records and ignored by every start after it: the command refuses, naming it, and
+/// records nothing.
+async fn a_key_command_on_a_database_without_records_refuses_hand_named_key_files(
+    backend: Backend,
+) {
+    let (db, root) = migrated(backend).await;
+    let keys = root.path().join("keys");
+    std::fs::create_dir(&keys).expect("dir");
+    tessera::keys::generate(&keys, SigningAlg::Rs256, Clock::system().now() - 120).expect("key");
+    let legacy = tessera::keys::generate(&keys, SigningAlg::Rs256, 1_000).expect("key");
+    std::fs::rename(&legacy, keys.join("prod-rs256.pem")).expect("rename");
+    for args in [
+        &["keys", "rotate", "--json"][..],
+        &["keys", "revoke", "some-kid", "--json"][..],
+    ] {
+        let out = cli(&db, &keys, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains("prod-rs256.pem"), "{stderr}");
+    }
+    assert_eq!(pem_names(&keys).len(), 2, "a key file was made");
+    let listed = cli_json(&db, &keys, &["keys", "list", "--json"]);
+    let listed = listed.as_array().expect("list");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed.iter().all(|k| k["recorded"] == false),
+        "a key was recorded: {listed:?}"
+    );
+}
+
 dual!(
+    a_key_command_on_a_database_without_records_refuses_hand_named_key_files,
     key_commands_on_a_database_without_records_refuse_an_empty_or_wrong_keys_directory,
     planted_files_that_sort_first_never_crowd_the_recorded_keys_out_of_a_scan,
     a_revocation_sets_aside_files_by_kid_not_by_the_recorded_name,

@@ -231,14 +231,10 @@ async fn a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds(bac
     );
 }
 
-/// A grant checks its key against the revocation list again as it signs (and before it spends
-/// a code or refresh token): the ring the request took when it began may still sign with a kid
-/// the list has learnt of since. Then no key is handed out: 503 `temporarily_unavailable`.
-async fn a_grant_does_not_sign_with_a_key_revoked_while_it_ran(backend: Backend) {
-    use tessera::oauth::error::OAuthError;
-    use tessera::oauth::token::TokenContext;
-
-    let app = crate::helpers::spawn_app(backend).await;
+/// A service client of `app`, and the ring a token request of it takes when it begins.
+async fn request_ring(
+    app: &TestApp,
+) -> (tessera::oauth::client::Client, Arc<tessera::keys::KeyRing>) {
     let service = app.create_service_client("api.read").await;
     let client = app
         .state
@@ -248,37 +244,142 @@ async fn a_grant_does_not_sign_with_a_key_revoked_while_it_ran(backend: Backend)
         .expect("store")
         .expect("client");
     let max_unsynced = tessera::keys::manage::max_unsynced(&app.state.settings);
-    // The ring the request took when it began.
     let ring = app
         .state
         .keys
-        .for_signing(max_unsynced)
+        .for_signing(max_unsynced, &[])
         .await
         .expect("a ring");
-    let ctx = TokenContext {
+    (client, ring)
+}
+
+/// What a grant of that request works with.
+fn context<'a>(
+    app: &'a TestApp,
+    ring: &'a tessera::keys::KeyRing,
+) -> tessera::oauth::token::TokenContext<'a> {
+    tessera::oauth::token::TokenContext {
         store: &app.state.store,
-        keys: &ring,
+        keys: ring,
+        live: &app.state.keys,
+        max_unsynced: tessera::keys::manage::max_unsynced(&app.state.settings),
         settings: &app.state.settings,
         revocations: &app.state.revocations,
         now: app.clock.now(),
         rate_limit: &app.state.token_rate_limit,
         dpop: &app.state.dpop,
-    };
-    let kid = ctx.signing_key(&client).expect("signs").kid().to_string();
-    assert!(tessera::oauth::resources::access_key(&ctx, &client, None).is_ok());
+    }
+}
+
+/// A grant checks its key against the revocation list again as it signs (and before it spends
+/// a code or refresh token): the ring the request took when it began may still sign with a kid
+/// the list has learnt of since. Then no key is handed out: 503 `temporarily_unavailable`.
+async fn a_grant_does_not_sign_with_a_key_revoked_while_it_ran(backend: Backend) {
+    use tessera::oauth::error::OAuthError;
+
+    let app = crate::helpers::spawn_app(backend).await;
+    let (client, ring) = request_ring(&app).await;
+    let ctx = context(&app, &ring);
+    let kid = ctx
+        .signing_key(&client)
+        .await
+        .expect("signs")
+        .kid()
+        .to_string();
+    assert!(
+        tessera::oauth::resources::access_key(&ctx, &client, None)
+            .await
+            .is_ok()
+    );
 
     revoke_in_list_only(&app, &kid).await;
     assert!(matches!(
-        ctx.signing_key(&client),
+        ctx.signing_key(&client).await,
         Err(OAuthError::TemporarilyUnavailable)
     ));
     assert!(matches!(
-        tessera::oauth::resources::access_key(&ctx, &client, None),
+        tessera::oauth::resources::access_key(&ctx, &client, None).await,
         Err(OAuthError::TemporarilyUnavailable)
     ));
 }
 
+/// Issue 13 review 5, finding 1: a grant that has spent its code or refresh token when it
+/// finds the key it took at the start revoked (the revocation list learnt of it meanwhile)
+/// signs with the successor rather than answer a 503 the client cannot retry (the code is
+/// spent; a refresh retry is reuse and revokes the family). Here the request's ring still
+/// signs with the revoked key, as it would for a grant that began before the revocation.
+async fn a_grant_whose_key_is_revoked_while_it_runs_signs_with_the_successor(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, configure).await;
+    let (client, ring) = request_ring(&app).await;
+    let ctx = context(&app, &ring);
+    let kid = ring
+        .for_alg(client.signing_alg)
+        .expect("signs")
+        .kid()
+        .to_string();
+
+    let api = fresh_admin_api(&app, "keyadmin").await;
+    let (status, body) = api
+        .call(Method::POST, &format!("/keys/{kid}/revoke"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let successor = body["successor"].as_str().expect("a successor");
+    let learnt = Instant::now();
+    while !app.state.revocations.revokes_kid(&kid) {
+        assert!(
+            learnt.elapsed() < Duration::from_secs(10),
+            "the list never learnt of it"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        ring.for_alg(client.signing_alg).expect("a key").kid(),
+        kid,
+        "the request's ring still signs with the revoked key"
+    );
+
+    let key = ctx.signing_key(&client).await.expect("the successor signs");
+    assert_eq!(key.kid(), successor);
+    let access = tessera::oauth::resources::access_key(&ctx, &client, None)
+        .await
+        .expect("the successor signs access tokens");
+    assert_eq!(access.kid(), successor);
+}
+
+/// Issue 13 review 5, findings 3 and 6: `/readyz` fails while the active key is revoked; once a
+/// signer has waited `REVOKED_SIGNER_WAIT` in vain for the
+/// rescan to drop a revoked key (here it never does: only the revocation list knows), the node
+/// remembers it, and later requests answer 503 at once rather than wait again.
+async fn a_node_waits_for_a_revoked_key_only_once(backend: Backend) {
+    let app = crate::helpers::spawn_app(backend).await;
+    let service = app.create_service_client("api.read").await;
+    let kid = kid_of(&app.access_token(&service).await);
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    revoke_in_list_only(&app, &kid).await;
+    // Finding 6: while its key is revoked, the algorithm does not count as signing here.
+    assert_eq!(
+        app.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+
+    let first = Instant::now();
+    let (status, body) = token_status(&app, &service).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(first.elapsed() >= tessera::keys::REVOKED_SIGNER_WAIT);
+
+    let second = Instant::now();
+    let (status, body) = token_status(&app, &service).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        second.elapsed() < Duration::from_millis(500),
+        "the second request waited again: {:?}",
+        second.elapsed()
+    );
+}
+
 dual!(
+    a_grant_whose_key_is_revoked_while_it_runs_signs_with_the_successor,
+    a_node_waits_for_a_revoked_key_only_once,
     a_grant_does_not_sign_with_a_key_revoked_while_it_ran,
     a_node_never_signs_with_a_key_another_node_has_just_revoked,
     a_logout_token_is_never_signed_with_a_kid_the_revocation_list_holds

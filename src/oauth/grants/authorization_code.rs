@@ -145,7 +145,7 @@ pub async fn exchange(
             secret_hash,
             scope: &granted,
         });
-    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref()).await?;
     match ctx
         .store
         .redeem_code(
@@ -183,7 +183,8 @@ pub async fn exchange(
             exchanged: ExchangedFrom::default(),
             dpop_jkt: request.dpop_jkt(),
         },
-    )?;
+    )
+    .await?;
     response.device_secret = device_secret;
     Ok(response)
 }

@@ -29,8 +29,9 @@ pub async fn exchange(
         None => None,
     };
     let granted = audience.as_ref().map_or(granted, |a| a.scope.clone());
+    let key = resources::access_key(ctx, client, audience.as_ref()).await?;
     let token = access::mint(
-        resources::access_key(ctx, client, audience.as_ref())?,
+        &key,
         &ctx.settings.issuer(),
         AccessGrant {
             subject: client.id.to_string(),

@@ -157,7 +157,7 @@ async fn redeem(
         sid,
         active_since: ctx.now - secs(ctx.settings.session_idle_ttl),
     };
-    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref()).await?;
     match ctx
         .store
         .redeem_device_code(hash, session, &family.row, family.first())
@@ -191,6 +191,7 @@ async fn redeem(
             dpop_jkt: request.dpop_jkt(),
         },
     )
+    .await
 }
 
 #[cfg(test)]

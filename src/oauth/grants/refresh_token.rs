@@ -125,7 +125,7 @@ pub async fn exchange(
     let sealed = opaque::seal_successor(presented, &successor);
     let idle_expires_at =
         (ctx.now + secs(ctx.settings.refresh_token_idle_ttl)).min(family.expires_at);
-    user_tokens::keys_still_sign(ctx, client, audience.as_ref())?;
+    user_tokens::keys_still_sign(ctx, client, audience.as_ref()).await?;
     let rotation = ctx
         .store
         .rotate_refresh_token(
@@ -180,6 +180,7 @@ pub async fn exchange(
             dpop_jkt: request.dpop_jkt(),
         },
     )
+    .await
 }
 
 /// A token used again within `refresh_token_grace` (two tabs refreshing at once) gets the

@@ -51,26 +51,34 @@ pub fn profile_claims(user: &User, scope: &Scope) -> ProfileClaims {
 }
 
 /// The keys `respond` will sign with are still good (not revoked by the node's revocation list
-/// since the request began): checked just before a grant spends its single-use state (a code,
-/// a refresh token, a device code), so that a key revoked meanwhile costs the client a retry
-/// (503) rather than the grant. `respond` checks again as it signs.
-pub fn keys_still_sign(
+/// since the request began, or their successors): checked just before a grant spends its
+/// single-use state (a code, a refresh token, a device code), so that a node that cannot sign
+/// for the client now answers 503 before the grant is spent (a retry then works).
+pub async fn keys_still_sign(
     ctx: &TokenContext<'_>,
     client: &Client,
     audience: Option<&Audience>,
 ) -> Result<(), OAuthError> {
-    ctx.signing_key(client)?;
-    resources::access_key(ctx, client, audience)?;
+    ctx.signing_key(client).await?;
+    resources::access_key(ctx, client, audience).await?;
     Ok(())
 }
 
-pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse, OAuthError> {
-    let key = ctx.signing_key(g.client)?;
+/// Signs the grant's tokens. Called after the grant has spent its single-use state: a key
+/// revoked since `keys_still_sign` is replaced by its successor (`TokenContext::key_for`
+/// waits for it), and only a node where none signs within that wait answers 503, which
+/// the client cannot retry with the same code or refresh token.
+pub async fn respond(
+    ctx: &TokenContext<'_>,
+    g: UserGrant<'_>,
+) -> Result<TokenResponse, OAuthError> {
+    let key = ctx.signing_key(g.client).await?;
+    let access_key = resources::access_key(ctx, g.client, g.audience.as_ref()).await?;
     let issuer = ctx.settings.issuer();
     let client_id = g.client.id.to_string();
     let access_scope = g.audience.as_ref().map_or(g.scope, |a| &a.scope);
     let access = access::mint(
-        resources::access_key(ctx, g.client, g.audience.as_ref())?,
+        &access_key,
         &issuer,
         AccessGrant {
             subject: g.user.id.clone(),
@@ -92,7 +100,7 @@ pub fn respond(ctx: &TokenContext<'_>, g: UserGrant<'_>) -> Result<TokenResponse
     let id_token = if g.scope.contains("openid") {
         let ttl = i64::try_from(ctx.settings.id_token_ttl.as_secs()).unwrap_or(300);
         Some(id_token::mint(
-            key,
+            &key,
             &IdClaims {
                 iss: issuer,
                 sub: g.user.id.clone(),

@@ -177,7 +177,7 @@ pub async fn exchange(
         a: subject.aud.iter().map(str::to_string).collect(),
     });
     // The key first: a node that cannot sign now (503) leaves no family behind.
-    let key = resources::access_key(ctx, client, Some(&audience))?;
+    let key = resources::access_key(ctx, client, Some(&audience)).await?;
     let (fam, refresh_token) = match refresh {
         false => (subject.fam.clone(), None),
         true => {
@@ -190,8 +190,14 @@ pub async fn exchange(
             (Some(id), Some(token))
         }
     };
+    // Again: the revocation list may have learnt of the key's revocation while the family was
+    // stored; its successor signs then (a token born revoked would be refused everywhere).
+    let key = match refresh {
+        true => resources::access_key(ctx, client, Some(&audience)).await?,
+        false => key,
+    };
     let token = access::mint(
-        key,
+        &key,
         &issuer,
         AccessGrant {
             subject: subject.sub.clone(),

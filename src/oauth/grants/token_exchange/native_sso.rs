@@ -191,7 +191,8 @@ pub async fn exchange(
             exchanged: ExchangedFrom::default(),
             dpop_jkt: request.dpop_jkt,
         },
-    )?;
+    )
+    .await?;
     let id_token_ttl = ctx.settings.id_token_ttl.as_secs();
     Ok(issued(response, as_id_token, id_token_ttl))
 }
