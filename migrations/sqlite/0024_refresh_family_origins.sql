@@ -18,8 +18,8 @@ create index refresh_family_origins_jti on refresh_family_origins (jti);
 create index refresh_family_origins_kid on refresh_family_origins (kid);
 create index refresh_family_origins_origin_family on refresh_family_origins (origin_family);
 create index refresh_family_origins_audience on refresh_family_origins (audience);
--- Taking an API from a client (`take_api`) narrows its grants by client_id, before it takes
--- the revocation lock; the client_api entry looks the origins up by client and audience.
+-- Taking an API from a client (`take_api`) narrows its grants by client_id while it holds the
+-- revocation lock, so quickly; the client_api entry looks the origins up by client and audience.
 create index refresh_families_client_id on refresh_families (client_id);
 create index consents_client_id on consents (client_id);
 create index authorization_codes_client_id on authorization_codes (client_id);
