@@ -10,7 +10,6 @@ use serde_json::json;
 use super::clients::Registered;
 use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
-use crate::config::MAX_CLIENT_CACHE_TTL;
 use crate::keys::SigningAlg;
 use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
 use crate::oauth::resource::Resource;
@@ -295,7 +294,7 @@ impl Admin<'_> {
         let revocation = Revocation::new(
             Target::Api {
                 api: view.identifier.clone(),
-                before: now + self.stale_links(),
+                before: now + super::clients::stale_cache_margin(),
             },
             reason::API_REMOVED,
             now,
@@ -317,16 +316,6 @@ impl Admin<'_> {
             }
         }
         Ok(view)
-    }
-
-    /// How long after a link change a node may still mint tokens from the links it cached
-    /// (its change notice lost: `client_cache_ttl`, taken at its largest allowed value, since
-    /// another node may be configured with more than this one), plus a grant already under
-    /// way: a
-    /// revocation for a lost link covers the tokens issued that long after it too.
-    fn stale_links(&self) -> UnixTime {
-        let cached = i64::try_from(MAX_CLIENT_CACHE_TTL.as_secs()).unwrap_or(i64::MAX);
-        cached.saturating_add(crate::revocation::GRANT_IN_FLIGHT)
     }
 
     /// The APIs the change gave the client (again) while a `client_api` entry for the pair
@@ -547,7 +536,7 @@ impl Admin<'_> {
         for api in lost {
             let target = Target::ClientApi {
                 key: client_api_key(client_id, api),
-                before: now + self.stale_links(),
+                before: now + super::clients::stale_cache_margin(),
             };
             let revocation = Revocation::new(target, reason::API_REMOVED, now);
             let id = change.take_api(self.store, api, &revocation.row()).await?;

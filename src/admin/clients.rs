@@ -102,6 +102,15 @@ fn secs(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// How long after a change to a client (its row or its API links) a node may still mint from
+/// what it cached: its change notice in flight or lost, the node cut off from the database,
+/// until the cache entry expires (`client_cache_ttl`, taken at its largest allowed value,
+/// since another node or a command may be configured with more than this one), plus a grant
+/// already under way. A revocation for the change covers the tokens issued that long after it.
+pub(super) fn stale_cache_margin() -> UnixTime {
+    secs(MAX_CLIENT_CACHE_TTL).saturating_add(crate::revocation::GRANT_IN_FLIGHT)
+}
+
 /// Whether registering `input` needs a recent sign-in (issue 11): a client that acts on its
 /// own (`client_credentials`), one allowed the admin API's scope, or one with redirect URIs
 /// (where codes and tokens will be sent) is as powerful as granting admin.
@@ -173,10 +182,8 @@ pub async fn remove(
 ) -> Result<(), AdminError> {
     show(store, id).await?;
     // A removed client gets no token legitimately, but a node still serving its cached row
-    // (its change notice in flight or lost, the node cut off from the database) may mint one
-    // until its cache entry expires: the entry covers tokens issued that long after too.
-    let cached_for = secs(MAX_CLIENT_CACHE_TTL) + crate::revocation::GRANT_IN_FLIGHT;
-    revoke_client_tokens(store, revocations, id, now, now + cached_for).await?;
+    // may mint one: the entry covers tokens issued that long after too.
+    revoke_client_tokens(store, revocations, id, now, now + stale_cache_margin()).await?;
     if store.delete_client(id, now).await? {
         Ok(())
     } else {
