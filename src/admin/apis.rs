@@ -15,7 +15,7 @@ use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, Registra
 use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::revocation::{Revocation, Target, client_api_key, reason};
-use crate::store::{ApiRole, ApiRow, NewAuditEntry, StoreError};
+use crate::store::{ApiRole, ApiRow, ExchangeRights, NewAuditEntry, StoreError};
 
 /// The most scopes one API may define.
 const MAX_API_SCOPES: usize = 100;
@@ -505,21 +505,24 @@ impl Admin<'_> {
                 )
                 .await?;
         }
-        // A right lost (refresh tokens by exchange, or serving the API a family was exchanged
-        // from as backend) ends the families made under it, in this change: granting it
+        // A right lost (refresh tokens by exchange, impersonation, or serving the API a
+        // family was exchanged from as backend) ends the families made under it, in this change: granting it
         // again revives none.
         let lost_serving = before
             .serves_apis
             .iter()
             .any(|a| !after.serves_apis.contains(a));
-        if (before.exchange_refresh && !after.exchange_refresh) || lost_serving {
+        if (before.exchange_refresh && !after.exchange_refresh)
+            || (before.exchange_impersonate && !after.exchange_impersonate)
+            || lost_serving
+        {
+            let rights = ExchangeRights {
+                refresh: after.exchange_refresh,
+                impersonate: after.exchange_impersonate,
+                serves: &after.serves_apis,
+            };
             change
-                .revoke_unqualified_exchanged_families(
-                    after.exchange_refresh,
-                    &after.serves_apis,
-                    reason::ADMIN,
-                    now,
-                )
+                .revoke_unqualified_exchanged_families(rights, reason::ADMIN, now)
                 .await?;
         }
         let detail = json!({ "before": before, "after": after }).to_string();

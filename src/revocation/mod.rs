@@ -103,6 +103,9 @@ pub mod reason {
     pub const KEY_REVOKED: &str = "key_revoked";
     /// The API was removed, or taken from the client: every token for it.
     pub const API_REMOVED: &str = "api_removed";
+    /// A family made by token exchange gave way to a newer one of the same client and grant
+    /// (`store::MAX_EXCHANGED_FAMILIES`); recorded on the family only, never as an entry.
+    pub const EXCHANGE_BOUND: &str = "exchange_bound";
 }
 
 /// An entry of the list.

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use super::device_secrets::{NewDeviceSecret, insert_device_secret};
 use super::refresh_tokens::insert_family;
-use super::{FamilyRow, Store, StoreError};
+use super::{FamilyRow, Store, StoreError, family_origins};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone)]
@@ -73,6 +73,9 @@ pub enum Redemption {
     Replayed(Option<String>),
     /// The session the code came from ended (logout, password change, expiry).
     SessionEnded,
+    /// An API the grant is for was taken from the client, or removed, after the code was
+    /// read (a revocation entry names it): the code stays unredeemed.
+    ApiTaken,
 }
 
 impl Store {
@@ -129,6 +132,11 @@ impl Store {
     /// A Native SSO device secret (`device_secret`) is kept in the same transaction, bound to
     /// the new family: a replay that revokes the family finds the secret already there (and
     /// dead with it), and a logout cannot remove the session between the two.
+    ///
+    /// A family for APIs is stored only if no entry revokes the client's link to one of
+    /// them (`family_origins::lock_out_api_changes`): a code read before an API was taken
+    /// from the client, or issued by a node whose cached links were stale, must not store a
+    /// family that refreshes for the API again once it is linked again.
     #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_code(
         &self,
@@ -139,6 +147,7 @@ impl Store {
         device_secret: Option<NewDeviceSecret<'_>>,
     ) -> Result<Redemption, StoreError> {
         let mut tx = self.pool.begin().await?;
+        family_origins::lock_out_api_changes(&mut tx, self.backend, &family.resources).await?;
         let marked = sqlx::query(
             "update authorization_codes set used_at = $2, family_id = $3 \
              where code_hash = $1 and used_at is null",
@@ -158,6 +167,11 @@ impl Store {
             return Ok(Redemption::SessionEnded);
         }
         insert_family(&mut tx, family, first_token).await?;
+        let (client, resources) = (&family.client_id, &family.resources);
+        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+            tx.rollback().await?;
+            return Ok(Redemption::ApiTaken);
+        }
         if let Some(secret) = device_secret {
             insert_device_secret(
                 &mut tx,

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::codes::{LiveSession, join_session, lock_live_session};
 use super::refresh_tokens::insert_family;
-use super::{Backend, FamilyRow, Store, StoreError};
+use super::{Backend, FamilyRow, Store, StoreError, family_origins};
 use crate::clock::UnixTime;
 
 /// Where a device request stands.
@@ -124,6 +124,9 @@ pub enum DeviceRedemption {
     NotApproved,
     /// The session that approved it has ended (logout, password change, expiry).
     SessionEnded,
+    /// An API the grant is for was taken from the client, or removed, after the request
+    /// was read (see `Store::redeem_code`): nothing is stored.
+    ApiTaken,
 }
 
 /// The bounds of live requests an insert checks.
@@ -317,7 +320,8 @@ impl Store {
     /// Redeems an approved request in one transaction, like `redeem_code`: marks it redeemed
     /// by `family` (only if it is still approved and live, so one of any number of parallel
     /// redemptions wins), checks that the approving session is alive (and locks its row), and
-    /// creates the family with its first refresh token.
+    /// creates the family with its first refresh token, unless an entry revokes the
+    /// client's link to one of its APIs (as in `redeem_code`).
     #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_device_code(
         &self,
@@ -327,6 +331,7 @@ impl Store {
         first_token: Option<(&str, UnixTime)>,
     ) -> Result<DeviceRedemption, StoreError> {
         let mut tx = self.pool.begin().await?;
+        family_origins::lock_out_api_changes(&mut tx, self.backend, &family.resources).await?;
         let marked = sqlx::query(
             "update device_codes set state = 'redeemed' \
              where device_code_hash = $1 and state = 'approved' and expires_at > $2",
@@ -344,6 +349,11 @@ impl Store {
             return Ok(DeviceRedemption::SessionEnded);
         }
         insert_family(&mut tx, family, first_token).await?;
+        let (client, resources) = (&family.client_id, &family.resources);
+        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+            tx.rollback().await?;
+            return Ok(DeviceRedemption::ApiTaken);
+        }
         tx.commit().await?;
         Ok(DeviceRedemption::Redeemed)
     }

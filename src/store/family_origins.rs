@@ -88,6 +88,39 @@ pub(super) async fn live_families_from(
     Ok(live)
 }
 
+/// Revokes the `count` oldest live families (as `live_families_from` counts them) that
+/// `client_id` holds from tokens of the family `root`, but never `newest`: a client past the
+/// bound keeps its newest families, and one that discarded its refresh tokens (a stateless
+/// backend exchanging per request) is not locked out for the idle window.
+pub(super) async fn revoke_oldest_families_from(
+    tx: &mut Transaction<'_, Any>,
+    client_id: &str,
+    root: &str,
+    newest: &str,
+    count: i64,
+    now: UnixTime,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "update refresh_families set revoked_at = $3, revoked_reason = $5 where family_id in \
+         (select f.family_id from refresh_families f where f.client_id = $1 \
+          and f.revoked_at is null and f.expires_at > $3 and f.family_id <> $6 \
+          and f.family_id in \
+          (select family_id from refresh_family_origins where origin_family = $2) \
+          and exists (select 1 from refresh_tokens t where t.family_id = f.family_id \
+          and t.used_at is null and t.idle_expires_at > $3) \
+          order by f.created_at, f.family_id limit $4)",
+    )
+    .bind(client_id)
+    .bind(root)
+    .bind(now)
+    .bind(count)
+    .bind(crate::revocation::reason::EXCHANGE_BOUND)
+    .bind(newest)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Whether a revocation entry in the store (expired or not, until purged) names one of the
 /// origins: its jti, key or family, or its client or one of its APIs as of `issued_at` (the
 /// newest origin's issue: every origin was issued before it).
@@ -152,6 +185,40 @@ pub(super) async fn target_revoked(
         }
     }
     Ok(false)
+}
+
+/// Before a grant that names APIs (`resources`, space-separated) is stored: takes the
+/// revocation lock shared (`lock_out_revocations`) when there is an API, so that an API
+/// taken from the client (`ClientApisChange::take_api`, which holds it exclusively while it
+/// narrows grant rows and records its entry) either finishes before this grant is read back
+/// by `target_revoked`, or starts after the grant is stored and narrows it. Taken first in
+/// the transaction, before any row lock, so that it cannot deadlock against a revocation.
+pub(super) async fn lock_out_api_changes(
+    tx: &mut Transaction<'_, Any>,
+    backend: Backend,
+    resources: &str,
+) -> Result<(), StoreError> {
+    if resources.split_whitespace().next().is_some() {
+        lock_out_revocations(tx, backend).await?;
+    }
+    Ok(())
+}
+
+/// `resources` (space-separated) without the APIs `target_revoked` finds revoked for
+/// `client_id` at `at`.
+pub(super) async fn without_revoked_targets(
+    tx: &mut Transaction<'_, Any>,
+    client_id: &str,
+    resources: &str,
+    at: UnixTime,
+) -> Result<String, StoreError> {
+    let mut kept = Vec::new();
+    for api in resources.split_whitespace() {
+        if !target_revoked(tx, client_id, api, at).await? {
+            kept.push(api);
+        }
+    }
+    Ok(kept.join(" "))
 }
 
 /// Revokes, in the transaction that records `r`, every family a token exchange made from a

@@ -19,7 +19,7 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
-pub use apis::{ApiRole, ApiRow, ClientApisChange};
+pub use apis::{ApiRole, ApiRow, ClientApisChange, ExchangeRights};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;

@@ -3,6 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::apis;
 use super::users::{JOINED, JOINED_COLUMNS, user_from};
 use super::{Backend, Store, StoreError, family_origins};
 use crate::accounts::User;
@@ -315,11 +316,11 @@ impl Store {
 
     /// Stores a family a token exchange started, with its first refresh token and the tokens
     /// it was made from (`origins`, the newest issued at `issued_at`), unless a revocation
-    /// entry already names one of them or the family's own (client, API), or the client already has `MAX_EXCHANGED_FAMILIES`
-    /// live families from the same user's grant (the first origin family): nothing is stored
-    /// then. No revocation commits in between (`family_origins`), so none misses the family;
-    /// families from one grant to one client are stored one at a time, so a burst cannot pass
-    /// the bound.
+    /// entry already names one of them or the family's own (client, API): nothing is stored
+    /// then. No revocation commits in between (`family_origins`), so none misses the family.
+    /// A client that would hold more than `MAX_EXCHANGED_FAMILIES` live families from the
+    /// same user's grant (the first origin family) loses its oldest ones; families from one
+    /// grant to one client are stored one at a time, so a burst cannot pass the bound.
     #[tracing::instrument(skip_all)]
     pub async fn insert_exchanged_family(
         &self,
@@ -349,11 +350,25 @@ impl Store {
             )
             .await?;
             if live > MAX_EXCHANGED_FAMILIES {
-                return Ok(Err(FamilyRefused::TooMany));
+                let (client, newest) = (&family.client_id, &family.family_id);
+                let excess = live - MAX_EXCHANGED_FAMILIES;
+                let now = family.created_at;
+                family_origins::revoke_oldest_families_from(
+                    &mut tx, client, root, newest, excess, now,
+                )
+                .await?;
             }
         }
         if family_origins::origin_revoked(&mut tx, origins, issued_at).await? {
             return Ok(Err(FamilyRefused::OriginRevoked));
+        }
+        // The rights the exchange was made under, as stored now: a change that took one
+        // (and revoked the families made under it) either committed before, and is seen
+        // here, or waits for this commit and then finds the family (both hold the
+        // revocation lock). A node whose cached client still showed the right stores none.
+        let kept = apis::may_keep_exchanged_family(&mut tx, family, origins).await?;
+        if !kept {
+            return Ok(Err(FamilyRefused::RightLost));
         }
         let (client, resources) = (&family.client_id, &family.resources);
         if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
@@ -446,7 +461,8 @@ impl Store {
 
 /// The most live families one client may hold from one user's grant by token exchange
 /// (`--exchange-refresh`): a client that exchanged that often keeps no state, and each
-/// family is a row and a refresh token for good.
+/// family is a row and a refresh token until its idle deadline. Past it, the oldest give
+/// way to the newest (`Store::insert_exchanged_family`).
 pub const MAX_EXCHANGED_FAMILIES: i64 = 100;
 
 /// Why `Store::insert_exchanged_family` stored nothing.
@@ -454,8 +470,9 @@ pub const MAX_EXCHANGED_FAMILIES: i64 = 100;
 pub enum FamilyRefused {
     /// A revocation entry names a token the family would be made from.
     OriginRevoked,
-    /// The client has `MAX_EXCHANGED_FAMILIES` live families from that grant already.
-    TooMany,
+    /// The client no longer has a right the exchange needs (`--exchange-refresh`, the
+    /// `--serves-api` role, `--exchange-impersonate`): a node's cached client was stale.
+    RightLost,
     /// A revocation entry names the API the family is for, or the client's link to it (the
     /// API was removed, or taken from the client, and a stale node let the exchange on).
     TargetRevoked,

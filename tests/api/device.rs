@@ -1142,6 +1142,7 @@ dual!(
     approved_requests_give_nothing_after_a_password_change_or_revocation,
     approved_requests_give_nothing_once_the_session_expired,
     a_slow_down_interval_is_capped,
+    an_approved_request_for_an_api_just_taken_from_the_client_gives_nothing,
 );
 
 /// A client behind a proxy the app trusts: `x-forwarded-for` names the client address.
@@ -1533,4 +1534,36 @@ async fn a_slow_down_interval_is_capped(backend: Backend) {
         .collect();
     // 23 s left (22 if the wall clock ticked): less than 20 + 5.
     assert!(wait == "23" || wait == "22", "{body}");
+}
+
+/// A node whose cached links still show ORDERS for the TV after ORDERS was taken from it
+/// (only the `client_api` entry is written here, the links stay as cached): the request it
+/// approved for ORDERS gives nothing at the token endpoint, so that no family refreshes for
+/// ORDERS once it is linked again (RFC 8628 §3.5: `invalid_grant`).
+async fn an_approved_request_for_an_api_just_taken_from_the_client_gives_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    crate::apis::add_api(&app, crate::apis::ORDERS, "orders.read", None, None).await;
+    let c = app
+        .create_client(RegistrationInput {
+            name: "Living-room TV".into(),
+            client_type: "public".into(),
+            grant_types: vec![GRANT.into(), "refresh_token".into()],
+            scope: Some("openid offline_access orders.read".into()),
+            ..RegistrationInput::default()
+        })
+        .await;
+    crate::apis::links(&app, &c, &[crate::apis::ORDERS], &[], &[]).await;
+    let asked = [
+        ("scope", "openid offline_access orders.read"),
+        ("resource", crate::apis::ORDERS),
+    ];
+    let res = post_as(&app, "/device_authorization", &c, &asked).await;
+    assert_eq!(res.status(), 200);
+    let d: Value = res.json().await.expect("json");
+    let b = signed_in(&app, "alice").await;
+    let user_code = d["user_code"].as_str().expect("user_code");
+    assert_eq!(decide(&app, &b, user_code, "allow").await.status(), 200);
+    crate::exchanged_families::taken_behind_the_links(&app, &c.id, crate::apis::ORDERS).await;
+    let device_code = d["device_code"].as_str().expect("device_code");
+    assert_eq!(poll_error(&app, &c, device_code).await, "invalid_grant");
 }

@@ -165,6 +165,11 @@ pub async fn exchange(
                 "the sign-in this code came from has ended; sign in again",
             ));
         }
+        Redemption::ApiTaken => {
+            return Err(invalid(
+                "an API this code was issued for is no longer allowed for this client",
+            ));
+        }
     }
     let mut response = user_tokens::respond(
         ctx,

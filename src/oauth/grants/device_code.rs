@@ -171,6 +171,11 @@ async fn redeem(
                 "the sign-in that approved this device has ended; start again",
             ));
         }
+        DeviceRedemption::ApiTaken => {
+            return Err(invalid(
+                "an API this request was approved for is no longer allowed for this client",
+            ));
+        }
     }
     tracing::info!(client_id = %client.id, family_id = %family.row.family_id, "device code redeemed");
     user_tokens::respond(

@@ -40,7 +40,7 @@ use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::store::{FamilyRefused, FamilyRow, MAX_EXCHANGED_FAMILIES};
+use crate::store::{FamilyRefused, FamilyRow};
 use crate::tokens::access::{self, AccessGrant, verify_access_token};
 use crate::tokens::claims::{AccessClaims, Act, ExchangedFrom, MAX_EXCHANGES, Origin};
 use crate::tokens::opaque::{self, Kind};
@@ -277,15 +277,16 @@ async fn start_family(
         Ok(()) => Ok((row.family_id, token)),
         // A token it is made from was revoked while this exchange was under way.
         Err(FamilyRefused::OriginRevoked) => Err(bad_subject()),
+        // A right the exchange needs was taken from this client after a stale cache let
+        // the exchange through.
+        Err(FamilyRefused::RightLost) => Err(OAuthError::UnauthorizedClient(
+            "this client may no longer get this refresh token by token exchange".into(),
+        )),
         // The audience was taken from this client (or removed) after a stale cache let the
         // exchange through (RFC 8693 §2.2.2).
         Err(FamilyRefused::TargetRevoked) => Err(OAuthError::InvalidTarget(
             "the audience is no longer available to this client".into(),
         )),
-        Err(FamilyRefused::TooMany) => Err(OAuthError::invalid_request(format!(
-            "this client holds {MAX_EXCHANGED_FAMILIES} live refresh tokens by exchange from \
-             this grant already: use one of them, or revoke some (RFC 8693 §2.2.2)"
-        ))),
     }
 }
 
