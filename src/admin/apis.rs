@@ -12,10 +12,11 @@ use super::{Actor, Admin, AdminError};
 use crate::clock::UnixTime;
 use crate::keys::SigningAlg;
 use crate::oauth::client::{ClientType, GrantType, MAX_ACCESS_TOKEN_TTL, RegistrationInput};
+use crate::oauth::exchange_rights::ExchangeRights;
 use crate::oauth::resource::Resource;
 use crate::oauth::scope::Scope;
 use crate::revocation::{Revocation, Target, client_api_key, reason};
-use crate::store::{ApiRole, ApiRow, ExchangeRights, NewAuditEntry, StoreError};
+use crate::store::{ApiRole, ApiRow, NewAuditEntry, StoreError};
 
 /// The most scopes one API may define.
 const MAX_API_SCOPES: usize = 100;
@@ -505,21 +506,20 @@ impl Admin<'_> {
                 )
                 .await?;
         }
-        // A right lost (refresh tokens by exchange, impersonation, or serving the API a
-        // family was exchanged from as backend) ends the families made under it, in this change: granting it
-        // again revives none.
-        let lost_serving = before
-            .serves_apis
-            .iter()
-            .any(|a| !after.serves_apis.contains(a));
+        // A right lost (refresh tokens by exchange, impersonation, serving the API a family
+        // was exchanged from as backend, or exchanging into its audience) ends the families
+        // made under it, in this change: granting it again revives none.
+        let lost = |after: &[String], before: &[String]| before.iter().any(|a| !after.contains(a));
         if (before.exchange_refresh && !after.exchange_refresh)
             || (before.exchange_impersonate && !after.exchange_impersonate)
-            || lost_serving
+            || lost(&after.serves_apis, &before.serves_apis)
+            || lost(&after.exchange_audiences, &before.exchange_audiences)
         {
             let rights = ExchangeRights {
                 refresh: after.exchange_refresh,
                 impersonate: after.exchange_impersonate,
                 serves: &after.serves_apis,
+                audiences: &after.exchange_audiences,
             };
             change
                 .revoke_unqualified_exchanged_families(rights, reason::ADMIN, now)

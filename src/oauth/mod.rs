@@ -7,6 +7,7 @@ pub mod device;
 pub mod discovery;
 pub mod dpop;
 pub mod error;
+pub mod exchange_rights;
 pub mod grants;
 pub mod introspection;
 pub mod pkce;

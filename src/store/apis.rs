@@ -10,8 +10,9 @@ use super::clients::{CLIENT_CHANGE_LOCK, ClientLinks};
 use super::revocations::{NewRevocation, insert_revocation_in, lock_revocation_writes};
 use super::{Backend, FamilyRow, NewAuditEntry, Store, StoreError};
 use crate::clock::UnixTime;
+use crate::oauth::exchange_rights::{ExchangeRights, LostRight};
 use crate::oauth::resource::Resource;
-use crate::tokens::claims::{ExchangedFrom, Origin};
+use crate::tokens::claims::ExchangedFrom;
 
 /// An API as stored; `oauth::resource::Api` is its checked form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,57 +293,13 @@ impl Store {
     }
 }
 
-/// The token-exchange rights a client has (after a change:
-/// `ClientApisChange::revoke_unqualified_exchanged_families`; now:
-/// `Store::insert_exchanged_family`).
-#[derive(Debug, Clone, Copy)]
-pub struct ExchangeRights<'a> {
-    /// `--exchange-refresh`.
-    pub refresh: bool,
-    /// `--exchange-impersonate`.
-    pub impersonate: bool,
-    /// The APIs it serves (`--serves-api`).
-    pub serves: &'a [String],
-}
-
-/// How an exchanged family of a client was made: from `origin_client`'s token (its last
-/// origin) for `audience` (one of that token's), with an actor token or without.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct ExchangeMade<'a> {
-    pub origin_client: &'a str,
-    pub audience: &'a str,
-    pub with_actor: bool,
-}
-
-impl ExchangeRights<'_> {
-    /// Whether `client_id` with these rights may keep (refresh) a family made as `made`: it
-    /// gets refresh tokens by exchange, and the subject was its own token or it serves the
-    /// subject's API, and without an actor token it may impersonate (issue 12 §2). The same
-    /// rule the refresh grant applies (`token_exchange::access_token::refreshed`).
-    pub(super) fn keep(&self, client_id: &str, made: ExchangeMade<'_>) -> bool {
-        let own = made.origin_client == client_id;
-        self.refresh
-            && (own || self.serves.iter().any(|a| a == made.audience))
-            && (own || made.with_actor || self.impersonate)
-    }
-}
-
-/// Whether a family's `exchange_origins` record says it was made with an actor token; one
-/// whose record cannot be read is judged as made without.
-pub(super) fn with_actor(exchange_origins: Option<&str>) -> bool {
-    exchange_origins
-        .and_then(|o| serde_json::from_str::<ExchangedFrom>(o).ok())
-        .is_some_and(|o| o.act.is_some())
-}
-
-/// Whether the client of `family`, a family a token exchange starts from `origins`, has as
-/// stored in `tx` every right such a family needs (`ExchangeRights::keep`, for one of the
-/// audiences of its last origin). No client: none.
-pub(super) async fn may_keep_exchanged_family(
+/// What the client of `family`, a family a token exchange starts `from`, lacks as stored in
+/// `tx` to keep it (`ExchangeRights::lost`). No client: every right.
+pub(super) async fn lost_exchange_right(
     tx: &mut Transaction<'_, Any>,
     family: &FamilyRow,
-    origins: &[Origin],
-) -> Result<bool, StoreError> {
+    from: &ExchangedFrom,
+) -> Result<Option<LostRight>, StoreError> {
     let row = sqlx::query(
         "select exchange_refresh, exchange_impersonate from clients where client_id = $1",
     )
@@ -350,40 +307,31 @@ pub(super) async fn may_keep_exchanged_family(
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
-        return Ok(false);
+        return Ok(Some(LostRight::Refresh));
     };
     let refresh: i64 = row.try_get("exchange_refresh")?;
     let impersonate: i64 = row.try_get("exchange_impersonate")?;
-    let serves: Vec<String> =
-        sqlx::query_scalar("select api from client_apis where client_id = $1 and role = $2")
-            .bind(&family.client_id)
-            .bind(ApiRole::Serve.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
+    let links = sqlx::query("select role, api from client_apis where client_id = $1")
+        .bind(&family.client_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    let (mut serves, mut audiences) = (Vec::new(), Vec::new());
+    for link in &links {
+        let role: String = link.try_get("role")?;
+        let api: String = link.try_get("api")?;
+        match role.as_str() {
+            r if r == ApiRole::Serve.as_str() => serves.push(api),
+            r if r == ApiRole::Exchange.as_str() => audiences.push(api),
+            _ => {}
+        }
+    }
     let rights = ExchangeRights {
         refresh: refresh != 0,
         impersonate: impersonate != 0,
         serves: &serves,
+        audiences: &audiences,
     };
-    let Some(last) = origins.last() else {
-        return Ok(false);
-    };
-    // An origin minted before `a` was kept names no audience.
-    let none = [String::new()];
-    let audiences = if last.a.is_empty() {
-        &none[..]
-    } else {
-        &last.a[..]
-    };
-    let with_actor = with_actor(family.exchange_origins.as_deref());
-    Ok(audiences.iter().any(|audience| {
-        let made = ExchangeMade {
-            origin_client: &last.c,
-            audience,
-            with_actor,
-        };
-        rights.keep(&family.client_id, made)
-    }))
+    Ok(rights.lost(&family.client_id, family.resources.trim(), from))
 }
 
 fn with_role(links: &ClientLinks, role: ApiRole) -> impl Iterator<Item = ApiRow> + '_ {
@@ -499,12 +447,8 @@ impl ClientApisChange {
     }
 
     /// Revokes, in this change, the client's families from token exchange that a refresh
-    /// would refuse now that it lost a right (issue 12 §2), so that granting the right again
-    /// revives none of them: all of them without `refresh` (`--exchange-refresh`), else those
-    /// whose last origin is another client's token for none of the APIs in `serves` (the
-    /// exchange was made as that API's backend, `--serves-api`), and, without `impersonate`
-    /// (`--exchange-impersonate`), those made from another client's token with no actor
-    /// token (impersonation). Returns how many.
+    /// would refuse now that it has only `rights` (issue 12 §2, `ExchangeRights::lost`), so
+    /// that granting the right again revives none of them. Returns how many.
     #[tracing::instrument(skip(self), fields(client_id = %self.client_id))]
     pub async fn revoke_unqualified_exchanged_families(
         &mut self,
@@ -512,36 +456,27 @@ impl ClientApisChange {
         reason: &str,
         now: UnixTime,
     ) -> Result<u64, StoreError> {
-        // Each live exchanged family of the client with its last origin's client and
-        // audiences (one row per audience).
         let rows = sqlx::query(
-            "select o.family_id, o.client_id, o.audience, f.exchange_origins \
-             from refresh_family_origins o \
-             join refresh_families f on f.family_id = o.family_id \
-             where f.client_id = $1 and f.revoked_at is null \
-             and o.hop = (select max(h.hop) from refresh_family_origins h \
-                          where h.family_id = o.family_id)",
+            "select family_id, resources, exchange_origins from refresh_families \
+             where client_id = $1 and revoked_at is null and exchange_origins is not null",
         )
         .bind(self.client_id.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut verdicts: std::collections::BTreeMap<String, bool> = Default::default();
+        let mut verdicts = Vec::with_capacity(rows.len());
         for row in &rows {
             let family: String = row.try_get("family_id")?;
-            let origin_client: String = row.try_get("client_id")?;
-            let audience: String = row.try_get("audience")?;
-            let origins: Option<String> = row.try_get("exchange_origins")?;
-            let made = ExchangeMade {
-                origin_client: &origin_client,
-                audience: &audience,
-                with_actor: with_actor(origins.as_deref()),
-            };
-            *verdicts.entry(family).or_default() |= rights.keep(&self.client_id, made);
+            let target: String = row.try_get("resources")?;
+            let stored: String = row.try_get("exchange_origins")?;
+            // A record that cannot be read cannot show the family's rights: it ends.
+            let keeps = serde_json::from_str::<ExchangedFrom>(&stored)
+                .is_ok_and(|from| rights.lost(&self.client_id, target.trim(), &from).is_none());
+            verdicts.push((family, keeps));
         }
         let mut revoked = 0;
         for family in verdicts
             .into_iter()
-            .filter_map(|(f, ok)| (!ok).then_some(f))
+            .filter_map(|(f, keeps)| (!keeps).then_some(f))
         {
             revoked += sqlx::query(
                 "update refresh_families set revoked_at = $2, revoked_reason = $3 \

@@ -4,8 +4,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::device_secrets::{NewDeviceSecret, insert_device_secret};
+use super::family_origins::{self, ApiGrant};
 use super::refresh_tokens::insert_family;
-use super::{FamilyRow, Store, StoreError, family_origins};
+use super::{FamilyRow, Store, StoreError};
 use crate::clock::UnixTime;
 
 #[derive(Debug, Clone)]
@@ -73,8 +74,8 @@ pub enum Redemption {
     Replayed(Option<String>),
     /// The session the code came from ended (logout, password change, expiry).
     SessionEnded,
-    /// An API the grant is for was taken from the client, or removed, after the code was
-    /// read (a revocation entry names it): the code stays unredeemed.
+    /// The API the token was to be for was taken from the client, or removed, since the
+    /// code was issued (a revocation entry names it): the code stays unredeemed.
     ApiTaken,
 }
 
@@ -133,10 +134,11 @@ impl Store {
     /// the new family: a replay that revokes the family finds the secret already there (and
     /// dead with it), and a logout cannot remove the session between the two.
     ///
-    /// A family for APIs is stored only if no entry revokes the client's link to one of
-    /// them (`family_origins::lock_out_api_changes`): a code read before an API was taken
-    /// from the client, or issued by a node whose cached links were stale, must not store a
-    /// family that refreshes for the API again once it is linked again.
+    /// A family for APIs is stored without those a revocation entry took from the client
+    /// since the code was issued (`family_origins::narrowed_family`): a code read before an
+    /// API was taken from the client, or issued by a node whose cached links were stale,
+    /// must not store a family that refreshes for the API again once it is linked again.
+    /// If that took the API of `grant.chosen`, nothing is stored (`ApiTaken`).
     #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_code(
         &self,
@@ -145,6 +147,7 @@ impl Store {
         family: &FamilyRow,
         first_token: Option<(&str, UnixTime)>,
         device_secret: Option<NewDeviceSecret<'_>>,
+        grant: ApiGrant<'_>,
     ) -> Result<Redemption, StoreError> {
         let mut tx = self.pool.begin().await?;
         family_origins::lock_out_api_changes(&mut tx, self.backend, &family.resources).await?;
@@ -166,12 +169,12 @@ impl Store {
             tx.rollback().await?;
             return Ok(Redemption::SessionEnded);
         }
-        insert_family(&mut tx, family, first_token).await?;
-        let (client, resources) = (&family.client_id, &family.resources);
-        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+        let Some(family) = family_origins::narrowed_family(&mut tx, family, grant).await? else {
             tx.rollback().await?;
             return Ok(Redemption::ApiTaken);
-        }
+        };
+        let family = &family;
+        insert_family(&mut tx, family, first_token).await?;
         if let Some(secret) = device_secret {
             insert_device_secret(
                 &mut tx,

@@ -6,8 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::codes::{LiveSession, join_session, lock_live_session};
+use super::family_origins::{self, ApiGrant};
 use super::refresh_tokens::insert_family;
-use super::{Backend, FamilyRow, Store, StoreError, family_origins};
+use super::{Backend, FamilyRow, Store, StoreError};
 use crate::clock::UnixTime;
 
 /// Where a device request stands.
@@ -124,8 +125,8 @@ pub enum DeviceRedemption {
     NotApproved,
     /// The session that approved it has ended (logout, password change, expiry).
     SessionEnded,
-    /// An API the grant is for was taken from the client, or removed, after the request
-    /// was read (see `Store::redeem_code`): nothing is stored.
+    /// The API the token was to be for was taken from the client, or removed, since the
+    /// request was made (see `Store::redeem_code`): nothing is stored.
     ApiTaken,
 }
 
@@ -320,8 +321,8 @@ impl Store {
     /// Redeems an approved request in one transaction, like `redeem_code`: marks it redeemed
     /// by `family` (only if it is still approved and live, so one of any number of parallel
     /// redemptions wins), checks that the approving session is alive (and locks its row), and
-    /// creates the family with its first refresh token, unless an entry revokes the
-    /// client's link to one of its APIs (as in `redeem_code`).
+    /// creates the family with its first refresh token, without the APIs an entry took from
+    /// the client since the request was made (as in `redeem_code`).
     #[tracing::instrument(skip_all, fields(family_id = family.family_id))]
     pub async fn redeem_device_code(
         &self,
@@ -329,6 +330,7 @@ impl Store {
         session: LiveSession<'_>,
         family: &FamilyRow,
         first_token: Option<(&str, UnixTime)>,
+        grant: ApiGrant<'_>,
     ) -> Result<DeviceRedemption, StoreError> {
         let mut tx = self.pool.begin().await?;
         family_origins::lock_out_api_changes(&mut tx, self.backend, &family.resources).await?;
@@ -348,12 +350,11 @@ impl Store {
             tx.rollback().await?;
             return Ok(DeviceRedemption::SessionEnded);
         }
-        insert_family(&mut tx, family, first_token).await?;
-        let (client, resources) = (&family.client_id, &family.resources);
-        if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
+        let Some(family) = family_origins::narrowed_family(&mut tx, family, grant).await? else {
             tx.rollback().await?;
             return Ok(DeviceRedemption::ApiTaken);
-        }
+        };
+        insert_family(&mut tx, &family, first_token).await?;
         tx.commit().await?;
         Ok(DeviceRedemption::Redeemed)
     }

@@ -11,7 +11,7 @@
 use sqlx::{Any, AnyConnection, Transaction};
 
 use super::revocations::{NewRevocation, REVOCATION_WRITE_LOCK};
-use super::{Backend, StoreError};
+use super::{Backend, FamilyRow, StoreError};
 use crate::clock::UnixTime;
 use crate::tokens::claims::Origin;
 
@@ -89,9 +89,11 @@ pub(super) async fn live_families_from(
 }
 
 /// Revokes the `count` oldest live families (as `live_families_from` counts them) that
-/// `client_id` holds from tokens of the family `root`, but never `newest`: a client past the
-/// bound keeps its newest families, and one that discarded its refresh tokens (a stateless
-/// backend exchanging per request) is not locked out for the idle window.
+/// `client_id` holds from tokens of the family `root`, but never `newest`, nor a family that
+/// a live family (the newest's included, any client's) was made from: its end would end those
+/// too. A client past the bound keeps its newest families, and one that discarded its
+/// refresh tokens (a stateless backend exchanging per request) is not locked out for the
+/// idle window.
 pub(super) async fn revoke_oldest_families_from(
     tx: &mut Transaction<'_, Any>,
     client_id: &str,
@@ -108,6 +110,9 @@ pub(super) async fn revoke_oldest_families_from(
           (select family_id from refresh_family_origins where origin_family = $2) \
           and exists (select 1 from refresh_tokens t where t.family_id = f.family_id \
           and t.used_at is null and t.idle_expires_at > $3) \
+          and not exists (select 1 from refresh_family_origins o \
+          join refresh_families g on g.family_id = o.family_id \
+          where o.origin_family = f.family_id and g.revoked_at is null) \
           order by f.created_at, f.family_id limit $4)",
     )
     .bind(client_id)
@@ -219,6 +224,37 @@ pub(super) async fn without_revoked_targets(
         }
     }
     Ok(kept.join(" "))
+}
+
+/// A grant for APIs being redeemed: when it was issued (its code or device request) and the
+/// API the redemption's access token is for.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiGrant<'a> {
+    pub issued_at: UnixTime,
+    pub chosen: Option<&'a str>,
+}
+
+/// The family a redemption stores for `grant`: `family` without the APIs a revocation entry
+/// took from the client since the grant was issued (read before the change committed, or
+/// issued by a node whose cached links were stale), or `None` when that took the one the
+/// redemption's token is for. The caller holds `lock_out_api_changes`.
+pub(super) async fn narrowed_family(
+    tx: &mut Transaction<'_, Any>,
+    family: &FamilyRow,
+    grant: ApiGrant<'_>,
+) -> Result<Option<FamilyRow>, StoreError> {
+    let (client, resources) = (&family.client_id, &family.resources);
+    let kept = without_revoked_targets(tx, client, resources, grant.issued_at).await?;
+    if grant
+        .chosen
+        .is_some_and(|c| !kept.split_whitespace().any(|k| k == c))
+    {
+        return Ok(None);
+    }
+    Ok(Some(FamilyRow {
+        resources: kept,
+        ..family.clone()
+    }))
 }
 
 /// Revokes, in the transaction that records `r`, every family a token exchange made from a

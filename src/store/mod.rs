@@ -19,7 +19,7 @@ mod throttle;
 mod users;
 
 pub use admin::{TotpRow, contains_pattern};
-pub use apis::{ApiRole, ApiRow, ClientApisChange, ExchangeRights};
+pub use apis::{ApiRole, ApiRow, ClientApisChange};
 pub use audit::{AuditEntry, AuditFilter, NewAuditEntry};
 pub use codes::{CodeRow, LiveSession, Redemption};
 pub use consents::ConsentRow;
@@ -27,6 +27,7 @@ pub use device_codes::{
     DeviceCodeRow, DeviceDecision, DeviceInsert, DeviceRedemption, DeviceState, LiveBounds,
 };
 pub use device_secrets::{DeviceSecretRow, IssuedDeviceSecret, NativeSsoGrant, NewDeviceSecret};
+pub use family_origins::ApiGrant;
 pub use purge::{PURGE_LOCK, PurgeLock};
 pub use refresh_tokens::{
     FamilyRefused, FamilyRow, MAX_EXCHANGED_FAMILIES, RefreshRow, Rotation, Successor,

@@ -8,7 +8,8 @@ use super::users::{JOINED, JOINED_COLUMNS, user_from};
 use super::{Backend, Store, StoreError, family_origins};
 use crate::accounts::User;
 use crate::clock::UnixTime;
-use crate::tokens::claims::Origin;
+use crate::oauth::exchange_rights::LostRight;
+use crate::tokens::claims::ExchangedFrom;
 
 #[derive(Debug, Clone)]
 pub struct FamilyRow {
@@ -326,9 +327,10 @@ impl Store {
         &self,
         family: &FamilyRow,
         first_token: (&str, UnixTime),
-        origins: &[Origin],
+        from: &ExchangedFrom,
         issued_at: UnixTime,
     ) -> Result<Result<(), FamilyRefused>, StoreError> {
+        let origins = &from.xo[..];
         let root = origins.iter().find_map(|o| o.f.as_deref());
         let mut tx = self.pool.begin().await?;
         family_origins::lock_out_revocations(&mut tx, self.backend).await?;
@@ -366,9 +368,8 @@ impl Store {
         // (and revoked the families made under it) either committed before, and is seen
         // here, or waits for this commit and then finds the family (both hold the
         // revocation lock). A node whose cached client still showed the right stores none.
-        let kept = apis::may_keep_exchanged_family(&mut tx, family, origins).await?;
-        if !kept {
-            return Ok(Err(FamilyRefused::RightLost));
+        if let Some(lost) = apis::lost_exchange_right(&mut tx, family, from).await? {
+            return Ok(Err(FamilyRefused::RightLost(lost)));
         }
         let (client, resources) = (&family.client_id, &family.resources);
         if family_origins::target_revoked(&mut tx, client, resources, family.created_at).await? {
@@ -470,9 +471,9 @@ pub const MAX_EXCHANGED_FAMILIES: i64 = 100;
 pub enum FamilyRefused {
     /// A revocation entry names a token the family would be made from.
     OriginRevoked,
-    /// The client no longer has a right the exchange needs (`--exchange-refresh`, the
-    /// `--serves-api` role, `--exchange-impersonate`): a node's cached client was stale.
-    RightLost,
+    /// The client no longer has a right the family needs (`ExchangeRights::lost`): a node's
+    /// cached client was stale.
+    RightLost(LostRight),
     /// A revocation entry names the API the family is for, or the client's link to it (the
     /// API was removed, or taken from the client, and a stale node let the exchange on).
     TargetRevoked,

@@ -1539,7 +1539,7 @@ async fn a_slow_down_interval_is_capped(backend: Backend) {
 /// A node whose cached links still show ORDERS for the TV after ORDERS was taken from it
 /// (only the `client_api` entry is written here, the links stay as cached): the request it
 /// approved for ORDERS gives nothing at the token endpoint, so that no family refreshes for
-/// ORDERS once it is linked again (RFC 8628 §3.5: `invalid_grant`).
+/// ORDERS once it is linked again (RFC 8707 §2: `invalid_target`).
 async fn an_approved_request_for_an_api_just_taken_from_the_client_gives_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
     crate::apis::add_api(&app, crate::apis::ORDERS, "orders.read", None, None).await;
@@ -1565,5 +1565,5 @@ async fn an_approved_request_for_an_api_just_taken_from_the_client_gives_nothing
     assert_eq!(decide(&app, &b, user_code, "allow").await.status(), 200);
     crate::exchanged_families::taken_behind_the_links(&app, &c.id, crate::apis::ORDERS).await;
     let device_code = d["device_code"].as_str().expect("device_code");
-    assert_eq!(poll_error(&app, &c, device_code).await, "invalid_grant");
+    assert_eq!(poll_error(&app, &c, device_code).await, "invalid_target");
 }

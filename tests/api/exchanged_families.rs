@@ -47,6 +47,10 @@ dual!(
     a_family_exchanged_by_impersonation_ends_when_the_right_to_impersonate_does,
     a_grant_a_stale_node_lets_through_for_an_api_just_taken_stores_nothing_for_it,
     an_exchange_on_a_stale_node_after_its_right_is_taken_stores_no_family,
+    a_redemption_that_an_api_change_overtakes_at_the_commit_stores_nothing_for_the_api,
+    an_impersonation_laundered_through_an_own_exchange_ends_with_the_right_to_impersonate,
+    a_family_exchanged_into_an_audience_since_taken_stays_dead_when_it_is_given_again,
+    past_the_bound_a_family_others_were_made_from_does_not_give_way,
 );
 
 const OFFLINE: &str = "openid orders.read offline_access";
@@ -243,39 +247,14 @@ async fn an_exchange_that_a_revocation_overtakes_at_the_commit_stores_no_family(
     let svc = refreshing_service(&w).await;
     set_options(&w.app, &svc, true, false).await;
     let actor = w.app.access_token(&svc).await;
-    sqlx::any::install_default_drivers();
-    let mut other_node = sqlx::AnyConnection::connect(&w.app.db.url)
-        .await
-        .expect("db");
-    let mut tx = match backend {
-        Backend::Postgres => other_node.begin().await.expect("begin"),
-        Backend::Sqlite => other_node
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .expect("begin"),
-    };
-    if backend == Backend::Postgres {
-        sqlx::query("select 1 from pg_advisory_xact_lock($1)")
-            .bind(tessera::store::REVOCATION_WRITE_LOCK)
-            .execute(&mut *tx)
-            .await
-            .expect("the revocation lock");
-    }
     let jti = jwt_claims(&w.subject)["jti"]
         .as_str()
         .expect("jti")
         .to_string();
     let now = w.app.clock.now();
-    sqlx::query(
-        "insert into revocations (kind, target, issued_before, revoked_at, expires_at, reason) \
-         values ('jti', $1, null, $2, $3, 'client_request')",
-    )
-    .bind(&jti)
-    .bind(now)
-    .bind(now + 3600)
-    .execute(&mut *tx)
-    .await
-    .expect("the entry");
+    let mut other_node = connect(&w.app).await;
+    let mut tx = holding_the_revocation_lock(&mut other_node, backend).await;
+    insert_entry(&mut tx, ("jti", jti, None), now).await;
     let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
     let exchanged = async {
         let res = exchange(&w.app, &svc, &w.subject, Some(&actor), &asks).await;
@@ -291,16 +270,66 @@ async fn an_exchange_that_a_revocation_overtakes_at_the_commit_stores_no_family(
         (400, &Value::from("invalid_request")),
         "{body}"
     );
-    let mut db = sqlx::AnyConnection::connect(&w.app.db.url)
-        .await
-        .expect("db");
-    let families: i64 =
-        sqlx::query_scalar("select count(*) from refresh_families where client_id = $1")
-            .bind(&svc.id)
-            .fetch_one(&mut db)
+    assert_eq!(
+        families_of(&w.app, &svc.id).await,
+        0,
+        "no family the revocation could not reach"
+    );
+}
+
+async fn connect(app: &TestApp) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&app.db.url).await.expect("db")
+}
+
+/// "Another node" in a transaction that holds what a revocation write holds: the revocation
+/// lock on PostgreSQL, the write lock on SQLite.
+async fn holding_the_revocation_lock(
+    conn: &mut sqlx::AnyConnection,
+    backend: Backend,
+) -> sqlx::Transaction<'_, sqlx::Any> {
+    let mut tx = match backend {
+        Backend::Postgres => conn.begin().await.expect("begin"),
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await.expect("begin"),
+    };
+    if backend == Backend::Postgres {
+        sqlx::query("select 1 from pg_advisory_xact_lock($1)")
+            .bind(tessera::store::REVOCATION_WRITE_LOCK)
+            .execute(&mut *tx)
             .await
-            .expect("count");
-    assert_eq!(families, 0, "no family the revocation could not reach");
+            .expect("the revocation lock");
+    }
+    tx
+}
+
+/// A revocation entry (kind, target, issued_before) as a revocation write records it.
+async fn insert_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    (kind, target, before): (&str, String, Option<i64>),
+    now: i64,
+) {
+    sqlx::query(
+        "insert into revocations (kind, target, issued_before, revoked_at, expires_at, reason) \
+         values ($1, $2, $3, $4, $5, 'admin')",
+    )
+    .bind(kind)
+    .bind(target)
+    .bind(before)
+    .bind(now)
+    .bind(now + 7200)
+    .execute(&mut **tx)
+    .await
+    .expect("the entry");
+}
+
+/// How many refresh families `client_id` has in the store.
+async fn families_of(app: &TestApp, client_id: &str) -> i64 {
+    let mut db = connect(app).await;
+    sqlx::query_scalar("select count(*) from refresh_families where client_id = $1")
+        .bind(client_id)
+        .fetch_one(&mut db)
+        .await
+        .expect("count")
 }
 
 /// Until the exchange waits for the lock the test holds: PostgreSQL shows the waiter; SQLite
@@ -312,8 +341,10 @@ async fn waits_for_the_lock(app: &TestApp, backend: Backend) {
     }
     let mut db = sqlx::AnyConnection::connect(&app.db.url).await.expect("db");
     for _ in 0..200 {
+        // This test's database only: tests run in parallel on one cluster.
         let waiting: i64 = sqlx::query_scalar(
-            "select count(*) from pg_locks where locktype = 'advisory' and not granted",
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted \
+             and database = (select oid from pg_database where datname = current_database())",
         )
         .fetch_one(&mut db)
         .await
@@ -598,19 +629,33 @@ async fn a_family_exchanged_by_impersonation_ends_when_the_right_to_impersonate_
     let body = ok_json(exchange(&w.app, &svc, &w.subject, None, &asks).await).await;
     let impersonated = token_of(&body);
     let impersonated_refresh = body["refresh_token"].as_str().expect("refresh").to_string();
-    let (delegated, delegated_refresh) = exchange_for_refresh(&w, &svc).await;
-    set_options(&w.app, &svc, true, false).await;
-    set_options(&w.app, &svc, true, true).await;
-    assert!(revoked_in_store(&w.app, &impersonated).await);
-    refresh_fails(&w, &svc, &impersonated_refresh).await;
-    assert!(!revoked_in_store(&w.app, &delegated).await);
-    ok_json(refresh_as(&w.app, &svc, &delegated_refresh).await).await;
+    let delegated = exchange_for_refresh(&w, &svc).await;
+    let impersonated = (impersonated, impersonated_refresh);
+    losing_impersonation_ends_only(&w, &svc, impersonated, delegated).await;
+}
+
+/// The service loses `--exchange-impersonate` (and gets it back): its family made by
+/// impersonation ends for good, the one made with its actor token lives. Each is (access
+/// token, refresh token).
+async fn losing_impersonation_ends_only(
+    w: &World,
+    svc: &TestClient,
+    impersonated: (String, String),
+    delegated: (String, String),
+) {
+    set_options(&w.app, svc, true, false).await;
+    set_options(&w.app, svc, true, true).await;
+    assert!(revoked_in_store(&w.app, &impersonated.0).await);
+    refresh_fails(w, svc, &impersonated.1).await;
+    assert!(!revoked_in_store(&w.app, &delegated.0).await);
+    ok_json(refresh_as(&w.app, svc, &delegated.1).await).await;
 }
 
 /// A node whose cached links still show BILLING for the app after BILLING was taken from it
 /// (only the `client_api` entry is written here, the links stay as cached) lets alice's
-/// browser through: her consent is remembered without BILLING, and the code is refused at
-/// the token endpoint, so that no family refreshes for BILLING once it is linked again.
+/// browser through: her consent is remembered without BILLING; the code gives no token for
+/// BILLING (RFC 8707 §2: `invalid_target`, the code stays unspent) and, for ORDERS, a family
+/// for ORDERS alone, so that none refreshes for BILLING once it is linked again.
 async fn a_grant_a_stale_node_lets_through_for_an_api_just_taken_stores_nothing_for_it(
     backend: Backend,
 ) {
@@ -632,31 +677,87 @@ async fn a_grant_a_stale_node_lets_through_for_an_api_just_taken_stores_nothing_
     let remembered = consent.expect("a consent").resources;
     assert!(remembered.contains(ORDERS), "{remembered}");
     assert!(!remembered.contains(BILLING), "{remembered}");
+    let res = redeem(
+        &w.app,
+        &w.native,
+        NATIVE_CB,
+        &code,
+        &verifier,
+        Some(BILLING),
+    )
+    .await;
+    assert_eq!(error_of(res).await, "invalid_target");
     let res = redeem(&w.app, &w.native, NATIVE_CB, &code, &verifier, Some(ORDERS)).await;
-    assert_eq!(error_of(res).await, "invalid_grant");
+    let access = token_of(&ok_json(res).await);
+    assert_eq!(family_resources(&w.app, &access).await, ORDERS);
+}
+
+/// Another node takes BILLING from the app (its `client_api` entry commits under the
+/// revocation lock) while the app redeems a code for ORDERS and BILLING asking for BILLING:
+/// the redemption waits for the change and then stores nothing for BILLING (`invalid_target`),
+/// instead of a family the change, already past its grant rows, could no longer narrow.
+async fn a_redemption_that_an_api_change_overtakes_at_the_commit_stores_nothing_for_the_api(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let (code, verifier) = code_for_both(&w).await;
+    let before = families_of(&w.app, &w.native.id).await;
+    let now = w.app.clock.now();
+    let key = client_api_key(&w.native.id, BILLING);
+    let mut other_node = connect(&w.app).await;
+    let mut tx = holding_the_revocation_lock(&mut other_node, backend).await;
+    insert_entry(&mut tx, ("client_api", key, Some(now + 60)), now).await;
+    let redeemed = async {
+        let res = redeem(
+            &w.app,
+            &w.native,
+            NATIVE_CB,
+            &code,
+            &verifier,
+            Some(BILLING),
+        )
+        .await;
+        error_of(res).await
+    };
+    let changed = async {
+        waits_for_the_lock(&w.app, backend).await;
+        tx.commit().await.expect("commit the change");
+    };
+    let (error, ()) = tokio::join!(redeemed, changed);
+    assert_eq!(error, "invalid_target");
+    assert_eq!(families_of(&w.app, &w.native.id).await, before);
 }
 
 /// A node whose cached client still shows a right the exchange needs after it was taken
 /// (written here behind the node's back, so its cache stays as it was): `--exchange-refresh`,
 /// the `--serves-api` role the service exchanged under, `--exchange-impersonate` for an
-/// exchange without an actor token. The family's insert reads the rights as stored and
-/// stores none, which the change (already committed) could not revoke.
+/// exchange without an actor token, the audience. The family's insert reads the rights as
+/// stored and stores none (which the change, already committed, could not revoke), with the
+/// answer a fresh node gives (RFC 8693 §2.2.2).
 async fn an_exchange_on_a_stale_node_after_its_right_is_taken_stores_no_family(backend: Backend) {
     let taken = [
         (
             "update clients set exchange_refresh = 0 where client_id = $1",
             true,
+            "unauthorized_client",
         ),
         (
             "delete from client_apis where client_id = $1 and role = 'serve'",
             true,
+            "invalid_request",
         ),
         (
             "update clients set exchange_impersonate = 0 where client_id = $1",
             false,
+            "unauthorized_client",
+        ),
+        (
+            "delete from client_apis where client_id = $1 and role = 'exchange'",
+            true,
+            "invalid_target",
         ),
     ];
-    for (sql, with_actor) in taken {
+    for (sql, with_actor, error) in taken {
         let w = world_with(backend, OFFLINE).await;
         let svc = refreshing_service(&w).await;
         set_options(&w.app, &svc, true, true).await;
@@ -667,8 +768,80 @@ async fn an_exchange_on_a_stale_node_after_its_right_is_taken_stores_no_family(b
         ok_json(exchange(&w.app, &svc, &w.subject, actor, &asks).await).await;
         behind_the_back(&w.app, sql, &[&svc.id]).await;
         let res = exchange(&w.app, &svc, &w.subject, actor, &asks).await;
-        assert_eq!(error_of(res).await, "unauthorized_client", "{sql}");
+        assert_eq!(error_of(res).await, error, "{sql}");
+        assert_eq!(families_of(&w.app, &svc.id).await, 1, "{sql}");
     }
+}
+
+/// A service that may impersonate turns the app's ORDERS token into a BILLING token of its
+/// own without an actor token, then exchanges that own token into ORDERS for a refresh
+/// token: the family came to it by impersonation (judged where the grant entered the
+/// service, not at the last hop), so losing `--exchange-impersonate` ends it. The same
+/// chain with the service's actor token keeps its `act` through the own exchange and lives.
+async fn an_impersonation_laundered_through_an_own_exchange_ends_with_the_right_to_impersonate(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_client(&w.app, "Chain", "billing.read orders.read").await;
+    links(&w.app, &svc, &[], &[ORDERS], &[BILLING, ORDERS]).await;
+    set_options(&w.app, &svc, true, true).await;
+    let actor = w.app.access_token(&svc).await;
+    let chain = |actor: Option<String>| {
+        let (w, svc) = (&w, &svc);
+        async move {
+            let into_billing = [("audience", BILLING)];
+            let first = exchange(&w.app, svc, &w.subject, actor.as_deref(), &into_billing).await;
+            let own = token_of(&ok_json(first).await);
+            let back = [("audience", ORDERS), ("requested_token_type", REFRESH)];
+            let body = ok_json(exchange(&w.app, svc, &own, None, &back).await).await;
+            let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
+            (token_of(&body), refresh)
+        }
+    };
+    let laundered = chain(None).await;
+    assert!(jwt_claims(&laundered.0).get("act").is_none());
+    let delegated = chain(Some(actor)).await;
+    assert_eq!(
+        jwt_claims(&delegated.0)["act"]["client_id"],
+        svc.id.as_str()
+    );
+    losing_impersonation_ends_only(&w, &svc, laundered, delegated).await;
+}
+
+/// A service that still uses BILLING itself but may no longer exchange into it loses its
+/// exchanged families for BILLING in the link change (no `client_api` entry: it may still
+/// get BILLING tokens by its own grants): giving the audience back revives none.
+async fn a_family_exchanged_into_an_audience_since_taken_stays_dead_when_it_is_given_again(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    links(&w.app, &svc, &[BILLING], &[ORDERS], &[BILLING]).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (access, refresh) = exchange_for_refresh(&w, &svc).await;
+    links(&w.app, &svc, &[BILLING], &[ORDERS], &[]).await;
+    links(&w.app, &svc, &[BILLING], &[ORDERS], &[BILLING]).await;
+    assert!(revoked_in_store(&w.app, &access).await);
+    refresh_fails(&w, &svc, &refresh).await;
+}
+
+/// The service keeps one family exchanged from alice's grant and exchanges its tokens, its
+/// own, per request for more: past the bound the oldest give way, but never the family the
+/// others were made from (its end would end them all, the newest too).
+async fn past_the_bound_a_family_others_were_made_from_does_not_give_way(backend: Backend) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, true, false).await;
+    let (parent, parent_refresh) = exchange_for_refresh(&w, &svc).await;
+    w.app.clock.advance(1);
+    let asks = [("audience", BILLING), ("requested_token_type", REFRESH)];
+    let mut newest = String::new();
+    for _ in 0..MAX_EXCHANGED_FAMILIES {
+        let body = ok_json(exchange(&w.app, &svc, &parent, None, &asks).await).await;
+        newest = body["refresh_token"].as_str().expect("refresh").to_string();
+    }
+    ok_json(refresh_as(&w.app, &svc, &parent_refresh).await).await;
+    ok_json(refresh_as(&w.app, &svc, &newest).await).await;
 }
 
 /// Only the `client_api` entry of `api` taken from `client_id`, as the link change writes it,

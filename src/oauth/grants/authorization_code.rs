@@ -7,7 +7,7 @@ use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
-use crate::store::{LiveSession, NewDeviceSecret, Redemption};
+use crate::store::{ApiGrant, LiveSession, NewDeviceSecret, Redemption};
 use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::opaque::{self, Kind};
 
@@ -15,6 +15,16 @@ use super::alive;
 use super::family::{self, FamilyStart};
 use super::token_exchange;
 use super::user_tokens::{self, UserGrant};
+
+/// RFC 8707 §2: the API the token was to be for was taken from the client (or removed) since
+/// the grant was issued, by a change a node's cached links had not seen yet.
+pub(super) fn api_taken() -> OAuthError {
+    OAuthError::InvalidTarget(
+        "the resource is no longer allowed for this client (RFC 8707 §2); ask for another \
+         one this grant names, or start again"
+            .into(),
+    )
+}
 
 fn invalid(description: &'static str) -> OAuthError {
     OAuthError::InvalidGrant(description.into())
@@ -154,6 +164,12 @@ pub async fn exchange(
             &family.row,
             family.first(),
             kept_secret,
+            ApiGrant {
+                issued_at: row.created_at,
+                chosen: audience
+                    .as_ref()
+                    .and_then(|a| a.aud.first().map(String::as_str)),
+            },
         )
         .await?
     {
@@ -165,11 +181,7 @@ pub async fn exchange(
                 "the sign-in this code came from has ended; sign in again",
             ));
         }
-        Redemption::ApiTaken => {
-            return Err(invalid(
-                "an API this code was issued for is no longer allowed for this client",
-            ));
-        }
+        Redemption::ApiTaken => return Err(api_taken()),
     }
     let mut response = user_tokens::respond(
         ctx,

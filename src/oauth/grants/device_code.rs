@@ -9,7 +9,7 @@ use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenRequest, TokenResponse};
 use crate::oauth::{resource, resources};
 use crate::revocation::GrantOrigin;
-use crate::store::{DeviceCodeRow, DeviceRedemption, DeviceState, LiveSession};
+use crate::store::{ApiGrant, DeviceCodeRow, DeviceRedemption, DeviceState, LiveSession};
 use crate::tokens::claims::ExchangedFrom;
 use crate::tokens::opaque::{self, Kind};
 
@@ -160,7 +160,18 @@ async fn redeem(
     user_tokens::keys_still_sign(ctx, client, audience.as_ref()).await?;
     match ctx
         .store
-        .redeem_device_code(hash, session, &family.row, family.first())
+        .redeem_device_code(
+            hash,
+            session,
+            &family.row,
+            family.first(),
+            ApiGrant {
+                issued_at: row.created_at,
+                chosen: audience
+                    .as_ref()
+                    .and_then(|a| a.aud.first().map(String::as_str)),
+            },
+        )
         .await?
     {
         DeviceRedemption::Redeemed => {}
@@ -171,11 +182,7 @@ async fn redeem(
                 "the sign-in that approved this device has ended; start again",
             ));
         }
-        DeviceRedemption::ApiTaken => {
-            return Err(invalid(
-                "an API this request was approved for is no longer allowed for this client",
-            ));
-        }
+        DeviceRedemption::ApiTaken => return Err(super::authorization_code::api_taken()),
     }
     tracing::info!(client_id = %client.id, family_id = %family.row.family_id, "device code redeemed");
     user_tokens::respond(

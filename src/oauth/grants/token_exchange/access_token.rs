@@ -34,13 +34,14 @@ use std::time::Duration;
 use super::{ExchangeRequest, TokenType};
 use crate::oauth::client::{Client, ClientType, GrantType};
 use crate::oauth::error::OAuthError;
+use crate::oauth::exchange_rights::{ExchangeRights, LostRight};
 use crate::oauth::grants::authorization_code::secs;
 use crate::oauth::resource::{Audience, Resource};
 use crate::oauth::resources;
 use crate::oauth::scope::Scope;
 use crate::oauth::token::{TokenContext, TokenResponse};
 use crate::revocation::GrantOrigin;
-use crate::store::{FamilyRefused, FamilyRow};
+use crate::store::{ApiRow, FamilyRefused, FamilyRow};
 use crate::tokens::access::{self, AccessGrant, verify_access_token};
 use crate::tokens::claims::{AccessClaims, Act, ExchangedFrom, MAX_EXCHANGES, Origin};
 use crate::tokens::opaque::{self, Kind};
@@ -271,22 +272,40 @@ async fn start_family(
     };
     let stored = ctx
         .store
-        .insert_exchanged_family(&row, (&opaque::hash(&token), idle), &from.xo, subject.iat)
+        .insert_exchanged_family(&row, (&opaque::hash(&token), idle), from, subject.iat)
         .await?;
     match stored {
         Ok(()) => Ok((row.family_id, token)),
         // A token it is made from was revoked while this exchange was under way.
         Err(FamilyRefused::OriginRevoked) => Err(bad_subject()),
         // A right the exchange needs was taken from this client after a stale cache let
-        // the exchange through.
-        Err(FamilyRefused::RightLost) => Err(OAuthError::UnauthorizedClient(
-            "this client may no longer get this refresh token by token exchange".into(),
-        )),
+        // it through: the answer a fresh node gives.
+        Err(FamilyRefused::RightLost(lost)) => Err(match lost {
+            LostRight::Refresh | LostRight::Impersonate => {
+                OAuthError::UnauthorizedClient(lost_right(lost).into())
+            }
+            LostRight::Audience => OAuthError::InvalidTarget(lost_right(lost).into()),
+            LostRight::Serve => bad_subject(),
+        }),
         // The audience was taken from this client (or removed) after a stale cache let the
         // exchange through (RFC 8693 §2.2.2).
         Err(FamilyRefused::TargetRevoked) => Err(OAuthError::InvalidTarget(
             "the audience is no longer available to this client".into(),
         )),
+    }
+}
+
+/// Why a refresh of an exchanged family is refused when its client lost a right.
+fn lost_right(lost: LostRight) -> &'static str {
+    match lost {
+        LostRight::Refresh => "this client may no longer get refresh tokens by token exchange",
+        LostRight::Audience => {
+            "this client may no longer exchange tokens into the token's audience"
+        }
+        LostRight::Serve => {
+            "this client no longer serves the API of the token this one was exchanged from"
+        }
+        LostRight::Impersonate => "this client may no longer impersonate by token exchange",
     }
 }
 
@@ -338,20 +357,6 @@ pub async fn refreshed(
             }
         }
     }
-    if !client.exchange_refresh {
-        return Err(OAuthError::InvalidGrant(
-            "this client may no longer get refresh tokens by token exchange".into(),
-        ));
-    }
-    // The right the exchange was made under: without an actor, by another client than the
-    // subject's own, it was impersonation, which the client must still be allowed.
-    let impersonated =
-        from.act.is_none() && from.xo.last().is_some_and(|o| o.c != client.id.as_str());
-    if impersonated && !client.exchange_impersonate {
-        return Err(OAuthError::InvalidGrant(
-            "this client may no longer impersonate by token exchange".into(),
-        ));
-    }
     let target = family.resources.trim();
     if requested.is_some_and(|r| r != target) {
         return Err(OAuthError::InvalidTarget(
@@ -359,26 +364,23 @@ pub async fn refreshed(
         ));
     }
     let policy = ctx.store.exchange_policy(client.id.as_str()).await?;
-    // The right the exchange was made under: the subject's own client, or the backend of an
-    // API the subject was for (`--serves-api`), which it must still be.
-    let last = from.xo.last().ok_or_else(ended)?;
-    let serves = policy
-        .iter()
-        .any(|(serve, api)| *serve && last.a.contains(&api.identifier));
-    if last.c != client.id.as_str() && !serves {
-        return Err(OAuthError::InvalidGrant(
-            "this client no longer serves the API of the token this one was exchanged from".into(),
-        ));
+    let (serves, audiences): (Vec<_>, Vec<_>) = policy.iter().partition(|(serve, _)| *serve);
+    let ids = |l: Vec<&(bool, ApiRow)>| l.into_iter().map(|(_, a)| a.identifier.clone()).collect();
+    let (serves, audiences): (Vec<String>, Vec<String>) = (ids(serves), ids(audiences));
+    let rights = ExchangeRights {
+        refresh: client.exchange_refresh,
+        impersonate: client.exchange_impersonate,
+        serves: &serves,
+        audiences: &audiences,
+    };
+    if let Some(lost) = rights.lost(client.id.as_str(), target, &from) {
+        return Err(OAuthError::InvalidGrant(lost_right(lost).into()));
     }
     let api = policy
         .into_iter()
         .find(|(serve, api)| !*serve && api.identifier == target)
         .map(|(_, api)| resources::api_from_row(api))
-        .ok_or_else(|| {
-            OAuthError::InvalidGrant(
-                "this client may no longer exchange tokens into the token's audience".into(),
-            )
-        })?;
+        .ok_or_else(ended)?;
     let scope = scope.intersection(&api.scopes).intersection(&client.scopes);
     if scope.is_empty() {
         return Err(OAuthError::InvalidScope(
@@ -552,7 +554,12 @@ fn actor(
     own: bool,
 ) -> Result<Option<Act>, OAuthError> {
     let Some((token, kind)) = request.actor else {
-        if own || client.exchange_impersonate {
+        // The subject's own client narrows its token: whoever acted for the user still does
+        // (and `exchange_rights` still sees how the grant came to the client).
+        if own {
+            return Ok(subject.act.clone());
+        }
+        if client.exchange_impersonate {
             return Ok(None);
         }
         return Err(OAuthError::UnauthorizedClient(
