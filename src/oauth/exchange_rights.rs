@@ -34,28 +34,36 @@ pub enum LostRight {
 }
 
 impl ExchangeRights<'_> {
-    /// What `client_id` lacks to keep a family for `target` made `from` these tokens.
+    /// What `client_id` lacks to keep a family for `target` made `from` these tokens, in the
+    /// order a fresh exchange would find it (refresh, then how the grant came, then the
+    /// audience).
     ///
-    /// The grant came to the client at the last hop whose token was another client's (its
-    /// own tokens it may narrow further without either right): the client must serve one of
-    /// that token's APIs, and, if that exchange had no actor token (no `act`: an exchange of
-    /// its own token keeps the `act` it had), be allowed to impersonate. Judging the last
-    /// hop only would let a client launder an impersonation through an exchange of its own
-    /// token. A family of the client's own tokens throughout needs neither.
+    /// The grant came to the client at each hop whose token was another client's and whose
+    /// exchange the client made (the next hop's token is the client's, or the family itself
+    /// for the last): for each, the client must serve one of that token's APIs, and, if that
+    /// exchange had no actor token (`Origin::d`), be allowed to impersonate. Its own tokens
+    /// it may narrow further without either right, and other clients' exchanges are judged
+    /// by their own rights. Every such hop counts, not only the last, so an impersonation is
+    /// not laundered through a later exchange of the client's own token or through another
+    /// client and back.
     pub fn lost(&self, client_id: &str, target: &str, from: &ExchangedFrom) -> Option<LostRight> {
         if !self.refresh {
             return Some(LostRight::Refresh);
         }
+        for (i, hop) in from.xo.iter().enumerate() {
+            let exchanger = from.xo.get(i + 1).map_or(client_id, |next| next.c.as_str());
+            if hop.c == client_id || exchanger != client_id {
+                continue;
+            }
+            if !hop.a.iter().any(|a| self.serves.contains(a)) {
+                return Some(LostRight::Serve);
+            }
+            if !hop.d && !self.impersonate {
+                return Some(LostRight::Impersonate);
+            }
+        }
         if !self.audiences.iter().any(|a| a == target) {
             return Some(LostRight::Audience);
-        }
-        // None: the client's own tokens throughout, which need neither right below.
-        let entry = from.xo.iter().rev().find(|o| o.c != client_id)?;
-        if !entry.a.iter().any(|a| self.serves.contains(a)) {
-            return Some(LostRight::Serve);
-        }
-        if from.act.is_none() && !self.impersonate {
-            return Some(LostRight::Impersonate);
         }
         None
     }
@@ -64,24 +72,22 @@ impl ExchangeRights<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::claims::{Act, Origin};
+    use crate::tokens::claims::Origin;
 
-    fn hop(client: &str, aud: &str) -> Origin {
+    /// A hop: `client`'s token for `aud`, taken by an exchange with an actor token or not.
+    fn hop(client: &str, aud: &str, delegated: bool) -> Origin {
         Origin {
             c: client.into(),
             j: format!("jti-{client}"),
             k: Some("kid".into()),
             f: None,
             a: vec![aud.into()],
+            d: delegated,
         }
     }
 
-    fn act(client: &str) -> Option<Act> {
-        Some(Act {
-            sub: client.into(),
-            client_id: Some(client.into()),
-            act: None,
-        })
+    fn from(xo: Vec<Origin>) -> ExchangedFrom {
+        ExchangedFrom { xo, act: None }
     }
 
     const ORDERS: &str = "https://orders.example";
@@ -100,41 +106,65 @@ mod tests {
     fn an_impersonation_is_judged_where_the_grant_entered_the_client_not_at_the_last_hop() {
         let serves = [ORDERS.to_string()];
         let audiences = [ORDERS.to_string(), BILLING.to_string()];
-        // The service impersonated the app's ORDERS token into BILLING, then exchanged its
-        // own BILLING token into ORDERS.
-        let laundered = ExchangedFrom {
-            xo: vec![hop("app", ORDERS), hop("svc", BILLING)],
-            act: None,
-        };
         let without = rights(&serves, &audiences, false);
-        assert_eq!(
-            without.lost("svc", ORDERS, &laundered),
-            Some(LostRight::Impersonate)
-        );
-        assert_eq!(
-            rights(&serves, &audiences, true).lost("svc", ORDERS, &laundered),
-            None
-        );
-        let delegated = ExchangedFrom {
-            act: act("svc"),
-            ..laundered.clone()
-        };
+        // The service impersonated the app's ORDERS token into BILLING, then exchanged its
+        // own BILLING token into ORDERS, with its actor token or without.
+        for own_with_actor in [false, true] {
+            let laundered = from(vec![
+                hop("app", ORDERS, false),
+                hop("svc", BILLING, own_with_actor),
+            ]);
+            assert_eq!(
+                without.lost("svc", ORDERS, &laundered),
+                Some(LostRight::Impersonate)
+            );
+            assert_eq!(
+                rights(&serves, &audiences, true).lost("svc", ORDERS, &laundered),
+                None
+            );
+        }
+        let delegated = from(vec![hop("app", ORDERS, true), hop("svc", BILLING, false)]);
         assert_eq!(without.lost("svc", ORDERS, &delegated), None);
         // The serve role is judged at the same hop: ORDERS, the app's token's API.
         let serves_billing = [BILLING.to_string()];
         let other = rights(&serves_billing, &audiences, true);
         assert_eq!(
-            other.lost("svc", ORDERS, &laundered),
+            other.lost("svc", ORDERS, &delegated),
             Some(LostRight::Serve)
         );
     }
 
     #[test]
+    fn every_entry_of_the_grant_into_the_client_counts_not_only_the_last() {
+        // svc impersonated the app's token; another client took svc's token with its actor
+        // token; svc took that one back with its actor token.
+        let round_trip = from(vec![
+            hop("app", ORDERS, false),
+            hop("svc", BILLING, true),
+            hop("other", ORDERS, true),
+        ]);
+        let serves = [ORDERS.to_string()];
+        let audiences = [BILLING.to_string()];
+        assert_eq!(
+            rights(&serves, &audiences, false).lost("svc", BILLING, &round_trip),
+            Some(LostRight::Impersonate)
+        );
+        assert_eq!(
+            rights(&serves, &audiences, true).lost("svc", BILLING, &round_trip),
+            None
+        );
+        // The other client's exchange is its own business.
+        let via_other = from(vec![hop("app", ORDERS, false), hop("other", BILLING, true)]);
+        let serves_billing = [BILLING.to_string()];
+        assert_eq!(
+            rights(&serves_billing, &audiences, false).lost("svc", BILLING, &via_other),
+            None
+        );
+    }
+
+    #[test]
     fn the_clients_own_tokens_need_neither_serving_nor_impersonation_but_the_audience() {
-        let own = ExchangedFrom {
-            xo: vec![hop("app", ORDERS), hop("app", BILLING)],
-            act: None,
-        };
+        let own = from(vec![hop("app", ORDERS, false), hop("app", BILLING, false)]);
         let audiences = [BILLING.to_string()];
         assert_eq!(
             rights(&[], &audiences, false).lost("app", BILLING, &own),

@@ -13,7 +13,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 use super::revocations::{NewRevocation, REVOCATION_WRITE_LOCK};
 use super::{Backend, FamilyRow, StoreError};
 use crate::clock::UnixTime;
-use crate::tokens::claims::Origin;
+use crate::tokens::claims::{MAX_EXCHANGES, Origin};
 
 /// Takes the revocation lock shared (PostgreSQL), so that no revocation commits between the
 /// check of the origins and the family's commit; SQLite's write lock, held from the family's
@@ -89,41 +89,43 @@ pub(super) async fn live_families_from(
 }
 
 /// Revokes the `count` oldest live families (as `live_families_from` counts them) that
-/// `client_id` holds from tokens of the family `root`, but never `newest`, nor a family that
-/// a live family (the newest's included, any client's) was made from: its end would end those
-/// too. A client past the bound keeps its newest families, and one that discarded its
-/// refresh tokens (a stateless backend exchanging per request) is not locked out for the
-/// idle window.
+/// `client_id` holds from tokens of the family `root`, but never `newest` nor a family it was
+/// made from (`origins`: their end would end it). A client past the bound keeps its newest
+/// families, and one that discarded its refresh tokens (a stateless backend exchanging per
+/// request) is not locked out for the idle window. At most `MAX_EXCHANGES` families are
+/// spared, so the bound holds within that.
 pub(super) async fn revoke_oldest_families_from(
     tx: &mut Transaction<'_, Any>,
     client_id: &str,
     root: &str,
     newest: &str,
+    origins: &[Origin],
     count: i64,
     now: UnixTime,
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    // The newest and its origin families, padded with the newest to a fixed list.
+    let mut spared: Vec<&str> = origins.iter().filter_map(|o| o.f.as_deref()).collect();
+    spared.resize(MAX_EXCHANGES + 1, newest);
+    let mut query = sqlx::query(
         "update refresh_families set revoked_at = $3, revoked_reason = $5 where family_id in \
          (select f.family_id from refresh_families f where f.client_id = $1 \
-          and f.revoked_at is null and f.expires_at > $3 and f.family_id <> $6 \
+          and f.revoked_at is null and f.expires_at > $3 \
+          and f.family_id not in ($6, $7, $8, $9, $10) \
           and f.family_id in \
           (select family_id from refresh_family_origins where origin_family = $2) \
           and exists (select 1 from refresh_tokens t where t.family_id = f.family_id \
           and t.used_at is null and t.idle_expires_at > $3) \
-          and not exists (select 1 from refresh_family_origins o \
-          join refresh_families g on g.family_id = o.family_id \
-          where o.origin_family = f.family_id and g.revoked_at is null) \
           order by f.created_at, f.family_id limit $4)",
     )
     .bind(client_id)
     .bind(root)
     .bind(now)
     .bind(count)
-    .bind(crate::revocation::reason::EXCHANGE_BOUND)
-    .bind(newest)
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
+    .bind(crate::revocation::reason::EXCHANGE_BOUND);
+    for family in spared.iter().take(MAX_EXCHANGES + 1) {
+        query = query.bind(*family);
+    }
+    Ok(query.execute(&mut **tx).await?.rows_affected())
 }
 
 /// Whether a revocation entry in the store (expired or not, until purged) names one of the

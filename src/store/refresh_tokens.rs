@@ -356,7 +356,7 @@ impl Store {
                 let excess = live - MAX_EXCHANGED_FAMILIES;
                 let now = family.created_at;
                 family_origins::revoke_oldest_families_from(
-                    &mut tx, client, root, newest, excess, now,
+                    &mut tx, client, root, newest, origins, excess, now,
                 )
                 .await?;
             }

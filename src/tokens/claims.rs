@@ -87,6 +87,11 @@ pub struct Origin {
     /// client, reaches the new token too. Empty in tokens minted before it was kept.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub a: Vec<String>,
+    /// Whether the exchange that took this token had an actor token (a delegation, RFC 8693
+    /// §1.1); without one another client impersonated (`oauth::exchange_rights`). False in
+    /// tokens minted before it was kept.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub d: bool,
 }
 
 /// An actor (RFC 8693 §4.1): the party that acts, and before it the one it acted for.

@@ -1564,6 +1564,9 @@ async fn an_approved_request_for_an_api_just_taken_from_the_client_gives_nothing
     let user_code = d["user_code"].as_str().expect("user_code");
     assert_eq!(decide(&app, &b, user_code, "allow").await.status(), 200);
     crate::exchanged_families::taken_behind_the_links(&app, &c.id, crate::apis::ORDERS).await;
+    // Polled after the entry's cover (issued up to 60 s on, here) has passed: the request
+    // was made within it, which is what counts.
+    app.clock.advance(120);
     let device_code = d["device_code"].as_str().expect("device_code");
     assert_eq!(poll_error(&app, &c, device_code).await, "invalid_target");
 }

@@ -786,25 +786,33 @@ async fn an_impersonation_laundered_through_an_own_exchange_ends_with_the_right_
     links(&w.app, &svc, &[], &[ORDERS], &[BILLING, ORDERS]).await;
     set_options(&w.app, &svc, true, true).await;
     let actor = w.app.access_token(&svc).await;
-    let chain = |actor: Option<String>| {
+    // Into BILLING with `first` as actor token (or none), then its own token back into
+    // ORDERS with `second`.
+    let chain = |first: Option<&str>, second: Option<&str>| {
         let (w, svc) = (&w, &svc);
+        let (first, second) = (first.map(str::to_string), second.map(str::to_string));
         async move {
             let into_billing = [("audience", BILLING)];
-            let first = exchange(&w.app, svc, &w.subject, actor.as_deref(), &into_billing).await;
-            let own = token_of(&ok_json(first).await);
+            let res = exchange(&w.app, svc, &w.subject, first.as_deref(), &into_billing).await;
+            let own = token_of(&ok_json(res).await);
             let back = [("audience", ORDERS), ("requested_token_type", REFRESH)];
-            let body = ok_json(exchange(&w.app, svc, &own, None, &back).await).await;
+            let res = exchange(&w.app, svc, &own, second.as_deref(), &back).await;
+            let body = ok_json(res).await;
             let refresh = body["refresh_token"].as_str().expect("refresh").to_string();
             (token_of(&body), refresh)
         }
     };
-    let laundered = chain(None).await;
+    let laundered = chain(None, None).await;
     assert!(jwt_claims(&laundered.0).get("act").is_none());
-    let delegated = chain(Some(actor)).await;
+    let delegated = chain(Some(&actor), None).await;
     assert_eq!(
         jwt_claims(&delegated.0)["act"]["client_id"],
         svc.id.as_str()
     );
+    losing_impersonation_ends_only(&w, &svc, laundered, delegated).await;
+    // The service's actor token on its own exchange does not make the first one a delegation.
+    let laundered = chain(None, Some(&actor)).await;
+    let delegated = chain(Some(&actor), Some(&actor)).await;
     losing_impersonation_ends_only(&w, &svc, laundered, delegated).await;
 }
 
@@ -842,6 +850,15 @@ async fn past_the_bound_a_family_others_were_made_from_does_not_give_way(backend
     }
     ok_json(refresh_as(&w.app, &svc, &parent_refresh).await).await;
     ok_json(refresh_as(&w.app, &svc, &newest).await).await;
+    let mut db = connect(&w.app).await;
+    let live: i64 = sqlx::query_scalar(
+        "select count(*) from refresh_families where client_id = $1 and revoked_at is null",
+    )
+    .bind(&svc.id)
+    .fetch_one(&mut db)
+    .await
+    .expect("count");
+    assert_eq!(live, MAX_EXCHANGED_FAMILIES, "the bound holds");
 }
 
 /// Only the `client_api` entry of `api` taken from `client_id`, as the link change writes it,

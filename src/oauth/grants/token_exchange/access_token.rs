@@ -18,8 +18,10 @@
 //!   scopes), nor when the target is an API that grant was for (A→B→A regains nothing).
 //! - The actor token must be the caller's own `client_credentials` token (`sub` =
 //!   `client_id` = the caller): a user's token or the subject itself proves nothing.
-//! - Without an actor token, the subject's own client narrows its token (no `act`); any
-//!   other caller impersonates (§1.1), allowed only with `--exchange-impersonate`.
+//! - Without an actor token, the subject's own client narrows its token (keeping the `act`
+//!   it had); any other caller impersonates (§1.1), allowed only with
+//!   `--exchange-impersonate`. Each `xo` origin records whether its exchange had an actor
+//!   token, which the rights of an exchanged family are judged by (`oauth::exchange_rights`).
 //! - A public client proves nothing by holding its own token (a thief would too): it may only
 //!   narrow, to an audience the subject already has and scopes the subject already has.
 //! - A token goes through at most `MAX_EXCHANGES` exchanges, which bounds `act` and `xo`.
@@ -176,6 +178,7 @@ pub async fn exchange(
         // A new family's tokens name the subject's family, which is no longer their own.
         f: refresh.then(|| family.family_id.clone()),
         a: subject.aud.iter().map(str::to_string).collect(),
+        d: request.actor.is_some(),
     });
     // The key first: a node that cannot sign now (503) leaves no family behind.
     let key = resources::access_key(ctx, client, Some(&audience)).await?;
@@ -543,8 +546,8 @@ fn granted_scope(
 
 /// RFC 8693 §4.1: the actor of a delegation, with the subject's own actor nested inside.
 /// The actor token must be the caller's own client_credentials token. Without one, the
-/// subject's own client narrows its token (no actor), and any other caller impersonates
-/// (§1.1), which only a client registered for it may do.
+/// subject's own client narrows its token (its `act` stays), and any other caller
+/// impersonates (§1.1, no `act`), which only a client registered for it may do.
 fn actor(
     ctx: &TokenContext<'_>,
     issuer: &str,
