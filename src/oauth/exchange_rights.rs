@@ -50,6 +50,20 @@ impl ExchangeRights<'_> {
         if !self.refresh {
             return Some(LostRight::Refresh);
         }
+        if let Some(lost) = self.lost_entry(client_id, from) {
+            return Some(lost);
+        }
+        if !self.audiences.iter().any(|a| a == target) {
+            return Some(LostRight::Audience);
+        }
+        None
+    }
+
+    /// The part of `lost` about how the grant came to the client: also what every exchange
+    /// checks of the chain its new token would carry (`from`), with or without a refresh
+    /// token, so that a token another client made from this client's impersonation does not
+    /// bring the grant back to it once the right is gone.
+    pub fn lost_entry(&self, client_id: &str, from: &ExchangedFrom) -> Option<LostRight> {
         for (i, hop) in from.xo.iter().enumerate() {
             let exchanger = from.xo.get(i + 1).map_or(client_id, |next| next.c.as_str());
             if hop.c == client_id || exchanger != client_id {
@@ -61,9 +75,6 @@ impl ExchangeRights<'_> {
             if !hop.d && !self.impersonate {
                 return Some(LostRight::Impersonate);
             }
-        }
-        if !self.audiences.iter().any(|a| a == target) {
-            return Some(LostRight::Audience);
         }
         None
     }

@@ -51,6 +51,7 @@ dual!(
     an_impersonation_laundered_through_an_own_exchange_ends_with_the_right_to_impersonate,
     a_family_exchanged_into_an_audience_since_taken_stays_dead_when_it_is_given_again,
     past_the_bound_a_family_others_were_made_from_does_not_give_way,
+    a_grant_a_client_impersonated_does_not_come_back_to_it_through_another_client,
 );
 
 const OFFLINE: &str = "openid orders.read offline_access";
@@ -878,4 +879,30 @@ pub(crate) async fn taken_behind_the_links(app: &TestApp, client_id: &str, api: 
         )
         .await
         .expect("the client_api entry");
+}
+
+/// The service impersonated the app's token into BILLING; a second backend, which serves
+/// BILLING, turned that token into one for ORDERS with its actor token; the service, which
+/// serves ORDERS, may exchange that one while it may still impersonate, and not once the
+/// right is gone: the grant came to it by impersonation the first time round (every
+/// exchange checks each hop by which the grant came to the caller, not only the last).
+async fn a_grant_a_client_impersonated_does_not_come_back_to_it_through_another_client(
+    backend: Backend,
+) {
+    let w = world_with(backend, OFFLINE).await;
+    let svc = refreshing_service(&w).await;
+    set_options(&w.app, &svc, false, true).await;
+    let other = refreshing_client(&w.app, "Other backend", "orders.read billing.read").await;
+    links(&w.app, &other, &[], &[BILLING], &[ORDERS]).await;
+    let into = |aud: &'static str| [("audience", aud)];
+    let t1 = exchange(&w.app, &svc, &w.subject, None, &into(BILLING)).await;
+    let t1 = token_of(&ok_json(t1).await);
+    let other_actor = w.app.access_token(&other).await;
+    let t2 = exchange(&w.app, &other, &t1, Some(&other_actor), &into(ORDERS)).await;
+    let t2 = token_of(&ok_json(t2).await);
+    let actor = w.app.access_token(&svc).await;
+    ok_json(exchange(&w.app, &svc, &t2, Some(&actor), &into(BILLING)).await).await;
+    set_options(&w.app, &svc, false, false).await;
+    let back = exchange(&w.app, &svc, &t2, Some(&actor), &into(BILLING)).await;
+    assert_eq!(error_of(back).await, "unauthorized_client");
 }

@@ -120,6 +120,7 @@ pub async fn exchange(
     // Who may act, and into what, before anything about the subject's state: a caller
     // without the right learns nothing of whether the subject is alive.
     let act = actor(ctx, &issuer, client, request, &subject, own)?;
+    entered_with_rights(client, &policy, &subject, request)?;
     let target = target(request)?;
     let api = policy
         .into_iter()
@@ -295,6 +296,45 @@ async fn start_family(
         Err(FamilyRefused::TargetRevoked) => Err(OAuthError::InvalidTarget(
             "the audience is no longer available to this client".into(),
         )),
+    }
+}
+
+/// Every earlier exchange by which the subject's grant came to this client (a token another
+/// client made from one this client exchanged) needs the rights it would need now: another
+/// client's token must not bring back to it a grant it got by impersonation, or as the
+/// backend of an API, once that right is gone (`ExchangeRights::lost_entry`, as at a refresh).
+fn entered_with_rights(
+    client: &Client,
+    policy: &[(bool, ApiRow)],
+    subject: &AccessClaims,
+    request: &ExchangeRequest<'_>,
+) -> Result<(), OAuthError> {
+    let serves: Vec<String> = policy
+        .iter()
+        .filter(|(serve, _)| *serve)
+        .map(|(_, api)| api.identifier.clone())
+        .collect();
+    // Only how the grant came matters here: refresh and audience are judged elsewhere.
+    let rights = ExchangeRights {
+        refresh: true,
+        impersonate: client.exchange_impersonate,
+        serves: &serves,
+        audiences: &[],
+    };
+    let mut xo = subject.xo.clone();
+    xo.push(Origin {
+        c: subject.client_id.clone(),
+        j: subject.jti.clone(),
+        k: None,
+        f: None,
+        a: subject.aud.iter().map(str::to_string).collect(),
+        d: request.actor.is_some(),
+    });
+    let chain = ExchangedFrom { xo, act: None };
+    match rights.lost_entry(client.id.as_str(), &chain) {
+        None => Ok(()),
+        Some(LostRight::Serve) => Err(bad_subject()),
+        Some(lost) => Err(OAuthError::UnauthorizedClient(lost_right(lost).into())),
     }
 }
 
